@@ -1,0 +1,20 @@
+//! The tag codec: spans ⇄ tagged text.
+//!
+//! * [`encode`] writes gold spans into a document as inline tags (the training target).
+//! * [`decode`] reads a model's tagged output back into spans aligned to the raw text, robust to
+//!   malformed markup and to text the model changed, and reports every span it had to drop.
+//!
+//! Stages, one module each: [`parse`] (tags → spans in the tag-free text), [`align`] (span text
+//! → raw offsets, the reference's cascade), [`difflib`] (the fuzzy matcher the cascade needs),
+//! and [`decode`] (the pipeline, with lamar's verbatim shortcut).
+
+pub mod align;
+pub mod decode;
+pub mod difflib;
+pub mod encode;
+pub mod parse;
+
+pub use align::{AlignMethod, AlignParams, DropReason};
+pub use decode::{AlignedSpan, DecodeOptions, Decoded, DroppedSpan, decode};
+pub use encode::{SpanOutOfText, encode};
+pub use parse::{ParseDiagnostics, ParsedOutput, TaggedSpan, parse_tagged};

@@ -1,0 +1,1 @@
+//! Synthetic corpus (placeholder while the generator is written).
