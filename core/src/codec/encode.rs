@@ -9,6 +9,9 @@
 //! * among opens at one position, longer spans open first;
 //! * crossing spans produce non-well-formed markup (`<a>x<b>y</a>z</b>`), duplicates nest;
 //! * the text is copied verbatim: no escaping of `<`, `>` or `&`, no whitespace changes.
+//!
+//! Two crossing spans of the same category cannot be told apart from a nested pair once written
+//! as tags; see [`super::canonical`].
 
 use crate::span::Span;
 use crate::text::CharIndex;

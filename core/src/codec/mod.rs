@@ -1,6 +1,8 @@
 //! The tag codec: spans ⇄ tagged text.
 //!
 //! * [`encode`] writes gold spans into a document as inline tags (the training target).
+//! * [`canonicalize`] tells what a round trip returns: same-category crossing spans come back
+//!   nested, because tags carry no identity (everything else round-trips exactly).
 //! * [`decode`] reads a model's tagged output back into spans aligned to the raw text, robust to
 //!   malformed markup and to text the model changed, and reports every span it had to drop.
 //!
@@ -9,12 +11,14 @@
 //! and [`decode`] (the pipeline, with lamar's verbatim shortcut).
 
 pub mod align;
+pub mod canonical;
 pub mod decode;
 pub mod difflib;
 pub mod encode;
 pub mod parse;
 
 pub use align::{AlignMethod, AlignParams, DropReason};
+pub use canonical::{canonicalize, same_category_crossings};
 pub use decode::{AlignedSpan, DecodeOptions, Decoded, DroppedSpan, decode};
 pub use encode::{SpanOutOfText, encode};
 pub use parse::{ParseDiagnostics, ParsedOutput, TaggedSpan, parse_tagged};

@@ -65,14 +65,14 @@ pub struct ParsedOutput {
 }
 
 /// A tag found at a `<`: whether it closes, its name, and its length in bytes.
-struct TagToken<'a> {
-    closing: bool,
-    name: &'a str,
-    byte_len: usize,
+pub(crate) struct TagToken<'a> {
+    pub(crate) closing: bool,
+    pub(crate) name: &'a str,
+    pub(crate) byte_len: usize,
 }
 
 /// Matches `<(/?)([a-zA-Z_]+)>` at the start of `rest`.
-fn match_tag(rest: &str) -> Option<TagToken<'_>> {
+pub(crate) fn match_tag(rest: &str) -> Option<TagToken<'_>> {
     let bytes = rest.as_bytes();
     if bytes.first() != Some(&b'<') {
         return None;
