@@ -1,1 +1,55 @@
-fn main() {}
+//! `lamar`: clinical-decision extraction with agreement-driven LLM ensembles.
+//!
+//! One binary, one subcommand per pipeline step; each lives in `commands/<name>.rs`.
+
+mod commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// lamar: extract clinical decisions from discharge summaries with ensembles of generative
+/// taggers (a Rust re-implementation and extension of the LAMAR system, MedExACT 2026).
+///
+/// Offsets are Unicode code points into the raw text, half-open, as Python indexes strings.
+/// Data stays on this machine: nothing here uses the network.
+#[derive(Parser, Debug)]
+#[command(
+    name = "lamar",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Each variant's help text is the doc comment of its argument struct.
+#[derive(Subcommand, Debug)]
+enum Command {
+    Demo(commands::demo::DemoArgs),
+    Synth(commands::synth::SynthArgs),
+    Tag(commands::tag::TagArgs),
+    Offsets(commands::offsets::OffsetsArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo(args) => commands::demo::run(&args),
+        Command::Synth(args) => commands::synth::run(&args),
+        Command::Tag(args) => commands::tag::run(&args),
+        Command::Offsets(args) => commands::offsets::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

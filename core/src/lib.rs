@@ -11,6 +11,7 @@
 //! | MedDec / LAMAR file formats | [`formats`] |
 //! | spans ⇄ tagged text | [`codec`] |
 //! | the synthetic MedDec-format corpus and simulated models | [`synth`] |
+//! | exact-match span scores (a quick check, not the shared-task metric) | [`metrics`] |
 //!
 //! Offsets are always Unicode code points into the raw text, half-open, exactly as Python
 //! indexes a `str`.
@@ -18,6 +19,7 @@
 pub mod category;
 pub mod codec;
 pub mod formats;
+pub mod metrics;
 pub mod span;
 pub mod synth;
 pub mod text;

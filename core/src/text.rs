@@ -198,7 +198,11 @@ impl LowerText {
     pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
         let s = self.origin[start];
         // The end maps to one past the original code point of the last lowered code point.
-        let e = if end == 0 { 0 } else { self.origin[end - 1] + 1 };
+        let e = if end == 0 {
+            0
+        } else {
+            self.origin[end - 1] + 1
+        };
         (s, e.max(s))
     }
 }
@@ -209,7 +213,9 @@ mod tests {
 
     #[test]
     fn python_whitespace_includes_information_separators() {
-        for c in ['\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\u{85}', '\u{a0}', '\u{3000}'] {
+        for c in [
+            '\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\u{85}', '\u{a0}', '\u{3000}',
+        ] {
             assert!(is_python_space(c), "{c:?}");
         }
         for c in ['\u{1c}', '\u{1d}', '\u{1e}', '\u{1f}'] {

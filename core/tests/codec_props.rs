@@ -1,6 +1,8 @@
 //! Property tests of the tag codec over arbitrary Unicode text and arbitrary span sets.
 
-use lamar_core::codec::{DecodeOptions, canonicalize, decode, encode, parse_tagged, same_category_crossings};
+use lamar_core::codec::{
+    DecodeOptions, canonicalize, decode, encode, parse_tagged, same_category_crossings,
+};
 use lamar_core::text::CharIndex;
 use lamar_core::{Category, Span};
 use proptest::prelude::*;
@@ -15,7 +17,20 @@ const SPECIAL: &[char] = &[
 ];
 
 /// Tag-like fragments that are not category tags.
-const FRAGMENTS: &[&str] = &["<br>", "</p>", "<b>", "<5", "< 100", "<_x>", "<Drug_Decision>", "<think>", "</think>", "<drug", "problem>", "[**Hospital1 18**]"];
+const FRAGMENTS: &[&str] = &[
+    "<br>",
+    "</p>",
+    "<b>",
+    "<5",
+    "< 100",
+    "<_x>",
+    "<Drug_Decision>",
+    "<think>",
+    "</think>",
+    "<drug",
+    "problem>",
+    "[**Hospital1 18**]",
+];
 
 fn text_piece() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -61,10 +76,12 @@ fn spans_over(texts: impl Strategy<Value = String>) -> impl Strategy<Value = (St
         (Just(t), cuts).prop_flat_map(|(t, cuts)| {
             let cuts: Vec<usize> = cuts.into_iter().collect();
             let k = cuts.len();
-            let span = (0..k - 1).prop_flat_map(move |i| (Just(i), i + 1..k, category())).prop_map({
-                let cuts = cuts.clone();
-                move |(i, j, c)| Span::new(cuts[i], cuts[j], c)
-            });
+            let span = (0..k - 1)
+                .prop_flat_map(move |i| (Just(i), i + 1..k, category()))
+                .prop_map({
+                    let cuts = cuts.clone();
+                    move |(i, j, c)| Span::new(cuts[i], cuts[j], c)
+                });
             (Just(t), prop::collection::vec(span, 0..12))
         })
     })
@@ -142,7 +159,11 @@ proptest! {
 fn check_inside(spans: &[Span], raw: &str) -> Result<(), TestCaseError> {
     let index = CharIndex::new(raw);
     for s in spans {
-        prop_assert!(s.start < s.end && s.end <= index.len(), "{s} outside {}", index.len());
+        prop_assert!(
+            s.start < s.end && s.end <= index.len(),
+            "{s} outside {}",
+            index.len()
+        );
         let byte_start = index.byte(s.start);
         let byte_end = index.byte(s.end);
         prop_assert!(raw.is_char_boundary(byte_start) && raw.is_char_boundary(byte_end));

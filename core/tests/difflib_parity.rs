@@ -36,7 +36,10 @@ fn cases() -> Vec<(String, String)> {
         let mut b = random_string(&mut rng, alphabet, lb);
         if i % 4 == 0 && !a.is_empty() {
             // Plant a slightly edited copy of `a` inside `b`, as in fuzzy span matching.
-            let at = b.char_indices().nth(b.chars().count() / 2).map_or(b.len(), |(k, _)| k);
+            let at = b
+                .char_indices()
+                .nth(b.chars().count() / 2)
+                .map_or(b.len(), |(k, _)| k);
             let mut planted: Vec<char> = a.chars().collect();
             let k = rng.random_range(0..planted.len());
             planted[k] = 'z';
@@ -44,7 +47,10 @@ fn cases() -> Vec<(String, String)> {
         }
         out.push((a, b));
     }
-    out.push(("metoprolol tartrate".into(), "Pt was started on metoprolol tartrate 25 mg.".into()));
+    out.push((
+        "metoprolol tartrate".into(),
+        "Pt was started on metoprolol tartrate 25 mg.".into(),
+    ));
     out
 }
 
@@ -59,7 +65,12 @@ fn ratio_matches_cpython_difflib_bit_for_bit() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 must be installed to run the difflib parity test");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "python3 failed");
     let expected: Vec<f64> = String::from_utf8(output.stdout)
@@ -71,7 +82,11 @@ fn ratio_matches_cpython_difflib_bit_for_bit() {
     let mut long = 0;
     for ((a, b), want) in cases.iter().zip(expected) {
         let got = ratio(a, b);
-        assert_eq!(got.to_bits(), want.to_bits(), "ratio({a:?}, {b:?}): lamar {got}, python {want}");
+        assert_eq!(
+            got.to_bits(),
+            want.to_bits(),
+            "ratio({a:?}, {b:?}): lamar {got}, python {want}"
+        );
         long += usize::from(b.chars().count() >= 200);
     }
     assert!(long > 1500, "the autojunk path must be exercised");

@@ -23,7 +23,9 @@
 //!   first).
 
 use super::difflib::SequenceMatcher;
-use crate::text::{CharIndex, LowerText, collapse_whitespace, is_blank, prefix_chars, suffix_chars};
+use crate::text::{
+    CharIndex, LowerText, collapse_whitespace, is_blank, prefix_chars, suffix_chars,
+};
 use serde::{Deserialize, Serialize};
 use std::cell::OnceCell;
 use std::fmt;
@@ -156,7 +158,8 @@ impl<'a> RawText<'a> {
     }
 
     fn chars(&self) -> &[char] {
-        self.chars.get_or_init(|| self.index.text().chars().collect())
+        self.chars
+            .get_or_init(|| self.index.text().chars().collect())
     }
 
     /// Lower-cased text and, for each of its code points, its start byte.
@@ -226,7 +229,10 @@ impl<'a> RawText<'a> {
     fn lower_hits(&self, needle_lower: &str) -> Vec<(usize, usize)> {
         let (lower, bytes) = self.lower();
         let n = needle_lower.chars().count();
-        let lindex = LowerIndex { bytes, text: &lower.text };
+        let lindex = LowerIndex {
+            bytes,
+            text: &lower.text,
+        };
         lindex
             .find_all(needle_lower)
             .into_iter()
@@ -344,7 +350,11 @@ impl<'s> FuzzyScan<'s> {
                 }
             }
         }
-        if scan.best >= threshold { scan.window } else { None }
+        if scan.best >= threshold {
+            scan.window
+        } else {
+            None
+        }
     }
 }
 
@@ -370,7 +380,12 @@ pub enum Alignment {
 }
 
 /// Aligns one span's text (`pos_ratio` = its relative start in the model output) to `raw`.
-pub fn align_span(raw: &RawText<'_>, span: &str, pos_ratio: f64, params: &AlignParams) -> Alignment {
+pub fn align_span(
+    raw: &RawText<'_>,
+    span: &str,
+    pos_ratio: f64,
+    params: &AlignParams,
+) -> Alignment {
     let found = |(start, end): (usize, usize), method| Alignment::Found { start, end, method };
     if is_blank(span) {
         return Alignment::Failed {
@@ -429,7 +444,12 @@ pub fn align_span(raw: &RawText<'_>, span: &str, pos_ratio: f64, params: &AlignP
     let closest = typo.or(scan.window);
     let reason = if l >= 5 && typo.is_some() {
         DropReason::ModelTypo
-    } else if l > 10 && !raw.index.find_all(prefix_chars(span, (l / 3).max(10))).is_empty() {
+    } else if l > 10
+        && !raw
+            .index
+            .find_all(prefix_chars(span, (l / 3).max(10)))
+            .is_empty()
+    {
         DropReason::Truncated
     } else {
         DropReason::NotInText
@@ -462,7 +482,10 @@ mod tests {
         // The reference returns 2 here (off by one): the leading run counts as a collapsed char.
         let raw = "\n\n a  b\tc";
         assert_eq!(align(raw, "a b c", 0.0), at(3, 9, AlignMethod::Normalized));
-        assert_eq!(align("x a\n b y", "a  b", 0.0), at(2, 6, AlignMethod::Normalized));
+        assert_eq!(
+            align("x a\n b y", "a  b", 0.0),
+            at(2, 6, AlignMethod::Normalized)
+        );
     }
 
     #[test]
@@ -496,7 +519,10 @@ mod tests {
             other => panic!("expected a failure, got {other:?}"),
         };
         assert_eq!(failed(align(raw, "  \n", 0.0)), DropReason::EmptySpan);
-        assert_eq!(failed(align(raw, "zzzzzzzzzzzz", 0.0)), DropReason::NotInText);
+        assert_eq!(
+            failed(align(raw, "zzzzzzzzzzzz", 0.0)),
+            DropReason::NotInText
+        );
         assert_eq!(failed(align(raw, "metXXrolYY", 0.0)), DropReason::ModelTypo);
         assert_eq!(
             failed(align(raw, "was started on ZZZZZZZZZZZZZZZZ QQQQ", 0.0)),

@@ -56,11 +56,19 @@ mod tests {
 
     #[test]
     fn crossing_pairs_of_one_category_nest() {
-        let spans = [Span::new(0, 10, Drug), Span::new(5, 15, Drug), Span::new(5, 15, Deferment)];
+        let spans = [
+            Span::new(0, 10, Drug),
+            Span::new(5, 15, Drug),
+            Span::new(5, 15, Deferment),
+        ];
         assert_eq!(same_category_crossings(&spans), 1);
         assert_eq!(
             canonicalize(&spans),
-            vec![Span::new(0, 15, Drug), Span::new(5, 10, Drug), Span::new(5, 15, Deferment)]
+            vec![
+                Span::new(0, 15, Drug),
+                Span::new(5, 10, Drug),
+                Span::new(5, 15, Deferment)
+            ]
         );
     }
 }

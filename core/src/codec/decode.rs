@@ -15,7 +15,7 @@ use super::align::{AlignMethod, AlignParams, Alignment, DropReason, RawText, ali
 use super::parse::{ParseDiagnostics, ParsedOutput, TaggedSpan, parse_tagged};
 use crate::category::Category;
 use crate::span::Span;
-use crate::text::is_python_space;
+use crate::text::{CharIndex, is_python_space};
 use serde::{Deserialize, Serialize};
 
 /// Options of [`decode`].
@@ -123,6 +123,22 @@ fn trim_python(text: &str) -> (usize, &str) {
     (lead, trimmed_start.trim_end_matches(is_python_space))
 }
 
+/// The text the reference's `--keep_decision` writes for a span: the span widened to whole words
+/// (start moved left while the previous code point is not whitespace, end moved right while the
+/// next one is not).
+pub fn decision_text<'a>(raw: &CharIndex<'a>, span: Span) -> &'a str {
+    let not_space = |i: usize| raw.char_at(i).is_some_and(|c| !is_python_space(c));
+    let mut start = span.start.min(raw.len());
+    while start > 0 && not_space(start - 1) {
+        start -= 1;
+    }
+    let mut end = span.end.min(raw.len()).max(start);
+    while end < raw.len() && not_space(end) {
+        end += 1;
+    }
+    raw.slice(start, end)
+}
+
 /// Decodes a model's tagged output against the raw document text. Never panics.
 pub fn decode(tagged: &str, raw: &str, options: &DecodeOptions) -> Decoded {
     let parsed = parse_tagged(tagged);
@@ -171,9 +187,7 @@ pub fn decode(tagged: &str, raw: &str, options: &DecodeOptions) -> Decoded {
             }
         }
     }
-    decoded
-        .spans
-        .sort_by_key(|a| (a.span.start, a.span.end));
+    decoded.spans.sort_by_key(|a| (a.span.start, a.span.end));
     decoded
 }
 
@@ -182,6 +196,16 @@ mod tests {
     use super::*;
     use crate::category::Category::*;
     use crate::codec::encode;
+
+    #[test]
+    fn decision_text_widens_to_whole_words() {
+        let raw = CharIndex::new("take aspirin daily.\nnow");
+        assert_eq!(
+            decision_text(&raw, Span::new(7, 14, Drug)),
+            "aspirin daily."
+        );
+        assert_eq!(decision_text(&raw, Span::new(0, 2, Drug)), "take");
+    }
 
     #[test]
     fn verbatim_output_keeps_exact_positions_of_repeated_text() {

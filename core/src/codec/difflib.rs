@@ -64,8 +64,8 @@ impl<'a> SequenceMatcher<'a> {
         let (mut best_i, mut best_j, mut best_size) = (alo, blo, 0usize);
         let mut prev_touched: Vec<usize> = Vec::new();
         let mut cur_touched: Vec<usize> = Vec::new();
-        for i in alo..ahi {
-            if let Some(positions) = self.b2j.get(&a[i]) {
+        for (i, element) in a.iter().enumerate().take(ahi).skip(alo) {
+            if let Some(positions) = self.b2j.get(element) {
                 for &j in positions {
                     if j < blo {
                         continue;

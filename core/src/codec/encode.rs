@@ -26,6 +26,20 @@ pub struct SpanOutOfText {
     pub text_len: usize,
 }
 
+/// The spans in the reference's encoding order: start ascending, end descending, nest rank
+/// descending; full ties keep the input order (Python's sort is stable). Training rows list
+/// their `gold_offsets` in this order.
+pub fn encoding_order(spans: &[Span]) -> Vec<Span> {
+    let mut ordered: Vec<Span> = spans.to_vec();
+    ordered.sort_by(|x, y| {
+        x.start
+            .cmp(&y.start)
+            .then(y.end.cmp(&x.end))
+            .then(y.category.nest_rank().cmp(&x.category.nest_rank()))
+    });
+    ordered
+}
+
 /// Writes `spans` into `text` as inline tags.
 ///
 /// Every span must satisfy `start < end <= len(text)`; filter untrusted gold first (see
@@ -40,14 +54,7 @@ pub fn encode(text: &str, spans: &[Span]) -> Result<String, SpanOutOfText> {
             });
         }
     }
-    let mut ordered: Vec<Span> = spans.to_vec();
-    // Stable: full ties keep the caller's order, as Python's sort does.
-    ordered.sort_by(|x, y| {
-        x.start
-            .cmp(&y.start)
-            .then(y.end.cmp(&x.end))
-            .then(y.category.nest_rank().cmp(&x.category.nest_rank()))
-    });
+    let ordered = encoding_order(spans);
 
     // (position, kind, secondary, order): closes (kind 0) sort before opens (kind 1).
     let mut events: Vec<(usize, u8, i64, i64, usize)> = Vec::with_capacity(ordered.len() * 2);
@@ -96,11 +103,7 @@ mod tests {
                 "01<drug_decision><define_problem>2345</define_problem></drug_decision>6789abcdef",
             ),
             (
-                vec![
-                    s(2, 6, Deferment),
-                    s(2, 6, DefiningProblem),
-                    s(2, 6, Drug),
-                ],
+                vec![s(2, 6, Deferment), s(2, 6, DefiningProblem), s(2, 6, Drug)],
                 "01<defer_decision><drug_decision><define_problem>2345</define_problem></drug_decision></defer_decision>6789abcdef",
             ),
             (
@@ -136,7 +139,10 @@ mod tests {
     fn text_is_copied_verbatim_without_escaping() {
         let text = "a < b & c > d\r\n\u{1f600}";
         let out = encode(text, &[Span::new(2, 5, Drug)]).unwrap();
-        assert_eq!(out, "a <drug_decision>< b</drug_decision> & c > d\r\n\u{1f600}");
+        assert_eq!(
+            out,
+            "a <drug_decision>< b</drug_decision> & c > d\r\n\u{1f600}"
+        );
     }
 
     #[test]

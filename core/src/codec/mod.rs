@@ -19,6 +19,6 @@ pub mod parse;
 
 pub use align::{AlignMethod, AlignParams, DropReason};
 pub use canonical::{canonicalize, same_category_crossings};
-pub use decode::{AlignedSpan, DecodeOptions, Decoded, DroppedSpan, decode};
-pub use encode::{SpanOutOfText, encode};
+pub use decode::{AlignedSpan, DecodeOptions, Decoded, DroppedSpan, decision_text, decode};
+pub use encode::{SpanOutOfText, encode, encoding_order};
 pub use parse::{ParseDiagnostics, ParsedOutput, TaggedSpan, parse_tagged};

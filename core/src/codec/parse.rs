@@ -178,7 +178,9 @@ mod tests {
 
     #[test]
     fn nested_and_crossing_tags() {
-        let p = parse_tagged("a<define_problem>b<evaluate_result>c</define_problem>d</evaluate_result>e");
+        let p = parse_tagged(
+            "a<define_problem>b<evaluate_result>c</define_problem>d</evaluate_result>e",
+        );
         assert_eq!(p.plain, "abcde");
         let got: Vec<_> = p
             .spans
@@ -216,7 +218,15 @@ mod tests {
 
     #[test]
     fn lone_angle_brackets_and_truncated_tags() {
-        for input in ["<", "</", "<drug_decision", "</drug_decision", "<<>>", "<_>", "<a b>"] {
+        for input in [
+            "<",
+            "</",
+            "<drug_decision",
+            "</drug_decision",
+            "<<>>",
+            "<_>",
+            "<a b>",
+        ] {
             let p = parse_tagged(input);
             assert!(p.spans.is_empty(), "{input}");
         }

@@ -183,7 +183,10 @@ fn parse_document(value: &Value, source: &str, at: &str) -> Result<GoldDocument,
                 start: a.get("start_offset").and_then(python_int),
                 end: a.get("end_offset").and_then(python_int),
                 label,
-                decision: a.get("decision").and_then(Value::as_str).map(str::to_string),
+                decision: a
+                    .get("decision")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 annotation_id: a.get("annotation_id").cloned(),
             })
         })
@@ -287,7 +290,11 @@ mod tests {
     fn written_json_reads_back() {
         let doc = GoldDocument {
             id: Some("1_2_3".into()),
-            annotations: vec![GoldDocument::annotation_for(Span::new(0, 2, Deferment), "ab", "a1")],
+            annotations: vec![GoldDocument::annotation_for(
+                Span::new(0, 2, Deferment),
+                "ab",
+                "a1",
+            )],
         };
         let back = parse_gold(&doc.to_json().to_string(), "x").unwrap();
         assert_eq!(back, vec![doc]);

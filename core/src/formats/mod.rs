@@ -89,7 +89,11 @@ impl FormatError {
         }
     }
 
-    pub(crate) fn invalid(path: &str, location: impl Into<String>, message: impl Into<String>) -> FormatError {
+    pub(crate) fn invalid(
+        path: &str,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) -> FormatError {
         FormatError::Invalid {
             path: path.to_string(),
             location: location.into(),

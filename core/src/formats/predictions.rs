@@ -108,7 +108,10 @@ mod tests {
             PredictionFile::from_spans("b", &[]),
         ];
         let text = predictions_to_string(&files);
-        assert!(text.contains("\n  {\n    \"file_name\": \"a\",\n"), "{text}");
+        assert!(
+            text.contains("\n  {\n    \"file_name\": \"a\",\n"),
+            "{text}"
+        );
         assert!(text.contains("\"predictions\": []"));
         assert_eq!(parse_predictions(&text, "p.json").unwrap(), files);
     }

@@ -10,7 +10,9 @@
 //! * Model outputs need `file_id` and `predicted`; other columns (`raw_text`, `entropy`, ...)
 //!   are ignored.
 
+use super::gold::{GoldDocument, SkipReason};
 use super::{FormatError, read_utf8, write_atomic};
+use crate::codec::{encode, encoding_order};
 use crate::span::Span;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -36,6 +38,15 @@ impl From<Span> for GoldOffset {
     }
 }
 
+impl GoldOffset {
+    /// The span, if the category id is 1 to 9 and the offsets are ordered.
+    pub fn span(&self) -> Option<Span> {
+        let category = crate::category::Category::from_id(i64::from(self.category))?;
+        (self.start_offset < self.end_offset)
+            .then(|| Span::new(self.start_offset, self.end_offset, category))
+    }
+}
+
 /// One training example: a document and its gold spans written as inline tags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainingRow {
@@ -56,6 +67,28 @@ pub struct ModelOutputRow {
     pub file_id: String,
     /// The generated tagged text.
     pub predicted: String,
+}
+
+impl TrainingRow {
+    /// The training row of one document: its in-scope gold spans that fit the text, in encoding
+    /// order, written into the text as tags. Also returns why other annotations were left out.
+    pub fn from_gold(
+        file_id: &str,
+        raw_text: &str,
+        gold: &GoldDocument,
+    ) -> (TrainingRow, Vec<SkipReason>) {
+        let (spans, skipped) = gold.spans(raw_text.chars().count());
+        let ordered = encoding_order(&spans);
+        let gold_span =
+            encode(raw_text, &ordered).expect("gold spans were checked against the text");
+        let row = TrainingRow {
+            file_id: file_id.to_string(),
+            raw_text: raw_text.to_string(),
+            gold_span,
+            gold_offsets: ordered.into_iter().map(GoldOffset::from).collect(),
+        };
+        (row, skipped)
+    }
 }
 
 /// `json.dumps(list_of_offsets)` with Python's default separators.
@@ -117,7 +150,10 @@ pub fn read_model_outputs(path: &Path) -> Result<Vec<ModelOutputRow>, FormatErro
         return parse_jsonl(&text, &source);
     }
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| FormatError::csv(&source, &e))?.clone();
+    let headers = reader
+        .headers()
+        .map_err(|e| FormatError::csv(&source, &e))?
+        .clone();
     let column = |name: &str| {
         headers.iter().position(|h| h == name).ok_or_else(|| {
             FormatError::invalid(&source, "line 1", format!("missing the \"{name}\" column"))
@@ -136,9 +172,13 @@ pub fn read_model_outputs(path: &Path) -> Result<Vec<ModelOutputRow>, FormatErro
         .collect()
 }
 
-/// Writes training rows as JSONL, or as CSV in the reference's column layout.
-pub fn write_training_rows(path: &Path, rows: &[TrainingRow]) -> Result<(), FormatError> {
-    if !is_csv(path) {
+/// Writes training rows as JSONL, or (`csv`) as CSV in the reference's column layout.
+pub fn write_training_rows(
+    path: &Path,
+    rows: &[TrainingRow],
+    csv: bool,
+) -> Result<(), FormatError> {
+    if !csv {
         return write_atomic(path, to_jsonl(rows).as_bytes());
     }
     let source = path.display().to_string();
@@ -175,7 +215,11 @@ pub fn read_training_rows(path: &Path) -> Result<Vec<TrainingRow>, FormatError> 
         let record = record.map_err(|e| FormatError::csv(&source, &e))?;
         let field = |k: usize| record.get(k).unwrap_or_default().to_string();
         let gold_offsets = serde_json::from_str(&field(3)).map_err(|e| {
-            FormatError::invalid(&source, format!("row {}", i + 1), format!("gold_offsets: {e}"))
+            FormatError::invalid(
+                &source,
+                format!("row {}", i + 1),
+                format!("gold_offsets: {e}"),
+            )
         })?;
         rows.push(TrainingRow {
             file_id: field(0),
@@ -221,18 +265,24 @@ mod tests {
         }];
         for name in ["rows.jsonl", "rows.csv"] {
             let path = temp(name);
-            write_training_rows(&path, &rows).unwrap();
+            write_training_rows(&path, &rows, is_csv(&path)).unwrap();
             assert_eq!(read_training_rows(&path).unwrap(), rows, "{name}");
         }
         let csv = std::fs::read_to_string(temp("rows.csv")).unwrap();
-        assert!(csv.starts_with("file_id,raw_text,gold_span,gold_offsets\n1_2_3,\"a \"\"quoted\"\""));
+        assert!(
+            csv.starts_with("file_id,raw_text,gold_span,gold_offsets\n1_2_3,\"a \"\"quoted\"\"")
+        );
     }
 
     #[test]
     fn model_outputs_from_csv_need_their_columns() {
         let path = temp("out.csv");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, "file_id,raw_text,predicted,entropy\nA,x,\"<drug_decision>x</drug_decision>\",0.1\n").unwrap();
+        std::fs::write(
+            &path,
+            "file_id,raw_text,predicted,entropy\nA,x,\"<drug_decision>x</drug_decision>\",0.1\n",
+        )
+        .unwrap();
         let rows = read_model_outputs(&path).unwrap();
         assert_eq!(rows[0].file_id, "A");
         assert_eq!(rows[0].predicted, "<drug_decision>x</drug_decision>");
@@ -240,7 +290,11 @@ mod tests {
         let err = read_model_outputs(&path).unwrap_err().to_string();
         assert!(err.contains("missing the \"predicted\" column"), "{err}");
         let jsonl = temp("out.jsonl");
-        std::fs::write(&jsonl, "{\"file_id\": \"A\", \"predicted\": \"x\"}\n\n{\"file_id\": 3}\n").unwrap();
+        std::fs::write(
+            &jsonl,
+            "{\"file_id\": \"A\", \"predicted\": \"x\"}\n\n{\"file_id\": 3}\n",
+        )
+        .unwrap();
         let err = read_model_outputs(&jsonl).unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
     }

@@ -188,7 +188,10 @@ mod tests {
         assert_eq!(row("W", "ENGL", "F").race(), Race::White);
         assert_eq!(row("white - russian", "", "").race(), Race::White);
         assert_eq!(row("AA", "", "").race(), Race::AfricanAmerican);
-        assert_eq!(row("BLACK/CAPE VERDEAN", "", "").race(), Race::AfricanAmerican);
+        assert_eq!(
+            row("BLACK/CAPE VERDEAN", "", "").race(),
+            Race::AfricanAmerican
+        );
         assert_eq!(row("Hisp.", "", "").race(), Race::Hispanic);
         assert_eq!(row("Asian", "", "").race(), Race::Asian);
         assert_eq!(row("UNABLE TO OBTAIN", "", "").race(), Race::Other);
@@ -205,7 +208,10 @@ mod tests {
         let mut bad = row("", "", "");
         bad.hadm_id = "NaN".into();
         assert_eq!(bad.key(), None);
-        assert_eq!(stats_key_of("data/78_100536_1787.json"), Some((78, 100536, 1787)));
+        assert_eq!(
+            stats_key_of("data/78_100536_1787.json"),
+            Some((78, 100536, 1787))
+        );
         assert_eq!(stats_key_of("78_100536_1787-2"), Some((78, 100536, 1787)));
         assert_eq!(stats_key_of("78_100536"), None);
     }

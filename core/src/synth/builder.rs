@@ -94,7 +94,9 @@ impl DocBuilder {
         }
         match Category::from_id(i64::from(mark)) {
             Some(c) => self.gold.push(Span::new(start, end, c)),
-            None => self.out_of_scope.push((start, end, out_of_scope_label(mark))),
+            None => self
+                .out_of_scope
+                .push((start, end, out_of_scope_label(mark))),
         }
     }
 

@@ -72,7 +72,11 @@ impl SynthDocument {
             .iter()
             .enumerate()
             .map(|(i, &s)| {
-                GoldDocument::annotation_for(s, index.slice(s.start, s.end), &format!("{}-{i}", self.id))
+                GoldDocument::annotation_for(
+                    s,
+                    index.slice(s.start, s.end),
+                    &format!("{}-{i}", self.id),
+                )
             })
             .collect();
         for (i, (s, e, label)) in self.out_of_scope.iter().enumerate() {
@@ -105,7 +109,14 @@ pub struct SyntheticCorpus {
 }
 
 const ETHNICITIES: &[&str] = &[
-    "W", "AA", "Hisp.", "Asian", "NH", "OTHER", "UNKNOWN/NOT SPECIFIED", "UNABLE TO OBTAIN",
+    "W",
+    "AA",
+    "Hisp.",
+    "Asian",
+    "NH",
+    "OTHER",
+    "UNKNOWN/NOT SPECIFIED",
+    "UNABLE TO OBTAIN",
     "PATIENT DECLINED TO ANSWER",
 ];
 
@@ -127,10 +138,9 @@ pub fn generate(config: &SynthConfig) -> SyntheticCorpus {
         };
         let id = format!("{subject}_{hadm}_{row}");
         // The first documents cycle through every group so that all are covered.
-        let ethnicity = if n < ETHNICITIES.len() {
-            ETHNICITIES[n]
-        } else {
-            ETHNICITIES.choose(&mut rng).copied().unwrap_or("W")
+        let ethnicity = match ETHNICITIES.get(n) {
+            Some(e) => *e,
+            None => ETHNICITIES.choose(&mut rng).copied().unwrap_or("W"),
         };
         let language = if n % 3 == 1 { "Non-ENGL" } else { "ENGL" };
         let gender = if n % 2 == 0 { "F" } else { "M" };
@@ -171,7 +181,11 @@ pub fn generate(config: &SynthConfig) -> SyntheticCorpus {
 
 /// Writes one whole discharge summary.
 fn write_note(doc: &mut DocBuilder, rng: &mut ChaCha8Rng, gender: &str) {
-    let (y, m, d) = (rng.random_range(2100..2190), rng.random_range(1..13), rng.random_range(1..27));
+    let (y, m, d) = (
+        rng.random_range(2100..2190),
+        rng.random_range(1..13),
+        rng.random_range(1..27),
+    );
     let stay = rng.random_range(2..20);
     doc.text(&format!(
         "Admission Date:  [**{y}-{m}-{d}**]{}Discharge Date:   [**{y}-{m}-{}**]\n\n",
@@ -197,7 +211,10 @@ fn write_note(doc: &mut DocBuilder, rng: &mut ChaCha8Rng, gender: &str) {
         "Attending:[**First Name3 (LF) {}**]\nChief Complaint:\n",
         rng.random_range(100..3000)
     ));
-    let complaint = vocab::COMPLAINTS.choose(rng).copied().unwrap_or("{symptom}");
+    let complaint = vocab::COMPLAINTS
+        .choose(rng)
+        .copied()
+        .unwrap_or("{symptom}");
     doc.template(rng, complaint);
     doc.text("\n\nHistory of Present Illness:\n");
     doc.text(&format!(
@@ -231,15 +248,25 @@ fn write_note(doc: &mut DocBuilder, rng: &mut ChaCha8Rng, gender: &str) {
             let odd = vocab::ODD_TOKENS.choose(rng).copied().unwrap_or("±");
             doc.text(&format!(" ({odd})"));
         }
-        doc.text(if rng.random_bool(0.2) { "\n\n\n" } else { "\n\n" });
+        doc.text(if rng.random_bool(0.2) {
+            "\n\n\n"
+        } else {
+            "\n\n"
+        });
     }
     doc.text("Discharge Medications:\n");
     for i in 1..=rng.random_range(2..7) {
         doc.text(&format!("{i}. "));
         if rng.random_bool(0.5) {
-            doc.template(rng, "<5>{drug} {dose} Tablet Sig: One (1) Tablet {route} {freq}</5>.");
+            doc.template(
+                rng,
+                "<5>{drug} {dose} Tablet Sig: One (1) Tablet {route} {freq}</5>.",
+            );
         } else {
-            doc.template(rng, "{drug} {dose} Tablet Sig: One (1) Tablet {route} {freq}.");
+            doc.template(
+                rng,
+                "{drug} {dose} Tablet Sig: One (1) Tablet {route} {freq}.",
+            );
         }
         doc.text("\n");
     }
@@ -247,7 +274,10 @@ fn write_note(doc: &mut DocBuilder, rng: &mut ChaCha8Rng, gender: &str) {
         "\n\nDischarge Disposition:\n{}\n\nDischarge Diagnosis:\n",
         vocab::DISPOSITIONS.choose(rng).copied().unwrap_or("Home")
     ));
-    doc.template(rng, "Primary: <3>{problem}</3>\nSecondary: <3>{problem}</3>, {pmh}");
+    doc.template(
+        rng,
+        "Primary: <3>{problem}</3>\nSecondary: <3>{problem}</3>, {pmh}",
+    );
     doc.text("\n\nDischarge Condition:\nMental Status: Clear and coherent.\n\n");
     doc.text("Discharge Instructions:\n");
     sentences(doc, rng, vocab::INSTRUCTIONS, 1..4);
@@ -263,7 +293,12 @@ fn write_note(doc: &mut DocBuilder, rng: &mut ChaCha8Rng, gender: &str) {
 }
 
 /// Writes a random number of template sentences separated by varied whitespace.
-fn sentences(doc: &mut DocBuilder, rng: &mut ChaCha8Rng, pool: &[&str], count: std::ops::Range<usize>) {
+fn sentences(
+    doc: &mut DocBuilder,
+    rng: &mut ChaCha8Rng,
+    pool: &[&str],
+    count: std::ops::Range<usize>,
+) {
     for k in 0..rng.random_range(count) {
         if k > 0 {
             let sep = match rng.random_range(0..10) {
@@ -334,14 +369,22 @@ mod tests {
         for needle in ["[**", "b.i.d.", "n't", "\"", "\t", "\u{a0}", "<", "µ"] {
             assert!(all.contains(needle), "no {needle:?}");
         }
-        assert!(all.chars().any(|c| c as u32 > 0xFFFF), "no astral character");
+        assert!(
+            all.chars().any(|c| c as u32 > 0xFFFF),
+            "no astral character"
+        );
         assert!(!all.contains('\r'));
         // Demographic coverage.
         let races: std::collections::HashSet<_> =
             corpus.documents.iter().map(|d| d.stats.race()).collect();
         assert_eq!(races.len(), 5);
         // Splits partition the ids.
-        let mut ids: Vec<&String> = corpus.train.iter().chain(&corpus.val).chain(&corpus.test).collect();
+        let mut ids: Vec<&String> = corpus
+            .train
+            .iter()
+            .chain(&corpus.val)
+            .chain(&corpus.test)
+            .collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 40);

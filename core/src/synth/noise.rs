@@ -82,8 +82,14 @@ fn words(chars: &[char]) -> Vec<(usize, usize)> {
 }
 
 /// Simulates model number `model` (0-based) on `corpus`.
-pub fn simulate(corpus: &SyntheticCorpus, model: usize, rates: &NoiseRates, seed: u64) -> SimulatedModel {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (model as u64 + 1));
+pub fn simulate(
+    corpus: &SyntheticCorpus,
+    model: usize,
+    rates: &NoiseRates,
+    seed: u64,
+) -> SimulatedModel {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (model as u64 + 1));
     let mut predictions = Vec::with_capacity(corpus.documents.len());
     let mut outputs = Vec::with_capacity(corpus.documents.len());
     for doc in &corpus.documents {
@@ -99,7 +105,10 @@ pub fn simulate(corpus: &SyntheticCorpus, model: usize, rates: &NoiseRates, seed
                 span = shift_one_boundary(span, &words, &mut rng);
             }
             if rng.random_bool(rates.wrong_category) {
-                let others: Vec<Category> = Category::ALL.into_iter().filter(|c| *c != span.category).collect();
+                let others: Vec<Category> = Category::ALL
+                    .into_iter()
+                    .filter(|c| *c != span.category)
+                    .collect();
                 span.category = *others.choose(&mut rng).unwrap_or(&span.category);
             }
             spans.push(span);
@@ -114,7 +123,9 @@ pub fn simulate(corpus: &SyntheticCorpus, model: usize, rates: &NoiseRates, seed
             }
             let first = rng.random_range(0..words.len());
             let last = (first + rng.random_range(0..6)).min(words.len() - 1);
-            let category = *Category::ALL.choose(&mut rng).unwrap_or(&Category::DefiningProblem);
+            let category = *Category::ALL
+                .choose(&mut rng)
+                .unwrap_or(&Category::DefiningProblem);
             spans.push(Span::new(words[first].0, words[last].1, category));
         }
         let mut tagged = encode(&doc.text, &spans).expect("simulated spans lie inside the text");
@@ -153,7 +164,11 @@ fn shift_one_boundary(span: Span, words: &[(usize, usize)], rng: &mut ChaCha8Rng
         3 if last > first => end = words[last - 1].1,
         _ => {}
     }
-    if start < end { Span::new(start, end, span.category) } else { span }
+    if start < end {
+        Span::new(start, end, span.category)
+    } else {
+        span
+    }
 }
 
 /// Changes the text (never a tag) of a tagged output the way a generative model slips: a letter
@@ -175,15 +190,25 @@ fn corrupt(tagged: &mut String, rng: &mut ChaCha8Rng) {
         at += step;
         rest = &rest[step..];
     }
-    let Some(&pos) = letters.choose(rng) else { return };
+    let Some(&pos) = letters.choose(rng) else {
+        return;
+    };
     let old = tagged.as_bytes()[pos];
     let new = match rng.random_range(0..3) {
         0 => {
             let c = b'a' + rng.random_range(0..26u8);
-            if c == old.to_ascii_lowercase() { b'x' } else { c }
+            if c == old.to_ascii_lowercase() {
+                b'x'
+            } else {
+                c
+            }
         }
         _ => {
-            if old.is_ascii_lowercase() { old.to_ascii_uppercase() } else { old.to_ascii_lowercase() }
+            if old.is_ascii_lowercase() {
+                old.to_ascii_uppercase()
+            } else {
+                old.to_ascii_lowercase()
+            }
         }
     };
     tagged.replace_range(pos..pos + 1, std::str::from_utf8(&[new]).unwrap_or("x"));
@@ -210,9 +235,17 @@ mod tests {
     #[test]
     fn noiseless_outputs_decode_to_the_predictions() {
         let corpus = generate(&SynthConfig { docs: 8, seed: 5 });
-        let exact = NoiseRates { typo: 0.0, ..NoiseRates::default() };
+        let exact = NoiseRates {
+            typo: 0.0,
+            ..NoiseRates::default()
+        };
         let model = simulate(&corpus, 0, &exact, 5);
-        for ((doc, pred), out) in corpus.documents.iter().zip(&model.predictions).zip(&model.outputs) {
+        for ((doc, pred), out) in corpus
+            .documents
+            .iter()
+            .zip(&model.predictions)
+            .zip(&model.outputs)
+        {
             let decoded = decode(&out.predicted, &doc.text, &DecodeOptions::default());
             let (want, _) = pred.spans(None);
             let mut want = crate::codec::canonicalize(&want);

@@ -56,13 +56,19 @@ pub fn write_corpus(
     mut progress: impl FnMut(usize),
 ) -> Result<(), FormatError> {
     for (i, doc) in corpus.documents.iter().enumerate() {
-        write_gold_file(&layout.gold_dir().join(format!("{}.json", doc.id)), &doc.gold_document())?;
+        write_gold_file(
+            &layout.gold_dir().join(format!("{}.json", doc.id)),
+            &doc.gold_document(),
+        )?;
         let text = if doc.crlf_on_disk {
             doc.text.replace('\n', "\r\n")
         } else {
             doc.text.clone()
         };
-        write_raw_text(&layout.raw_text_dir().join(format!("{}.txt", doc.id)), &text)?;
+        write_raw_text(
+            &layout.raw_text_dir().join(format!("{}.txt", doc.id)),
+            &text,
+        )?;
         progress(i + 1);
     }
     write_split(&layout.split("train"), &corpus.train)?;
@@ -74,16 +80,30 @@ pub fn write_corpus(
 
 /// Writes a simulated model's predictions JSON, its tagged outputs (JSONL) and a small
 /// `<model>.meta.json` that says it is simulated and with which noise.
-pub fn write_simulated_model(model: &SimulatedModel, layout: &CorpusLayout) -> Result<(), FormatError> {
+pub fn write_simulated_model(
+    model: &SimulatedModel,
+    layout: &CorpusLayout,
+) -> Result<(), FormatError> {
     let predictions = layout.predictions(&model.name);
     write_predictions(&predictions, &model.predictions)?;
-    write_atomic(&layout.outputs(&model.name), to_jsonl(&model.outputs).as_bytes())?;
+    write_atomic(
+        &layout.outputs(&model.name),
+        to_jsonl(&model.outputs).as_bytes(),
+    )?;
     let meta = serde_json::json!({
         "model": model.name,
         "simulated": true,
         "description": "noisy copy of the synthetic gold written by `lamar synth --simulate-models`; not a real model",
         "noise": model.rates,
     });
-    let meta_path: &Path = &layout.root.join("predictions").join(format!("{}.meta.json", model.name));
-    write_atomic(meta_path, serde_json::to_string_pretty(&meta).expect("meta serialises").as_bytes())
+    let meta_path: &Path = &layout
+        .root
+        .join("predictions")
+        .join(format!("{}.meta.json", model.name));
+    write_atomic(
+        meta_path,
+        serde_json::to_string_pretty(&meta)
+            .expect("meta serialises")
+            .as_bytes(),
+    )
 }

@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod offsets;
+pub mod synth;
+pub mod tag;

@@ -1,0 +1,137 @@
+//! `lamar tag`: gold annotations → tagged training rows.
+
+use crate::progress::bar;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use lamar_core::codec::same_category_crossings;
+use lamar_core::formats::gold::{GoldDocument, SkipReason, read_gold_file};
+use lamar_core::formats::raw_text::{raw_text_path, read_raw_text};
+use lamar_core::formats::rows::{GoldOffset, TrainingRow, is_csv, write_training_rows};
+use lamar_core::formats::split::read_split;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Output format of the training rows.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    /// One JSON object per line; `gold_offsets` is a list of objects.
+    Jsonl,
+    /// The reference's CSV layout; `gold_offsets` is a JSON string.
+    Csv,
+}
+
+/// Write gold annotations as tagged training rows (the reference's gt_to_tag).
+///
+/// For every id of the split file (sorted, with or without `.json`), reads
+/// GOLD_DIR/<id>.json and RAW_TEXT_DIR/<id>.txt and writes a row with `file_id`, `raw_text`,
+/// `gold_span` (the text with inline tags, the model's training target) and `gold_offsets`.
+/// Annotations outside the nine categories, with bad offsets or outside the text are left out and
+/// counted. Two crossing spans of one category come back nested after a round trip through tags;
+/// they are counted too.
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Folder of gold JSON files (`<id>.json`).
+    #[arg(long)]
+    pub gold_dir: PathBuf,
+    /// Folder of raw text files (`<id>.txt`).
+    #[arg(long)]
+    pub raw_text_dir: PathBuf,
+    /// Split file listing the document ids to write.
+    #[arg(long)]
+    pub split: PathBuf,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Output format (default: from the extension of --out, `.csv` or JSONL otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<RowFormat>,
+    /// Skip documents whose raw text is missing (with a warning) instead of failing.
+    #[arg(long)]
+    pub skip_missing: bool,
+}
+
+fn gold_of(path: &Path, id: &str) -> Result<GoldDocument> {
+    let docs = read_gold_file(path)?;
+    let n = docs.len();
+    let by_id = docs.iter().position(|d| d.id.as_deref() == Some(id));
+    match (by_id, n) {
+        (Some(i), _) => Ok(docs.into_iter().nth(i).expect("index in range")),
+        (None, 1) => Ok(docs.into_iter().next().expect("one document")),
+        _ => bail!(
+            "{}: holds {n} documents, none with discharge_summary_id {id}",
+            path.display()
+        ),
+    }
+}
+
+/// Runs `lamar tag`.
+pub fn run(args: &TagArgs) -> Result<()> {
+    let mut ids = read_split(&args.split)?;
+    ids.sort();
+    if ids.is_empty() {
+        bail!(
+            "{}: the split file lists no document ids",
+            args.split.display()
+        );
+    }
+    let mut rows = Vec::with_capacity(ids.len());
+    let mut skipped: BTreeMap<SkipReason, usize> = BTreeMap::new();
+    let mut crossings = 0;
+    let mut missing = 0;
+    let progress = bar(ids.len(), "tagging");
+    for id in &ids {
+        progress.inc(1);
+        let text_path = raw_text_path(&args.raw_text_dir, id);
+        if args.skip_missing && !text_path.exists() {
+            progress.suspend(|| {
+                eprintln!(
+                    "warning: {}: missing, document {id} skipped",
+                    text_path.display()
+                )
+            });
+            missing += 1;
+            continue;
+        }
+        let text = read_raw_text(&text_path)?;
+        let gold = gold_of(&args.gold_dir.join(format!("{id}.json")), id)?;
+        let (row, left_out) = TrainingRow::from_gold(id, &text, &gold);
+        for reason in left_out {
+            *skipped.entry(reason).or_default() += 1;
+        }
+        let spans: Vec<_> = row
+            .gold_offsets
+            .iter()
+            .filter_map(GoldOffset::span)
+            .collect();
+        crossings += same_category_crossings(&spans);
+        rows.push(row);
+    }
+    progress.finish_and_clear();
+    let out = &args.out;
+    let csv = match args.format {
+        Some(format) => format == RowFormat::Csv,
+        None => is_csv(out),
+    };
+    write_training_rows(out, &rows, csv).with_context(|| format!("writing {}", out.display()))?;
+    let spans: usize = rows.iter().map(|r| r.gold_offsets.len()).sum();
+    println!(
+        "wrote {} rows with {spans} gold spans to {}",
+        rows.len(),
+        out.display()
+    );
+    for (reason, n) in skipped {
+        let why = match reason {
+            SkipReason::BadOffset => "offsets that are not integers",
+            SkipReason::OutOfRange => "offsets outside the text or empty",
+            SkipReason::OutOfScope => "labels outside categories 1-9 (e.g. Category 10/11, TBD)",
+        };
+        println!("  left out {n} annotations with {why}");
+    }
+    if crossings > 0 {
+        println!("  note: {crossings} pairs of crossing same-category spans will read back nested");
+    }
+    if missing > 0 {
+        println!("  skipped {missing} documents without raw text");
+    }
+    Ok(())
+}
