@@ -30,7 +30,10 @@ fn inputs() -> Vec<(&'static str, Vec<(String, String)>)> {
 }
 
 fn bench_decode(c: &mut Criterion) {
-    let reference = DecodeOptions { verbatim: false, ..DecodeOptions::default() };
+    let reference = DecodeOptions {
+        verbatim: false,
+        ..DecodeOptions::default()
+    };
     for (name, docs) in inputs() {
         let bytes: usize = docs.iter().map(|(t, _)| t.len()).sum();
         let mut group = c.benchmark_group(format!("decode/{name}"));

@@ -644,7 +644,11 @@ mod tests {
             };
             let scan = FuzzyScan::coarse(&span, &raw);
             for threshold in [0.85, 0.6, 0.3] {
-                assert_eq!(scan.result(threshold), naive_fuzzy(&span, &raw, threshold), "case {case}");
+                assert_eq!(
+                    scan.result(threshold),
+                    naive_fuzzy(&span, &raw, threshold),
+                    "case {case}"
+                );
             }
         }
     }
