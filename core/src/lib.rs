@@ -20,6 +20,7 @@ pub mod category;
 pub mod codec;
 pub mod formats;
 pub mod metrics;
+pub mod nltk;
 pub mod span;
 pub mod synth;
 pub mod text;

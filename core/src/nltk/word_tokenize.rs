@@ -1,0 +1,77 @@
+//! `nltk.word_tokenize` and the evaluator's offset reconstruction.
+
+use super::NltkVersion;
+use super::destructive;
+use super::punkt::{PunktParameters, sentence_spans};
+use crate::text::CharIndex;
+
+/// `nltk.word_tokenize(text)`: Punkt sentences, then the word tokenizer on each.
+pub fn word_tokenize(text: &str, version: NltkVersion) -> Vec<String> {
+    let index = CharIndex::new(text);
+    sentence_spans(text, PunktParameters::english(), version)
+        .into_iter()
+        .flat_map(|(a, b)| destructive::tokenize(index.slice_clamped(a, b), version))
+        .collect()
+}
+
+/// The evaluator's `tokenize_text`: each `word_tokenize` token is looked up with
+/// `text.find(token, position)` after the previous one; tokens not found verbatim (NLTK turns `"`
+/// into ``` `` ``` and `''`) are skipped. Returns code-point spans.
+pub fn token_spans(text: &str, version: NltkVersion) -> Vec<(usize, usize)> {
+    let index = CharIndex::new(text);
+    let mut spans = Vec::new();
+    let mut from = 0;
+    for token in word_tokenize(text, version) {
+        if let Some(found) = text[from..].find(token.as_str()) {
+            let start = from + found;
+            let end = start + token.len();
+            spans.push((index.char_at_byte(start), index.char_at_byte(end)));
+            from = end;
+        }
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The golden fixture of evaluator-parity.md §4.2 (token lists verified there with NLTK).
+    #[test]
+    fn version_fixture() {
+        let text = "Pt's\nLasix was held. Pt can't\ntake ASA due to GI bleed. Troponin 'neg' x3, d/c'd\nhome.";
+        let v38 = "Pt's Lasix was held . Pt can't take ASA due to GI bleed . Troponin 'neg ' x3 , d/c'd home .";
+        let v39 = "Pt 's Lasix was held . Pt ca n't take ASA due to GI bleed . Troponin 'neg ' x3 , d/c 'd home .";
+        let v310 = "Pt 's Lasix was held . Pt ca n't take ASA due to GI bleed . Troponin ' neg ' x3 , d/c 'd home .";
+        assert_eq!(word_tokenize(text, NltkVersion::V3_8).join(" "), v38);
+        assert_eq!(word_tokenize(text, NltkVersion::V3_9).join(" "), v39);
+        assert_eq!(word_tokenize(text, NltkVersion::V3_10).join(" "), v310);
+    }
+
+    #[test]
+    fn converted_quotes_are_skipped() {
+        let text = "He said \"stop\" [**Hospital1 18**].";
+        let index = CharIndex::new(text);
+        let toks: Vec<&str> = token_spans(text, NltkVersion::V3_9)
+            .iter()
+            .map(|&(a, b)| index.slice(a, b))
+            .collect();
+        assert_eq!(
+            toks,
+            vec![
+                "He",
+                "said",
+                "stop",
+                "[",
+                "*",
+                "*",
+                "Hospital1",
+                "18",
+                "*",
+                "*",
+                "]",
+                "."
+            ]
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Differential tests of the NLTK ports against the real NLTK, installed from PyPI.
+//!
+//! For each supported release the test makes a virtual environment under
+//! `target/nltk-oracle/<version>` (once; `pip install nltk==<version>`), runs
+//! `tests/python/nltk_tokens.py` on thousands of generated clinical-style texts plus the
+//! synthetic corpus, and requires identical tokens and offsets.
+
+use lamar_core::nltk::{NltkVersion, punkt, treebank, word_tokenize};
+use lamar_core::synth::{SynthConfig, generate};
+use rand::seq::IndexedRandom;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Fragments that stress the tokenizers: contractions before newlines, leading quotes, MIMIC
+/// brackets, ellipses, abbreviations, tabs, Unicode punctuation and letters.
+const PIECES: &[&str] = &[
+    "Pt",
+    "pt's",
+    "can't",
+    "won't",
+    "didn't",
+    "I'm",
+    "they'll",
+    "we've",
+    "cannot",
+    "gonna",
+    "wanna ",
+    "'tis",
+    "'twas",
+    "d/c'd",
+    "'neg'",
+    "'s",
+    "''",
+    "\"",
+    "``",
+    "'",
+    "\"quoted\"",
+    "“smart”",
+    "‘single’",
+    "«guillemets»",
+    "[**Hospital1 18**]",
+    "[**2151-7-16**]",
+    "[**Last Name (STitle) 1022**]",
+    "Dr.",
+    "Mr.",
+    "Mrs.",
+    "p.o.",
+    "b.i.d.",
+    "q.d.",
+    "e.g.",
+    "i.e.",
+    "vs.",
+    "approx.",
+    "St.",
+    "No.",
+    "U.S.",
+    "a.m.",
+    "...",
+    "..",
+    ". . .",
+    "--",
+    "-",
+    "—",
+    "–",
+    "‒",
+    "―",
+    "?",
+    "!",
+    "?!",
+    ".",
+    ",",
+    ":",
+    ";",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "<",
+    ">",
+    "<5",
+    "> 100",
+    "*",
+    "**",
+    "@",
+    "#",
+    "$",
+    "%",
+    "&",
+    "3.88",
+    "3,36",
+    "1,000",
+    "-2.5",
+    ".5",
+    "100mg",
+    "BP 120/80",
+    "T 38.5°C",
+    "x3",
+    "éclair",
+    "Straße",
+    "İstanbul",
+    "Ωmega",
+    "naïve",
+    "中文",
+    "🙂",
+    "𝛽",
+    "\u{a0}",
+    "\t",
+    "\n",
+    "\n\n",
+    " ",
+    "  ",
+    "\u{2009}",
+    "\u{1f}",
+    "\u{1c}",
+    "e\u{301}",
+    "x²",
+    "٣٤",
+    "Ⅻ",
+    "a\u{200d}b",
+    "Lasix",
+    "was",
+    "held",
+    "The",
+    "patient",
+    "He",
+    "She",
+    "It",
+    "A.",
+    "B.",
+    "J.",
+    "Smith",
+    "and",
+    "follow",
+    "up",
+    "in",
+    "2",
+    "weeks",
+    "HTN",
+    "CHF",
+    "s/p",
+    "w/",
+    "h/o",
+    "CXR",
+    "showed",
+    "no",
+    "acute",
+    "process",
+    "continue",
+    "aspirin",
+    "81",
+    "mg",
+    "daily",
+    "Please",
+    "call",
+    "if",
+    "fever",
+    "i",
+];
+
+fn generated_texts(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let len = rng.random_range(1..60);
+            let mut text = String::new();
+            for _ in 0..len {
+                text.push_str(PIECES.choose(&mut rng).unwrap());
+                let sep = match rng.random_range(0..10) {
+                    0 => "",
+                    1 => "\n",
+                    2 => ". ",
+                    _ => " ",
+                };
+                text.push_str(sep);
+            }
+            if rng.random_bool(0.3) {
+                text = text.trim_end().to_string();
+            }
+            text
+        })
+        .collect()
+}
+
+fn texts() -> Vec<String> {
+    let mut texts = generated_texts(2500, 2026);
+    texts.extend(
+        generate(&SynthConfig { docs: 120, seed: 5 })
+            .documents
+            .into_iter()
+            .map(|d| d.text),
+    );
+    texts
+}
+
+/// Python with the given NLTK release, installed on first use.
+fn oracle(release: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/nltk-oracle")
+        .join(release);
+    let python = root.join("bin/python");
+    if !python.exists() {
+        let ok = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&root)
+            .status()
+            .expect("python3 must be installed")
+            .success();
+        assert!(
+            ok,
+            "could not create a virtual environment in {}",
+            root.display()
+        );
+        let ok = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                &format!("nltk=={release}"),
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pip could not install nltk=={release}");
+    }
+    python
+}
+
+fn run_oracle(release: &str, texts: &[String]) -> Vec<Value> {
+    let punkt_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/punkt_tab/english");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/nltk_tokens.py");
+    let request = serde_json::json!({"punkt_dir": punkt_dir, "texts": texts});
+    let mut child = Command::new(oracle(release))
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the NLTK oracle failed");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], release);
+    v["results"].as_array().unwrap().clone()
+}
+
+fn pairs(v: &Value) -> Vec<(usize, usize)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_u64().unwrap() as usize,
+                p[1].as_u64().unwrap() as usize,
+            )
+        })
+        .collect()
+}
+
+fn check(release: &str, version: NltkVersion, full: bool) {
+    let texts = texts();
+    let results = run_oracle(release, &texts);
+    let mut mismatches = Vec::new();
+    for (text, want) in texts.iter().zip(&results) {
+        let words: Vec<String> = want["words"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect();
+        if word_tokenize::word_tokenize(text, version) != words {
+            mismatches.push(format!("word_tokenize {text:?}"));
+        }
+        if word_tokenize::token_spans(text, version) != pairs(&want["token_spans"]) {
+            mismatches.push(format!("token spans {text:?}"));
+        }
+        if full {
+            if punkt::sentence_spans(text, punkt::PunktParameters::english(), version)
+                != pairs(&want["sentences"])
+            {
+                mismatches.push(format!("sentences {text:?}"));
+            }
+            let tb = treebank::span_tokenize(text, version);
+            match (&tb, want["treebank"].is_array()) {
+                (Ok(spans), true) if *spans == pairs(&want["treebank"]) => {}
+                (Err(_), false) => {}
+                _ => mismatches.push(format!("treebank {text:?}: {tb:?}")),
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} texts differ from NLTK {release}; first: {}",
+        mismatches.len(),
+        texts.len(),
+        mismatches[..mismatches.len().min(5)].join("\n")
+    );
+}
+
+#[test]
+fn matches_nltk_3_9_4() {
+    check("3.9.4", NltkVersion::V3_9, true);
+}
+
+#[test]
+fn matches_nltk_3_9_2() {
+    check("3.9.2", NltkVersion::V3_9_2, false);
+}
+
+#[test]
+fn matches_nltk_3_8_1() {
+    check("3.8.1", NltkVersion::V3_8, true);
+}
+
+#[test]
+fn matches_nltk_3_10_4() {
+    check("3.10.4", NltkVersion::V3_10, true);
+}
