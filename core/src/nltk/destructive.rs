@@ -77,7 +77,8 @@ fn build(version: NltkVersion) -> Rules {
         starting_quotes,
         punctuation: compiled(&punctuation, flavor),
         ending_quotes: compiled(&ending, flavor),
-        contractions: contractions(flavor),
+        // NLTK compiles the contraction rules with the standard `re` module in every release.
+        contractions: contractions(Flavor::Re),
     }
 }
 

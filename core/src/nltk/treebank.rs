@@ -17,6 +17,7 @@ fn rules(list: &[(&str, &'static str)], flavor: Flavor) -> Rules {
 /// The MacIntyre contraction rules shared with the destructive tokenizer (`\b` written as
 /// look-arounds on Python's `\w`). Each is replaced by ` ${1} ${2} `.
 pub(super) fn contractions(flavor: Flavor) -> Vec<Regex> {
+    // `flavor` is always `Re` today (see the callers); kept explicit so the choice is visible.
     [
         r"(?<!\w)(?i:(can)(not))(?!\w)",
         r"(?<!\w)(?i:(d)('ye))(?!\w)",
@@ -80,7 +81,8 @@ fn treebank(flavor: Flavor) -> &'static Treebank {
             ],
             flavor,
         ),
-        contractions: contractions(flavor),
+        // NLTK compiles the contraction rules with the standard `re` module in every release.
+        contractions: contractions(Flavor::Re),
         quotes: compile(r#"``|'{2}|""#, flavor),
     })
 }
