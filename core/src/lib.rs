@@ -12,6 +12,8 @@
 //! | spans ⇄ tagged text | [`codec`] |
 //! | the synthetic MedDec-format corpus and simulated models | [`synth`] |
 //! | exact-match span scores (a quick check, not the shared-task metric) | [`metrics`] |
+//! | NLTK tokenizer ports (Treebank, word tokenizer, Punkt) | [`nltk`] |
+//! | the official MedDec scorer | [`scorer`] |
 //!
 //! Offsets are always Unicode code points into the raw text, half-open, exactly as Python
 //! indexes a `str`.
@@ -21,6 +23,7 @@ pub mod codec;
 pub mod formats;
 pub mod metrics;
 pub mod nltk;
+pub mod scorer;
 pub mod span;
 pub mod synth;
 pub mod text;
