@@ -31,6 +31,7 @@ enum Command {
     Synth(commands::synth::SynthArgs),
     Tag(commands::tag::TagArgs),
     Offsets(commands::offsets::OffsetsArgs),
+    Evaluate(commands::evaluate::EvaluateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => commands::synth::run(&args),
         Command::Tag(args) => commands::tag::run(&args),
         Command::Offsets(args) => commands::offsets::run(&args),
+        Command::Evaluate(args) => commands::evaluate::run(&args),
     }
 }
 

@@ -17,7 +17,9 @@
 //! * where the script crashes (offsets that are not integers, a missing raw text), lamar returns
 //!   an error naming the file.
 
+pub mod load;
 pub mod refine;
+pub mod report;
 pub mod token_f1;
 
 use crate::formats::gold::GoldAnnotation;

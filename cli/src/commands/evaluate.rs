@@ -1,0 +1,98 @@
+//! `lamar evaluate`: the official MedDec scorer.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use lamar_core::formats::write_atomic;
+use lamar_core::nltk::NltkVersion;
+use lamar_core::scorer::load::{InputPaths, load_inputs};
+use lamar_core::scorer::report::summary;
+use lamar_core::scorer::{Evaluation, Scorer, ScorerOptions, TokenF1Rule};
+use std::path::PathBuf;
+
+/// Score predictions with the MedDec shared-task metrics (exact to the official evaluate.py).
+///
+/// Span F1 matches (document, category, lower-cased refined span text); token F1 labels NLTK
+/// word_tokenize tokens and macro-averages per document; with --stats-csv the shared-task final
+/// score (base and worst demographic group) is added. Prints the official summary; --output
+/// writes the official JSON keys plus `token_f1_by_file`.
+///
+/// NLTK changed its tokenizers between releases, which moves token F1 (up to 0.07 on one input):
+/// --nltk picks the rules (3.9 = 3.9.4 by default; 3.9.2, 3.8 = 3.8.1, 3.10 = 3.10.4).
+/// Differences from the script: files are averaged in sorted order (the script's order follows
+/// Python's hash seed), and inputs the script would crash on are reported as errors.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// Folder of gold JSON files.
+    #[arg(long, required_unless_present = "gold_file")]
+    pub gold_dir: Option<PathBuf>,
+    /// A single gold file (single-object or list form) instead of --gold-dir.
+    #[arg(long, conflicts_with = "gold_dir")]
+    pub gold_file: Option<PathBuf>,
+    /// Folder of raw text files (`<id>.txt`).
+    #[arg(long)]
+    pub raw_text_dir: PathBuf,
+    /// Predictions JSON (the submission format).
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// Split file: only these document ids are scored.
+    #[arg(long)]
+    pub split: Option<PathBuf>,
+    /// Demographics, for the shared-task final score.
+    #[arg(long)]
+    pub stats_csv: Option<PathBuf>,
+    /// Write the results as JSON.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// NLTK release whose tokenizers to reproduce: 3.8, 3.9.2, 3.9, 3.10.
+    #[arg(long, default_value = "3.9")]
+    pub nltk: NltkVersion,
+    /// Token F1 labelling: `official` (first span wins) or `lamar` (overlaps are ambiguous).
+    #[arg(long, default_value = "official")]
+    pub token_f1: TokenF1Rule,
+}
+
+/// Loads, scores and returns the evaluation (shared with the demo).
+pub fn evaluate(args: &EvaluateArgs, quiet: bool) -> Result<Evaluation> {
+    let inputs = load_inputs(&InputPaths {
+        gold_dir: args.gold_dir.clone(),
+        gold_file: args.gold_file.clone(),
+        predictions: args.predictions.clone(),
+        raw_text_dir: args.raw_text_dir.clone(),
+        split: args.split.clone(),
+        stats: args.stats_csv.clone(),
+    })?;
+    if inputs.split_applied && !quiet {
+        if let Some(split) = &args.split {
+            println!(
+                "Filtered to {} gold files and {} prediction files based on {}",
+                inputs.gold.len(),
+                inputs.predictions.len(),
+                split.display()
+            );
+        }
+    }
+    let options = ScorerOptions {
+        nltk: args.nltk,
+        token_f1: args.token_f1,
+    };
+    let scorer = Scorer::new(
+        &inputs.gold,
+        &inputs.raw_texts,
+        inputs.stats.as_deref(),
+        options,
+    )?;
+    Ok(scorer.score(&inputs.predictions)?)
+}
+
+/// Runs `lamar evaluate`.
+pub fn run(args: &EvaluateArgs) -> Result<()> {
+    let evaluation = evaluate(args, false)?;
+    print!("{}", summary(&evaluation));
+    if let Some(path) = &args.output {
+        let json = serde_json::to_string_pretty(&evaluation)?;
+        write_atomic(path, json.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\nResults saved to: {}", path.display());
+    }
+    Ok(())
+}

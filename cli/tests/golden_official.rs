@@ -1,0 +1,130 @@
+//! Golden test: `lamar evaluate` against outputs of the published MedDec evaluator
+//! (CLU-UML/MedDec `evaluate.py` at f4374cd), run once on the synthetic corpus in
+//! `tests/golden/official/` with NLTK 3.9.4 and 3.10.4 (see that folder's README).
+//!
+//! Everything is compared exactly except averages over files: the script sums per-file token F1
+//! in Python set order (which follows the hash seed), lamar in sorted order, so those may differ
+//! in the last bits; they must agree within 1e-12.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn golden() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/official")
+}
+
+fn close(a: &Value, b: &Value, what: &str) {
+    let (x, y) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+    assert!((x - y).abs() <= 1e-12, "{what}: lamar {x} vs official {y}");
+}
+
+fn compare(ours: &Value, theirs: &Value, case: &str) {
+    for k in ["precision", "recall", "f1"] {
+        assert_eq!(ours["span_f1"][k], theirs["span_f1"][k], "{case}: span {k}");
+    }
+    close(
+        &ours["token_f1"],
+        &theirs["token_f1"],
+        &format!("{case}: token_f1"),
+    );
+    assert_eq!(ours["statistics"], theirs["statistics"], "{case}");
+    let (s, t) = (&ours["shared_task"], &theirs["shared_task"]);
+    for k in ["base_score", "worst_group_score", "final_score"] {
+        close(&s[k], &t[k], &format!("{case}: {k}"));
+    }
+    for dim in ["sex", "race", "language"] {
+        let (a, b) = (
+            s["subgroups"][dim].as_object().unwrap(),
+            t["subgroups"][dim].as_object().unwrap(),
+        );
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "{case}: {dim} groups"
+        );
+        for (name, g) in a {
+            let h = &b[name];
+            assert_eq!(g["n_files"], h["n_files"], "{case}: {dim} {name}");
+            assert_eq!(g["n_spans"], h["n_spans"], "{case}: {dim} {name}");
+            assert_eq!(g["span_f1"], h["span_f1"], "{case}: {dim} {name} span_f1");
+            close(
+                &g["token_f1"],
+                &h["token_f1"],
+                &format!("{case}: {dim} {name} token_f1"),
+            );
+            close(
+                &g["base_score"],
+                &h["base_score"],
+                &format!("{case}: {dim} {name} base"),
+            );
+        }
+    }
+}
+
+fn run(name: &str, nltk: &str, model: &str, split: Option<&str>) {
+    let dir = golden();
+    let out = tempfile::tempdir().unwrap();
+    let output = out.path().join("results.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lamar"));
+    cmd.current_dir(&dir).args([
+        "evaluate",
+        "--gold-dir",
+        "data",
+        "--raw-text-dir",
+        "raw_text",
+        "--stats-csv",
+        "stats.csv",
+    ]);
+    cmd.args([
+        "--predictions",
+        &format!("predictions/{model}.json"),
+        "--nltk",
+        nltk,
+        "--output",
+    ])
+    .arg(&output);
+    if let Some(split) = split {
+        cmd.args(["--split", split]);
+    }
+    let result = cmd.output().unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let ours: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let theirs: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+            .unwrap();
+    compare(&ours, &theirs, name);
+    // The printed summary is the script's, line for line (up to where the output path is named).
+    let printed = String::from_utf8(result.stdout).unwrap();
+    let official = std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap();
+    let cut = |s: &str| {
+        s.split("\nResults saved to:")
+            .next()
+            .unwrap()
+            .replace(split.unwrap_or("\u{0}"), "SPLIT")
+    };
+    assert_eq!(cut(&printed), cut(&official), "{name}: printed summary");
+    assert!(Path::new(&output).exists());
+}
+
+#[test]
+fn matches_the_official_evaluator_nltk_3_9_4() {
+    for m in ["model_0", "model_1", "model_2"] {
+        run(&format!("official_3.9.4_{m}"), "3.9", m, None);
+    }
+    run(
+        "official_3.9.4_model_0_val",
+        "3.9",
+        "model_0",
+        Some("splits/val.txt"),
+    );
+}
+
+#[test]
+fn matches_the_official_evaluator_nltk_3_10_4() {
+    run("official_3.10.4_model_0", "3.10", "model_0", None);
+}
