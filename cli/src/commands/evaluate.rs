@@ -61,15 +61,17 @@ pub fn evaluate(args: &EvaluateArgs, quiet: bool) -> Result<Evaluation> {
         split: args.split.clone(),
         stats: args.stats_csv.clone(),
     })?;
-    if inputs.split_applied && !quiet {
-        if let Some(split) = &args.split {
-            println!(
-                "Filtered to {} gold files and {} prediction files based on {}",
-                inputs.gold.len(),
-                inputs.predictions.len(),
-                split.display()
-            );
-        }
+    if let Some(split) = args
+        .split
+        .as_ref()
+        .filter(|_| inputs.split_applied && !quiet)
+    {
+        println!(
+            "Filtered to {} gold files and {} prediction files based on {}",
+            inputs.gold.len(),
+            inputs.predictions.len(),
+            split.display()
+        );
     }
     let options = ScorerOptions {
         nltk: args.nltk,
