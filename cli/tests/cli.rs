@@ -263,7 +263,7 @@ fn demo_runs_end_to_end() {
         "--models",
         "2",
     ]);
-    assert!(out.contains("[4/5] scores"), "{out}");
+    assert!(out.contains("[4/5] official MedDec scores"), "{out}");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
             .unwrap();
@@ -281,7 +281,7 @@ fn demo_runs_end_to_end() {
 #[test]
 fn help_explains_every_command() {
     let help = ok(&["--help"]);
-    for cmd in ["demo", "synth", "tag", "offsets"] {
+    for cmd in ["demo", "synth", "tag", "offsets", "evaluate"] {
         assert!(help.contains(cmd), "{help}");
     }
     let help = ok(&["offsets", "--help"]);

@@ -1,18 +1,18 @@
 //! `lamar demo`: every capability that exists, end to end, on a synthetic corpus.
 
+use super::evaluate::EvaluateArgs;
 use super::offsets::OffsetsArgs;
 use super::synth::{NoiseArgs, SynthArgs};
 use super::tag::TagArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use lamar_core::codec::{DecodeOptions, canonicalize, decode};
-use lamar_core::formats::gold::read_gold_dir;
 use lamar_core::formats::predictions::read_predictions;
-use lamar_core::formats::raw_text::read_raw_text_of;
 use lamar_core::formats::rows::{GoldOffset, read_training_rows};
-use lamar_core::formats::split::read_split;
 use lamar_core::formats::write_atomic;
 use lamar_core::metrics::ExactSpanScore;
+use lamar_core::nltk::NltkVersion;
+use lamar_core::scorer::TokenF1Rule;
 use lamar_core::synth::CorpusLayout;
 use serde_json::json;
 use std::path::PathBuf;
@@ -20,9 +20,9 @@ use std::path::PathBuf;
 /// Run every step that exists, end to end, on a synthetic corpus.
 ///
 /// corpus (`lamar synth`) → simulated model outputs → training rows (`lamar tag`) → offsets
-/// (`lamar offsets`) → exact-match scores. Everything is written under --out, with a
-/// summary in OUT/summary.json. Steps that are not built yet (ensemble, official scorer,
-/// viewer) are listed as such.
+/// (`lamar offsets`) → official scores (`lamar evaluate`). Everything is written under --out,
+/// with a summary in OUT/summary.json. Steps that are not built yet (ensemble, viewer) are
+/// listed as such.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Folder for everything the demo writes.
@@ -124,40 +124,47 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     step(
         4,
         STEPS,
-        "scores on the test split (exact offsets and category)",
+        "official MedDec scores on the test split (lamar evaluate)",
     );
-    let test_ids = read_split(&layout.split("test"))?;
-    let gold = read_gold_dir(&layout.gold_dir())?;
     let mut scores = Vec::new();
     for name in &model_names {
-        let decoded = read_predictions(&decoded_dir.join(format!("{name}.json")))?;
-        let mut score = ExactSpanScore::default();
-        for id in &test_ids {
-            let text = read_raw_text_of(&layout.raw_text_dir(), id)?;
-            let gold_doc = gold
-                .get(id)
-                .with_context(|| format!("no gold for test document {id}"))?;
-            let (gold_spans, _) = gold_doc.spans(text.chars().count());
-            let predicted = decoded
-                .iter()
-                .find(|p| &p.file_name == id)
-                .map(|p| p.spans(None).0)
-                .unwrap_or_default();
-            score.add(&gold_spans, &predicted);
-        }
+        let evaluation = super::evaluate::evaluate(
+            &EvaluateArgs {
+                gold_dir: Some(layout.gold_dir()),
+                gold_file: None,
+                raw_text_dir: layout.raw_text_dir(),
+                predictions: decoded_dir.join(format!("{name}.json")),
+                split: Some(layout.split("test")),
+                stats_csv: Some(layout.stats()),
+                output: None,
+                nltk: NltkVersion::default(),
+                token_f1: TokenF1Rule::default(),
+            },
+            true,
+        )?;
+        let st = evaluation
+            .shared_task
+            .as_ref()
+            .context("stats.csv was given")?;
         println!(
-            "  {name}: precision {:.3}  recall {:.3}  F1 {:.3}",
-            score.precision(),
-            score.recall(),
-            score.f1()
+            "  {name}: span F1 {:.4}  token F1 {:.4}  base {:.4}  worst group {:.4}  final {:.4}",
+            evaluation.span_f1.f1,
+            evaluation.token_f1,
+            st.base_score,
+            st.worst_group_score,
+            st.final_score
         );
-        scores.push(json!({"model": name, "precision": score.precision(), "recall": score.recall(), "f1": score.f1()}));
+        scores.push(json!({
+            "model": name,
+            "span_f1": evaluation.span_f1.f1,
+            "token_f1": evaluation.token_f1,
+            "final_score": st.final_score,
+        }));
     }
 
     step(5, STEPS, "not built yet");
     for pending in [
         "ensemble (Span-Cluster Consensus and other voters)",
-        "official MedDec scorer (span F1, token F1, worst group)",
         "browser viewer",
     ] {
         println!("  - {pending}");
@@ -169,7 +176,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "models": model_names,
         "round_trip_rows": {"exact": round_trip.0, "total": round_trip.1},
         "decoded_recall_of_simulated_spans": agreement,
-        "test_exact_span_scores": scores,
+        "test_scores": scores,
     });
     let path = args.out.join("summary.json");
     write_atomic(&path, serde_json::to_string_pretty(&summary)?.as_bytes())?;
