@@ -9,76 +9,73 @@
 //!   the `regex` module's character classes ([`Flavor::Mrab`]).
 
 use super::NltkVersion;
-use super::pyre::{Flavor, compile, split_whitespace, sub};
-use super::treebank::contractions;
-use fancy_regex::Regex;
+use super::pyre::{Flavor, Rule, collapse_spaces, split_whitespace};
+use super::rules::{split_contractions, split_leading_quote_39, split_leading_quote_310};
 use std::sync::OnceLock;
 
-/// Compiled rules of one release.
+/// Compiled rules of one release, in NLTK's order.
 struct Rules {
-    starting_quotes: Vec<(Regex, &'static str)>,
-    punctuation: Vec<(Regex, &'static str)>,
-    ending_quotes: Vec<(Regex, &'static str)>,
-    contractions: Vec<Regex>,
-}
-
-fn compiled(list: &[(&str, &'static str)], flavor: Flavor) -> Vec<(Regex, &'static str)> {
-    list.iter().map(|(p, r)| (compile(p, flavor), *r)).collect()
+    version: NltkVersion,
+    flavor: Flavor,
+    /// `STARTING_QUOTES` without its last rule (the leading quote, see [`super::rules`]).
+    starting_quotes: Vec<Rule>,
+    /// `PUNCTUATION`, then `PARENS_BRACKETS` and `DOUBLE_DASHES`.
+    punctuation: Vec<Rule>,
+    /// `ENDING_QUOTES` before the whitespace rule.
+    ending_quotes: Vec<Rule>,
+    /// `ENDING_QUOTES` after it.
+    contraction_quotes: Vec<Rule>,
 }
 
 fn build(version: NltkVersion) -> Rules {
     let flavor = Flavor::of(version);
-    let leading_quote: (&str, &'static str) = match version {
-        NltkVersion::V3_10 => (
-            r"(?<!\w)(')(?!(?i:re|ve|ll|m|t|s|d|n)(?!\w))(?=\w)",
-            "${1} ",
-        ),
-        _ => (r"(')(?!(?i:re|ve|ll|m|t|s|d|n))(\w)(?!\w)", "${1} ${2}"),
-    };
-    let starting_quotes = compiled(
-        &[
-            ("([«“‘„]|[`]+)", " ${1} "),
-            (r#"^""#, "``"),
-            (r"(``)", " ${1} "),
-            (r#"([ (\[{<])("|'{2})"#, "${1} `` "),
-            leading_quote,
-        ],
-        flavor,
-    );
-    let mut punctuation: Vec<(&str, &'static str)> = vec![
-        (r#"([^.])(\.)([\])}>"'»”’ ]*)\s*$"#, "${1} ${2} ${3} "),
-        (r"([:,])([^\d])", " ${1} ${2}"),
-        (r"([:,])$", " ${1} "),
-        (r"\.{2,}", " ${0} "),
-        (r"[;@#$%&]", " ${0} "),
+    let rule = |p: &str, r: &'static str, t: &'static str| Rule::regex(p, r, t, flavor);
+    let starting_quotes = vec![
+        // ([«“‘„]|[`]+) → " \1 ": the two alternatives cannot overlap, so two passes do it.
+        Rule::pad("«“‘„"),
+        Rule::PadRuns('`', 1),
+        rule(r#"^""#, "``", "\""),
+        Rule::Literal("``", " `` "),
+        rule(r#"([ (\[{<])("|'{2})"#, "${1} `` ", "\"'"),
+    ];
+    let mut punctuation = vec![
+        rule(r#"([^.])(\.)([\])}>"'»”’ ]*)\s*$"#, "${1} ${2} ${3} ", "."),
+        rule(r"([:,])([^\d])", " ${1} ${2}", ":,"),
+        rule(r"([:,])$", " ${1} ", ":,"),
+        Rule::PadRuns('.', 2),
+        Rule::pad(";@#$%&"),
     ];
     if matches!(version, NltkVersion::V3_9 | NltkVersion::V3_10) {
-        punctuation.push((r"[\x{2012}-\x{2015}]", " ${0} "));
+        punctuation.push(Rule::pad("\u{2012}\u{2013}\u{2014}\u{2015}"));
     }
-    punctuation.extend_from_slice(&[
-        (r#"([^.])(\.)([\])}>"']*)\s*$"#, "${1} ${2}${3} "),
-        (r"[?!]", " ${0} "),
-        (r"([^'])' ", "${1} ' "),
-        (r"[*]", " ${0} "),
-        // PARENS_BRACKETS and DOUBLE_DASHES follow in the same order as NLTK applies them.
-        (r"[\]\[(){}<>]", " ${0} "),
-        (r"--", " -- "),
+    punctuation.extend([
+        rule(r#"([^.])(\.)([\])}>"']*)\s*$"#, "${1} ${2}${3} ", "."),
+        Rule::pad("?!"),
+        rule(r"([^'])' ", "${1} ' ", "'"),
+        Rule::pad("*"),
+        Rule::pad("[](){}<>"),
+        Rule::Literal("--", " -- "),
     ]);
-    let mut ending: Vec<(&str, &'static str)> =
-        vec![("([»”’])", " ${1} "), (r"''", " '' "), (r#"""#, " '' ")];
-    if version != NltkVersion::V3_8 {
-        ending.push((r"\s+", " "));
-    }
-    ending.extend_from_slice(&[
-        (r"([^' ])('[sS]|'[mM]|'[dD]|') ", "${1} ${2} "),
-        (r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ", "${1} ${2} "),
-    ]);
+    let ending_quotes = vec![
+        Rule::pad("»”’"),
+        Rule::Literal("''", " '' "),
+        Rule::Literal("\"", " '' "),
+    ];
+    let contraction_quotes = vec![
+        rule(r"([^' ])('[sS]|'[mM]|'[dD]|') ", "${1} ${2} ", "'"),
+        rule(
+            r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ",
+            "${1} ${2} ",
+            "'",
+        ),
+    ];
     Rules {
+        version,
+        flavor,
         starting_quotes,
-        punctuation: compiled(&punctuation, flavor),
-        ending_quotes: compiled(&ending, flavor),
-        // NLTK compiles the contraction rules with the standard `re` module in every release.
-        contractions: contractions(Flavor::Re),
+        punctuation,
+        ending_quotes,
+        contraction_quotes,
     }
 }
 
@@ -100,17 +97,27 @@ fn rules(version: NltkVersion) -> &'static Rules {
 pub fn tokenize(text: &str, version: NltkVersion) -> Vec<String> {
     let r = rules(version);
     let mut text = text.to_string();
-    for (re, rep) in r.starting_quotes.iter().chain(&r.punctuation) {
-        text = sub(re, rep, &text);
+    for rule in &r.starting_quotes {
+        text = rule.apply(text);
+    }
+    text = match r.version {
+        NltkVersion::V3_10 => split_leading_quote_310(&text),
+        _ => split_leading_quote_39(&text),
+    };
+    for rule in &r.punctuation {
+        text = rule.apply(text);
     }
     text = format!(" {text} ");
-    for (re, rep) in &r.ending_quotes {
-        text = sub(re, rep, &text);
+    for rule in &r.ending_quotes {
+        text = rule.apply(text);
     }
-    for re in &r.contractions {
-        text = sub(re, " ${1} ${2} ", &text);
+    if r.version != NltkVersion::V3_8 {
+        text = collapse_spaces(&text, r.flavor);
     }
-    split_whitespace(&text)
+    for rule in &r.contraction_quotes {
+        text = rule.apply(text);
+    }
+    split_whitespace(&split_contractions(&text))
 }
 
 #[cfg(test)]

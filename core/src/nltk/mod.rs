@@ -19,6 +19,7 @@ pub mod destructive;
 pub mod punkt;
 pub mod pyre;
 pub mod python_unicode;
+pub mod rules;
 pub mod treebank;
 pub mod word_tokenize;
 

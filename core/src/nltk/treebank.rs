@@ -3,43 +3,16 @@
 //! `**Hospital1`, `18**`, `]`) and splits a period only at the very end of the string.
 
 use super::NltkVersion;
-use super::pyre::{Flavor, compile, split_whitespace, sub};
-use fancy_regex::Regex;
+use super::pyre::{Flavor, PyRegex, Rule, compile, split_whitespace};
+use super::rules::split_contractions;
 use std::sync::OnceLock;
 
-/// `(pattern, replacement)` pairs, applied in order.
-type Rules = Vec<(Regex, &'static str)>;
-
-fn rules(list: &[(&str, &'static str)], flavor: Flavor) -> Rules {
-    list.iter().map(|(p, r)| (compile(p, flavor), *r)).collect()
-}
-
-/// The MacIntyre contraction rules shared with the destructive tokenizer (`\b` written as
-/// look-arounds on Python's `\w`). Each is replaced by ` ${1} ${2} `.
-pub(super) fn contractions(flavor: Flavor) -> Vec<Regex> {
-    // `flavor` is always `Re` today (see the callers); kept explicit so the choice is visible.
-    [
-        r"(?<!\w)(?i:(can)(not))(?!\w)",
-        r"(?<!\w)(?i:(d)('ye))(?!\w)",
-        r"(?<!\w)(?i:(gim)(me))(?!\w)",
-        r"(?<!\w)(?i:(gon)(na))(?!\w)",
-        r"(?<!\w)(?i:(got)(ta))(?!\w)",
-        r"(?<!\w)(?i:(lem)(me))(?!\w)",
-        r"(?<!\w)(?i:(more)('n))(?!\w)",
-        r"(?<!\w)(?i:(wan)(na))(?=\s)",
-        r"(?i: ('t)(is))(?!\w)",
-        r"(?i: ('t)(was))(?!\w)",
-    ]
-    .iter()
-    .map(|p| compile(p, flavor))
-    .collect()
-}
-
 struct Treebank {
-    before_padding: Rules,
-    after_padding: Rules,
-    contractions: Vec<Regex>,
-    quotes: Regex,
+    /// `STARTING_QUOTES`, `PUNCTUATION`, `PARENS_BRACKETS`, `DOUBLE_DASHES`.
+    before_padding: Vec<Rule>,
+    /// `ENDING_QUOTES`.
+    after_padding: Vec<Rule>,
+    quotes: PyRegex,
 }
 
 fn treebank(flavor: Flavor) -> &'static Treebank {
@@ -49,41 +22,35 @@ fn treebank(flavor: Flavor) -> &'static Treebank {
         Flavor::Re => &RE,
         Flavor::Mrab => &MRAB,
     };
-    cell.get_or_init(|| Treebank {
-        before_padding: rules(
-            &[
-                // STARTING_QUOTES
-                (r#"^""#, "``"),
-                (r"(``)", " ${1} "),
-                (r#"([ (\[{<])("|'{2})"#, "${1} `` "),
-                // PUNCTUATION
-                (r"([:,])([^\d])", " ${1} ${2}"),
-                (r"([:,])$", " ${1} "),
-                (r"\.\.\.", " ... "),
-                (r"[;@#$%&]", " ${0} "),
-                (r#"([^.])(\.)([\])}>"']*)\s*$"#, "${1} ${2}${3} "),
-                (r"[?!]", " ${0} "),
-                (r"([^'])' ", "${1} ' "),
-                // PARENS_BRACKETS
-                (r"[\]\[(){}<>]", " ${0} "),
-                // DOUBLE_DASHES
-                (r"--", " -- "),
+    cell.get_or_init(|| {
+        let rule = |p: &str, r: &'static str, t: &'static str| Rule::regex(p, r, t, flavor);
+        Treebank {
+            before_padding: vec![
+                rule(r#"^""#, "``", "\""),
+                Rule::Literal("``", " `` "),
+                rule(r#"([ (\[{<])("|'{2})"#, "${1} `` ", "\"'"),
+                rule(r"([:,])([^\d])", " ${1} ${2}", ":,"),
+                rule(r"([:,])$", " ${1} ", ":,"),
+                Rule::Literal("...", " ... "),
+                Rule::pad(";@#$%&"),
+                rule(r#"([^.])(\.)([\])}>"']*)\s*$"#, "${1} ${2}${3} ", "."),
+                Rule::pad("?!"),
+                rule(r"([^'])' ", "${1} ' ", "'"),
+                Rule::pad("[](){}<>"),
+                Rule::Literal("--", " -- "),
             ],
-            flavor,
-        ),
-        after_padding: rules(
-            &[
-                // ENDING_QUOTES
-                (r"''", " '' "),
-                (r#"""#, " '' "),
-                (r"([^' ])('[sS]|'[mM]|'[dD]|') ", "${1} ${2} "),
-                (r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ", "${1} ${2} "),
+            after_padding: vec![
+                Rule::Literal("''", " '' "),
+                Rule::Literal("\"", " '' "),
+                rule(r"([^' ])('[sS]|'[mM]|'[dD]|') ", "${1} ${2} ", "'"),
+                rule(
+                    r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ",
+                    "${1} ${2} ",
+                    "'",
+                ),
             ],
-            flavor,
-        ),
-        // NLTK compiles the contraction rules with the standard `re` module in every release.
-        contractions: contractions(Flavor::Re),
-        quotes: compile(r#"``|'{2}|""#, flavor),
+            quotes: compile(r#"``|'{2}|""#, flavor),
+        }
     })
 }
 
@@ -92,17 +59,14 @@ fn treebank(flavor: Flavor) -> &'static Treebank {
 pub fn tokenize(text: &str, version: NltkVersion) -> Vec<String> {
     let tb = treebank(Flavor::of(version));
     let mut text = text.to_string();
-    for (re, rep) in &tb.before_padding {
-        text = sub(re, rep, &text);
+    for rule in &tb.before_padding {
+        text = rule.apply(text);
     }
     text = format!(" {text} ");
-    for (re, rep) in &tb.after_padding {
-        text = sub(re, rep, &text);
+    for rule in &tb.after_padding {
+        text = rule.apply(text);
     }
-    for re in &tb.contractions {
-        text = sub(re, " ${1} ${2} ", &text);
-    }
-    split_whitespace(&text)
+    split_whitespace(&split_contractions(&text))
 }
 
 /// A token NLTK produced that does not occur in the text where `align_tokens` looks for it (NLTK
@@ -123,9 +87,8 @@ pub fn span_tokenize(text: &str, version: NltkVersion) -> Result<Vec<(usize, usi
         // Converted quotes are mapped back to the quote strings of the text, in order.
         let mut originals = treebank(Flavor::of(version))
             .quotes
-            .find_iter(text)
-            .filter_map(Result::ok)
-            .map(|m| m.as_str().to_string());
+            .find_strings(text)
+            .into_iter();
         let mut out = Vec::with_capacity(raw.len());
         for tok in raw {
             if tok == "\"" || tok == "``" || tok == "''" {

@@ -212,6 +212,8 @@ struct PreparedFile {
     tokens: Vec<(usize, usize)>,
     gold_labels: Option<Vec<i8>>,
     gold_set: HashSet<(u8, String)>,
+    /// Refined texts of the gold offsets, reused for predictions at the same offsets.
+    refined: RefineCache,
     groups: Option<FileGroups>,
 }
 
@@ -223,24 +225,41 @@ pub struct Scorer {
     has_stats: bool,
 }
 
-/// Refined `(label, lower-cased text)` of spans, dropping labels outside 1 to 9.
+/// Lower-cased refined text of each `(start, end)` already seen in a file.
+type RefineCache = HashMap<(i64, i64), Option<String>>;
+
+/// Refined `(label, lower-cased text)` of spans. Offsets found in `cache` are not refined again;
+/// new ones are added to `fresh` when given.
 fn refined_set(
     file: &str,
     text: &CharIndex<'_>,
     spans: &[(i64, i64, u8)],
     version: NltkVersion,
+    cache: Option<&RefineCache>,
+    mut fresh: Option<&mut RefineCache>,
 ) -> Result<HashSet<(u8, String)>, ScoreError> {
     let mut set = HashSet::with_capacity(spans.len());
     for &(start, end, label) in spans {
-        let refined =
-            refine_span(text, start, end, version).map_err(|source| ScoreError::Tokenizer {
-                file: file.to_string(),
-                start,
-                end,
-                source,
-            })?;
+        let refined = match cache.and_then(|c| c.get(&(start, end))) {
+            Some(hit) => hit.clone(),
+            None => {
+                let tokenizer_error = |source| ScoreError::Tokenizer {
+                    file: file.to_string(),
+                    start,
+                    end,
+                    source,
+                };
+                let r = refine_span(text, start, end, version)
+                    .map_err(tokenizer_error)?
+                    .map(|t| t.to_lowercase());
+                if let Some(fresh) = fresh.as_deref_mut() {
+                    fresh.insert((start, end), r.clone());
+                }
+                r
+            }
+        };
         if let Some(t) = refined {
-            set.insert((label, t.to_lowercase()));
+            set.insert((label, t));
         }
     }
     Ok(set)
@@ -326,6 +345,7 @@ impl Scorer {
                     tokens,
                     gold_labels: None,
                     gold_set: HashSet::new(),
+                    refined: RefineCache::new(),
                     groups: None,
                 },
             );
@@ -337,10 +357,14 @@ impl Scorer {
                 tokens: Vec::new(),
                 gold_labels: None,
                 gold_set: HashSet::new(),
+                refined: RefineCache::new(),
                 groups: None,
             });
             let index = CharIndex::new(&file.text);
-            file.gold_set = refined_set(id, &index, &spans, options.nltk)?;
+            let mut refined = RefineCache::new();
+            file.gold_set =
+                refined_set(id, &index, &spans, options.nltk, None, Some(&mut refined))?;
+            file.refined = refined;
             file.gold_labels = Some(token_f1::label_tokens(
                 &file.tokens,
                 &spans,
@@ -381,7 +405,11 @@ impl Scorer {
                 .map(|p| predicted_spans(p))
                 .unwrap_or_default();
             if predictions.contains_key(*id) {
-                pred_sets.insert(id, refined_set(id, &index, &preds, self.options.nltk)?);
+                let cache = file.map(|f| &f.refined);
+                pred_sets.insert(
+                    id,
+                    refined_set(id, &index, &preds, self.options.nltk, cache, None)?,
+                );
             }
             let Some(file) = file else { continue };
             if file.text.is_empty() || file.tokens.is_empty() {

@@ -3,7 +3,7 @@
 
 use crate::nltk::pyre::is_alnum;
 use crate::nltk::{NltkVersion, treebank};
-use crate::text::{CharIndex, is_blank};
+use crate::text::{CharIndex, is_blank, is_python_space};
 
 /// Python's slice bounds `text[start:end]` for a text of `len` code points (negative indices
 /// count from the end, out-of-range ones are clamped).
@@ -44,6 +44,23 @@ pub fn refine_span(
     let span_text = text.slice(s, e);
     if is_blank(span_text) {
         return Ok(None);
+    }
+    if span_text.chars().all(|c| is_alnum(c) || is_python_space(c)) {
+        // No Treebank rule touches letters, digits and whitespace except the contraction
+        // splits, which never move the outer boundaries: every token is content, and the
+        // refined span is the text between the first and last non-space characters.
+        let lead = span_text
+            .chars()
+            .take_while(|&c| is_python_space(c))
+            .count() as i64;
+        let trail = span_text
+            .chars()
+            .rev()
+            .take_while(|&c| is_python_space(c))
+            .count() as i64;
+        let len = span_text.chars().count() as i64;
+        let (rs, re) = python_slice(text.len(), start + lead, start + len - trail);
+        return Ok(Some(text.slice(rs, re).to_string()));
     }
     let spans = treebank::span_tokenize(span_text, version)?;
     let index = CharIndex::new(span_text);
@@ -89,7 +106,8 @@ mod tests {
         let text = "Pt was started on aspirin, then stopped.";
         assert_eq!(refine(text, 20, 25).as_deref(), Some("aspirin"));
         assert_eq!(refine(text, 17, 27).as_deref(), Some("aspirin"));
-        assert_eq!(refine(text, 24, 26), None);
+        assert_eq!(refine(text, 24, 26).as_deref(), Some("aspirin"));
+        assert_eq!(refine(text, 25, 26), None);
         let text = "follow up at [**Hospital1 18**].";
         assert_eq!(refine(text, 13, 32).as_deref(), Some("[**Hospital1 18**]"));
     }
