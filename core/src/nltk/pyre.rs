@@ -338,7 +338,7 @@ impl Rule {
             "a rule needs trigger characters: {pattern}"
         );
         Rule::Regex {
-            regex: compile(pattern, flavor),
+            regex: Box::new(compile(pattern, flavor)),
             replacement,
             triggers: CharSet::new(triggers),
         }
