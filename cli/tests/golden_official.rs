@@ -128,3 +128,52 @@ fn matches_the_official_evaluator_nltk_3_9_4() {
 fn matches_the_official_evaluator_nltk_3_10_4() {
     run("official_3.10.4_model_0", "3.10", "model_0", None);
 }
+
+#[test]
+fn several_models_in_one_run_match_separate_official_runs() {
+    let dir = golden();
+    let out = tempfile::tempdir().unwrap();
+    let output = out.path().join("results.json");
+    let result = Command::new(env!("CARGO_BIN_EXE_lamar"))
+        .current_dir(&dir)
+        .args([
+            "evaluate",
+            "--gold-dir",
+            "data",
+            "--raw-text-dir",
+            "raw_text",
+            "--stats-csv",
+            "stats.csv",
+        ])
+        .args([
+            "--predictions",
+            "predictions/model_0.json",
+            "predictions/model_1.json",
+            "predictions/model_2.json",
+        ])
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let ours: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    for m in ["model_0", "model_1", "model_2"] {
+        let name = format!("official_3.9.4_{m}");
+        let theirs: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        compare(&ours[format!("predictions/{m}.json")], &theirs, &name);
+    }
+    let printed = String::from_utf8(result.stdout).unwrap();
+    assert_eq!(
+        printed
+            .matches("MedDec Shared Task Evaluation Results")
+            .count(),
+        3
+    );
+}

@@ -127,21 +127,24 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "official MedDec scores on the test split (lamar evaluate)",
     );
     let mut scores = Vec::new();
-    for name in &model_names {
-        let evaluation = super::evaluate::evaluate(
-            &EvaluateArgs {
-                gold_dir: Some(layout.gold_dir()),
-                gold_file: None,
-                raw_text_dir: layout.raw_text_dir(),
-                predictions: decoded_dir.join(format!("{name}.json")),
-                split: Some(layout.split("test")),
-                stats_csv: Some(layout.stats()),
-                output: None,
-                nltk: NltkVersion::default(),
-                token_f1: TokenF1Rule::default(),
-            },
-            true,
-        )?;
+    let evaluations = super::evaluate::evaluate(
+        &EvaluateArgs {
+            gold_dir: Some(layout.gold_dir()),
+            gold_file: None,
+            raw_text_dir: layout.raw_text_dir(),
+            predictions: model_names
+                .iter()
+                .map(|n| decoded_dir.join(format!("{n}.json")))
+                .collect(),
+            split: Some(layout.split("test")),
+            stats_csv: Some(layout.stats()),
+            output: None,
+            nltk: NltkVersion::default(),
+            token_f1: TokenF1Rule::default(),
+        },
+        true,
+    )?;
+    for (name, (_, evaluation)) in model_names.iter().zip(&evaluations) {
         let st = evaluation
             .shared_task
             .as_ref()

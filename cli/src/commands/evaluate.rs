@@ -14,7 +14,9 @@ use std::path::PathBuf;
 /// Span F1 matches (document, category, lower-cased refined span text); token F1 labels NLTK
 /// word_tokenize tokens and macro-averages per document; with --stats-csv the shared-task final
 /// score (base and worst demographic group) is added. Prints the official summary; --output
-/// writes the official JSON keys plus `token_f1_by_file`.
+/// writes the official JSON keys plus `token_f1_by_file`. Several prediction files (models) can
+/// be scored in one run: the gold is tokenized once, a summary is printed per file, and --output
+/// then holds an object keyed by predictions file.
 ///
 /// NLTK changed its tokenizers between releases, which moves token F1 (up to 0.07 on one input):
 /// --nltk picks the rules (3.9 = 3.9.4 by default; 3.9.2, 3.8 = 3.8.1, 3.10 = 3.10.4).
@@ -31,9 +33,9 @@ pub struct EvaluateArgs {
     /// Folder of raw text files (`<id>.txt`).
     #[arg(long)]
     pub raw_text_dir: PathBuf,
-    /// Predictions JSON (the submission format).
-    #[arg(long)]
-    pub predictions: PathBuf,
+    /// Predictions JSON (the submission format); several files score several models.
+    #[arg(long, num_args = 1.., required = true)]
+    pub predictions: Vec<PathBuf>,
     /// Split file: only these document ids are scored.
     #[arg(long)]
     pub split: Option<PathBuf>,
@@ -51,8 +53,8 @@ pub struct EvaluateArgs {
     pub token_f1: TokenF1Rule,
 }
 
-/// Loads, scores and returns the evaluation (shared with the demo).
-pub fn evaluate(args: &EvaluateArgs, quiet: bool) -> Result<Evaluation> {
+/// Loads the inputs and scores every predictions file (shared with the demo).
+pub fn evaluate(args: &EvaluateArgs, quiet: bool) -> Result<Vec<(PathBuf, Evaluation)>> {
     let inputs = load_inputs(&InputPaths {
         gold_dir: args.gold_dir.clone(),
         gold_file: args.gold_file.clone(),
@@ -61,18 +63,6 @@ pub fn evaluate(args: &EvaluateArgs, quiet: bool) -> Result<Evaluation> {
         split: args.split.clone(),
         stats: args.stats_csv.clone(),
     })?;
-    if let Some(split) = args
-        .split
-        .as_ref()
-        .filter(|_| inputs.split_applied && !quiet)
-    {
-        println!(
-            "Filtered to {} gold files and {} prediction files based on {}",
-            inputs.gold.len(),
-            inputs.predictions.len(),
-            split.display()
-        );
-    }
     let options = ScorerOptions {
         nltk: args.nltk,
         token_f1: args.token_f1,
@@ -83,18 +73,50 @@ pub fn evaluate(args: &EvaluateArgs, quiet: bool) -> Result<Evaluation> {
         inputs.stats.as_deref(),
         options,
     )?;
-    Ok(scorer.score(&inputs.predictions)?)
+    let mut results = Vec::with_capacity(inputs.predictions.len());
+    for (path, predictions) in &inputs.predictions {
+        if let Some(split) = args
+            .split
+            .as_ref()
+            .filter(|_| inputs.split_applied && !quiet)
+        {
+            println!(
+                "Filtered to {} gold files and {} prediction files based on {}",
+                inputs.gold.len(),
+                predictions.len(),
+                split.display()
+            );
+        }
+        let evaluation = scorer
+            .score(predictions)
+            .with_context(|| format!("scoring {}", path.display()))?;
+        results.push((path.clone(), evaluation));
+    }
+    Ok(results)
 }
 
 /// Runs `lamar evaluate`.
 pub fn run(args: &EvaluateArgs) -> Result<()> {
-    let evaluation = evaluate(args, false)?;
-    print!("{}", summary(&evaluation));
-    if let Some(path) = &args.output {
-        let json = serde_json::to_string_pretty(&evaluation)?;
-        write_atomic(path, json.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("\nResults saved to: {}", path.display());
+    let results = evaluate(args, false)?;
+    let several = results.len() > 1;
+    for (path, evaluation) in &results {
+        if several {
+            println!("\n{}", path.display());
+        }
+        print!("{}", summary(evaluation));
+    }
+    if let Some(out) = &args.output {
+        let json = if several {
+            let by_file: serde_json::Map<String, serde_json::Value> = results
+                .iter()
+                .map(|(p, e)| Ok((p.display().to_string(), serde_json::to_value(e)?)))
+                .collect::<Result<_>>()?;
+            serde_json::to_string_pretty(&by_file)?
+        } else {
+            serde_json::to_string_pretty(&results[0].1)?
+        };
+        write_atomic(out, json.as_bytes()).with_context(|| format!("writing {}", out.display()))?;
+        println!("\nResults saved to: {}", out.display());
     }
     Ok(())
 }

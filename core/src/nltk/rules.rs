@@ -45,7 +45,7 @@ enum After {
 /// One MacIntyre contraction rule: `\b(first)(second)` or ` (first)(second)` (with a leading
 /// space), replaced by ` first second `.
 struct Contraction {
-    /// The contraction's first two characters, for a quick pre-check on ASCII text.
+    /// The whole contraction, for a quick pre-check on ASCII text.
     needle: &'static str,
     first: &'static str,
     second: &'static str,
@@ -55,70 +55,70 @@ struct Contraction {
 
 const CONTRACTIONS: &[Contraction] = &[
     Contraction {
-        needle: "ca",
+        needle: "cannot",
         first: "can",
         second: "not",
         leading_space: false,
         after: After::Boundary,
     },
     Contraction {
-        needle: "d'",
+        needle: "d'ye",
         first: "d",
         second: "'ye",
         leading_space: false,
         after: After::Boundary,
     },
     Contraction {
-        needle: "gi",
+        needle: "gimme",
         first: "gim",
         second: "me",
         leading_space: false,
         after: After::Boundary,
     },
     Contraction {
-        needle: "go",
+        needle: "gonna",
         first: "gon",
         second: "na",
         leading_space: false,
         after: After::Boundary,
     },
     Contraction {
-        needle: "go",
+        needle: "gotta",
         first: "got",
         second: "ta",
         leading_space: false,
         after: After::Boundary,
     },
     Contraction {
-        needle: "le",
+        needle: "lemme",
         first: "lem",
         second: "me",
         leading_space: false,
         after: After::Boundary,
     },
     Contraction {
-        needle: "mo",
+        needle: "more'n",
         first: "more",
         second: "'n",
         leading_space: false,
         after: After::Boundary,
     },
     Contraction {
-        needle: "wa",
+        needle: "wanna",
         first: "wan",
         second: "na",
         leading_space: false,
         after: After::Space,
     },
     Contraction {
-        needle: "'t",
+        needle: "'tis",
         first: "'t",
         second: "is",
         leading_space: true,
         after: After::Boundary,
     },
     Contraction {
-        needle: "'t",
+        needle: "'twas",
         first: "'t",
         second: "was",
         leading_space: true,
@@ -174,8 +174,8 @@ impl Contraction {
 
 /// The MacIntyre contraction rules (`CONTRACTIONS2` then `CONTRACTIONS3`), in NLTK's order.
 pub fn split_contractions(text: &str) -> String {
-    // Cheap pre-check on ASCII text: a rule cannot match without the first two letters of its
-    // first part (inserting spaces never creates them). Non-ASCII text may match through `İ`, `ſ`…
+    // Cheap pre-check on ASCII text: a rule cannot match unless its letters occur together
+    // (inserting spaces never creates them). Non-ASCII text may match through `İ`, `ſ`…
     let lower = text.is_ascii().then(|| text.to_ascii_lowercase());
     let mut text = text.to_string();
     for rule in CONTRACTIONS {
@@ -190,6 +190,9 @@ pub fn split_contractions(text: &str) -> String {
 /// NLTK ≤ 3.9's last starting-quote rule, `(?i)(\')(?!re|ve|ll|m|t|s|d|n)(\w)\b` → `\1 \2`:
 /// a quote before a one-letter word is split off unless the letter is m, t, s, d or n.
 pub fn split_leading_quote_39(text: &str) -> String {
+    if !text.contains('\'') {
+        return text.to_string();
+    }
     let flavor = Flavor::Re;
     let s: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len() + 4);
@@ -218,6 +221,9 @@ pub fn split_leading_quote_39(text: &str) -> String {
 /// NLTK 3.10's rule, `(?i)(?<!\w)(\')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)` → `\1 ` (run by the
 /// `regex` module): a quote opening a word is split off unless a contraction suffix follows.
 pub fn split_leading_quote_310(text: &str) -> String {
+    if !text.contains('\'') {
+        return text.to_string();
+    }
     let flavor = Flavor::Mrab;
     let s: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len() + 4);

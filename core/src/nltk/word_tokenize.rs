@@ -3,7 +3,7 @@
 use super::NltkVersion;
 use super::destructive;
 use super::punkt::{PunktParameters, sentence_spans};
-use crate::text::CharIndex;
+use crate::text::{CharIndex, is_python_space};
 
 /// `nltk.word_tokenize(text)`: Punkt sentences, then the word tokenizer on each.
 pub fn word_tokenize(text: &str, version: NltkVersion) -> Vec<String> {
@@ -18,18 +18,36 @@ pub fn word_tokenize(text: &str, version: NltkVersion) -> Vec<String> {
 /// `text.find(token, position)` after the previous one; tokens not found verbatim (NLTK turns `"`
 /// into ``` `` ``` and `''`) are skipped. Returns code-point spans.
 pub fn token_spans(text: &str, version: NltkVersion) -> Vec<(usize, usize)> {
-    let index = CharIndex::new(text);
     let mut spans = Vec::new();
-    let mut from = 0;
+    // (byte, code point) of the search position.
+    let (mut from, mut from_char) = (0usize, 0usize);
     for token in word_tokenize(text, version) {
-        if let Some(found) = text[from..].find(token.as_str()) {
-            let start = from + found;
-            let end = start + token.len();
-            spans.push((index.char_at_byte(start), index.char_at_byte(end)));
-            from = end;
+        // Tokens hold no whitespace, so when the token starts right after the whitespace at the
+        // search position, that is where `find` would find it.
+        let rest = &text[from..];
+        let ws = rest.len() - rest.trim_start_matches(is_python_space).len();
+        let found = if rest[ws..].starts_with(token.as_str()) {
+            Some(ws)
+        } else {
+            rest.find(token.as_str())
+        };
+        if let Some(offset) = found {
+            let start_char = from_char + count_chars(&rest[..offset]);
+            let end_char = start_char + count_chars(&token);
+            spans.push((start_char, end_char));
+            from += offset + token.len();
+            from_char = end_char;
         }
     }
     spans
+}
+
+fn count_chars(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
 }
 
 #[cfg(test)]

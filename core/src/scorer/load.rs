@@ -51,8 +51,8 @@ pub struct InputPaths {
     pub gold_dir: Option<PathBuf>,
     /// One gold file instead of the folder.
     pub gold_file: Option<PathBuf>,
-    /// Predictions JSON.
-    pub predictions: PathBuf,
+    /// Predictions JSON files (one or more prediction sets scored against the same gold).
+    pub predictions: Vec<PathBuf>,
     /// Folder of raw texts.
     pub raw_text_dir: PathBuf,
     /// Optional split file.
@@ -66,8 +66,8 @@ pub struct InputPaths {
 pub struct Inputs {
     /// Gold annotations per document.
     pub gold: BTreeMap<String, Vec<GoldAnnotation>>,
-    /// Predictions per document.
-    pub predictions: BTreeMap<String, Vec<PredictedSpan>>,
+    /// Each predictions file with its predictions per document.
+    pub predictions: Vec<(PathBuf, BTreeMap<String, Vec<PredictedSpan>>)>,
     /// Raw text of every gold or predicted document.
     pub raw_texts: BTreeMap<String, String>,
     /// Demographics, when given.
@@ -129,18 +129,25 @@ pub fn load_inputs(paths: &InputPaths) -> Result<Inputs, LoadError> {
             gold_from(&file, &mut gold, &mut origin)?;
         }
     }
-    let mut predictions = BTreeMap::new();
-    for entry in read_predictions(&paths.predictions)? {
-        predictions.insert(entry.file_name, entry.predictions);
+    let mut predictions = Vec::with_capacity(paths.predictions.len());
+    for path in &paths.predictions {
+        let mut by_file = BTreeMap::new();
+        for entry in read_predictions(path)? {
+            by_file.insert(entry.file_name, entry.predictions);
+        }
+        predictions.push((path.clone(), by_file));
     }
     let split_applied = paths.split.is_some();
     if let Some(split) = &paths.split {
         let ids: BTreeSet<String> = read_split(split)?.into_iter().collect();
         gold.retain(|k, _| ids.contains(k));
-        predictions.retain(|k, _| ids.contains(k));
+        for (_, by_file) in &mut predictions {
+            by_file.retain(|k, _| ids.contains(k));
+        }
     }
     let mut raw_texts = BTreeMap::new();
-    for id in gold.keys().chain(predictions.keys()) {
+    let predicted_ids = predictions.iter().flat_map(|(_, p)| p.keys());
+    for id in gold.keys().chain(predicted_ids) {
         if raw_texts.contains_key(id) {
             continue;
         }
