@@ -106,6 +106,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             dropped: Some(decoded_dir.join(format!("{name}_dropped.csv"))),
             keep_decision: false,
             no_verbatim: false,
+            reference: false,
         })?;
         // How much of what the simulated model "meant" survived its own typos and trimming.
         let truth = read_predictions(&layout.predictions(name))?;

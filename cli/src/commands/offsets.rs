@@ -41,6 +41,10 @@ pub struct OffsetsArgs {
     /// document (slower; loses exact positions of repeated text).
     #[arg(long)]
     pub no_verbatim: bool,
+    /// Reproduce LAMAR's pred_to_offset exactly, quirks included (no verbatim shortcut, first
+    /// occurrences for normalised/prefix/suffix matches, unmapped case-insensitive offsets).
+    #[arg(long, conflicts_with = "no_verbatim")]
+    pub reference: bool,
 }
 
 /// Totals over a decoded file.

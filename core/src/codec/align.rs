@@ -21,6 +21,10 @@
 //!   (`İ`), where the reference would return shifted offsets;
 //! * prefix and suffix matches also pick among occurrences by position (the reference takes the
 //!   first).
+//!
+//! [`AlignParams::reference_quirks`] turns all three back into the reference's behaviour;
+//! `core/tests/reference_codec.rs` checks that this mode equals LAMAR's `pred_to_offset` span
+//! for span on golden outputs of the reference itself.
 
 use super::difflib::SequenceMatcher;
 use crate::text::{
@@ -105,6 +109,11 @@ pub struct AlignParams {
     pub fuzzy_threshold: f64,
     /// Minimum difflib ratio for a failure to count as a model typo (0.6).
     pub typo_threshold: f64,
+    /// Reproduce the reference's quirks instead of lamar's fixes: whitespace-normalised and
+    /// prefix/suffix matches take the first occurrence, the normalised mapping is off by one after
+    /// leading whitespace, and case-insensitive offsets are not mapped back through
+    /// length-changing lower-casing (they are only clamped to the text).
+    pub reference_quirks: bool,
 }
 
 impl Default for AlignParams {
@@ -112,6 +121,7 @@ impl Default for AlignParams {
         AlignParams {
             fuzzy_threshold: 0.85,
             typo_threshold: 0.6,
+            reference_quirks: false,
         }
     }
 }
@@ -250,6 +260,77 @@ impl<'a> RawText<'a> {
     fn pick(&self, ranges: Vec<(usize, usize)>, ratio: f64) -> Option<(usize, usize)> {
         let start = self.closest(ranges.iter().map(|r| r.0), ratio)?;
         ranges.into_iter().find(|r| r.0 == start)
+    }
+
+    /// The reference's step 2b: the first occurrence in the collapsed text, mapped back with
+    /// its `_map_normalized_to_original` (off by one after leading whitespace) and
+    /// `_find_end_in_original` (which walks without comparing characters).
+    fn in_collapsed_reference(&self, needle: &str) -> Option<(usize, usize)> {
+        let k = CharIndex::new(&self.collapsed().text)
+            .find_all(needle)
+            .into_iter()
+            .next()?;
+        let raw = self.chars();
+        let is_space = |c: char| crate::text::is_python_space(c);
+        let (mut norm, mut orig) = (0usize, 0usize);
+        while norm < k && orig < raw.len() {
+            if is_space(raw[orig]) {
+                while orig < raw.len() && is_space(raw[orig]) {
+                    orig += 1;
+                }
+            } else {
+                orig += 1;
+            }
+            norm += 1;
+        }
+        if norm != k {
+            return None;
+        }
+        let start = orig;
+        let needle: Vec<char> = needle.chars().collect();
+        let mut n = 0;
+        while n < needle.len() && orig < raw.len() {
+            if needle[n] == ' ' && is_space(raw[orig]) {
+                while orig < raw.len() && is_space(raw[orig]) {
+                    orig += 1;
+                }
+            } else {
+                orig += 1;
+            }
+            n += 1;
+        }
+        Some((start, orig))
+    }
+
+    /// The reference's case-insensitive step: offsets of the lower-cased text used as they are.
+    fn case_insensitive_reference(&self, needle: &str, ratio: f64) -> Option<(usize, usize)> {
+        let needle = LowerText::new(needle).text;
+        let (lower, bytes) = self.lower();
+        let hits = LowerIndex {
+            bytes,
+            text: &lower.text,
+        }
+        .find_all(&needle);
+        let start = self.closest(hits, ratio)?;
+        Some(self.clamp(start, start + needle.chars().count()))
+    }
+
+    /// First occurrence of `needle` in the lower-cased text, in its own coordinates.
+    fn first_lower_hit_reference(&self, needle: &str) -> Option<usize> {
+        let needle = LowerText::new(needle).text;
+        let (lower, bytes) = self.lower();
+        LowerIndex {
+            bytes,
+            text: &lower.text,
+        }
+        .find_all(&needle)
+        .into_iter()
+        .next()
+    }
+
+    fn clamp(&self, start: usize, end: usize) -> (usize, usize) {
+        let end = end.min(self.len());
+        (start.min(end), end)
     }
 
     /// Runs the reference's `fuzzy_match(span, raw, threshold)` for several thresholds at once
@@ -446,7 +527,7 @@ pub enum Alignment {
     Failed {
         /// Why.
         reason: DropReason,
-        /// The most similar raw window the fuzzy search saw, if any.
+        /// For a model typo, the raw window it most resembles.
         closest: Option<(usize, usize)>,
     },
 }
@@ -474,15 +555,40 @@ pub fn align_span(
     {
         return found(r, AlignMethod::Normalized);
     }
-    if let Some(r) = raw.in_collapsed(&collapsed, pos_ratio) {
+    let quirks = params.reference_quirks;
+    let in_collapsed = if quirks {
+        raw.in_collapsed_reference(&collapsed)
+    } else {
+        raw.in_collapsed(&collapsed, pos_ratio)
+    };
+    if let Some(r) = in_collapsed {
         return found(r, AlignMethod::Normalized);
     }
-    if let Some(r) = raw.case_insensitive(span, pos_ratio) {
+    let case_insensitive = if quirks {
+        raw.case_insensitive_reference(span, pos_ratio)
+    } else {
+        raw.case_insensitive(span, pos_ratio)
+    };
+    if let Some(r) = case_insensitive {
         return found(r, AlignMethod::CaseInsensitive);
     }
     let span_chars: Vec<char> = span.chars().collect();
     let l = span_chars.len();
-    if l > 20 {
+    if l > 20 && quirks {
+        let prefix = prefix_chars(span, 50);
+        let first = raw.index.find_all(prefix).into_iter().next();
+        if let Some(start) = first.or_else(|| raw.first_lower_hit_reference(prefix)) {
+            return found(raw.clamp(start, start + l), AlignMethod::Prefix);
+        }
+        let suffix = suffix_chars(span, 50);
+        let suffix_len = suffix.chars().count();
+        if let Some(idx) = raw.index.find_all(suffix).into_iter().next() {
+            return found(
+                (idx.saturating_sub(l - suffix_len), idx + suffix_len),
+                AlignMethod::Suffix,
+            );
+        }
+    } else if l > 20 {
         let prefix = prefix_chars(span, 50);
         let mut starts: Vec<usize> = raw.index.find_all(prefix);
         if starts.is_empty() {
@@ -513,7 +619,6 @@ pub fn align_span(
     }
     // classify_failure
     let typo = scan.result(params.typo_threshold);
-    let closest = typo.or(scan.window);
     let reason = if l >= 5 && typo.is_some() {
         DropReason::ModelTypo
     } else if l > 10
@@ -525,6 +630,12 @@ pub fn align_span(
         DropReason::Truncated
     } else {
         DropReason::NotInText
+    };
+    // As the reference reports it: the closest text only for model typos.
+    let closest = if reason == DropReason::ModelTypo {
+        typo
+    } else {
+        None
     };
     Alignment::Failed { reason, closest }
 }

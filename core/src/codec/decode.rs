@@ -28,6 +28,20 @@ pub struct DecodeOptions {
     pub align: AlignParams,
 }
 
+impl DecodeOptions {
+    /// The reference's behaviour exactly: no verbatim shortcut and the reference's quirks in the
+    /// cascade (see [`AlignParams::reference_quirks`]).
+    pub fn reference() -> DecodeOptions {
+        DecodeOptions {
+            verbatim: false,
+            align: AlignParams {
+                reference_quirks: true,
+                ..AlignParams::default()
+            },
+        }
+    }
+}
+
 impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
@@ -55,7 +69,7 @@ pub struct DroppedSpan {
     pub reason: DropReason,
     /// The text the model marked.
     pub text: String,
-    /// The most similar text found in the raw document, if any.
+    /// For a model typo, the raw text it most resembles (as the reference reports it).
     pub closest: Option<String>,
 }
 
