@@ -32,6 +32,7 @@ enum Command {
     Tag(commands::tag::TagArgs),
     Offsets(commands::offsets::OffsetsArgs),
     Evaluate(commands::evaluate::EvaluateArgs),
+    Ensemble(commands::ensemble::EnsembleArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::Tag(args) => commands::tag::run(&args),
         Command::Offsets(args) => commands::offsets::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Ensemble(args) => commands::ensemble::run(&args),
     }
 }
 

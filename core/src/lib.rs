@@ -10,6 +10,7 @@
 //! | Python-compatible text handling | [`text`] |
 //! | MedDec / LAMAR file formats | [`formats`] |
 //! | spans ⇄ tagged text | [`codec`] |
+//! | merging several models' spans (Span-Cluster Consensus, other voters) | [`ensemble`] |
 //! | the synthetic MedDec-format corpus and simulated models | [`synth`] |
 //! | exact-match span scores (a quick check, not the shared-task metric) | [`metrics`] |
 //! | NLTK tokenizer ports (Treebank, word tokenizer, Punkt) | [`nltk`] |
@@ -20,6 +21,7 @@
 
 pub mod category;
 pub mod codec;
+pub mod ensemble;
 pub mod formats;
 pub mod metrics;
 pub mod nltk;

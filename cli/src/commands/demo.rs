@@ -1,5 +1,6 @@
 //! `lamar demo`: every capability that exists, end to end, on a synthetic corpus.
 
+use super::ensemble::{BoundaryKind, EnsembleArgs, VoterKind};
 use super::evaluate::EvaluateArgs;
 use super::offsets::OffsetsArgs;
 use super::synth::{NoiseArgs, SynthArgs};
@@ -20,8 +21,8 @@ use std::path::PathBuf;
 /// Run every step that exists, end to end, on a synthetic corpus.
 ///
 /// corpus (`lamar synth`) → simulated model outputs → training rows (`lamar tag`) → offsets
-/// (`lamar offsets`) → official scores (`lamar evaluate`). Everything is written under --out,
-/// with a summary in OUT/summary.json. Steps that are not built yet (ensemble, viewer) are
+/// (`lamar offsets`) → ensembles (`lamar ensemble`) → official scores (`lamar evaluate`). Everything is written under --out,
+/// with a summary in OUT/summary.json. Steps that are not built yet (tuning, viewer) are
 /// listed as such.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -47,7 +48,7 @@ fn step(n: usize, total: usize, what: &str) {
 
 /// Runs `lamar demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    const STEPS: usize = 5;
+    const STEPS: usize = 6;
     let layout = CorpusLayout::new(&args.out);
     let model_names: Vec<String> = (0..args.models).map(|k| format!("model_{k}")).collect();
 
@@ -122,8 +123,40 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         agreement.push(score.recall());
     }
 
+    step(4, STEPS, "merge the models (lamar ensemble)");
+    let model_files: Vec<PathBuf> = model_names
+        .iter()
+        .map(|n| decoded_dir.join(format!("{n}.json")))
+        .collect();
+    let mut systems: Vec<(String, PathBuf)> = model_names
+        .iter()
+        .cloned()
+        .zip(model_files.iter().cloned())
+        .collect();
+    for (voter, kind) in [
+        ("scc", VoterKind::Scc),
+        ("majority", VoterKind::Majority),
+        ("wbf", VoterKind::Wbf),
+    ] {
+        let out = args.out.join("ensemble").join(format!("{voter}.json"));
+        print!("  ");
+        super::ensemble::run(&EnsembleArgs {
+            predictions: model_files.clone(),
+            voter: kind,
+            params: None,
+            min_cluster_iou: None,
+            min_pairwise_iou: None,
+            min_cluster_support: None,
+            min_iou_same_cat: None,
+            boundary: BoundaryKind::Joint,
+            out: out.clone(),
+            explain: (voter == "scc").then(|| args.out.join("ensemble").join("scc_explain.json")),
+        })?;
+        systems.push((format!("ensemble:{voter}"), out));
+    }
+
     step(
-        4,
+        5,
         STEPS,
         "official MedDec scores on the test split (lamar evaluate)",
     );
@@ -133,10 +166,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             gold_dir: Some(layout.gold_dir()),
             gold_file: None,
             raw_text_dir: layout.raw_text_dir(),
-            predictions: model_names
-                .iter()
-                .map(|n| decoded_dir.join(format!("{n}.json")))
-                .collect(),
+            predictions: systems.iter().map(|(_, p)| p.clone()).collect(),
             split: Some(layout.split("test")),
             stats_csv: Some(layout.stats()),
             output: None,
@@ -145,13 +175,13 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         },
         true,
     )?;
-    for (name, (_, evaluation)) in model_names.iter().zip(&evaluations) {
+    for ((name, _), (_, evaluation)) in systems.iter().zip(&evaluations) {
         let st = evaluation
             .shared_task
             .as_ref()
             .context("stats.csv was given")?;
         println!(
-            "  {name}: span F1 {:.4}  token F1 {:.4}  base {:.4}  worst group {:.4}  final {:.4}",
+            "  {name:<18} span F1 {:.4}  token F1 {:.4}  base {:.4}  worst group {:.4}  final {:.4}",
             evaluation.span_f1.f1,
             evaluation.token_f1,
             st.base_score,
@@ -166,11 +196,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }));
     }
 
-    step(5, STEPS, "not built yet");
-    for pending in [
-        "ensemble (Span-Cluster Consensus and other voters)",
-        "browser viewer",
-    ] {
+    step(6, STEPS, "not built yet");
+    for pending in ["parameter tuning (lamar tune)", "browser viewer"] {
         println!("  - {pending}");
     }
 

@@ -1,0 +1,140 @@
+//! Merging several models' spans into one prediction per document.
+//!
+//! Every merging rule is a [`Voter`]: it receives one document's [`Votes`] (the spans of each
+//! model that predicted on the document, validated as the reference validates them) and returns
+//! [`Merged`] spans plus an [`Explanation`] a viewer can show (per category: model weights,
+//! clusters with their members, support and chosen boundary).
+//!
+//! | voter | module | idea |
+//! |---|---|---|
+//! | Span-Cluster Consensus (LAMAR) | [`scc`] | weight models by agreement, cluster overlapping spans, keep well-supported clusters |
+//! | majority, union, intersection | [`voters`] | votes on exact spans |
+//! | weighted boundary fusion | [`voters`] | SCC clusters, boundaries averaged by weight and snapped to observed ones |
+//!
+//! [`input`] reads prediction files into per-document votes with the reference's rules.
+
+pub mod input;
+pub mod scc;
+pub mod voters;
+
+use crate::category::Category;
+use crate::span::Span;
+use serde::{Deserialize, Serialize};
+
+/// One document's predictions from several models.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Votes {
+    /// `(model index, its valid spans in file order)` for every model that has an entry for the
+    /// document (possibly with no spans), by ascending model index. Models without an entry
+    /// are absent and get no weight.
+    pub models: Vec<(usize, Vec<Span>)>,
+}
+
+impl Votes {
+    /// The spans of category `c` per model, in model order (models without such spans keep an
+    /// empty list).
+    pub fn of_category(&self, c: Category) -> Vec<(usize, Vec<Span>)> {
+        self.models
+            .iter()
+            .map(|(m, spans)| {
+                (
+                    *m,
+                    spans.iter().copied().filter(|s| s.category == c).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A model's weight for one category of one document.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModelWeight {
+    /// Model index (position of its file on the command line).
+    pub model: usize,
+    /// Weight; the weights of a category sum to 1.
+    pub weight: f64,
+}
+
+/// One member of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Model index.
+    pub model: usize,
+    /// Start offset.
+    pub start: usize,
+    /// End offset.
+    pub end: usize,
+}
+
+/// A cluster of overlapping same-category spans and what the voter made of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// Members in the order the clustering visited them.
+    pub members: Vec<Member>,
+    /// Summed weight of the distinct models in the cluster.
+    pub support: f64,
+    /// The boundary the vote chose `(start, end)`.
+    pub boundary: (usize, usize),
+    /// Whether the support reached the threshold (before de-duplication).
+    pub kept: bool,
+}
+
+/// Everything about one category of one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryExplanation {
+    /// The category.
+    pub category: Category,
+    /// Model weights, by model index.
+    pub weights: Vec<ModelWeight>,
+    /// Clusters, in the order they were found.
+    pub clusters: Vec<ClusterRecord>,
+}
+
+/// How a voter reached its result for one document.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Explanation {
+    /// Categories that had at least one span, in id order.
+    pub categories: Vec<CategoryExplanation>,
+}
+
+/// A voter's result for one document.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Merged {
+    /// Merged spans, sorted by `(start, end, category)`, without duplicates.
+    pub spans: Vec<Span>,
+    /// Why.
+    pub explanation: Explanation,
+}
+
+/// A rule that merges several models' spans.
+pub trait Voter: Send + Sync {
+    /// Short name (`scc`, `majority`, …).
+    fn name(&self) -> &'static str;
+    /// Merges one document's votes.
+    fn vote(&self, votes: &Votes) -> Merged;
+}
+
+/// Character-level IoU of two spans; spans that only touch have IoU 0.
+pub fn iou(a: &Span, b: &Span) -> f64 {
+    let inter = a.end.min(b.end) as i64 - a.start.max(b.start) as i64;
+    if inter <= 0 {
+        return 0.0;
+    }
+    let union = a.end.max(b.end) - a.start.min(b.start);
+    inter as f64 / union as f64
+}
+
+/// Sorts by `(start, end, category)` and removes exact duplicates.
+pub(crate) fn sort_dedup(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by_key(|s| (s.start, s.end, s.category));
+    spans.dedup();
+    spans
+}
+
+/// Runs a voter over every document of a set of models' predictions. Documents come out sorted
+/// by name, as the reference writes them.
+pub fn merge_all(raw: &input::RawVotes, voter: &dyn Voter) -> Vec<(String, Merged)> {
+    raw.iter()
+        .map(|(name, models)| (name.clone(), voter.vote(&input::votes_of(models))))
+        .collect()
+}
