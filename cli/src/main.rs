@@ -33,6 +33,7 @@ enum Command {
     Offsets(commands::offsets::OffsetsArgs),
     Evaluate(commands::evaluate::EvaluateArgs),
     Ensemble(commands::ensemble::EnsembleArgs),
+    Tune(commands::tune::TuneArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Offsets(args) => commands::offsets::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Ensemble(args) => commands::ensemble::run(&args),
+        Command::Tune(args) => commands::tune::run(&args),
     }
 }
 

@@ -381,3 +381,79 @@ fn ensemble_merges_models_and_explains() {
     let err = fails(&args);
     assert!(err.contains("best.json"), "{err}");
 }
+
+#[test]
+fn tune_finds_thresholds_resumes_and_feeds_ensemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c");
+    ok(&[
+        "synth",
+        "--out",
+        p(&corpus),
+        "--docs",
+        "30",
+        "--simulate-models",
+        "3",
+    ]);
+    let preds: Vec<String> = (0..3)
+        .map(|k| p(&corpus.join(format!("predictions/model_{k}.json"))).to_string())
+        .collect();
+    let log = dir.path().join("trials.jsonl");
+    let best = dir.path().join("best.json");
+    let (data, raw, stats) = (
+        corpus.join("data"),
+        corpus.join("raw_text"),
+        corpus.join("stats.csv"),
+    );
+    let base = [
+        "tune",
+        "--gold-dir",
+        p(&data),
+        "--raw-text-dir",
+        p(&raw),
+        "--stats-csv",
+        p(&stats),
+        "--log",
+        p(&log),
+        "--out",
+        p(&best),
+        "--jobs",
+        "2",
+    ];
+    let run = |trials: &str| {
+        let mut args = base.to_vec();
+        args.extend(["--trials", trials, "--predictions"]);
+        args.extend(preds.iter().map(String::as_str));
+        ok(&args)
+    };
+    let first = run("20");
+    assert!(first.contains("20 trials"), "{first}");
+    let second = run("40");
+    assert!(second.contains("resuming from 20 trials"), "{second}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 40);
+    assert_eq!(
+        lines[0]["params"]["min_cluster_support"], 0.34,
+        "the default point is tried first"
+    );
+    let best_score = lines
+        .iter()
+        .map(|t| t["score"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    assert!(best_score >= lines[0]["score"].as_f64().unwrap());
+    let merged = dir.path().join("merged.json");
+    let mut args = vec![
+        "ensemble",
+        "--params",
+        p(&best),
+        "--out",
+        p(&merged),
+        "--predictions",
+    ];
+    args.extend(preds.iter().map(String::as_str));
+    ok(&args);
+}

@@ -5,6 +5,7 @@ use super::evaluate::EvaluateArgs;
 use super::offsets::OffsetsArgs;
 use super::synth::{NoiseArgs, SynthArgs};
 use super::tag::TagArgs;
+use super::tune::TuneArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use lamar_core::codec::{DecodeOptions, canonicalize, decode};
@@ -21,8 +22,9 @@ use std::path::PathBuf;
 /// Run every step that exists, end to end, on a synthetic corpus.
 ///
 /// corpus (`lamar synth`) → simulated model outputs → training rows (`lamar tag`) → offsets
-/// (`lamar offsets`) → ensembles (`lamar ensemble`) → official scores (`lamar evaluate`). Everything is written under --out,
-/// with a summary in OUT/summary.json. Steps that are not built yet (tuning, viewer) are
+/// (`lamar offsets`) → tuned ensembles (`lamar tune`, `lamar ensemble`) → official scores
+/// (`lamar evaluate`). Everything is written under --out,
+/// with a summary in OUT/summary.json. Steps that are not built yet (viewer, plugins, models) are
 /// listed as such.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -38,6 +40,9 @@ pub struct DemoArgs {
     /// Random seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Tuning trials for the consensus thresholds.
+    #[arg(long, default_value_t = 300)]
+    pub tune_trials: usize,
     #[command(flatten)]
     pub noise: NoiseArgs,
 }
@@ -123,7 +128,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         agreement.push(score.recall());
     }
 
-    step(4, STEPS, "merge the models (lamar ensemble)");
+    step(
+        4,
+        STEPS,
+        "tune the consensus on val (lamar tune), merge the models (lamar ensemble)",
+    );
     let model_files: Vec<PathBuf> = model_names
         .iter()
         .map(|n| decoded_dir.join(format!("{n}.json")))
@@ -133,17 +142,35 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .cloned()
         .zip(model_files.iter().cloned())
         .collect();
-    for (voter, kind) in [
-        ("scc", VoterKind::Scc),
-        ("majority", VoterKind::Majority),
-        ("wbf", VoterKind::Wbf),
-    ] {
+    let tuned = args.out.join("ensemble").join("best_params.json");
+    print!("  ");
+    super::tune::run(&TuneArgs {
+        predictions: model_files.clone(),
+        gold_dir: layout.gold_dir(),
+        raw_text_dir: layout.raw_text_dir(),
+        split: Some(layout.split("val")),
+        stats_csv: Some(layout.stats()),
+        trials: args.tune_trials,
+        seed: args.seed,
+        jobs: None,
+        log: None,
+        out: tuned.clone(),
+        nltk: NltkVersion::default(),
+        token_f1: TokenF1Rule::default(),
+    })?;
+    let runs = [
+        ("scc", VoterKind::Scc, None),
+        ("scc-tuned", VoterKind::Scc, Some(tuned.clone())),
+        ("majority", VoterKind::Majority, None),
+        ("wbf", VoterKind::Wbf, None),
+    ];
+    for (voter, kind, params) in runs {
         let out = args.out.join("ensemble").join(format!("{voter}.json"));
         print!("  ");
         super::ensemble::run(&EnsembleArgs {
             predictions: model_files.clone(),
             voter: kind,
-            params: None,
+            params,
             min_cluster_iou: None,
             min_pairwise_iou: None,
             min_cluster_support: None,
@@ -197,7 +224,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
 
     step(6, STEPS, "not built yet");
-    for pending in ["parameter tuning (lamar tune)", "browser viewer"] {
+    for pending in [
+        "browser viewer",
+        "plugins",
+        "Qwen3.5 models (real model outputs)",
+    ] {
         println!("  - {pending}");
     }
 

@@ -6,3 +6,4 @@ pub mod evaluate;
 pub mod offsets;
 pub mod synth;
 pub mod tag;
+pub mod tune;

@@ -11,10 +11,12 @@
 //! | majority, union, intersection | [`voters`] | votes on exact spans |
 //! | weighted boundary fusion | [`voters`] | SCC clusters, boundaries averaged by weight and snapped to observed ones |
 //!
-//! [`input`] reads prediction files into per-document votes with the reference's rules.
+//! [`input`] reads prediction files into per-document votes with the reference's rules;
+//! [`tune`] searches the consensus thresholds.
 
 pub mod input;
 pub mod scc;
+pub mod tune;
 pub mod voters;
 
 use crate::category::Category;

@@ -382,6 +382,34 @@ impl Scorer {
         })
     }
 
+    /// Refines spans at these offsets ahead of time, so that scoring predictions made of them
+    /// (an ensemble of these models, in a tuning loop) does no tokenizer work.
+    pub fn prime(
+        &mut self,
+        file: &str,
+        offsets: impl IntoIterator<Item = (i64, i64)>,
+    ) -> Result<(), ScoreError> {
+        let Some(prepared) = self.files.get_mut(file) else {
+            return Ok(());
+        };
+        let index = CharIndex::new(&prepared.text);
+        for (start, end) in offsets {
+            if prepared.refined.contains_key(&(start, end)) {
+                continue;
+            }
+            let refined = refine_span(&index, start, end, self.options.nltk)
+                .map_err(|source| ScoreError::Tokenizer {
+                    file: file.to_string(),
+                    start,
+                    end,
+                    source,
+                })?
+                .map(|t| t.to_lowercase());
+            prepared.refined.insert((start, end), refined);
+        }
+        Ok(())
+    }
+
     /// Scores one prediction set (keyed by file id).
     pub fn score(
         &self,

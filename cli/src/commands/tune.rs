@@ -1,0 +1,211 @@
+//! `lamar tune`: search the Span-Cluster Consensus thresholds.
+
+use crate::progress::bar;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use lamar_core::ensemble::input::{read_models, votes_of};
+use lamar_core::ensemble::scc::{SccParams, SpanClusterConsensus};
+use lamar_core::ensemble::tune::{Trial, Tuner};
+use lamar_core::ensemble::{Voter, Votes};
+use lamar_core::formats::predictions::PredictedSpan;
+use lamar_core::formats::rows::parse_jsonl;
+use lamar_core::formats::{read_utf8, write_atomic};
+use lamar_core::nltk::NltkVersion;
+use lamar_core::scorer::load::{InputPaths, load_inputs};
+use lamar_core::scorer::{Scorer, ScorerOptions, TokenF1Rule};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Search the four Span-Cluster Consensus thresholds on a validation split.
+///
+/// Each trial merges the models' predictions with Span-Cluster Consensus and scores the result
+/// with the official metrics: the shared-task final score when --stats-csv is given, else
+/// (span F1 + token F1) / 2, as LAMAR's optimize.py. The sampler is a seeded TPE; the default
+/// thresholds are the first trial; trials run in parallel batches of --jobs. Every trial is
+/// appended to --log (JSONL) as it finishes, and a later run with the same log resumes the study.
+/// The best thresholds are written to --out, which `lamar ensemble --params` reads.
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// Predictions JSON of each model (on the validation documents).
+    #[arg(long, num_args = 1.., required = true)]
+    pub predictions: Vec<PathBuf>,
+    /// Folder of gold JSON files.
+    #[arg(long)]
+    pub gold_dir: PathBuf,
+    /// Folder of raw text files.
+    #[arg(long)]
+    pub raw_text_dir: PathBuf,
+    /// Split file of the documents to tune on (e.g. splits/val.txt).
+    #[arg(long)]
+    pub split: Option<PathBuf>,
+    /// Demographics: optimise the final score instead of (span + token) / 2.
+    #[arg(long)]
+    pub stats_csv: Option<PathBuf>,
+    /// Total number of trials (a resumed study counts its earlier trials).
+    #[arg(long, default_value_t = 5000)]
+    pub trials: usize,
+    /// Sampler seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Trials evaluated in parallel (default: all cores). Results depend on it.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Trial log (JSONL); resumed when it exists.
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Where to write the best thresholds.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// NLTK release whose tokenizers to reproduce.
+    #[arg(long, default_value = "3.9")]
+    pub nltk: NltkVersion,
+    /// Token F1 labelling (`lamar` is what LAMAR's optimize.py used).
+    #[arg(long, default_value = "official")]
+    pub token_f1: TokenF1Rule,
+}
+
+/// Runs `lamar tune`.
+pub fn run(args: &TuneArgs) -> Result<()> {
+    let inputs = load_inputs(&InputPaths {
+        gold_dir: Some(args.gold_dir.clone()),
+        gold_file: None,
+        predictions: args.predictions.clone(),
+        raw_text_dir: args.raw_text_dir.clone(),
+        split: args.split.clone(),
+        stats: args.stats_csv.clone(),
+    })?;
+    let options = ScorerOptions {
+        nltk: args.nltk,
+        token_f1: args.token_f1,
+    };
+    let mut scorer = Scorer::new(
+        &inputs.gold,
+        &inputs.raw_texts,
+        inputs.stats.as_deref(),
+        options,
+    )?;
+    // Everything that does not depend on the thresholds, once: votes per document and the
+    // refined text of every span a model predicted.
+    let raw = read_models(&args.predictions)?;
+    let docs: Vec<(String, Votes)> = raw
+        .iter()
+        .filter(|(name, _)| {
+            inputs.gold.contains_key(*name)
+                || inputs
+                    .predictions
+                    .iter()
+                    .any(|(_, p)| p.contains_key(*name))
+        })
+        .map(|(name, models)| (name.clone(), votes_of(models)))
+        .collect();
+    if docs.is_empty() {
+        bail!("no predicted document is in the gold (check --split and the file names)");
+    }
+    for (name, votes) in &docs {
+        let offsets = votes
+            .models
+            .iter()
+            .flat_map(|(_, s)| s.iter().map(|x| (x.start as i64, x.end as i64)));
+        scorer.prime(name, offsets)?;
+    }
+    let objective = |params: &SccParams| -> f64 {
+        let voter = SpanClusterConsensus {
+            params: *params,
+            ..SpanClusterConsensus::default()
+        };
+        let merged: BTreeMap<String, Vec<PredictedSpan>> = docs
+            .iter()
+            .map(|(name, votes)| {
+                (
+                    name.clone(),
+                    voter
+                        .vote(votes)
+                        .spans
+                        .into_iter()
+                        .map(PredictedSpan::from)
+                        .collect(),
+                )
+            })
+            .collect();
+        match scorer.score(&merged) {
+            Ok(e) => match e.shared_task {
+                Some(st) => st.final_score,
+                None => (e.span_f1.f1 + e.token_f1) / 2.0,
+            },
+            Err(_) => f64::NAN,
+        }
+    };
+
+    let mut tuner = Tuner::new(args.seed);
+    if let Some(log) = args.log.as_ref().filter(|p| p.exists()) {
+        let earlier: Vec<Trial> = parse_jsonl(&read_utf8(log)?, &log.display().to_string())?;
+        println!(
+            "resuming from {} trials in {}",
+            earlier.len(),
+            log.display()
+        );
+        for t in earlier {
+            tuner.tell(t);
+        }
+    }
+    let mut log = match &args.log {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("opening {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
+    let progress = bar(args.trials, "tuning");
+    progress.set_position(tuner.trials().len() as u64);
+    let mut best = tuner.best().map_or(f64::MIN, |t| t.score);
+    let mut log_error = None;
+    let start = std::time::Instant::now();
+    tuner.run(
+        args.trials,
+        jobs,
+        |batch| pool.install(|| batch.par_iter().map(&objective).collect()),
+        |trial| {
+            if let Some(file) = log.as_mut()
+                && let Err(e) =
+                    writeln!(file, "{}", serde_json::to_string(trial).unwrap_or_default())
+            {
+                log_error.get_or_insert(e);
+            }
+            if trial.score > best {
+                best = trial.score;
+                progress.set_message(format!("best {best:.4}"));
+            }
+            progress.inc(1);
+        },
+    );
+    progress.finish_and_clear();
+    if let Some(e) = log_error {
+        bail!("writing the trial log: {e}");
+    }
+    let best = tuner.best().context("no trial ran")?;
+    write_atomic(
+        &args.out,
+        serde_json::to_string_pretty(&best.params)?.as_bytes(),
+    )?;
+    let default_score = tuner.trials().first().map_or(f64::NAN, |t| t.score);
+    println!(
+        "{} trials in {:.1}s ({} jobs); default thresholds {default_score:.4}, best {:.4} at trial {}: {}",
+        tuner.trials().len(),
+        start.elapsed().as_secs_f64(),
+        jobs,
+        best.score,
+        best.number,
+        serde_json::to_string(&best.params)?
+    );
+    println!("best thresholds written to {}", args.out.display());
+    Ok(())
+}
