@@ -157,6 +157,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         out: tuned.clone(),
         nltk: NltkVersion::default(),
         token_f1: TokenF1Rule::default(),
+        serve_objective: false,
     })?;
     let runs = [
         ("scc", VoterKind::Scc, None),

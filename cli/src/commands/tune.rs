@@ -64,6 +64,11 @@ pub struct TuneArgs {
     /// Token F1 labelling (`lamar` is what LAMAR's optimize.py used).
     #[arg(long, default_value = "official")]
     pub token_f1: TokenF1Rule,
+    /// Instead of searching, serve the objective: read one JSON parameter object per line on
+    /// stdin, answer its score on stdout (lets other samplers, e.g. Optuna, be compared on the
+    /// very same objective).
+    #[arg(long, hide = true)]
+    pub serve_objective: bool,
 }
 
 /// Runs `lamar tune`.
@@ -138,6 +143,17 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         }
     };
 
+    if args.serve_objective {
+        let stdin = std::io::stdin();
+        let mut stdout = std::io::stdout().lock();
+        for line in std::io::BufRead::lines(stdin.lock()) {
+            let params: SccParams =
+                serde_json::from_str(&line?).context("a parameter object per line")?;
+            writeln!(stdout, "{}", objective(&params))?;
+            stdout.flush()?;
+        }
+        return Ok(());
+    }
     let mut tuner = Tuner::new(args.seed);
     if let Some(log) = args.log.as_ref().filter(|p| p.exists()) {
         let earlier: Vec<Trial> = parse_jsonl(&read_utf8(log)?, &log.display().to_string())?;

@@ -46,6 +46,19 @@ impl Votes {
             })
             .collect()
     }
+
+    /// [`Votes::of_category`] for all nine categories in one pass (index = category id − 1).
+    pub fn by_category(&self) -> Vec<Vec<(usize, Vec<Span>)>> {
+        let mut out: Vec<Vec<(usize, Vec<Span>)>> = (0..9)
+            .map(|_| self.models.iter().map(|(m, _)| (*m, Vec::new())).collect())
+            .collect();
+        for (k, (_, spans)) in self.models.iter().enumerate() {
+            for s in spans {
+                out[usize::from(s.category.id()) - 1][k].1.push(*s);
+            }
+        }
+        out
+    }
 }
 
 /// A model's weight for one category of one document.

@@ -276,8 +276,7 @@ impl Voter for SpanClusterConsensus {
         let p = &self.params;
         let mut kept = Vec::new();
         let mut merged = Merged::default();
-        for category in Category::ALL {
-            let by_model = votes.of_category(category);
+        for (category, by_model) in Category::ALL.into_iter().zip(votes.by_category()) {
             let weights = model_weights(&by_model, p.min_pairwise_iou);
             let pooled: Vec<(usize, Span)> = by_model
                 .iter()

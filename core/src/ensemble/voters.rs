@@ -127,8 +127,7 @@ impl Voter for WeightedBoundaryFusion {
         let p = &self.params;
         let mut merged = Merged::default();
         let mut kept = Vec::new();
-        for category in Category::ALL {
-            let by_model = votes.of_category(category);
+        for (category, by_model) in Category::ALL.into_iter().zip(votes.by_category()) {
             let weights = model_weights(&by_model, p.min_pairwise_iou);
             let pooled: Vec<(usize, Span)> = by_model
                 .iter()
