@@ -29,7 +29,10 @@ fn bench(c: &mut Criterion) {
     for (k, f) in files.iter().enumerate() {
         add_model(&mut raw, k, &serde_json::from_str(f).unwrap(), "bench").unwrap();
     }
-    let scc = SpanClusterConsensus::default();
+    let scc = SpanClusterConsensus {
+        spans_only: true,
+        ..SpanClusterConsensus::default()
+    };
     let start = std::time::Instant::now();
     black_box(merge_all(&raw, &scc));
     let lamar = start.elapsed().as_secs_f64();

@@ -42,7 +42,7 @@ proptest! {
     #[test]
     fn outputs_are_observed_sorted_and_unique(v in votes(), p in params()) {
         let observed: Vec<Span> = v.models.iter().flat_map(|(_, s)| s.iter().copied()).collect();
-        let merged = SpanClusterConsensus { params: p, boundary: BoundaryVote::Joint }.vote(&v);
+        let merged = SpanClusterConsensus { params: p, boundary: BoundaryVote::Joint, spans_only: false }.vote(&v);
         for s in &merged.spans {
             prop_assert!(observed.contains(s), "{s} was never predicted");
         }

@@ -115,7 +115,11 @@ impl EnsembleArgs {
             BoundaryKind::Independent => BoundaryVote::Independent,
         };
         Ok(match self.voter {
-            VoterKind::Scc => Box::new(SpanClusterConsensus { params, boundary }),
+            VoterKind::Scc => Box::new(SpanClusterConsensus {
+                params,
+                boundary,
+                spans_only: self.explain.is_none(),
+            }),
             VoterKind::Majority => Box::new(Majority),
             VoterKind::Union => Box::new(Union),
             VoterKind::Intersection => Box::new(Intersection),

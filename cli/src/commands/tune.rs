@@ -118,6 +118,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     let objective = |params: &SccParams| -> f64 {
         let voter = SpanClusterConsensus {
             params: *params,
+            spans_only: true,
             ..SpanClusterConsensus::default()
         };
         let merged: BTreeMap<String, Vec<PredictedSpan>> = docs

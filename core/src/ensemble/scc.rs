@@ -68,6 +68,8 @@ pub struct SpanClusterConsensus {
     pub params: SccParams,
     /// Boundary rule.
     pub boundary: BoundaryVote,
+    /// Skip building the [`super::Explanation`] (tuning loops need only the spans).
+    pub spans_only: bool,
 }
 
 /// Greedy soft-F1 agreement of two span lists (the reference's `greedy_soft_match_score`).
@@ -304,6 +306,9 @@ impl Voter for SpanClusterConsensus {
                 if is_kept {
                     kept.push(Span::new(boundary.0, boundary.1, category));
                 }
+                if self.spans_only {
+                    continue;
+                }
                 records.push(ClusterRecord {
                     members: members
                         .iter()
@@ -317,6 +322,9 @@ impl Voter for SpanClusterConsensus {
                     boundary,
                     kept: is_kept,
                 });
+            }
+            if self.spans_only {
+                continue;
             }
             merged.explanation.categories.push(CategoryExplanation {
                 category,

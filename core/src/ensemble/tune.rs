@@ -8,11 +8,14 @@
 //! first trial of a fresh study, and a study can resume from the trials of an earlier run.
 
 use super::scc::SccParams;
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tpe::TpeOptimizer;
 use tpe::density_estimation::DefaultEstimatorBuilder;
+
+/// Uniform random trials after the default point, before TPE takes over (Optuna's default).
+pub const STARTUP_TRIALS: usize = 10;
 
 /// One evaluated parameter set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -82,16 +85,24 @@ impl Tuner {
         self.trials.push(trial);
     }
 
-    /// Proposes the next `n` parameter sets. The default point comes first in a fresh study.
+    /// Proposes the next `n` parameter sets. The default point comes first in a fresh study,
+    /// then [`STARTUP_TRIALS`] uniform random points (as Optuna's sampler starts), then TPE.
     pub fn ask(&mut self, n: usize) -> Vec<SccParams> {
         (0..n)
             .map(|k| {
-                if self.trials.is_empty() && k == 0 {
+                let number = self.trials.len() + k;
+                if number == 0 {
                     return SccParams::default();
                 }
                 let mut v = [0.0; 4];
-                for (slot, opt) in v.iter_mut().zip(self.optimizers.iter_mut()) {
-                    *slot = opt.ask(&mut self.rng).unwrap_or(0.5).clamp(0.0, 1.0);
+                if number <= STARTUP_TRIALS {
+                    for slot in &mut v {
+                        *slot = self.rng.random::<f64>();
+                    }
+                } else {
+                    for (slot, opt) in v.iter_mut().zip(self.optimizers.iter_mut()) {
+                        *slot = opt.ask(&mut self.rng).unwrap_or(0.5).clamp(0.0, 1.0);
+                    }
                 }
                 SccParams {
                     min_cluster_iou: v[0],
@@ -157,7 +168,6 @@ mod tests {
         assert!(best.score > -0.01, "TPE should get close: {best:?}");
         let random_best = {
             let mut rng = ChaCha8Rng::seed_from_u64(1);
-            use rand::RngExt;
             (0..300)
                 .map(|_| {
                     objective(&SccParams {
