@@ -207,7 +207,8 @@ pub fn overlap_clusters(spans: &[Span], min_iou: f64) -> Vec<Vec<usize>> {
     clusters
 }
 
-fn weight_of(weights: &[ModelWeight], model: usize) -> f64 {
+/// The weight of `model` (0 when it has none).
+pub(crate) fn weight_of(weights: &[ModelWeight], model: usize) -> f64 {
     weights
         .iter()
         .find(|w| w.model == model)
@@ -291,73 +292,90 @@ pub fn dedup(spans: Vec<Span>, min_iou_same_cat: f64) -> Vec<Span> {
     kept
 }
 
+/// The pipeline shared by the cluster-based voters: per category, weight the models, cluster
+/// the pooled spans (models in index order), sum each cluster's distinct-model support, let
+/// `choose` pick its boundary, and keep the clusters whose support reaches the threshold.
+/// Returns the kept spans (not yet de-duplicated) and, unless `spans_only`, the explanation.
+pub(crate) fn vote_by_clusters(
+    votes: &Votes,
+    p: &SccParams,
+    spans_only: bool,
+    choose: impl Fn(&[(usize, Span)], &[ModelWeight]) -> (usize, usize),
+) -> (Vec<Span>, super::Explanation) {
+    let mut kept = Vec::new();
+    let mut explanation = super::Explanation::default();
+    for (category, by_model) in Category::ALL.into_iter().zip(votes.by_category()) {
+        let weights = model_weights(&by_model, p.min_pairwise_iou);
+        let pooled: Vec<(usize, Span)> = by_model
+            .iter()
+            .flat_map(|(m, spans)| spans.iter().map(move |s| (*m, *s)))
+            .collect();
+        if pooled.is_empty() {
+            continue;
+        }
+        let spans: Vec<Span> = pooled.iter().map(|(_, s)| *s).collect();
+        let mut records = Vec::new();
+        for cluster in overlap_clusters(&spans, p.min_cluster_iou) {
+            let members: Vec<(usize, Span)> = cluster.iter().map(|&k| pooled[k]).collect();
+            let mut models: Vec<usize> = members.iter().map(|(m, _)| *m).collect();
+            models.sort_unstable();
+            models.dedup();
+            // Summed in ascending model order, as CPython iterates a set of small ints.
+            let mut support = 0.0;
+            for m in &models {
+                support += weight_of(&weights, *m);
+            }
+            let boundary = choose(&members, &weights);
+            let is_kept = support >= p.min_cluster_support;
+            if is_kept {
+                kept.push(Span::new(boundary.0, boundary.1, category));
+            }
+            if spans_only {
+                continue;
+            }
+            records.push(ClusterRecord {
+                members: members
+                    .iter()
+                    .map(|(m, s)| Member {
+                        model: *m,
+                        start: s.start,
+                        end: s.end,
+                    })
+                    .collect(),
+                support,
+                boundary,
+                kept: is_kept,
+            });
+        }
+        if !spans_only {
+            explanation.categories.push(CategoryExplanation {
+                category,
+                weights,
+                clusters: records,
+            });
+        }
+    }
+    (kept, explanation)
+}
+
 impl Voter for SpanClusterConsensus {
     fn name(&self) -> &'static str {
         "scc"
     }
 
     fn vote(&self, votes: &Votes) -> Merged {
-        let p = &self.params;
-        let mut kept = Vec::new();
-        let mut merged = Merged::default();
-        for (category, by_model) in Category::ALL.into_iter().zip(votes.by_category()) {
-            let weights = model_weights(&by_model, p.min_pairwise_iou);
-            let pooled: Vec<(usize, Span)> = by_model
-                .iter()
-                .flat_map(|(m, spans)| spans.iter().map(move |s| (*m, *s)))
-                .collect();
-            if pooled.is_empty() {
-                continue;
-            }
-            let spans: Vec<Span> = pooled.iter().map(|(_, s)| *s).collect();
-            let mut records = Vec::new();
-            for cluster in overlap_clusters(&spans, p.min_cluster_iou) {
-                let members: Vec<(usize, Span)> = cluster.iter().map(|&k| pooled[k]).collect();
-                let mut models: Vec<usize> = members.iter().map(|(m, _)| *m).collect();
-                models.sort_unstable();
-                models.dedup();
-                let mut support = 0.0;
-                for m in &models {
-                    support += weight_of(&weights, *m);
-                }
-                let boundary = match self.boundary {
-                    BoundaryVote::Joint => joint_vote(&members, &weights),
-                    BoundaryVote::Independent => independent_vote(&members, &weights),
-                };
-                let is_kept = support >= p.min_cluster_support;
-                if is_kept {
-                    kept.push(Span::new(boundary.0, boundary.1, category));
-                }
-                if self.spans_only {
-                    continue;
-                }
-                records.push(ClusterRecord {
-                    members: members
-                        .iter()
-                        .map(|(m, s)| Member {
-                            model: *m,
-                            start: s.start,
-                            end: s.end,
-                        })
-                        .collect(),
-                    support,
-                    boundary,
-                    kept: is_kept,
-                });
-            }
-            if self.spans_only {
-                continue;
-            }
-            merged.explanation.categories.push(CategoryExplanation {
-                category,
-                weights,
-                clusters: records,
-            });
-        }
-        let mut spans = dedup(kept, p.min_iou_same_cat);
+        let (kept, explanation) = vote_by_clusters(
+            votes,
+            &self.params,
+            self.spans_only,
+            |members, weights| match self.boundary {
+                BoundaryVote::Joint => joint_vote(members, weights),
+                BoundaryVote::Independent => independent_vote(members, weights),
+            },
+        );
+        let mut spans = dedup(kept, self.params.min_iou_same_cat);
         spans.sort_by_key(|s| (s.start, s.end, s.category));
-        merged.spans = spans;
-        merged
+        Merged { spans, explanation }
     }
 }
 

@@ -1,10 +1,7 @@
 //! Simple voters, for comparison with Span-Cluster Consensus.
 
-use super::scc::{SccParams, model_weights, overlap_clusters};
-use super::{
-    CategoryExplanation, ClusterRecord, Member, Merged, ModelWeight, Voter, Votes, sort_dedup,
-};
-use crate::category::Category;
+use super::scc::{SccParams, vote_by_clusters, weight_of};
+use super::{Merged, ModelWeight, Voter, Votes, sort_dedup};
 use crate::span::Span;
 use std::collections::BTreeMap;
 
@@ -112,93 +109,49 @@ fn snap(target: f64, observed: impl Iterator<Item = usize>, prefer_larger: bool)
     best.map_or(0, |(_, o)| o)
 }
 
-fn weight_of(weights: &[ModelWeight], model: usize) -> f64 {
-    weights
-        .iter()
-        .find(|w| w.model == model)
-        .map_or(0.0, |w| w.weight)
-}
-
 impl Voter for WeightedBoundaryFusion {
     fn name(&self) -> &'static str {
         "wbf"
     }
     fn vote(&self, votes: &Votes) -> Merged {
-        let p = &self.params;
-        let mut merged = Merged::default();
-        let mut kept = Vec::new();
-        for (category, by_model) in Category::ALL.into_iter().zip(votes.by_category()) {
-            let weights = model_weights(&by_model, p.min_pairwise_iou);
-            let pooled: Vec<(usize, Span)> = by_model
-                .iter()
-                .flat_map(|(m, s)| s.iter().map(move |x| (*m, *x)))
-                .collect();
-            if pooled.is_empty() {
-                continue;
-            }
-            let spans: Vec<Span> = pooled.iter().map(|(_, s)| *s).collect();
-            let mut records = Vec::new();
-            for cluster in overlap_clusters(&spans, p.min_cluster_iou) {
-                let members: Vec<(usize, Span)> = cluster.iter().map(|&k| pooled[k]).collect();
-                let mut models: Vec<usize> = members.iter().map(|(m, _)| *m).collect();
-                models.sort_unstable();
-                models.dedup();
-                let support: f64 = models.iter().map(|m| weight_of(&weights, *m)).sum();
-                let total: f64 = members.iter().map(|(m, _)| weight_of(&weights, *m)).sum();
-                let mean = |f: fn(&Span) -> usize| -> f64 {
-                    if total > 0.0 {
-                        members
-                            .iter()
-                            .map(|(m, s)| weight_of(&weights, *m) * f(s) as f64)
-                            .sum::<f64>()
-                            / total
-                    } else {
-                        members.iter().map(|(_, s)| f(s) as f64).sum::<f64>() / members.len() as f64
-                    }
-                };
-                let start = snap(
-                    mean(|s| s.start),
-                    members.iter().map(|(_, s)| s.start),
-                    false,
-                );
-                let end = snap(mean(|s| s.end), members.iter().map(|(_, s)| s.end), true);
-                let boundary = if end > start {
-                    (start, end)
-                } else {
-                    let widest = members
-                        .iter()
-                        .map(|(_, s)| *s)
-                        .max_by_key(|s| (s.len(), std::cmp::Reverse(s.start)))
-                        .unwrap_or(members[0].1);
-                    (widest.start, widest.end)
-                };
-                let is_kept = support >= p.min_cluster_support;
-                if is_kept {
-                    kept.push(Span::new(boundary.0, boundary.1, category));
-                }
-                records.push(ClusterRecord {
-                    members: members
-                        .iter()
-                        .map(|(m, s)| Member {
-                            model: *m,
-                            start: s.start,
-                            end: s.end,
-                        })
-                        .collect(),
-                    support,
-                    boundary,
-                    kept: is_kept,
-                });
-            }
-            merged.explanation.categories.push(CategoryExplanation {
-                category,
-                weights,
-                clusters: records,
-            });
+        let (kept, explanation) = vote_by_clusters(votes, &self.params, false, fused_boundary);
+        Merged {
+            spans: sort_dedup(kept),
+            explanation,
         }
-        merged.spans = sort_dedup(kept);
-        merged
     }
+}
+
+/// Weight-averaged start and end of a cluster, snapped to observed ones; the widest member when
+/// the snapped end would not follow the snapped start.
+fn fused_boundary(members: &[(usize, Span)], weights: &[ModelWeight]) -> (usize, usize) {
+    let total: f64 = members.iter().map(|(m, _)| weight_of(weights, *m)).sum();
+    let mean = |f: fn(&Span) -> usize| -> f64 {
+        if total > 0.0 {
+            members
+                .iter()
+                .map(|(m, s)| weight_of(weights, *m) * f(s) as f64)
+                .sum::<f64>()
+                / total
+        } else {
+            members.iter().map(|(_, s)| f(s) as f64).sum::<f64>() / members.len() as f64
+        }
+    };
+    let start = snap(
+        mean(|s| s.start),
+        members.iter().map(|(_, s)| s.start),
+        false,
+    );
+    let end = snap(mean(|s| s.end), members.iter().map(|(_, s)| s.end), true);
+    if end > start {
+        return (start, end);
+    }
+    let widest = members
+        .iter()
+        .map(|(_, s)| *s)
+        .max_by_key(|s| (s.len(), std::cmp::Reverse(s.start)))
+        .unwrap_or(members[0].1);
+    (widest.start, widest.end)
 }
 
 #[cfg(test)]

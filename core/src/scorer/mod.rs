@@ -92,21 +92,7 @@ pub struct SpanScore {
 
 impl SpanScore {
     fn from_counts(tp: usize, fp: usize, fn_: usize) -> SpanScore {
-        let precision = if tp + fp > 0 {
-            tp as f64 / (tp + fp) as f64
-        } else {
-            0.0
-        };
-        let recall = if tp + fn_ > 0 {
-            tp as f64 / (tp + fn_) as f64
-        } else {
-            0.0
-        };
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
+        let (precision, recall, f1) = precision_recall_f1(tp, fp, fn_);
         SpanScore {
             precision,
             recall,
@@ -116,6 +102,27 @@ impl SpanScore {
             fn_,
         }
     }
+}
+
+/// Precision, recall and F1 from counts, as the evaluator computes them (0 for empty
+/// denominators; F1 as `2 * p * r / (p + r)` in that order of operations).
+pub(crate) fn precision_recall_f1(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
+    let precision = if tp + fp > 0 {
+        tp as f64 / (tp + fp) as f64
+    } else {
+        0.0
+    };
+    let recall = if tp + fn_ > 0 {
+        tp as f64 / (tp + fn_) as f64
+    } else {
+        0.0
+    };
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    (precision, recall, f1)
 }
 
 /// Scores of one demographic group.

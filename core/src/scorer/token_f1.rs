@@ -128,21 +128,7 @@ pub fn token_f1(gold: &[i8], pred: &[i8], rule: TokenF1Rule) -> f64 {
                 _ => {}
             }
         }
-        let precision = if tp + fp > 0 {
-            tp as f64 / (tp + fp) as f64
-        } else {
-            0.0
-        };
-        let recall = if tp + fn_ > 0 {
-            tp as f64 / (tp + fn_) as f64
-        } else {
-            0.0
-        };
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
+        let (_, _, f1) = super::precision_recall_f1(tp, fp, fn_);
         sum += f1;
         n += 1;
     }
