@@ -19,6 +19,20 @@ fn exact_counts(votes: &Votes) -> BTreeMap<Span, usize> {
     counts
 }
 
+/// The exact spans whose number of voting models satisfies `enough(count, models present)`.
+fn spans_voted_by(votes: &Votes, enough: impl Fn(usize, usize) -> bool) -> Merged {
+    let n = votes.models.len();
+    let spans = exact_counts(votes)
+        .into_iter()
+        .filter(|&(_, c)| enough(c, n))
+        .map(|(s, _)| s)
+        .collect();
+    Merged {
+        spans: sort_dedup(spans),
+        ..Merged::default()
+    }
+}
+
 /// Exact spans predicted by more than half of the models present for the document.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Majority;
@@ -28,16 +42,7 @@ impl Voter for Majority {
         "majority"
     }
     fn vote(&self, votes: &Votes) -> Merged {
-        let n = votes.models.len();
-        let spans = exact_counts(votes)
-            .into_iter()
-            .filter(|&(_, c)| 2 * c > n)
-            .map(|(s, _)| s)
-            .collect();
-        Merged {
-            spans: sort_dedup(spans),
-            ..Merged::default()
-        }
+        spans_voted_by(votes, |count, models| 2 * count > models)
     }
 }
 
@@ -71,16 +76,7 @@ impl Voter for Intersection {
         "intersection"
     }
     fn vote(&self, votes: &Votes) -> Merged {
-        let n = votes.models.len();
-        let spans = exact_counts(votes)
-            .into_iter()
-            .filter(|&(_, c)| c == n && n > 0)
-            .map(|(s, _)| s)
-            .collect();
-        Merged {
-            spans: sort_dedup(spans),
-            ..Merged::default()
-        }
+        spans_voted_by(votes, |count, models| count == models && models > 0)
     }
 }
 
