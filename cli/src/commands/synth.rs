@@ -69,7 +69,7 @@ fn non_negative(s: &str) -> Result<f64, String> {
 
 /// Generate a synthetic corpus in the MedDec layout.
 ///
-/// Writes DIR/data/<id>.json (gold), DIR/raw_text/<id>.txt, DIR/stats.csv,
+/// Writes DIR/data/ID.json (gold), DIR/raw_text/ID.txt, DIR/stats.csv,
 /// DIR/splits/{train,val,test}.txt and, with --simulate-models N,
 /// DIR/predictions/model_K.json (offsets), DIR/outputs/model_K.jsonl (tagged text) and
 /// DIR/predictions/model_K.meta.json (the noise used). Simulated models are noisy copies of the

@@ -23,7 +23,7 @@ pub enum RowFormat {
 /// Write gold annotations as tagged training rows (the reference's gt_to_tag).
 ///
 /// For every id of the split file (sorted, with or without `.json`), reads
-/// GOLD_DIR/<id>.json and RAW_TEXT_DIR/<id>.txt and writes a row with `file_id`, `raw_text`,
+/// GOLD_DIR/ID.json and RAW_TEXT_DIR/ID.txt and writes a row with `file_id`, `raw_text`,
 /// `gold_span` (the text with inline tags, the model's training target) and `gold_offsets`.
 /// Annotations outside the nine categories, with bad offsets or outside the text are left out and
 /// counted. Two crossing spans of one category come back nested after a round trip through tags;

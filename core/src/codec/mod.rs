@@ -1,14 +1,14 @@
 //! The tag codec: spans ⇄ tagged text.
 //!
-//! * [`encode`] writes gold spans into a document as inline tags (the training target).
+//! * [`encode()`] writes gold spans into a document as inline tags (the training target).
 //! * [`canonicalize`] tells what a round trip returns: same-category crossing spans come back
 //!   nested, because tags carry no identity (everything else round-trips exactly).
-//! * [`decode`] reads a model's tagged output back into spans aligned to the raw text, robust to
+//! * [`decode()`] reads a model's tagged output back into spans aligned to the raw text, robust to
 //!   malformed markup and to text the model changed, and reports every span it had to drop.
 //!
 //! Stages, one module each: [`parse`] (tags → spans in the tag-free text), [`align`] (span text
 //! → raw offsets, the reference's cascade), [`difflib`] (the fuzzy matcher the cascade needs),
-//! and [`decode`] (the pipeline, with lamar's verbatim shortcut).
+//! and [`decode`](mod@decode) (the pipeline, with lamar's verbatim shortcut).
 
 pub mod align;
 pub mod canonical;
