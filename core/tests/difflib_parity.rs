@@ -2,12 +2,13 @@
 //!
 //! Needs `python3` on PATH (CI installs it; every supported machine has it).
 
+mod common;
+
+use common::run_python;
 use lamar_core::codec::difflib::ratio;
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const ALPHABETS: &[&[char]] = &[
     &['a', 'b'],
@@ -59,21 +60,8 @@ fn ratio_matches_cpython_difflib_bit_for_bit() {
     let cases = cases();
     let input = serde_json::to_string(&cases).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/difflib_ratio.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed to run the difflib parity test");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "python3 failed");
-    let expected: Vec<f64> = String::from_utf8(output.stdout)
+    let output = run_python("python3", script, input.as_bytes(), "python3 with difflib");
+    let expected: Vec<f64> = String::from_utf8(output)
         .unwrap()
         .lines()
         .map(|l| l.parse().unwrap())

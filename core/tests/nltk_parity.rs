@@ -7,12 +7,10 @@
 
 mod common;
 
-use common::{generated_texts, oracle};
+use common::{generated_texts, oracle, run_python};
 use lamar_core::nltk::{NltkVersion, punkt, treebank, word_tokenize};
 use lamar_core::synth::{SynthConfig, generate};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn texts() -> Vec<String> {
     let mut texts = generated_texts(2500, 2026);
@@ -29,21 +27,13 @@ fn run_oracle(release: &str, texts: &[String]) -> Vec<Value> {
     let punkt_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/punkt_tab/english");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/nltk_tokens.py");
     let request = serde_json::json!({"punkt_dir": punkt_dir, "texts": texts});
-    let mut child = Command::new(oracle(release))
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the NLTK oracle failed");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run_python(
+        oracle(release),
+        script,
+        request.to_string().as_bytes(),
+        "the NLTK oracle",
+    );
+    let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["version"], release);
     v["results"].as_array().unwrap().clone()
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{generated_texts, oracle};
+use common::{generated_texts, oracle, run_python};
 use lamar_core::GoldLabel;
 use lamar_core::formats::gold::GoldAnnotation;
 use lamar_core::formats::predictions::PredictedSpan;
@@ -17,8 +17,6 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const LABELS: &[&str] = &[
     "Category 1: Contact related",
@@ -246,21 +244,13 @@ fn scores_match_the_python_harness_bit_for_bit() {
         "evaluations": evaluations,
     });
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/meddec_score.py");
-    let mut child = Command::new(oracle("3.9.4"))
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the Python harness failed");
-    let expected: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run_python(
+        oracle("3.9.4"),
+        script,
+        request.to_string().as_bytes(),
+        "the Python harness",
+    );
+    let expected: Vec<Value> = serde_json::from_slice(&out).unwrap();
     let mut with_groups = 0;
     let mut notes = 0;
     for (i, (case, want)) in cases.iter().zip(&expected).enumerate() {

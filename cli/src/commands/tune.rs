@@ -96,13 +96,8 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     let raw = read_models(&args.predictions)?;
     let docs: Vec<(String, Votes)> = raw
         .iter()
-        .filter(|(name, _)| {
-            inputs.gold.contains_key(*name)
-                || inputs
-                    .predictions
-                    .iter()
-                    .any(|(_, p)| p.contains_key(*name))
-        })
+        // Documents in the gold or in a (split-filtered) predictions file: those with raw text.
+        .filter(|(name, _)| inputs.raw_texts.contains_key(*name))
         .map(|(name, models)| (name.clone(), votes_of(models)))
         .collect();
     if docs.is_empty() {

@@ -215,3 +215,25 @@ pub fn oracle(release: &str) -> PathBuf {
     }
     python
 }
+
+/// Runs `python script` with `input` on stdin and returns its stdout; fails the test if the
+/// script fails (`what` names it in the message).
+pub fn run_python(
+    python: impl AsRef<std::ffi::OsStr>,
+    script: &str,
+    input: &[u8],
+    what: &str,
+) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{what} failed");
+    out.stdout
+}

@@ -16,25 +16,10 @@ import sys
 
 from nltk.tokenize import TreebankWordTokenizer
 from nltk.tokenize.destructive import NLTKWordTokenizer
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+from punkt_tab import punkt_from
 
 request = json.load(sys.stdin)
-d = request["punkt_dir"]
-
-
-def lines(name):
-    with open(f"{d}/{name}", encoding="utf-8", newline="") as f:
-        return f.read().split("\n")
-
-
-params = PunktParameters()
-params.abbrev_types = set(lines("abbrev_types.txt"))
-params.sent_starters = set(lines("sent_starters.txt"))
-params.collocations = {tuple(l.split("\t")) for l in lines("collocations.tab")}
-for l in lines("ortho_context.tab"):
-    k, v = l.split("\t")
-    params.ortho_context[k] = int(v)
-punkt = PunktSentenceTokenizer(params)
+punkt = punkt_from(request["punkt_dir"])
 words = NLTKWordTokenizer()
 treebank = TreebankWordTokenizer()
 
