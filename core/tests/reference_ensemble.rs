@@ -5,20 +5,23 @@
 //! Output spans must be identical, and every model weight equal as an f64.
 
 use lamar_core::Category;
-use lamar_core::ensemble::input::votes_of;
+use lamar_core::ensemble::input::validate_spans;
 use lamar_core::ensemble::scc::{SccParams, SpanClusterConsensus, model_weights};
 use lamar_core::ensemble::{Voter, Votes};
+use lamar_core::span::Span;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 fn votes(models: &Value) -> Votes {
-    let map: BTreeMap<usize, Value> = models
+    let map: BTreeMap<usize, Vec<Span>> = models
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| (k.parse().unwrap(), v.clone()))
+        .map(|(k, v)| (k.parse().unwrap(), validate_spans(v)))
         .collect();
-    votes_of(&map)
+    Votes {
+        models: map.into_iter().collect(),
+    }
 }
 
 /// A Python int from JSON: booleans pass the reference's `isinstance(x, int)` and stay booleans

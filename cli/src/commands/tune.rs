@@ -3,7 +3,7 @@
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use lamar_core::ensemble::input::{read_models, votes_of};
+use lamar_core::ensemble::input::read_models;
 use lamar_core::ensemble::scc::{SccParams, SpanClusterConsensus};
 use lamar_core::ensemble::tune::{Trial, Tuner};
 use lamar_core::ensemble::{Voter, Votes};
@@ -98,7 +98,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         .iter()
         // Documents in the gold or in a (split-filtered) predictions file: those with raw text.
         .filter(|(name, _)| inputs.raw_texts.contains_key(*name))
-        .map(|(name, models)| (name.clone(), votes_of(models)))
+        .map(|(name, votes)| (name.clone(), votes.clone()))
         .collect();
     if docs.is_empty() {
         bail!("no predicted document is in the gold (check --split and the file names)");

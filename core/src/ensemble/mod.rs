@@ -148,8 +148,9 @@ pub(crate) fn sort_dedup(mut spans: Vec<Span>) -> Vec<Span> {
 
 /// Runs a voter over every document of a set of models' predictions. Documents come out sorted
 /// by name, as the reference writes them.
-pub fn merge_all(raw: &input::RawVotes, voter: &dyn Voter) -> Vec<(String, Merged)> {
-    raw.iter()
-        .map(|(name, models)| (name.clone(), voter.vote(&input::votes_of(models))))
+pub fn merge_all(votes: &input::VotesByDocument, voter: &dyn Voter) -> Vec<(String, Merged)> {
+    votes
+        .iter()
+        .map(|(name, v)| (name.clone(), voter.vote(v)))
         .collect()
 }

@@ -72,15 +72,58 @@ pub struct SpanClusterConsensus {
     pub spans_only: bool,
 }
 
+/// Reusable buffers for one document's vote, so that no category or cluster allocates.
+#[derive(Default)]
+struct Scratch {
+    /// Soft-F1 candidate pairs `(IoU, i, j)`.
+    candidates: Vec<(f64, usize, usize)>,
+    /// Soft-F1 of every ordered pair of models.
+    agreement: Vec<f64>,
+    used_a: Vec<bool>,
+    used_b: Vec<bool>,
+    clusters: Clusters,
+    visited: Vec<bool>,
+    stack: Vec<usize>,
+    /// Linked pairs `(i, j)`, both ways, sorted.
+    pairs: Vec<(usize, usize)>,
+    adjacency: Vec<usize>,
+    by_start: Vec<usize>,
+    /// The members of the cluster at hand, `(model, span)`.
+    members: Vec<(usize, Span)>,
+}
+
+/// Clusters as one flat member list: cluster `k` is `members[ends[k - 1]..ends[k]]`.
+#[derive(Default)]
+struct Clusters {
+    members: Vec<usize>,
+    ends: Vec<usize>,
+}
+
+impl Clusters {
+    fn iter(&self) -> impl Iterator<Item = &[usize]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.members[a..b])
+    }
+}
+
 /// Greedy soft-F1 agreement of two span lists (the reference's `greedy_soft_match_score`).
 pub fn soft_f1(a: &[Span], b: &[Span], min_iou: f64) -> f64 {
+    soft_f1_both_ways(a, b, min_iou, &mut Scratch::default()).0
+}
+
+/// `(soft_f1(a, b), soft_f1(b, a))` from one set of IoUs. The two can differ: the greedy
+/// matching takes equal scores in the order the reference generates them (outer list first).
+fn soft_f1_both_ways(a: &[Span], b: &[Span], min_iou: f64, scratch: &mut Scratch) -> (f64, f64) {
     if a.is_empty() && b.is_empty() {
-        return 1.0;
+        return (1.0, 1.0);
     }
     if a.is_empty() || b.is_empty() {
-        return 0.0;
+        return (0.0, 0.0);
     }
-    let mut candidates: Vec<(f64, usize, usize)> = Vec::new();
+    let candidates = &mut scratch.candidates;
+    candidates.clear();
     for (i, x) in a.iter().enumerate() {
         for (j, y) in b.iter().enumerate() {
             // Disjoint spans score 0, which only a threshold of 0 (or less) admits.
@@ -93,11 +136,41 @@ pub fn soft_f1(a: &[Span], b: &[Span], min_iou: f64) -> f64 {
             }
         }
     }
-    // Python's reverse=True sort is stable: equal scores keep their (i, j) order.
-    candidates.sort_by(|p, q| q.0.total_cmp(&p.0));
-    let (mut used_a, mut used_b) = (vec![false; a.len()], vec![false; b.len()]);
+    // Python's reverse=True sort is stable: equal scores keep the order they were generated
+    // in, so an unstable sort on (score descending, outer index, inner index) is the same.
+    candidates.sort_unstable_by(|p, q| q.0.total_cmp(&p.0).then((p.1, p.2).cmp(&(q.1, q.2))));
+    let ab = greedy_total(
+        candidates,
+        a.len(),
+        b.len(),
+        &mut scratch.used_a,
+        &mut scratch.used_b,
+    );
+    candidates.sort_unstable_by(|p, q| q.0.total_cmp(&p.0).then((p.2, p.1).cmp(&(q.2, q.1))));
+    let ba = greedy_total(
+        candidates,
+        a.len(),
+        b.len(),
+        &mut scratch.used_a,
+        &mut scratch.used_b,
+    );
+    (f1(ab, a.len(), b.len()), f1(ba, b.len(), a.len()))
+}
+
+/// Sum of the scores of a greedy one-to-one matching taken in `candidates` order.
+fn greedy_total(
+    candidates: &[(f64, usize, usize)],
+    len_a: usize,
+    len_b: usize,
+    used_a: &mut Vec<bool>,
+    used_b: &mut Vec<bool>,
+) -> f64 {
+    used_a.clear();
+    used_a.resize(len_a, false);
+    used_b.clear();
+    used_b.resize(len_b, false);
     let mut total = 0.0;
-    for (score, i, j) in candidates {
+    for &(score, i, j) in candidates {
         if used_a[i] || used_b[j] {
             continue;
         }
@@ -105,8 +178,13 @@ pub fn soft_f1(a: &[Span], b: &[Span], min_iou: f64) -> f64 {
         used_b[j] = true;
         total += score;
     }
-    let precision = total / a.len() as f64;
-    let recall = total / b.len() as f64;
+    total
+}
+
+/// The reference's F1 of a matching total over `own` predicted and `other` reference spans.
+fn f1(total: f64, own: usize, other: usize) -> f64 {
+    let precision = total / own as f64;
+    let recall = total / other as f64;
     if precision + recall == 0.0 {
         0.0
     } else {
@@ -114,34 +192,55 @@ pub fn soft_f1(a: &[Span], b: &[Span], min_iou: f64) -> f64 {
     }
 }
 
-/// Per-model weights of one category (the reference's `compute_model_weights_for_category`).
-pub fn model_weights(by_model: &[(usize, Vec<Span>)], min_pairwise_iou: f64) -> Vec<ModelWeight> {
-    if by_model.len() == 1 {
+/// Per-model weights of one category (the reference's `compute_model_weights_for_category`):
+/// `(model index, its spans of the category)` in model order, models without such spans
+/// included.
+pub fn model_weights<S: AsRef<[Span]>>(
+    by_model: &[(usize, S)],
+    min_pairwise_iou: f64,
+) -> Vec<ModelWeight> {
+    let view: Vec<(usize, &[Span])> = by_model.iter().map(|(m, s)| (*m, s.as_ref())).collect();
+    weights_with(&view, min_pairwise_iou, &mut Scratch::default())
+}
+
+fn weights_with(
+    by_model: &[(usize, &[Span])],
+    min_pairwise_iou: f64,
+    scratch: &mut Scratch,
+) -> Vec<ModelWeight> {
+    let m = by_model.len();
+    if m == 1 {
         return vec![ModelWeight {
             model: by_model[0].0,
             weight: 1.0,
         }];
     }
-    let mut weights: Vec<ModelWeight> = by_model
-        .iter()
-        .map(|(m, spans)| {
-            let sims: Vec<f64> = by_model
-                .iter()
-                .filter(|(n, _)| n != m)
-                .map(|(_, other)| soft_f1(spans, other, min_pairwise_iou))
-                .collect();
-            let mut sum = 0.0;
-            for s in &sims {
-                sum += s;
+    // agreement[p * m + q] = soft_f1(model p, model q).
+    let mut agreement = std::mem::take(&mut scratch.agreement);
+    agreement.clear();
+    agreement.resize(m * m, 0.0);
+    for p in 0..m {
+        for q in p + 1..m {
+            let (pq, qp) =
+                soft_f1_both_ways(by_model[p].1, by_model[q].1, min_pairwise_iou, scratch);
+            agreement[p * m + q] = pq;
+            agreement[q * m + p] = qp;
+        }
+    }
+    let mut weights: Vec<ModelWeight> = Vec::with_capacity(m);
+    for (p, &(model, _)) in by_model.iter().enumerate() {
+        // The mean of the agreements with every other model, summed in model order.
+        let (mut sum, mut count) = (0.0, 0usize);
+        for (q, &(other, _)) in by_model.iter().enumerate() {
+            if other != model {
+                sum += agreement[p * m + q];
+                count += 1;
             }
-            let weight = if sims.is_empty() {
-                0.0
-            } else {
-                sum / sims.len() as f64
-            };
-            ModelWeight { model: *m, weight }
-        })
-        .collect();
+        }
+        let weight = if count == 0 { 0.0 } else { sum / count as f64 };
+        weights.push(ModelWeight { model, weight });
+    }
+    scratch.agreement = agreement;
     let mut total = 0.0;
     for w in &weights {
         total += w.weight;
@@ -159,52 +258,124 @@ pub fn model_weights(by_model: &[(usize, Vec<Span>)], min_pairwise_iou: f64) -> 
     weights
 }
 
-/// Connected components under IoU ≥ `min_iou`, in the reference's depth-first visiting order.
-/// Returns member indices into `spans`.
-///
-/// The reference scans every span for every span it visits. With a positive threshold only
-/// overlapping spans can link, so this looks up the spans that start before the visited one
-/// ends (an index sorted by start) and pushes the linked ones in ascending index order, which is
-/// the order the reference's scan pushes them: the result is the same, in far fewer steps.
+/// Connected components under IoU ≥ `min_iou` (spans of different categories never link), in
+/// the reference's depth-first visiting order. Returns member indices into `spans`.
 pub fn overlap_clusters(spans: &[Span], min_iou: f64) -> Vec<Vec<usize>> {
+    let mut scratch = Scratch::default();
+    clusters_into(spans, min_iou, &mut scratch);
+    scratch.clusters.iter().map(<[usize]>::to_vec).collect()
+}
+
+/// Below this many spans the reference's plain scan beats sorting an index.
+const SCAN_LIMIT: usize = 12;
+
+fn clusters_into(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
+    if spans.len() <= SCAN_LIMIT || min_iou <= 0.0 {
+        scan_clusters(spans, min_iou, scratch);
+    } else {
+        indexed_clusters(spans, min_iou, scratch);
+    }
+}
+
+/// Whether the visited span `c` links to `o`.
+fn links(c: &Span, o: &Span, min_iou: f64) -> bool {
+    c.category == o.category && iou(c, o) >= min_iou
+}
+
+/// The reference's search: a depth-first walk that, for every span it visits, scans all spans
+/// and pushes the unvisited linked ones in index order.
+fn scan_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
     let n = spans.len();
-    let mut by_start: Vec<usize> = (0..n).collect();
-    by_start.sort_by_key(|&k| spans[k].start);
-    let starts: Vec<usize> = by_start.iter().map(|&k| spans[k].start).collect();
-    let mut visited = vec![false; n];
-    let mut clusters = Vec::new();
-    let mut linked: Vec<usize> = Vec::new();
+    let Scratch {
+        visited,
+        stack,
+        clusters,
+        ..
+    } = scratch;
+    visited.clear();
+    visited.resize(n, false);
+    clusters.members.clear();
+    clusters.ends.clear();
     for i in 0..n {
         if visited[i] {
             continue;
         }
-        let mut stack = vec![i];
         visited[i] = true;
-        let mut members = Vec::new();
+        stack.push(i);
         while let Some(cur) = stack.pop() {
-            members.push(cur);
-            let c = spans[cur];
-            linked.clear();
-            let links = |o: &Span| c.category == o.category && iou(&c, o) >= min_iou;
-            if min_iou > 0.0 {
-                let before_end = starts.partition_point(|&s| s < c.end);
-                for &j in &by_start[..before_end] {
-                    if !visited[j] && spans[j].end > c.start && links(&spans[j]) {
-                        linked.push(j);
-                    }
+            clusters.members.push(cur);
+            for (j, o) in spans.iter().enumerate() {
+                if !visited[j] && links(&spans[cur], o, min_iou) {
+                    visited[j] = true;
+                    stack.push(j);
                 }
-                linked.sort_unstable();
-            } else {
-                linked.extend((0..n).filter(|&j| !visited[j] && links(&spans[j])));
-            }
-            for &j in &linked {
-                visited[j] = true;
-                stack.push(j);
             }
         }
-        clusters.push(members);
+        clusters.ends.push(clusters.members.len());
     }
-    clusters
+}
+
+/// The same walk for many spans. With a positive threshold only overlapping spans can link, so
+/// the links are found once by a sweep over the spans sorted by start (each span meets only the
+/// spans that start before it ends) and kept as ascending adjacency lists; the walk then pushes
+/// a visited span's unvisited neighbours in ascending index order, as the scan would.
+fn indexed_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
+    let n = spans.len();
+    let Scratch {
+        visited,
+        stack,
+        pairs,
+        adjacency,
+        by_start,
+        clusters,
+        ..
+    } = scratch;
+    by_start.clear();
+    by_start.extend(0..n);
+    by_start.sort_unstable_by_key(|&k| spans[k].start);
+    pairs.clear();
+    for (at, &i) in by_start.iter().enumerate() {
+        for &j in &by_start[at + 1..] {
+            if spans[j].start >= spans[i].end {
+                break;
+            }
+            if links(&spans[i], &spans[j], min_iou) {
+                pairs.push((i, j));
+                pairs.push((j, i));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    // adjacency[k]..adjacency[k + 1]: span k's neighbours in `pairs`.
+    adjacency.clear();
+    adjacency.resize(n + 1, 0);
+    for &(i, _) in pairs.iter() {
+        adjacency[i + 1] += 1;
+    }
+    for k in 1..=n {
+        adjacency[k] += adjacency[k - 1];
+    }
+    visited.clear();
+    visited.resize(n, false);
+    clusters.members.clear();
+    clusters.ends.clear();
+    for i in 0..n {
+        if visited[i] {
+            continue;
+        }
+        visited[i] = true;
+        stack.push(i);
+        while let Some(cur) = stack.pop() {
+            clusters.members.push(cur);
+            for &(_, j) in &pairs[adjacency[cur]..adjacency[cur + 1]] {
+                if !visited[j] {
+                    visited[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+        clusters.ends.push(clusters.members.len());
+    }
 }
 
 /// The weight of `model` (0 when it has none).
@@ -215,57 +386,79 @@ pub(crate) fn weight_of(weights: &[ModelWeight], model: usize) -> f64 {
         .map_or(0.0, |w| w.weight)
 }
 
+/// Sums `weight(x)` over the members with key `key(x) == k`, in member order.
+fn summed_weight<K: PartialEq>(
+    members: &[(usize, Span)],
+    weights: &[ModelWeight],
+    key: impl Fn(&Span) -> K,
+    k: &K,
+) -> f64 {
+    let mut score = 0.0;
+    for (model, s) in members {
+        if key(s) == *k {
+            score += weight_of(weights, *model);
+        }
+    }
+    score
+}
+
+/// Whether `members[i]`'s key is the first occurrence of that key.
+fn first_of_key<K: PartialEq>(
+    members: &[(usize, Span)],
+    i: usize,
+    key: impl Fn(&Span) -> K,
+) -> bool {
+    let k = key(&members[i].1);
+    members[..i].iter().all(|(_, s)| key(s) != k)
+}
+
 /// Joint boundary vote: highest summed weight, then shortest, then first seen.
 fn joint_vote(members: &[(usize, Span)], weights: &[ModelWeight]) -> (usize, usize) {
-    let mut scores: Vec<((usize, usize), f64)> = Vec::new();
-    for (model, s) in members {
-        let w = weight_of(weights, *model);
-        match scores.iter_mut().find(|(k, _)| *k == (s.start, s.end)) {
-            Some((_, score)) => *score += w,
-            None => scores.push(((s.start, s.end), w)),
+    let pair = |s: &Span| (s.start, s.end);
+    let mut best: Option<((usize, usize), f64)> = None;
+    for (i, (_, s)) in members.iter().enumerate() {
+        if !first_of_key(members, i, pair) {
+            continue;
         }
-    }
-    let mut best = scores[0];
-    for &(k, score) in &scores[1..] {
-        let better = score > best.1 || (score == best.1 && (k.1 - k.0) < (best.0.1 - best.0.0));
+        let k = pair(s);
+        let score = summed_weight(members, weights, pair, &k);
+        let better = match best {
+            None => true,
+            Some((bk, bs)) => score > bs || (score == bs && (k.1 - k.0) < (bk.1 - bk.0)),
+        };
         if better {
-            best = (k, score);
+            best = Some((k, score));
         }
     }
-    best.0
+    best.map_or((0, 0), |(k, _)| k)
 }
 
 /// Independent vote of start and end (the older `mbr.py`'s `independent=True`).
 fn independent_vote(members: &[(usize, Span)], weights: &[ModelWeight]) -> (usize, usize) {
-    let mut starts: Vec<(usize, f64)> = Vec::new();
-    let mut ends: Vec<(usize, f64)> = Vec::new();
-    for (model, s) in members {
-        let w = weight_of(weights, *model);
-        for (table, key) in [(&mut starts, s.start), (&mut ends, s.end)] {
-            match table.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, score)) => *score += w,
-                None => table.push((key, w)),
+    // Highest weight; ties go to the smallest start and the largest end.
+    let vote = |key: fn(&Span) -> usize, prefer_larger: bool| {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, (_, s)) in members.iter().enumerate() {
+            if !first_of_key(members, i, key) {
+                continue;
+            }
+            let k = key(s);
+            let w = summed_weight(members, weights, key, &k);
+            let better = match best {
+                None => true,
+                Some((bk, bw)) => {
+                    w > bw || (w == bw && if prefer_larger { k > bk } else { k < bk })
+                }
+            };
+            if better {
+                best = Some((k, w));
             }
         }
-    }
-    let best_start = starts
-        .iter()
-        .fold(None::<(usize, f64)>, |b, &(k, w)| match b {
-            Some((bk, bw)) if bw > w || (bw == w && bk <= k) => Some((bk, bw)),
-            _ => Some((k, w)),
-        })
-        .map(|(k, _)| k)
-        .unwrap_or(0);
-    let best_end = ends
-        .iter()
-        .fold(None::<(usize, f64)>, |b, &(k, w)| match b {
-            Some((bk, bw)) if bw > w || (bw == w && bk >= k) => Some((bk, bw)),
-            _ => Some((k, w)),
-        })
-        .map(|(k, _)| k)
-        .unwrap_or(0);
-    if best_end > best_start {
-        (best_start, best_end)
+        best.map_or(0, |(k, _)| k)
+    };
+    let (start, end) = (vote(|s| s.start, false), vote(|s| s.end, true));
+    if end > start {
+        (start, end)
     } else {
         joint_vote(members, weights)
     }
@@ -292,10 +485,99 @@ pub fn dedup(spans: Vec<Span>, min_iou_same_cat: f64) -> Vec<Span> {
     kept
 }
 
+/// One document's spans grouped by category, then by model (in model order), then in file
+/// order: a counting sort into one buffer.
+struct Grouped {
+    spans: Vec<Span>,
+    /// Position (in `Votes::models`) of the model of each span.
+    position: Vec<usize>,
+    /// Category `c` (0-based), model position `k`: `spans[bounds[c*m + k]..bounds[c*m + k + 1]]`.
+    bounds: Vec<usize>,
+    models: usize,
+}
+
+impl Grouped {
+    fn new(votes: &Votes) -> Grouped {
+        let m = votes.models.len();
+        let slot = |c: Category, k: usize| (usize::from(c.id()) - 1) * m + k;
+        let mut bounds = vec![0; 9 * m + 1];
+        for (k, (_, spans)) in votes.models.iter().enumerate() {
+            for s in spans {
+                bounds[slot(s.category, k) + 1] += 1;
+            }
+        }
+        for i in 1..bounds.len() {
+            bounds[i] += bounds[i - 1];
+        }
+        let total = bounds[9 * m];
+        let mut cursor = bounds.clone();
+        let mut grouped = vec![Span::new(0, 1, Category::Drug); total];
+        let mut position = vec![0; total];
+        for (k, (_, spans)) in votes.models.iter().enumerate() {
+            for s in spans {
+                let at = &mut cursor[slot(s.category, k)];
+                grouped[*at] = *s;
+                position[*at] = k;
+                *at += 1;
+            }
+        }
+        Grouped {
+            spans: grouped,
+            position,
+            bounds,
+            models: m,
+        }
+    }
+
+    /// The pooled spans of category index `c` (models in order) and where they start.
+    fn category(&self, c: usize) -> (usize, &[Span]) {
+        let (a, b) = (
+            self.bounds[c * self.models],
+            self.bounds[(c + 1) * self.models],
+        );
+        (a, &self.spans[a..b])
+    }
+
+    /// Model position `k`'s spans of category index `c`.
+    fn of_model(&self, c: usize, k: usize) -> &[Span] {
+        let i = c * self.models + k;
+        &self.spans[self.bounds[i]..self.bounds[i + 1]]
+    }
+}
+
+/// Summed weight of the distinct model positions among `positions`, in ascending position order
+/// (model order, as CPython iterates a set of small ints).
+fn support_of(positions: impl Iterator<Item = usize>, weights: &[ModelWeight]) -> f64 {
+    let mut present = [0u64; 4];
+    let mut rest: Vec<usize> = Vec::new();
+    for p in positions {
+        match present.get_mut(p / 64) {
+            Some(word) => *word |= 1 << (p % 64),
+            None => rest.push(p),
+        }
+    }
+    let mut support = 0.0;
+    for (w, word) in present.iter().enumerate() {
+        let mut bits = *word;
+        while bits != 0 {
+            support += weights[w * 64 + bits.trailing_zeros() as usize].weight;
+            bits &= bits - 1;
+        }
+    }
+    rest.sort_unstable();
+    rest.dedup();
+    for p in rest {
+        support += weights[p].weight;
+    }
+    support
+}
+
 /// The pipeline shared by the cluster-based voters: per category, weight the models, cluster
 /// the pooled spans (models in index order), sum each cluster's distinct-model support, let
 /// `choose` pick its boundary, and keep the clusters whose support reaches the threshold.
 /// Returns the kept spans (not yet de-duplicated) and, unless `spans_only`, the explanation.
+///
+/// `votes.models` must be in ascending model order (as [`super::input`] builds them).
 pub(crate) fn vote_by_clusters(
     votes: &Votes,
     p: &SccParams,
@@ -304,28 +586,35 @@ pub(crate) fn vote_by_clusters(
 ) -> (Vec<Span>, super::Explanation) {
     let mut kept = Vec::new();
     let mut explanation = super::Explanation::default();
-    for (category, by_model) in Category::ALL.into_iter().zip(votes.by_category()) {
-        let weights = model_weights(&by_model, p.min_pairwise_iou);
-        let pooled: Vec<(usize, Span)> = by_model
-            .iter()
-            .flat_map(|(m, spans)| spans.iter().map(move |s| (*m, *s)))
-            .collect();
+    let grouped = Grouped::new(votes);
+    // The buffers of the previous document on this thread (taken, so a re-entrant call starts
+    // with empty ones).
+    let mut scratch = SCRATCH.with(|s| s.take());
+    let mut by_model: Vec<(usize, &[Span])> = Vec::with_capacity(votes.models.len());
+    for (c, category) in Category::ALL.into_iter().enumerate() {
+        let (offset, pooled) = grouped.category(c);
         if pooled.is_empty() {
             continue;
         }
-        let spans: Vec<Span> = pooled.iter().map(|(_, s)| *s).collect();
+        by_model.clear();
+        by_model.extend((0..grouped.models).map(|k| (votes.models[k].0, grouped.of_model(c, k))));
+        // Weights are in model-position order.
+        let weights = weights_with(&by_model, p.min_pairwise_iou, &mut scratch);
+        clusters_into(pooled, p.min_cluster_iou, &mut scratch);
         let mut records = Vec::new();
-        for cluster in overlap_clusters(&spans, p.min_cluster_iou) {
-            let members: Vec<(usize, Span)> = cluster.iter().map(|&k| pooled[k]).collect();
-            let mut models: Vec<usize> = members.iter().map(|(m, _)| *m).collect();
-            models.sort_unstable();
-            models.dedup();
-            // Summed in ascending model order, as CPython iterates a set of small ints.
-            let mut support = 0.0;
-            for m in &models {
-                support += weight_of(&weights, *m);
-            }
-            let boundary = choose(&members, &weights);
+        for cluster in scratch.clusters.iter() {
+            let members = &mut scratch.members;
+            members.clear();
+            members.extend(
+                cluster
+                    .iter()
+                    .map(|&k| (votes.models[grouped.position[offset + k]].0, pooled[k])),
+            );
+            let support = support_of(
+                cluster.iter().map(|&k| grouped.position[offset + k]),
+                &weights,
+            );
+            let boundary = choose(members, &weights);
             let is_kept = support >= p.min_cluster_support;
             if is_kept {
                 kept.push(Span::new(boundary.0, boundary.1, category));
@@ -355,7 +644,12 @@ pub(crate) fn vote_by_clusters(
             });
         }
     }
+    SCRATCH.with(|s| s.replace(scratch));
     (kept, explanation)
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 impl Voter for SpanClusterConsensus {
@@ -471,7 +765,7 @@ mod tests {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         for _ in 0..300 {
-            let spans: Vec<Span> = (0..rng.random_range(0..40))
+            let spans: Vec<Span> = (0..rng.random_range(0..120))
                 .map(|_| {
                     let s = rng.random_range(0..100);
                     let c = if rng.random_bool(0.8) {
@@ -483,11 +777,15 @@ mod tests {
                 })
                 .collect();
             for t in [0.0, 0.05, 0.1, 0.5, 1.0] {
-                assert_eq!(
-                    overlap_clusters(&spans, t),
-                    naive_clusters(&spans, t),
-                    "{t} {spans:?}"
-                );
+                let want = naive_clusters(&spans, t);
+                assert_eq!(overlap_clusters(&spans, t), want, "{t} {spans:?}");
+                if t > 0.0 {
+                    let mut scratch = Scratch::default();
+                    indexed_clusters(&spans, t, &mut scratch);
+                    let got: Vec<Vec<usize>> =
+                        scratch.clusters.iter().map(<[usize]>::to_vec).collect();
+                    assert_eq!(got, want, "indexed {t} {spans:?}");
+                }
             }
         }
     }
