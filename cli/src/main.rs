@@ -34,6 +34,9 @@ enum Command {
     Evaluate(commands::evaluate::EvaluateArgs),
     Ensemble(commands::ensemble::EnsembleArgs),
     Tune(commands::tune::TuneArgs),
+    Reward(commands::reward::RewardArgs),
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +49,8 @@ fn main() -> anyhow::Result<()> {
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Ensemble(args) => commands::ensemble::run(&args),
         Command::Tune(args) => commands::tune::run(&args),
+        Command::Reward(args) => commands::reward::run(&args),
+        Command::Plugin(command) => commands::plugin::run(&command),
     }
 }
 

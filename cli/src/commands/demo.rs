@@ -1,6 +1,6 @@
 //! `lamar demo`: every capability that exists, end to end, on a synthetic corpus.
 
-use super::ensemble::{BoundaryKind, EnsembleArgs, VoterKind};
+use super::ensemble::{BoundaryKind, EnsembleArgs, VoterChoice, VoterKind};
 use super::evaluate::EvaluateArgs;
 use super::offsets::OffsetsArgs;
 use super::synth::{NoiseArgs, SynthArgs};
@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use lamar_core::codec::{DecodeOptions, canonicalize, decode};
 use lamar_core::formats::predictions::read_predictions;
-use lamar_core::formats::rows::{GoldOffset, read_training_rows};
+use lamar_core::formats::rows::{GoldOffset, read_model_outputs, read_training_rows};
 use lamar_core::formats::write_atomic;
 use lamar_core::metrics::ExactSpanScore;
 use lamar_core::nltk::NltkVersion;
@@ -43,6 +43,12 @@ pub struct DemoArgs {
     /// Tuning trials for the consensus thresholds.
     #[arg(long, default_value_t = 300)]
     pub tune_trials: usize,
+    /// Folder with the example plugins built for WebAssembly (`cargo build --target
+    /// wasm32-unknown-unknown --profile wasm -p lamar-plugin-boundary-vote -p
+    /// lamar-plugin-majority-voter -p lamar-plugin-exact-match-reward`); the plugin step is
+    /// skipped, with a note, when they are not there.
+    #[arg(long, default_value = "target/wasm32-unknown-unknown/wasm")]
+    pub plugin_dir: PathBuf,
     #[command(flatten)]
     pub noise: NoiseArgs,
 }
@@ -53,7 +59,7 @@ fn step(n: usize, total: usize, what: &str) {
 
 /// Runs `lamar demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    const STEPS: usize = 6;
+    const STEPS: usize = 7;
     let layout = CorpusLayout::new(&args.out);
     let model_names: Vec<String> = (0..args.models).map(|k| format!("model_{k}")).collect();
 
@@ -170,7 +176,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         print!("  ");
         super::ensemble::run(&EnsembleArgs {
             predictions: model_files.clone(),
-            voter: kind,
+            voter: VoterChoice::Builtin(kind),
             params,
             min_cluster_iou: None,
             min_pairwise_iou: None,
@@ -179,12 +185,20 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             boundary: BoundaryKind::Joint,
             out: out.clone(),
             explain: (voter == "scc").then(|| args.out.join("ensemble").join("scc_explain.json")),
+            limits: Default::default(),
         })?;
         systems.push((format!("ensemble:{voter}"), out));
     }
 
     step(
         5,
+        STEPS,
+        "WebAssembly plugins: voters and a GRPO reward (lamar ensemble --voter X.wasm, lamar reward)",
+    );
+    let plugins = plugin_step(args, &layout, &model_names, &model_files, &mut systems)?;
+
+    step(
+        6,
         STEPS,
         "official MedDec scores on the test split (lamar evaluate)",
     );
@@ -209,7 +223,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             .as_ref()
             .context("stats.csv was given")?;
         println!(
-            "  {name:<18} span F1 {:.4}  token F1 {:.4}  base {:.4}  worst group {:.4}  final {:.4}",
+            "  {name:<22} span F1 {:.4}  token F1 {:.4}  base {:.4}  worst group {:.4}  final {:.4}",
             evaluation.span_f1.f1,
             evaluation.token_f1,
             st.base_score,
@@ -224,12 +238,8 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }));
     }
 
-    step(6, STEPS, "not built yet");
-    for pending in [
-        "browser viewer",
-        "plugins",
-        "Qwen3.5 models (real model outputs)",
-    ] {
+    step(7, STEPS, "not built yet");
+    for pending in ["browser viewer", "Qwen3.5 models (real model outputs)"] {
         println!("  - {pending}");
     }
 
@@ -240,9 +250,110 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "round_trip_rows": {"exact": round_trip.0, "total": round_trip.1},
         "decoded_recall_of_simulated_spans": agreement,
         "test_scores": scores,
+        "plugins": plugins,
     });
     let path = args.out.join("summary.json");
     write_atomic(&path, serde_json::to_string_pretty(&summary)?.as_bytes())?;
     println!("\nsummary written to {}", path.display());
     Ok(())
+}
+
+/// Step 5: the example plugins, when built. The boundary-vote plugin must reproduce the native
+/// consensus file byte for byte; the majority-voter plugin joins the evaluated systems; the
+/// exact-match reward scores each simulated model's tagged outputs on the validation split.
+fn plugin_step(
+    args: &DemoArgs,
+    layout: &CorpusLayout,
+    model_names: &[String],
+    model_files: &[PathBuf],
+    systems: &mut Vec<(String, PathBuf)>,
+) -> Result<serde_json::Value> {
+    let wasm = |name: &str| args.plugin_dir.join(format!("lamar_plugin_{name}.wasm"));
+    let needed = ["boundary_vote", "majority_voter", "exact_match_reward"];
+    if let Some(missing) = needed.iter().map(|n| wasm(n)).find(|p| !p.is_file()) {
+        println!(
+            "  skipped: {} not found (build the example plugins: cargo build --target \
+             wasm32-unknown-unknown --profile wasm -p lamar-plugin-boundary-vote -p \
+             lamar-plugin-majority-voter -p lamar-plugin-exact-match-reward)",
+            missing.display()
+        );
+        return Ok(json!("skipped"));
+    }
+    let dir = args.out.join("plugins");
+    let mut identical = true;
+    for (plugin, native) in [("boundary_vote", Some("scc")), ("majority_voter", None)] {
+        let out = dir.join(format!("{plugin}.json"));
+        print!("  ");
+        super::ensemble::run(&EnsembleArgs {
+            predictions: model_files.to_vec(),
+            voter: VoterChoice::Plugin(wasm(plugin)),
+            params: None,
+            min_cluster_iou: None,
+            min_pairwise_iou: None,
+            min_cluster_support: None,
+            min_iou_same_cat: None,
+            boundary: BoundaryKind::Joint,
+            out: out.clone(),
+            explain: None,
+            limits: Default::default(),
+        })?;
+        if let Some(native) = native {
+            let native_file = args.out.join("ensemble").join(format!("{native}.json"));
+            identical = std::fs::read(&out)? == std::fs::read(&native_file)?;
+            println!(
+                "    identical to the native consensus ({}): {}",
+                native_file.display(),
+                if identical { "yes" } else { "NO" }
+            );
+        } else {
+            systems.push((format!("plugin:{plugin}"), out));
+        }
+    }
+    // Completions for the reward: each model's tagged outputs on val, against the gold rows.
+    let gold_rows = read_training_rows(&args.out.join("tagged").join("val.jsonl"))?;
+    let mut rewards = serde_json::Map::new();
+    for name in model_names {
+        let outputs = read_model_outputs(&layout.outputs(name))?;
+        let by_id: std::collections::HashMap<&str, &str> = outputs
+            .iter()
+            .map(|o| (o.file_id.as_str(), o.predicted.as_str()))
+            .collect();
+        let mut lines = String::new();
+        for row in &gold_rows {
+            if let Some(completion) = by_id.get(row.file_id.as_str()) {
+                lines.push_str(&serde_json::to_string(&json!({
+                    "id": row.file_id,
+                    "completion": completion,
+                    "gold": row.gold_span,
+                    "raw_text": row.raw_text,
+                }))?);
+                lines.push('\n');
+            }
+        }
+        let input = dir.join(format!("completions_{name}.jsonl"));
+        write_atomic(&input, lines.as_bytes())?;
+        let out = dir.join(format!("rewards_{name}.jsonl"));
+        print!("  {name}: ");
+        super::reward::run(&super::reward::RewardArgs {
+            plugin: wasm("exact_match_reward"),
+            input,
+            out: Some(out.clone()),
+            limits: Default::default(),
+        })?;
+        let scores: Vec<f64> = std::fs::read_to_string(&out)?
+            .lines()
+            .map(|l| -> Result<f64> {
+                let v: serde_json::Value = serde_json::from_str(l)?;
+                v["reward"].as_f64().context("reward is a number")
+            })
+            .collect::<Result<_>>()?;
+        rewards.insert(
+            name.clone(),
+            json!(scores.iter().sum::<f64>() / scores.len().max(1) as f64),
+        );
+    }
+    Ok(json!({
+        "boundary_vote_identical_to_native": identical,
+        "mean_exact_match_reward_on_val": rewards,
+    }))
 }

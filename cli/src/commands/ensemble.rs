@@ -8,9 +8,10 @@ use lamar_core::ensemble::voters::{Intersection, Majority, Union, WeightedBounda
 use lamar_core::ensemble::{Voter, merge_all};
 use lamar_core::formats::predictions::{PredictionFile, write_predictions};
 use lamar_core::formats::{read_utf8, write_atomic};
+use lamar_plugins::PluginHost;
 use std::path::PathBuf;
 
-/// Which voter merges the models.
+/// A built-in voter.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VoterKind {
     /// Span-Cluster Consensus (LAMAR).
@@ -23,6 +24,30 @@ pub enum VoterKind {
     Intersection,
     /// SCC clusters with weight-averaged boundaries snapped to observed ones.
     Wbf,
+}
+
+/// Which voter merges the models: a built-in one or a plugin file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoterChoice {
+    /// A built-in voter.
+    Builtin(VoterKind),
+    /// A `.wasm` voter plugin.
+    Plugin(PathBuf),
+}
+
+impl std::str::FromStr for VoterChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.ends_with(".wasm") {
+            return Ok(VoterChoice::Plugin(PathBuf::from(s)));
+        }
+        VoterKind::from_str(s, true)
+            .map(VoterChoice::Builtin)
+            .map_err(|_| {
+                format!("unknown voter {s:?}: use scc, majority, union, intersection, wbf or a .wasm plugin file")
+            })
+    }
 }
 
 /// Boundary rule of Span-Cluster Consensus.
@@ -47,9 +72,12 @@ pub struct EnsembleArgs {
     /// Predictions JSON of each model.
     #[arg(long, num_args = 1.., required = true)]
     pub predictions: Vec<PathBuf>,
-    /// Merging rule.
-    #[arg(long, value_enum, default_value = "scc")]
-    pub voter: VoterKind,
+    /// Merging rule: scc (Span-Cluster Consensus), majority (exact spans most models
+    /// predicted), union, intersection, wbf (SCC clusters, weight-averaged boundaries snapped
+    /// to observed ones), or a voter plugin file (`*.wasm`, see `lamar plugin check`) that
+    /// decides SCC's clusters.
+    #[arg(long, default_value = "scc")]
+    pub voter: VoterChoice,
     /// Thresholds as JSON: {"min_cluster_iou", "min_pairwise_iou", "min_cluster_support", "min_iou_same_cat"}.
     #[arg(long)]
     pub params: Option<PathBuf>,
@@ -74,6 +102,8 @@ pub struct EnsembleArgs {
     /// Also write, per document, the model weights and clusters behind the result.
     #[arg(long)]
     pub explain: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: super::plugin::LimitsArgs,
 }
 
 impl EnsembleArgs {
@@ -108,13 +138,13 @@ impl EnsembleArgs {
         Ok(p)
     }
 
-    fn voter(&self) -> Result<Box<dyn Voter>> {
+    fn builtin(&self, kind: VoterKind) -> Result<Box<dyn Voter>> {
         let params = self.scc_params()?;
         let boundary = match self.boundary {
             BoundaryKind::Joint => BoundaryVote::Joint,
             BoundaryKind::Independent => BoundaryVote::Independent,
         };
-        Ok(match self.voter {
+        Ok(match kind {
             VoterKind::Scc => Box::new(SpanClusterConsensus {
                 params,
                 boundary,
@@ -130,9 +160,20 @@ impl EnsembleArgs {
 
 /// Runs `lamar ensemble`.
 pub fn run(args: &EnsembleArgs) -> Result<()> {
-    let voter = args.voter()?;
     let raw = read_models(&args.predictions)?;
-    let merged = merge_all(&raw, voter.as_ref());
+    let (name, merged) = match &args.voter {
+        &VoterChoice::Builtin(kind) => {
+            let voter = args.builtin(kind)?;
+            (voter.name().to_string(), merge_all(&raw, voter.as_ref()))
+        }
+        VoterChoice::Plugin(path) => {
+            let params = args.scc_params()?;
+            let host = PluginHost::new(args.limits.limits())?;
+            let voter = host.load_voter(path)?;
+            let merged = voter.merge_all(&raw, &params)?;
+            (format!("plugin {}", voter.info().name), merged)
+        }
+    };
     let files: Vec<PredictionFile> = merged
         .iter()
         .map(|(name, m)| PredictionFile::from_spans(name.clone(), &m.spans))
@@ -147,8 +188,7 @@ pub fn run(args: &EnsembleArgs) -> Result<()> {
     }
     let spans: usize = files.iter().map(|f| f.predictions.len()).sum();
     println!(
-        "{}: merged {} models into {spans} spans over {} documents, written to {}",
-        voter.name(),
+        "{name}: merged {} models into {spans} spans over {} documents, written to {}",
         args.predictions.len(),
         files.len(),
         args.out.display()

@@ -4,6 +4,8 @@ pub mod demo;
 pub mod ensemble;
 pub mod evaluate;
 pub mod offsets;
+pub mod plugin;
+pub mod reward;
 pub mod synth;
 pub mod tag;
 pub mod tune;

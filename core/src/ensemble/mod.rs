@@ -12,8 +12,10 @@
 //! | weighted boundary fusion | [`voters`] | SCC clusters, boundaries averaged by weight and snapped to observed ones |
 //!
 //! [`input`] reads prediction files into per-document votes with the reference's rules;
-//! [`tune`] searches the consensus thresholds.
+//! [`tune`] searches the consensus thresholds; [`decide`] exposes the consensus's clusters so
+//! that something else (a plugin) can decide them.
 
+pub mod decide;
 pub mod input;
 pub mod scc;
 pub mod tune;

@@ -6,6 +6,10 @@
 //! caller can evaluate a batch in parallel; results are then told back in trial order, which
 //! keeps a run reproducible for a given seed and batch size. The default point is always the
 //! first trial of a fresh study, and a study can resume from the trials of an earlier run.
+//!
+//! The "good" trials each estimator models are the best `min(⌈0.1·n⌉, 25)` of the `n` told
+//! trials, Optuna's default split: the `tpe` crate's fixed fraction (10 % of all trials) would
+//! model 500 "good" trials after 5,000, and explore where Optuna exploits.
 
 use super::scc::SccParams;
 use rand::{RngExt, SeedableRng};
@@ -28,11 +32,15 @@ pub struct Trial {
     pub score: f64,
 }
 
+/// Most "good" trials a TPE estimator models (Optuna's default `gamma`).
+pub const MAX_GOOD_TRIALS: usize = 25;
+
 /// A TPE study over the four thresholds in `[0, 1)`.
 pub struct Tuner {
-    optimizers: [TpeOptimizer<DefaultEstimatorBuilder>; 4],
     rng: ChaCha8Rng,
     trials: Vec<Trial>,
+    /// The trials the sampler learns from: thresholds and the value to minimise.
+    told: Vec<([f64; 4], f64)>,
 }
 
 fn as_array(p: &SccParams) -> [f64; 4] {
@@ -47,17 +55,33 @@ fn as_array(p: &SccParams) -> [f64; 4] {
 impl Tuner {
     /// A fresh study with a seed.
     pub fn new(seed: u64) -> Tuner {
-        let optimizer = || {
-            TpeOptimizer::new(
-                tpe::parzen_estimator(),
-                tpe::range(0.0, 1.0).expect("0..1 is a valid range"),
-            )
-        };
         Tuner {
-            optimizers: [optimizer(), optimizer(), optimizer(), optimizer()],
             rng: ChaCha8Rng::seed_from_u64(seed),
             trials: Vec::new(),
+            told: Vec::new(),
         }
+    }
+
+    /// One estimator per threshold over the told trials, split Optuna's way.
+    fn optimizers(&self) -> [TpeOptimizer<DefaultEstimatorBuilder>; 4] {
+        let n = self.told.len().max(1);
+        let good = n.div_ceil(10).min(MAX_GOOD_TRIALS);
+        // The crate splits at ⌈n·gamma⌉; half a trial below `good` keeps rounding exact.
+        let gamma = ((good as f64 - 0.5) / n as f64).clamp(0.0, 1.0);
+        std::array::from_fn(|k| {
+            let mut optimizer = tpe::TpeOptimizerBuilder::new()
+                .gamma(gamma)
+                .build(
+                    tpe::parzen_estimator(),
+                    tpe::range(0.0, 1.0).expect("0..1 is a valid range"),
+                )
+                .expect("gamma is in [0, 1]");
+            for (params, value) in &self.told {
+                // Checked when told.
+                let _ = optimizer.tell(params[k], *value);
+            }
+            optimizer
+        })
     }
 
     /// Trials so far.
@@ -78,9 +102,10 @@ impl Tuner {
     /// Records a finished trial (from this run or a resumed log). Parameters outside `[0, 1)`
     /// still count as trials but do not inform the sampler.
     pub fn tell(&mut self, trial: Trial) {
-        for (opt, v) in self.optimizers.iter_mut().zip(as_array(&trial.params)) {
-            // The sampler minimises; a NaN score or an out-of-range value is not learnt from.
-            let _ = opt.tell(v, -trial.score);
+        let params = as_array(&trial.params);
+        // The sampler minimises; a NaN score or an out-of-range value is not learnt from.
+        if !trial.score.is_nan() && params.iter().all(|v| (0.0..1.0).contains(v)) {
+            self.told.push((params, -trial.score));
         }
         self.trials.push(trial);
     }
@@ -88,6 +113,8 @@ impl Tuner {
     /// Proposes the next `n` parameter sets. The default point comes first in a fresh study,
     /// then [`STARTUP_TRIALS`] uniform random points (as Optuna's sampler starts), then TPE.
     pub fn ask(&mut self, n: usize) -> Vec<SccParams> {
+        let mut optimizers =
+            (self.trials.len() + n > STARTUP_TRIALS + 1).then(|| self.optimizers());
         (0..n)
             .map(|k| {
                 let number = self.trials.len() + k;
@@ -99,8 +126,8 @@ impl Tuner {
                     for slot in &mut v {
                         *slot = self.rng.random::<f64>();
                     }
-                } else {
-                    for (slot, opt) in v.iter_mut().zip(self.optimizers.iter_mut()) {
+                } else if let Some(optimizers) = optimizers.as_mut() {
+                    for (slot, opt) in v.iter_mut().zip(optimizers.iter_mut()) {
                         *slot = opt.ask(&mut self.rng).unwrap_or(0.5).clamp(0.0, 1.0);
                     }
                 }
