@@ -35,6 +35,7 @@ enum Command {
     Ensemble(commands::ensemble::EnsembleArgs),
     Tune(commands::tune::TuneArgs),
     Reward(commands::reward::RewardArgs),
+    View(commands::view::ViewArgs),
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
 }
@@ -50,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ensemble(args) => commands::ensemble::run(&args),
         Command::Tune(args) => commands::tune::run(&args),
         Command::Reward(args) => commands::reward::run(&args),
+        Command::View(args) => commands::view::run(&args),
         Command::Plugin(command) => commands::plugin::run(&command),
     }
 }

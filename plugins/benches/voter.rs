@@ -30,43 +30,50 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     }
     let params = SccParams::default();
-    // The native consensus with the explanation, as the plugin path builds it.
-    let native = SpanClusterConsensus {
+    let explained = SpanClusterConsensus {
         params,
         ..SpanClusterConsensus::default()
+    };
+    let spans_only = SpanClusterConsensus {
+        spans_only: true,
+        ..explained
     };
     let host = PluginHost::new(Limits::default()).unwrap();
     let plugin = host
         .load_voter(&common::plugin("lamar-plugin-boundary-vote"))
         .unwrap();
     assert_eq!(
-        plugin.merge_all(&votes, &params).unwrap(),
-        merge_all(&votes, &native)
+        plugin.merge_all(&votes, &params, true).unwrap(),
+        merge_all(&votes, &explained)
     );
-    let mut group = c.benchmark_group("consensus_451_docs_3_models");
+    // Spans only, as `lamar ensemble` runs without --explain.
+    let mut group = c.benchmark_group("spans_451_docs_3_models");
     group.bench_function("native", |b| {
-        b.iter(|| black_box(merge_all(&votes, &native)))
+        b.iter(|| black_box(merge_all(&votes, &spans_only)))
     });
     group.bench_function("boundary_vote_plugin", |b| {
-        b.iter(|| black_box(plugin.merge_all(&votes, &params).unwrap()))
+        b.iter(|| black_box(plugin.merge_all(&votes, &params, false).unwrap()))
+    });
+    group.finish();
+    // With the explanation (weights, clusters, decisions) of every document.
+    let mut group = c.benchmark_group("explained_451_docs_3_models");
+    group.bench_function("native", |b| {
+        b.iter(|| black_box(merge_all(&votes, &explained)))
+    });
+    group.bench_function("boundary_vote_plugin", |b| {
+        b.iter(|| black_box(plugin.merge_all(&votes, &params, true).unwrap()))
     });
     group.finish();
 
-    // One small document per call: the fixed cost of crossing into the plugin.
-    let one: VotesByDocument = votes
-        .iter()
-        .find(|(_, v)| {
-            lamar_core::ensemble::decide::cluster_count(
-                &lamar_core::ensemble::decide::document_clusters(v, &params),
-            ) == 3
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .into_iter()
-        .collect();
-    let mut group = c.benchmark_group("one_document_3_clusters");
-    group.bench_function("native", |b| b.iter(|| black_box(merge_all(&one, &native))));
+    // One document per call: the fixed cost of crossing into the plugin.
+    let (name, doc) = votes.iter().next().unwrap();
+    let one: VotesByDocument = [(name.clone(), doc.clone())].into_iter().collect();
+    let mut group = c.benchmark_group("one_document_per_call");
+    group.bench_function("native", |b| {
+        b.iter(|| black_box(merge_all(&one, &spans_only)))
+    });
     group.bench_function("boundary_vote_plugin", |b| {
-        b.iter(|| black_box(plugin.merge_all(&one, &params).unwrap()))
+        b.iter(|| black_box(plugin.merge_all(&one, &params, false).unwrap()))
     });
     group.finish();
 }

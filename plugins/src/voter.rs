@@ -9,10 +9,12 @@ use crate::error::PluginError;
 use crate::load::PluginKind;
 use crate::pool::Pool;
 use crate::{PluginHost, PluginInfo};
-use lamar_core::ensemble::decide::{Decision, apply_decisions, cluster_count, document_clusters};
+use lamar_core::ensemble::decide::{
+    Decision, FlatClusters, apply_decisions, apply_flat_decisions, document_clusters,
+};
 use lamar_core::ensemble::input::VotesByDocument;
 use lamar_core::ensemble::scc::SccParams;
-use lamar_core::ensemble::{Explanation, Merged};
+use lamar_core::ensemble::{Explanation, Merged, Votes};
 use std::path::Path;
 
 mod bindings {
@@ -64,26 +66,30 @@ impl VoterPlugin {
         &self.info
     }
 
-    /// Merges every document (sorted by name, as the native ensemble).
+    /// Merges every document (sorted by name, as the native ensemble). With `explain`, each
+    /// result carries the weights and clusters with the plugin's decisions; without, only the
+    /// spans (faster: no per-cluster records).
     pub fn merge_all(
         &self,
         votes: &VotesByDocument,
         params: &SccParams,
+        explain: bool,
     ) -> Result<Vec<(String, Merged)>, PluginError> {
         let mut out = Vec::with_capacity(votes.len());
-        let mut batch: Vec<(String, Explanation)> = Vec::new();
-        let mut batch_clusters = 0;
+        let mut batch = Batch::default();
         for (name, doc) in votes {
-            let clusters = document_clusters(doc, params);
-            batch_clusters += cluster_count(&clusters);
-            batch.push((name.clone(), clusters));
-            if batch_clusters >= BATCH_CLUSTERS {
-                out.extend(self.decide(std::mem::take(&mut batch), params, votes)?);
-                batch_clusters = 0;
+            if explain {
+                let clusters = document_clusters(doc, params);
+                batch.add(name, doc, params, Some(clusters));
+            } else {
+                batch.add(name, doc, params, None);
+            }
+            if batch.flat.clusters.len() >= BATCH_CLUSTERS {
+                out.extend(self.decide(std::mem::take(&mut batch), params)?);
             }
         }
-        if !batch.is_empty() {
-            out.extend(self.decide(batch, params, votes)?);
+        if !batch.documents.is_empty() {
+            out.extend(self.decide(batch, params)?);
         }
         Ok(out)
     }
@@ -91,41 +97,39 @@ impl VoterPlugin {
     /// One plugin call for a batch of documents.
     fn decide(
         &self,
-        batch: Vec<(String, Explanation)>,
+        batch: Batch,
         params: &SccParams,
-        votes: &VotesByDocument,
     ) -> Result<Vec<(String, Merged)>, PluginError> {
         let plugin = &self.pool.plugin;
-        let mut clusters = Vec::new();
-        let mut members = Vec::new();
-        for (name, explanation) in &batch {
-            let models = votes.get(name).map_or(0, |v| v.models.len());
-            for category in &explanation.categories {
-                let weight_of = |model: usize| {
-                    category
-                        .weights
-                        .iter()
-                        .find(|w| w.model == model)
-                        .map_or(0.0, |w| w.weight)
-                };
-                for record in &category.clusters {
-                    clusters.push(wit::Cluster {
-                        category: category.category.id(),
-                        models: to_u32(models, plugin, name)?,
-                        support: record.support,
-                        first: to_u32(members.len(), plugin, name)?,
-                        count: to_u32(record.members.len(), plugin, name)?,
-                    });
-                    for m in &record.members {
-                        members.push(wit::Member {
-                            model: to_u32(m.model, plugin, name)?,
-                            weight: weight_of(m.model),
-                            start: to_u32(m.start, plugin, name)?,
-                            end: to_u32(m.end, plugin, name)?,
-                        });
-                    }
-                }
-            }
+        let input = |message: String| PluginError::Input {
+            plugin: plugin.clone(),
+            message,
+        };
+        let u32_of = |v: usize| {
+            u32::try_from(v).map_err(|_| input(format!("{v} does not fit the interface's u32")))
+        };
+        let mut clusters = Vec::with_capacity(batch.flat.clusters.len());
+        let mut doc_of_cluster = batch
+            .documents
+            .iter()
+            .flat_map(|d| std::iter::repeat_n(d.models, d.clusters));
+        for c in &batch.flat.clusters {
+            clusters.push(wit::Cluster {
+                category: c.category.id(),
+                models: u32_of(doc_of_cluster.next().unwrap_or(0))?,
+                support: c.support,
+                first: u32_of(c.first)?,
+                count: u32_of(c.count)?,
+            });
+        }
+        let mut members = Vec::with_capacity(batch.flat.members.len());
+        for m in &batch.flat.members {
+            members.push(wit::Member {
+                model: u32_of(m.model)?,
+                weight: m.weight,
+                start: u32_of(m.span.start)?,
+                end: u32_of(m.span.end)?,
+            });
         }
         let thresholds = wit::Thresholds {
             min_cluster_iou: params.min_cluster_iou,
@@ -153,36 +157,76 @@ impl VoterPlugin {
                 ),
             });
         }
-        let mut rest = decisions.as_slice();
-        let mut out = Vec::with_capacity(batch.len());
-        for (name, explanation) in batch {
-            let (own, next) = rest.split_at(cluster_count(&explanation));
-            rest = next;
-            let own: Vec<Decision> = own
-                .iter()
-                .map(|d| Decision {
-                    keep: d.keep,
-                    start: d.start as usize,
-                    end: d.end as usize,
-                })
-                .collect();
-            let merged =
-                apply_decisions(explanation, &own, params.min_iou_same_cat).map_err(|e| {
-                    PluginError::BadOutput {
-                        plugin: plugin.clone(),
-                        message: format!("document {name}: {e}"),
-                    }
-                })?;
-            out.push((name, merged));
+        let decisions: Vec<Decision> = decisions
+            .iter()
+            .map(|d| Decision {
+                keep: d.keep,
+                start: d.start as usize,
+                end: d.end as usize,
+            })
+            .collect();
+        let bad =
+            |name: &str, e: lamar_core::ensemble::decide::DecisionError| PluginError::BadOutput {
+                plugin: plugin.clone(),
+                message: format!("document {name}: {e}"),
+            };
+        let mut out = Vec::with_capacity(batch.documents.len());
+        let mut at = 0;
+        for doc in batch.documents {
+            let range = at..at + doc.clusters;
+            at = range.end;
+            let merged = match doc.explanation {
+                Some(explanation) => {
+                    apply_decisions(explanation, &decisions[range], params.min_iou_same_cat)
+                        .map_err(|e| bad(&doc.name, e))?
+                }
+                None => Merged {
+                    spans: apply_flat_decisions(
+                        &batch.flat.clusters[range.clone()],
+                        &decisions[range],
+                        params.min_iou_same_cat,
+                    )
+                    .map_err(|e| bad(&doc.name, e))?,
+                    ..Merged::default()
+                },
+            };
+            out.push((doc.name, merged));
         }
         Ok(out)
     }
 }
 
-/// An offset or count as the interface's `u32`.
-fn to_u32(value: usize, plugin: &str, document: &str) -> Result<u32, PluginError> {
-    u32::try_from(value).map_err(|_| PluginError::Input {
-        plugin: plugin.to_string(),
-        message: format!("document {document}: {value} does not fit the interface's u32"),
-    })
+/// Documents waiting for one plugin call.
+#[derive(Default)]
+struct Batch {
+    flat: FlatClusters,
+    documents: Vec<BatchDocument>,
+}
+
+struct BatchDocument {
+    name: String,
+    /// Models present for the document.
+    models: usize,
+    /// How many clusters it has in the batch.
+    clusters: usize,
+    /// Its undecided explanation, when one is wanted.
+    explanation: Option<Explanation>,
+}
+
+impl Batch {
+    fn add(
+        &mut self,
+        name: &str,
+        votes: &Votes,
+        params: &SccParams,
+        explanation: Option<Explanation>,
+    ) {
+        let clusters = self.flat.push_document(votes, params);
+        self.documents.push(BatchDocument {
+            name: name.to_string(),
+            models: votes.models.len(),
+            clusters,
+            explanation,
+        });
+    }
 }

@@ -66,8 +66,12 @@ fn boundary_vote_plugin_equals_the_native_consensus() {
                 ..SpanClusterConsensus::default()
             },
         );
-        let plugged = voter.merge_all(&votes, &params).unwrap();
+        let plugged = voter.merge_all(&votes, &params, true).unwrap();
         assert_eq!(plugged.len(), native.len());
+        let spans_only = voter.merge_all(&votes, &params, false).unwrap();
+        for ((_, a), (_, b)) in spans_only.iter().zip(&native) {
+            assert_eq!(a.spans, b.spans);
+        }
         for ((name, a), (other, b)) in plugged.iter().zip(&native) {
             assert_eq!(name, other);
             // Spans and the whole explanation (weights, clusters, support, boundaries, kept).
@@ -85,7 +89,9 @@ fn majority_voter_keeps_clusters_most_models_share() {
         .load_voter(&plugin("lamar-plugin-majority-voter"))
         .unwrap();
     let votes = synthetic_votes(30, 5);
-    let merged = voter.merge_all(&votes, &SccParams::default()).unwrap();
+    let merged = voter
+        .merge_all(&votes, &SccParams::default(), true)
+        .unwrap();
     let mut kept = 0;
     for (name, m) in &merged {
         let models = votes[name].models.len();
@@ -113,7 +119,9 @@ fn chaos(host: &PluginHost, mode: f64) -> Result<(), PluginError> {
         min_cluster_iou: mode,
         ..SccParams::default()
     };
-    voter.merge_all(&synthetic_votes(3, 1), &params).map(|_| ())
+    voter
+        .merge_all(&synthetic_votes(3, 1), &params, false)
+        .map(|_| ())
 }
 
 #[test]
@@ -128,7 +136,7 @@ fn hostile_voters_are_stopped_and_the_next_call_works() {
             min_cluster_iou: mode,
             ..SccParams::default()
         };
-        voter.merge_all(&votes, &params)
+        voter.merge_all(&votes, &params, false)
     };
     let well_behaved = run(0.1).unwrap();
     type Expect = fn(&PluginError) -> bool;

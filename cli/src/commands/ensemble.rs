@@ -170,7 +170,7 @@ pub fn run(args: &EnsembleArgs) -> Result<()> {
             let params = args.scc_params()?;
             let host = PluginHost::new(args.limits.limits())?;
             let voter = host.load_voter(path)?;
-            let merged = voter.merge_all(&raw, &params)?;
+            let merged = voter.merge_all(&raw, &params, args.explain.is_some())?;
             (format!("plugin {}", voter.info().name), merged)
         }
     };

@@ -9,3 +9,4 @@ pub mod reward;
 pub mod synth;
 pub mod tag;
 pub mod tune;
+pub mod view;

@@ -6,8 +6,9 @@
 //! With the consensus's own decisions (support ≥ `min_cluster_support`, the joint boundary
 //! vote) the result equals [`super::scc::SpanClusterConsensus`].
 
-use super::scc::{SccParams, dedup, vote_by_clusters};
-use super::{Explanation, Merged};
+use super::scc::{SccParams, dedup, vote_by_clusters, weight_of};
+use super::{Explanation, Merged, ModelWeight};
+use crate::category::Category;
 use crate::span::Span;
 use thiserror::Error;
 
@@ -49,7 +50,8 @@ pub enum DecisionError {
 /// them, with every cluster undecided (`kept: false`, `boundary: (0, 0)`). Clusters are in the
 /// order [`apply_decisions`] expects: categories in id order, clusters in discovery order.
 pub fn document_clusters(votes: &super::Votes, params: &SccParams) -> Explanation {
-    let first_member = |members: &[(usize, Span)], _: &[_]| (members[0].1.start, members[0].1.end);
+    let first_member =
+        |_, members: &[(usize, Span)], _: &[_], _| (members[0].1.start, members[0].1.end);
     let (_, mut explanation) = vote_by_clusters(votes, params, false, first_member);
     for record in explanation
         .categories
@@ -60,6 +62,98 @@ pub fn document_clusters(votes: &super::Votes, params: &SccParams) -> Explanatio
         record.boundary = (0, 0);
     }
     explanation
+}
+
+/// One cluster in flat form: its members are `members[first..first + count]` of the
+/// [`FlatClusters`] it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlatCluster {
+    /// Its category.
+    pub category: Category,
+    /// Summed weight of its distinct models.
+    pub support: f64,
+    /// First member.
+    pub first: usize,
+    /// Number of members.
+    pub count: usize,
+}
+
+/// One member of a flat cluster.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlatMember {
+    /// Model index.
+    pub model: usize,
+    /// The model's weight for the category.
+    pub weight: f64,
+    /// The span.
+    pub span: Span,
+}
+
+/// The clusters of any number of documents in two flat lists (no allocation per cluster): what
+/// a plugin call carries when no explanation is wanted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlatClusters {
+    /// Clusters, document after document, in [`document_clusters`] order.
+    pub clusters: Vec<FlatCluster>,
+    /// Their members.
+    pub members: Vec<FlatMember>,
+}
+
+impl FlatClusters {
+    /// Appends a document's clusters; returns how many it has.
+    pub fn push_document(&mut self, votes: &super::Votes, params: &SccParams) -> usize {
+        let before = self.clusters.len();
+        let record = |category, members: &[(usize, Span)], weights: &[ModelWeight], support| {
+            self.clusters.push(FlatCluster {
+                category,
+                support,
+                first: self.members.len(),
+                count: members.len(),
+            });
+            for &(model, span) in members {
+                self.members.push(FlatMember {
+                    model,
+                    weight: weight_of(weights, model),
+                    span,
+                });
+            }
+            (members[0].1.start, members[0].1.end)
+        };
+        vote_by_clusters(votes, params, true, record);
+        self.clusters.len() - before
+    }
+}
+
+/// The spans one document's decisions keep (`clusters` are its flat clusters, in order),
+/// de-duplicated and sorted as the consensus does.
+pub fn apply_flat_decisions(
+    clusters: &[FlatCluster],
+    decisions: &[Decision],
+    min_iou_same_cat: f64,
+) -> Result<Vec<Span>, DecisionError> {
+    if decisions.len() != clusters.len() {
+        return Err(DecisionError::Count {
+            expected: clusters.len(),
+            got: decisions.len(),
+        });
+    }
+    let mut kept = Vec::new();
+    for (index, (c, d)) in clusters.iter().zip(decisions).enumerate() {
+        if !d.keep {
+            continue;
+        }
+        if d.start >= d.end {
+            return Err(DecisionError::EmptySpan {
+                index,
+                start: d.start,
+                end: d.end,
+            });
+        }
+        kept.push(Span::new(d.start, d.end, c.category));
+    }
+    let mut spans = dedup(kept, min_iou_same_cat);
+    spans.sort_by_key(|s| (s.start, s.end, s.category));
+    Ok(spans)
 }
 
 /// Number of clusters in an explanation.
@@ -148,6 +242,12 @@ mod tests {
             let merged = apply_decisions(clusters, &decisions, scc.params.min_iou_same_cat)
                 .unwrap_or_else(|e| panic!("{}: {e}", file.file_name));
             assert_eq!(merged, native, "{}", file.file_name);
+            let mut flat = FlatClusters::default();
+            assert_eq!(flat.push_document(&votes, &scc.params), decisions.len());
+            let spans =
+                apply_flat_decisions(&flat.clusters, &decisions, scc.params.min_iou_same_cat)
+                    .unwrap();
+            assert_eq!(spans, native.spans, "{}", file.file_name);
         }
     }
 

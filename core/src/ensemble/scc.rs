@@ -574,7 +574,8 @@ fn support_of(positions: impl Iterator<Item = usize>, weights: &[ModelWeight]) -
 
 /// The pipeline shared by the cluster-based voters: per category, weight the models, cluster
 /// the pooled spans (models in index order), sum each cluster's distinct-model support, let
-/// `choose` pick its boundary, and keep the clusters whose support reaches the threshold.
+/// `choose(category, members, weights, support)` pick its boundary, and keep the clusters
+/// whose support reaches the threshold.
 /// Returns the kept spans (not yet de-duplicated) and, unless `spans_only`, the explanation.
 ///
 /// `votes.models` must be in ascending model order (as [`super::input`] builds them).
@@ -582,7 +583,7 @@ pub(crate) fn vote_by_clusters(
     votes: &Votes,
     p: &SccParams,
     spans_only: bool,
-    choose: impl Fn(&[(usize, Span)], &[ModelWeight]) -> (usize, usize),
+    mut choose: impl FnMut(Category, &[(usize, Span)], &[ModelWeight], f64) -> (usize, usize),
 ) -> (Vec<Span>, super::Explanation) {
     let mut kept = Vec::new();
     let mut explanation = super::Explanation::default();
@@ -614,7 +615,7 @@ pub(crate) fn vote_by_clusters(
                 cluster.iter().map(|&k| grouped.position[offset + k]),
                 &weights,
             );
-            let boundary = choose(members, &weights);
+            let boundary = choose(category, members, &weights, support);
             let is_kept = support >= p.min_cluster_support;
             if is_kept {
                 kept.push(Span::new(boundary.0, boundary.1, category));
@@ -662,7 +663,7 @@ impl Voter for SpanClusterConsensus {
             votes,
             &self.params,
             self.spans_only,
-            |members, weights| match self.boundary {
+            |_, members, weights, _| match self.boundary {
                 BoundaryVote::Joint => joint_vote(members, weights),
                 BoundaryVote::Independent => independent_vote(members, weights),
             },

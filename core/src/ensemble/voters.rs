@@ -110,7 +110,10 @@ impl Voter for WeightedBoundaryFusion {
         "wbf"
     }
     fn vote(&self, votes: &Votes) -> Merged {
-        let (kept, explanation) = vote_by_clusters(votes, &self.params, false, fused_boundary);
+        let (kept, explanation) =
+            vote_by_clusters(votes, &self.params, false, |_, members, weights, _| {
+                fused_boundary(members, weights)
+            });
         Merged {
             spans: sort_dedup(kept),
             explanation,

@@ -153,19 +153,28 @@ pub fn read_stats(path: &Path) -> Result<Vec<StatsRow>, FormatError> {
     parse_stats(&super::read_utf8(path)?, &path.display().to_string())
 }
 
-/// Writes `stats.csv`.
-pub fn write_stats(path: &Path, rows: &[StatsRow]) -> Result<(), FormatError> {
+/// `stats.csv` contents (`source` names the destination in errors).
+pub fn stats_to_csv(rows: &[StatsRow], source: &str) -> Result<String, FormatError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         writer
             .serialize(row)
-            .map_err(|e| FormatError::csv(&path.display().to_string(), &e))?;
+            .map_err(|e| FormatError::csv(source, &e))?;
     }
     let bytes = writer.into_inner().map_err(|e| FormatError::Csv {
-        path: path.display().to_string(),
+        path: source.to_string(),
         message: e.to_string(),
     })?;
-    write_atomic(path, &bytes)
+    String::from_utf8(bytes).map_err(|e| FormatError::Csv {
+        path: source.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes `stats.csv`.
+pub fn write_stats(path: &Path, rows: &[StatsRow]) -> Result<(), FormatError> {
+    let text = stats_to_csv(rows, &path.display().to_string())?;
+    write_atomic(path, text.as_bytes())
 }
 
 #[cfg(test)]

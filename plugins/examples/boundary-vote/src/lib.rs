@@ -11,21 +11,23 @@ use lamar_plugin_sdk::voter::{Cluster, Decision, Guest, Info, Member, Thresholds
 
 struct BoundaryVote;
 
-/// Summed weight of the distinct models among `members`, in ascending model order.
-fn support(members: &[Member]) -> f64 {
-    let mut models: Vec<(u32, f64)> = members.iter().map(|m| (m.model, m.weight)).collect();
+/// Summed weight of the distinct models among `members`, in ascending model order (`models`
+/// is a reusable buffer).
+fn support(members: &[Member], models: &mut Vec<(u32, f64)>) -> f64 {
+    models.clear();
+    models.extend(members.iter().map(|m| (m.model, m.weight)));
     models.sort_by_key(|&(model, _)| model);
     models.dedup_by_key(|&mut (model, _)| model);
     let mut total = 0.0;
-    for (_, weight) in models {
+    for &(_, weight) in models.iter() {
         total += weight;
     }
     total
 }
 
-/// Highest summed weight, then shortest, then first seen.
-fn boundary(members: &[Member]) -> (u32, u32) {
-    let mut scores: Vec<((u32, u32), f64)> = Vec::new();
+/// Highest summed weight, then shortest, then first seen (`scores` is a reusable buffer).
+fn boundary(members: &[Member], scores: &mut Vec<((u32, u32), f64)>) -> (u32, u32) {
+    scores.clear();
     for m in members {
         match scores.iter_mut().find(|(k, _)| *k == (m.start, m.end)) {
             Some((_, score)) => *score += m.weight,
@@ -57,10 +59,11 @@ impl Guest for BoundaryVote {
         clusters: Vec<Cluster>,
         members: Vec<Member>,
     ) -> Result<Vec<Decision>, String> {
+        let (mut models, mut scores) = (Vec::new(), Vec::new());
         each_cluster(&clusters, &members, |_, own| {
-            let (start, end) = boundary(own);
+            let (start, end) = boundary(own, &mut scores);
             Decision {
-                keep: support(own) >= thresholds.min_cluster_support,
+                keep: support(own, &mut models) >= thresholds.min_cluster_support,
                 start,
                 end,
             }

@@ -1,0 +1,309 @@
+// The lamar viewer: plain JavaScript over the lamar-wasm bindings (no framework, no build step,
+// so the page opens from disk). All computation (merging, scoring) runs in WebAssembly.
+"use strict";
+
+const CATEGORIES = ["", "Contact related", "Gathering additional information", "Defining problem",
+  "Treatment goal", "Drug", "Therapeutic procedure", "Evaluating test result", "Deferment",
+  "Advice and precaution"];
+const PARAMS = ["min_cluster_iou", "min_pairwise_iou", "min_cluster_support", "min_iou_same_cat"];
+const BAR = 4; // pixels per span line
+
+const state = { viewer: null, models: [], docs: [], current: null, merged: {}, modelScores: [], ensembleScores: null };
+const $ = (id) => document.getElementById(id);
+
+function message(text, kind) {
+  const div = document.createElement("div");
+  div.className = kind;
+  div.textContent = text;
+  $("messages").appendChild(div);
+}
+
+function errorText(e) { return (e && e.message) ? e.message : String(e); }
+
+function settings() {
+  const params = {};
+  for (const p of PARAMS) params[p] = Number($(p).value);
+  return { voter: $("voter").value, boundary: $("boundary").value, params };
+}
+
+// ---- loading ----------------------------------------------------------------------------
+
+function addFile(name, text) {
+  const v = state.viewer;
+  try {
+    if (name.endsWith(".txt")) { v.addRawText(name, text); return; }
+    if (name.endsWith(".csv")) { v.setStats(name, text); return; }
+    if (!name.endsWith(".json")) { message(`${name}: ignored (expected .txt, .json or .csv)`, "warning"); return; }
+    let parsed;
+    try { parsed = JSON.parse(text); } catch (e) { throw new Error(`${name}: invalid JSON: ${errorText(e)}`); }
+    const isPredictions = Array.isArray(parsed) && parsed.length > 0 && parsed[0] && "file_name" in parsed[0];
+    if (isPredictions) v.addPredictions(name, text); else v.addGold(name, text);
+  } catch (e) {
+    message(errorText(e).startsWith(name) ? errorText(e) : `${name}: ${errorText(e)}`, "error");
+  }
+}
+
+function loadPreloaded(data) {
+  for (const [name, text] of Object.entries(data.rawTexts || {})) addFile(name, text);
+  for (const g of data.gold || []) addFile(g.name, g.json);
+  if (data.stats) addFile(data.stats.name, data.stats.csv);
+  for (const p of data.predictions || []) addFile(p.name, p.json);
+}
+
+async function readFiles(files) {
+  // Raw texts and gold first, then stats, then predictions in name order (model index = order).
+  const rank = (f) => f.name.endsWith(".txt") ? 0 : f.name.endsWith(".csv") ? 1 : 2;
+  const list = Array.from(files).sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+  for (const f of list) addFile(f.name, await f.text());
+  refresh(true);
+}
+
+function setupInputs() {
+  $("file-input").addEventListener("change", (e) => readFiles(e.target.files));
+  $("folder-input").addEventListener("change", (e) => readFiles(e.target.files));
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    const files = [];
+    const walk = async (entry) => {
+      if (entry.isFile) files.push(await new Promise((ok, fail) => entry.file(ok, fail)));
+      else if (entry.isDirectory) {
+        const reader = entry.createReader();
+        let batch;
+        do {
+          batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+          for (const child of batch) await walk(child);
+        } while (batch.length > 0);
+      }
+    };
+    for (const item of e.dataTransfer.items) {
+      const entry = item.webkitGetAsEntry && item.webkitGetAsEntry();
+      if (entry) await walk(entry); else if (item.getAsFile()) files.push(item.getAsFile());
+    }
+    readFiles(files);
+  });
+  for (const p of PARAMS) {
+    const input = $(p), out = document.querySelector(`output[for=${p}]`);
+    out.textContent = Number(input.value).toFixed(2);
+    input.addEventListener("input", () => { out.textContent = Number(input.value).toFixed(2); schedule(); });
+  }
+  $("voter").addEventListener("change", () => refresh(false));
+  $("boundary").addEventListener("change", () => refresh(false));
+  $("export").addEventListener("click", () => {
+    try {
+      const blob = new Blob([state.viewer.exportMerged(JSON.stringify(settings()))], { type: "application/json" });
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = "merged_predictions.json";
+      a.click();
+    } catch (e) { message(`export: ${errorText(e)}`, "error"); }
+  });
+}
+
+let timer = null;
+function schedule() { clearTimeout(timer); timer = setTimeout(() => refresh(false), 80); }
+
+// ---- computing ----------------------------------------------------------------------------
+
+function refresh(inputsChanged) {
+  const v = state.viewer;
+  $("status").textContent = "computing…";
+  try {
+    if (inputsChanged) {
+      $("messages").querySelectorAll(".warning").forEach((w) => w.remove());
+      for (const w of JSON.parse(v.warnings())) message(w, "warning");
+      state.models = JSON.parse(v.models());
+      state.docs = JSON.parse(v.documents());
+      if (!state.docs.includes(state.current)) state.current = state.docs[0] || null;
+    }
+    const s = JSON.stringify(settings());
+    state.merged = JSON.parse(v.merge(s));
+    if (v.hasGold()) {
+      const scores = JSON.parse(v.evaluate(s, inputsChanged || state.modelScores.length === 0));
+      state.ensembleScores = scores.pop();
+      if (scores.length > 0) state.modelScores = scores;
+    } else {
+      state.ensembleScores = null;
+      state.modelScores = [];
+    }
+    renderDocList();
+    renderMetrics();
+    renderDocument();
+    $("status").textContent = "ready";
+  } catch (e) {
+    message(errorText(e), "error");
+    $("status").textContent = "error (see messages)";
+  }
+}
+
+// ---- drawing ------------------------------------------------------------------------------
+
+function renderDocList() {
+  const list = $("doc-list");
+  list.replaceChildren();
+  const perDoc = state.ensembleScores ? state.ensembleScores.exact_f1_by_file : {};
+  for (const id of state.docs) {
+    const li = document.createElement("li");
+    li.dataset.id = id;
+    if (id === state.current) li.className = "current";
+    const name = document.createElement("span");
+    name.textContent = id;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = id in perDoc ? perDoc[id].toFixed(2) : "";
+    score.title = "exact-span F1 of the merged result";
+    li.append(name, score);
+    li.addEventListener("click", () => { state.current = id; renderDocList(); renderDocument(); });
+    list.appendChild(li);
+  }
+}
+
+function metricCell(row, name, value) {
+  const td = document.createElement("td");
+  td.dataset.metric = name;
+  if (value === undefined || value === null) td.textContent = "–";
+  else { td.textContent = value.toFixed(4); td.dataset.value = String(value); }
+  row.appendChild(td);
+}
+
+function renderMetrics() {
+  const body = $("metrics").querySelector("tbody");
+  body.replaceChildren();
+  const systems = state.ensembleScores ? [...state.modelScores, state.ensembleScores] : [];
+  for (const s of systems) {
+    const tr = document.createElement("tr");
+    tr.dataset.system = s.name;
+    const th = document.createElement("td");
+    th.textContent = s.name;
+    tr.appendChild(th);
+    const st = s.evaluation.shared_task;
+    metricCell(tr, "span_f1", s.evaluation.span_f1.f1);
+    metricCell(tr, "token_f1", s.evaluation.token_f1);
+    metricCell(tr, "worst_group", st ? st.worst_group_score : null);
+    metricCell(tr, "final", st ? st.final_score : null);
+    body.appendChild(tr);
+  }
+  if (systems.length === 0) {
+    const tr = document.createElement("tr");
+    tr.innerHTML = "<td colspan=5>add gold JSON files to see scores</td>";
+    body.appendChild(tr);
+  }
+}
+
+// Spans of one lane get levels so that overlapping spans sit on separate lines.
+function levels(spans) {
+  const order = spans.map((s, i) => i).sort((a, b) => spans[a][0] - spans[b][0] || spans[b][1] - spans[a][1]);
+  const ends = [], level = new Array(spans.length);
+  for (const i of order) {
+    let l = ends.findIndex((end) => end <= spans[i][0]);
+    if (l < 0) { l = ends.length; ends.push(0); }
+    ends[l] = spans[i][1];
+    level[i] = l;
+  }
+  return { level, count: ends.length };
+}
+
+function renderDocument() {
+  const id = state.current;
+  const box = $("doc-text");
+  box.replaceChildren();
+  $("legend").replaceChildren();
+  $("doc-title").textContent = id || "No document";
+  if (!id) return;
+  const doc = JSON.parse(state.viewer.document(id));
+  if (doc.text === null) { box.textContent = `No raw text for ${id}: add ${id}.txt.`; return; }
+  const chars = Array.from(doc.text); // code points, as the offsets count them
+  const lanes = doc.models.map((spans, k) => ({ name: state.models[k], key: `model-${k}`, model: k, spans: spans || [] }));
+  lanes.push({ name: `merged (${settings().voter})`, key: "merged", spans: (state.merged[id] || { spans: [] }).spans });
+  if (doc.gold) lanes.push({ name: "gold", key: "gold", spans: doc.gold });
+  let offset = 0;
+  for (const lane of lanes) {
+    lane.spans = lane.spans.filter((s) => s[1] <= chars.length);
+    const l = levels(lane.spans);
+    lane.level = l.level;
+    lane.offset = offset;
+    offset += Math.max(l.count, 1) + 1;
+    const tag = document.createElement("span");
+    tag.textContent = `${lane.name}: ${lane.spans.length}`;
+    tag.dataset.lane = lane.key;
+    $("legend").appendChild(tag);
+  }
+  const height = offset * BAR;
+  // Cut the text at every span boundary and at whitespace.
+  const cuts = new Set([0, chars.length]);
+  for (const lane of lanes) for (const s of lane.spans) { cuts.add(s[0]); cuts.add(s[1]); }
+  for (let i = 0; i < chars.length; i++) if (/\s/.test(chars[i]) !== /\s/.test(chars[i + 1] || "x")) cuts.add(i + 1);
+  const points = Array.from(cuts).sort((a, b) => a - b);
+  const fragment = document.createDocumentFragment();
+  for (let p = 0; p + 1 < points.length; p++) {
+    const [a, b] = [points[p], points[p + 1]];
+    const text = chars.slice(a, b).join("");
+    if (/^\s+$/.test(text)) {
+      const sp = document.createElement("span");
+      sp.className = "space";
+      sp.textContent = text;
+      fragment.appendChild(sp);
+      continue;
+    }
+    const piece = document.createElement("span");
+    piece.className = "piece";
+    piece.textContent = text;
+    let bars = 0;
+    for (const lane of lanes) {
+      lane.spans.forEach((s, i) => {
+        if (s[0] <= a && b <= s[1]) {
+          const bar = document.createElement("span");
+          bar.className = `bar cat-${s[2]}`;
+          bar.style.bottom = `${height - (lane.offset + lane.level[i] + 1) * BAR}px`;
+          bar.dataset.lane = lane.key;
+          bar.dataset.span = `${s[0]}-${s[1]}-${s[2]}`;
+          bar.addEventListener("mouseenter", () => showDetails(id, lane, s, chars));
+          piece.appendChild(bar);
+          bars += 1;
+        }
+      });
+    }
+    // Only text under spans makes room for the span lines, so unmarked lines stay compact.
+    if (bars > 0) piece.style.paddingBottom = `${height}px`;
+    fragment.appendChild(piece);
+  }
+  box.appendChild(fragment);
+}
+
+function showDetails(id, lane, span, chars) {
+  const [start, end, category] = span;
+  const lines = [`${lane.name}: ${CATEGORIES[category]} [${start}, ${end})`, `“${chars.slice(start, end).join("")}”`];
+  const explanation = (state.merged[id] || {}).explanation;
+  const cat = explanation && explanation.categories.find((c) => c.category === category);
+  if (cat) {
+    const cluster = cat.clusters.find((c) => lane.key === "merged"
+      ? c.kept && c.boundary[0] === start && c.boundary[1] === end
+      : c.members.some((m) => m.model === lane.model && m.start === start && m.end === end));
+    lines.push("", "model weights: " + cat.weights.map((w) => `${state.models[w.model]} ${w.weight.toFixed(3)}`).join(", "));
+    if (cluster) {
+      lines.push(`cluster: ${cluster.members.length} member(s), support ${cluster.support.toFixed(3)}, ${cluster.kept ? "kept" : "dropped"}, boundary [${cluster.boundary[0]}, ${cluster.boundary[1]})`);
+      for (const m of cluster.members) lines.push(`  ${state.models[m.model]}: [${m.start}, ${m.end})`);
+    }
+  }
+  $("details").textContent = lines.join("\n");
+}
+
+// ---- start ----------------------------------------------------------------------------------
+
+async function main() {
+  try {
+    const base64 = window.LAMAR_WASM_BASE64;
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    await wasm_bindgen({ module_or_path: bytes });
+  } catch (e) {
+    message(`could not start the WebAssembly module: ${errorText(e)}`, "error");
+    $("status").textContent = "error";
+    return;
+  }
+  state.viewer = new wasm_bindgen.Viewer();
+  setupInputs();
+  if (window.LAMAR_DATA) loadPreloaded(window.LAMAR_DATA);
+  refresh(true);
+}
+
+main();
