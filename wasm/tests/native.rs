@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The viewer session natively: its digest must equal the golden file that the browser test
 //! (`tests/web.rs`, run in headless Chromium) also compares against, so wasm = native.
 

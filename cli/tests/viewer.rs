@@ -1,0 +1,209 @@
+//! The viewer end to end: `lamar view` on a synthetic corpus, the page opened in headless
+//! Chromium (through chromedriver, `wasm/tests/browser/viewer_e2e.py`), the scores and span
+//! lines it shows compared with native `lamar ensemble` + `lamar evaluate`, a slider moved and
+//! the recomputed scores compared again, and a screenshot saved to
+//! `target/test-output/viewer.png`.
+//!
+//! Needs chromium, chromedriver and the viewer's WebAssembly package (`wasm/build-web.sh`).
+//! Without them the test says so and passes, unless `LAMAR_REQUIRE_BROWSER=1` (CI sets it).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lamar(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lamar"))
+        .args(args)
+        .output()
+        .expect("lamar runs");
+    assert!(
+        out.status.success(),
+        "lamar {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn available(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Native scores of a predictions file: (span F1, token F1, worst group, final).
+fn native_scores(corpus: &Path, predictions: &Path, out: &Path) -> [f64; 4] {
+    lamar(&[
+        "evaluate",
+        "--gold-dir",
+        p(&corpus.join("data")),
+        "--raw-text-dir",
+        p(&corpus.join("raw_text")),
+        "--stats-csv",
+        p(&corpus.join("stats.csv")),
+        "--split",
+        p(&corpus.join("splits/test.txt")),
+        "--predictions",
+        p(predictions),
+        "--output",
+        p(out),
+    ]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    [
+        v["span_f1"]["f1"].as_f64().unwrap(),
+        v["token_f1"].as_f64().unwrap(),
+        v["shared_task"]["worst_group_score"].as_f64().unwrap(),
+        v["shared_task"]["final_score"].as_f64().unwrap(),
+    ]
+}
+
+fn shown(row: &Value) -> [f64; 4] {
+    ["span_f1", "token_f1", "worst_group", "final"].map(|k| row[k].as_f64().unwrap())
+}
+
+#[test]
+fn viewer_in_headless_chromium_matches_native_lamar() {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pkg = workspace.join("target/lamar-web/pkg");
+    let required = std::env::var_os("LAMAR_REQUIRE_BROWSER").is_some();
+    let missing: Vec<&str> = [
+        (!available("chromium")).then_some("chromium"),
+        (!available("chromedriver")).then_some("chromedriver"),
+        (!pkg.join("lamar_wasm_bg.wasm").is_file())
+            .then_some("target/lamar-web/pkg (wasm/build-web.sh)"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !missing.is_empty() {
+        assert!(
+            !required,
+            "LAMAR_REQUIRE_BROWSER is set but these are missing: {missing:?}"
+        );
+        eprintln!("SKIPPED viewer end-to-end test: missing {missing:?}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    lamar(&[
+        "synth",
+        "--out",
+        p(&corpus),
+        "--docs",
+        "60",
+        "--seed",
+        "21",
+        "--simulate-models",
+        "3",
+    ]);
+    let models: Vec<PathBuf> = (0..3)
+        .map(|k| corpus.join(format!("predictions/model_{k}.json")))
+        .collect();
+    let site = dir.path().join("site");
+    let (raw, gold) = (corpus.join("raw_text"), corpus.join("data"));
+    let (stats, split) = (corpus.join("stats.csv"), corpus.join("splits/test.txt"));
+    let mut view = vec![
+        "view",
+        "--raw-text-dir",
+        p(&raw),
+        "--gold-dir",
+        p(&gold),
+        "--stats-csv",
+        p(&stats),
+        "--split",
+        p(&split),
+        "--pkg",
+        p(&pkg),
+        "--out",
+        p(&site),
+        "--predictions",
+    ];
+    view.extend(models.iter().map(|m| p(m)));
+    lamar(&view);
+
+    // Native expectations: default thresholds, then support 0.7.
+    let merge = |out: &Path, support: &str| {
+        let mut args = vec![
+            "ensemble",
+            "--min-cluster-support",
+            support,
+            "--out",
+            p(out),
+            "--predictions",
+        ];
+        args.extend(models.iter().map(|m| p(m)));
+        lamar(&args);
+    };
+    let (default, strict) = (
+        dir.path().join("default.json"),
+        dir.path().join("strict.json"),
+    );
+    merge(&default, "0.34");
+    merge(&strict, "0.7");
+    let eval = dir.path().join("eval.json");
+    let want_default = native_scores(&corpus, &default, &eval);
+    let want_strict = native_scores(&corpus, &strict, &eval);
+    let want_model0 = native_scores(&corpus, &models[0], &eval);
+
+    let screenshot = workspace.join("target/test-output/viewer.png");
+    let out = Command::new("python3")
+        .arg(workspace.join("wasm/tests/browser/viewer_e2e.py"))
+        .arg(&site)
+        .arg(&screenshot)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let before = &got["before"];
+    assert_eq!(before["errors"], serde_json::json!([]), "{got}");
+    let close = |a: [f64; 4], b: [f64; 4]| a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-12);
+    assert!(
+        close(shown(&before["scores"]["model_0.json"]), want_model0),
+        "{got}"
+    );
+    assert!(
+        close(shown(&before["scores"]["ensemble:scc"]), want_default),
+        "{got}"
+    );
+    assert!(
+        close(shown(&got["after"]["scores"]["ensemble:scc"]), want_strict),
+        "{got}"
+    );
+    assert_ne!(want_default, want_strict);
+
+    // The merged span lines drawn for the open document are the native merged spans.
+    let doc = before["doc"].as_str().unwrap();
+    let native: Value = serde_json::from_str(&std::fs::read_to_string(&default).unwrap()).unwrap();
+    let count = native
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file_name"] == doc)
+        .map_or(0, |f| f["predictions"].as_array().unwrap().len());
+    assert!(count > 0);
+    assert_eq!(
+        before["merged_spans"].as_u64().unwrap() as usize,
+        count,
+        "{doc}"
+    );
+    let test_docs = std::fs::read_to_string(corpus.join("splits/test.txt")).unwrap();
+    assert_eq!(
+        before["documents"].as_u64().unwrap() as usize,
+        test_docs.lines().count()
+    );
+    let details = got["details"].as_str().unwrap();
+    assert!(
+        details.contains("cluster:") && details.contains("support"),
+        "{details}"
+    );
+    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    eprintln!("in-browser timing: {}", got["timing"]);
+}
