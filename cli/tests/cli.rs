@@ -266,7 +266,7 @@ fn demo_runs_end_to_end() {
         "--models",
         "2",
     ]);
-    assert!(out.contains("[6/7] official MedDec scores"), "{out}");
+    assert!(out.contains("[6/8] official MedDec scores"), "{out}");
     assert!(out.contains("ensemble:scc"), "{out}");
     // The plugin step runs when the example plugins are built (as CI builds them) and is
     // otherwise skipped with a note.

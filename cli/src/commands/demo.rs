@@ -23,9 +23,10 @@ use std::path::PathBuf;
 ///
 /// corpus (`lamar synth`) → simulated model outputs → training rows (`lamar tag`) → offsets
 /// (`lamar offsets`) → tuned ensembles (`lamar tune`, `lamar ensemble`) → official scores
-/// (`lamar evaluate`). Everything is written under --out,
-/// with a summary in OUT/summary.json. Steps that are not built yet (viewer, plugins, models) are
-/// listed as such.
+/// (`lamar evaluate`), with plugin voters and a plugin reward (`lamar ensemble --voter X.wasm`,
+/// `lamar reward`) and the browser viewer (`lamar view`). Everything is written under --out, with
+/// a summary in OUT/summary.json. Steps that are not built yet (the Qwen3.5 models) are listed as
+/// such; the plugin and viewer steps need their WebAssembly builds (see README).
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Folder for everything the demo writes.
@@ -49,6 +50,10 @@ pub struct DemoArgs {
     /// skipped, with a note, when they are not there.
     #[arg(long, default_value = "target/wasm32-unknown-unknown/wasm")]
     pub plugin_dir: PathBuf,
+    /// The viewer's WebAssembly package (built by wasm/build-web.sh); the viewer step is skipped,
+    /// with a note, when it is not there.
+    #[arg(long, default_value = "target/lamar-web/pkg")]
+    pub viewer_pkg: PathBuf,
     #[command(flatten)]
     pub noise: NoiseArgs,
 }
@@ -59,7 +64,7 @@ fn step(n: usize, total: usize, what: &str) {
 
 /// Runs `lamar demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    const STEPS: usize = 7;
+    const STEPS: usize = 8;
     let layout = CorpusLayout::new(&args.out);
     let model_names: Vec<String> = (0..args.models).map(|k| format!("model_{k}")).collect();
 
@@ -238,8 +243,32 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         }));
     }
 
-    step(7, STEPS, "not built yet");
-    for pending in ["browser viewer", "Qwen3.5 models (real model outputs)"] {
+    step(7, STEPS, "the ensemble viewer for the browser (lamar view)");
+    let viewer = if args.viewer_pkg.join("lamar_wasm_bg.wasm").is_file() {
+        let site = args.out.join("viewer");
+        let mut predictions = model_files.clone();
+        predictions.push(args.out.join("ensemble").join("scc-tuned.json"));
+        print!("  ");
+        super::view::run(&super::view::ViewArgs {
+            raw_text_dir: layout.raw_text_dir(),
+            predictions,
+            gold_dir: Some(layout.gold_dir()),
+            stats_csv: Some(layout.stats()),
+            split: Some(layout.split("test")),
+            out: site.clone(),
+            pkg: args.viewer_pkg.clone(),
+        })?;
+        json!(site.join("index.html"))
+    } else {
+        println!(
+            "  skipped: {} has no viewer package (build it with wasm/build-web.sh)",
+            args.viewer_pkg.display()
+        );
+        json!("skipped")
+    };
+
+    step(8, STEPS, "not built yet");
+    for pending in ["Qwen3.5 models (real model outputs)"] {
         println!("  - {pending}");
     }
 
@@ -251,6 +280,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "decoded_recall_of_simulated_spans": agreement,
         "test_scores": scores,
         "plugins": plugins,
+        "viewer": viewer,
     });
     let path = args.out.join("summary.json");
     write_atomic(&path, serde_json::to_string_pretty(&summary)?.as_bytes())?;
