@@ -205,5 +205,30 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
         "{details}"
     );
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    // Bad input is reported by file name and the page keeps working.
+    let bad = &got["bad"];
+    let joined = |key: &str| {
+        bad[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (errors, warnings) = (joined("errors"), joined("warnings"));
+    assert!(errors.contains("broken.json"), "{errors}");
+    assert!(
+        warnings.contains("beyond.json: 1 span(s) end beyond"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("notes.pdf: ignored"), "{warnings}");
+    assert_eq!(bad["status"], "ready", "{bad}");
+    assert_eq!(bad["documents"], before["documents"], "{bad}");
+    assert_eq!(
+        bad["lanes"].as_u64().unwrap(),
+        6,
+        "3 models + beyond.json + merged + gold: {bad}"
+    );
     eprintln!("in-browser timing: {}", got["timing"]);
 }

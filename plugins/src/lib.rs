@@ -140,6 +140,34 @@ impl PluginHost {
         })
     }
 
+    /// A pool of instances of a plugin file of `kind`: compiled (or taken from the cache),
+    /// checked, and linked with nothing; `typed` turns the linked component into the function
+    /// that instantiates its typed bindings.
+    pub(crate) fn pool<B>(
+        &self,
+        path: &Path,
+        kind: PluginKind,
+        typed: impl FnOnce(
+            wasmtime::component::InstancePre<sandbox::Guard>,
+        ) -> wasmtime::Result<pool::Instantiate<B>>,
+    ) -> Result<pool::Pool<B>, PluginError> {
+        let (plugin, component) = self.compiled(path, kind)?;
+        let linker = wasmtime::component::Linker::new(&self.engine);
+        let instantiate = linker
+            .instantiate_pre(&component)
+            .and_then(typed)
+            .map_err(|e| PluginError::Load {
+                plugin: plugin.clone(),
+                message: format!("{e:#}"),
+            })?;
+        Ok(pool::Pool::new(
+            plugin,
+            self.engine.clone(),
+            self.limits,
+            instantiate,
+        ))
+    }
+
     /// The compiled, checked component of a plugin file, from the cache when the same bytes
     /// were loaded before.
     fn compiled(&self, path: &Path, kind: PluginKind) -> Result<(String, Component), PluginError> {

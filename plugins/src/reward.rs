@@ -35,21 +35,10 @@ pub struct RewardPlugin {
 
 impl RewardPlugin {
     pub(crate) fn load(host: &PluginHost, path: &Path) -> Result<RewardPlugin, PluginError> {
-        let (plugin, component) = host.compiled(path, PluginKind::Reward)?;
-        let linker = wasmtime::component::Linker::new(&host.engine);
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(bindings::RewardPluginPre::new)
-            .map_err(|e| PluginError::Load {
-                plugin: plugin.clone(),
-                message: format!("{e:#}"),
-            })?;
-        let pool = Pool::new(
-            plugin,
-            host.engine.clone(),
-            host.limits,
-            Box::new(move |store| pre.instantiate(store)),
-        );
+        let pool = host.pool(path, PluginKind::Reward, |pre| {
+            let pre = bindings::RewardPluginPre::new(pre)?;
+            Ok(Box::new(move |store| pre.instantiate(store)))
+        })?;
         let info = pool.with_instance(|store, b| b.lamar_plugin_reward().call_info(store))?;
         Ok(RewardPlugin {
             pool,

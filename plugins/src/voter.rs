@@ -34,22 +34,10 @@ pub struct VoterPlugin {
 
 impl VoterPlugin {
     pub(crate) fn load(host: &PluginHost, path: &Path) -> Result<VoterPlugin, PluginError> {
-        let (plugin, component) = host.compiled(path, PluginKind::Voter)?;
-        let mut linker = wasmtime::component::Linker::new(&host.engine);
-        linker.allow_shadowing(false);
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(bindings::VoterPluginPre::new)
-            .map_err(|e| PluginError::Load {
-                plugin: plugin.clone(),
-                message: format!("{e:#}"),
-            })?;
-        let pool = Pool::new(
-            plugin,
-            host.engine.clone(),
-            host.limits,
-            Box::new(move |store| pre.instantiate(store)),
-        );
+        let pool = host.pool(path, PluginKind::Voter, |pre| {
+            let pre = bindings::VoterPluginPre::new(pre)?;
+            Ok(Box::new(move |store| pre.instantiate(store)))
+        })?;
         let info = pool.with_instance(|store, b| b.lamar_plugin_voter().call_info(store))?;
         Ok(VoterPlugin {
             pool,

@@ -345,3 +345,23 @@ fn exact_match_reward_equals_the_python_oracle() {
         distinct.len()
     );
 }
+
+#[test]
+fn one_plugin_serves_many_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<lamar_plugins::VoterPlugin>();
+    shareable::<lamar_plugins::RewardPlugin>();
+    shareable::<PluginHost>();
+    let host = PluginHost::new(Limits::default()).unwrap();
+    let voter = host
+        .load_voter(&plugin("lamar-plugin-boundary-vote"))
+        .unwrap();
+    let votes = synthetic_votes(40, 3);
+    let params = SccParams::default();
+    let want = voter.merge_all(&votes, &params, false).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert_eq!(voter.merge_all(&votes, &params, false).unwrap(), want));
+        }
+    });
+}

@@ -1,6 +1,6 @@
 //! `lamar demo`: every capability that exists, end to end, on a synthetic corpus.
 
-use super::ensemble::{BoundaryKind, EnsembleArgs, VoterChoice, VoterKind};
+use super::ensemble::{EnsembleArgs, VoterChoice, VoterKind};
 use super::evaluate::EvaluateArgs;
 use super::offsets::OffsetsArgs;
 use super::synth::{NoiseArgs, SynthArgs};
@@ -180,17 +180,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         let out = args.out.join("ensemble").join(format!("{voter}.json"));
         print!("  ");
         super::ensemble::run(&EnsembleArgs {
-            predictions: model_files.clone(),
-            voter: VoterChoice::Builtin(kind),
             params,
-            min_cluster_iou: None,
-            min_pairwise_iou: None,
-            min_cluster_support: None,
-            min_iou_same_cat: None,
-            boundary: BoundaryKind::Joint,
-            out: out.clone(),
             explain: (voter == "scc").then(|| args.out.join("ensemble").join("scc_explain.json")),
-            limits: Default::default(),
+            ..EnsembleArgs::new(model_files.clone(), VoterChoice::Builtin(kind), out.clone())
         })?;
         systems.push((format!("ensemble:{voter}"), out));
     }
@@ -314,19 +306,11 @@ fn plugin_step(
     for (plugin, native) in [("boundary_vote", Some("scc")), ("majority_voter", None)] {
         let out = dir.join(format!("{plugin}.json"));
         print!("  ");
-        super::ensemble::run(&EnsembleArgs {
-            predictions: model_files.to_vec(),
-            voter: VoterChoice::Plugin(wasm(plugin)),
-            params: None,
-            min_cluster_iou: None,
-            min_pairwise_iou: None,
-            min_cluster_support: None,
-            min_iou_same_cat: None,
-            boundary: BoundaryKind::Joint,
-            out: out.clone(),
-            explain: None,
-            limits: Default::default(),
-        })?;
+        super::ensemble::run(&EnsembleArgs::new(
+            model_files.to_vec(),
+            VoterChoice::Plugin(wasm(plugin)),
+            out.clone(),
+        ))?;
         if let Some(native) = native {
             let native_file = args.out.join("ensemble").join(format!("{native}.json"));
             identical = std::fs::read(&out)? == std::fs::read(&native_file)?;

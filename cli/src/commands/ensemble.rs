@@ -107,6 +107,23 @@ pub struct EnsembleArgs {
 }
 
 impl EnsembleArgs {
+    /// Arguments with every option at its default.
+    pub fn new(predictions: Vec<PathBuf>, voter: VoterChoice, out: PathBuf) -> EnsembleArgs {
+        EnsembleArgs {
+            predictions,
+            voter,
+            params: None,
+            min_cluster_iou: None,
+            min_pairwise_iou: None,
+            min_cluster_support: None,
+            min_iou_same_cat: None,
+            boundary: BoundaryKind::Joint,
+            out,
+            explain: None,
+            limits: Default::default(),
+        }
+    }
+
     /// The thresholds: --params, then the individual flags.
     pub fn scc_params(&self) -> Result<SccParams> {
         let mut p = match &self.params {

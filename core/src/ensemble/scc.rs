@@ -84,6 +84,8 @@ struct Scratch {
     clusters: Clusters,
     visited: Vec<bool>,
     stack: Vec<usize>,
+    /// The spans linked to the one being visited.
+    linked: Vec<usize>,
     /// Linked pairs `(i, j)`, both ways, sorted.
     pairs: Vec<(usize, usize)>,
     adjacency: Vec<usize>,
@@ -282,13 +284,18 @@ fn links(c: &Span, o: &Span, min_iou: f64) -> bool {
     c.category == o.category && iou(c, o) >= min_iou
 }
 
-/// The reference's search: a depth-first walk that, for every span it visits, scans all spans
-/// and pushes the unvisited linked ones in index order.
-fn scan_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
-    let n = spans.len();
+/// The depth-first walk both searches share: clusters start at the lowest unvisited index;
+/// `neighbours(cur, visited, out)` puts the spans linked to `cur` into `out` in ascending index
+/// order (visited ones may be left out or not), and the unvisited ones are pushed in that order.
+fn depth_first(
+    n: usize,
+    scratch: &mut Scratch,
+    mut neighbours: impl FnMut(usize, &[bool], &mut Vec<usize>),
+) {
     let Scratch {
         visited,
         stack,
+        linked,
         clusters,
         ..
     } = scratch;
@@ -304,8 +311,10 @@ fn scan_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
         stack.push(i);
         while let Some(cur) = stack.pop() {
             clusters.members.push(cur);
-            for (j, o) in spans.iter().enumerate() {
-                if !visited[j] && links(&spans[cur], o, min_iou) {
+            linked.clear();
+            neighbours(cur, visited, linked);
+            for &j in linked.iter() {
+                if !visited[j] {
                     visited[j] = true;
                     stack.push(j);
                 }
@@ -315,21 +324,23 @@ fn scan_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
     }
 }
 
+/// The reference's search: for every span it visits, scan all spans for unvisited linked ones.
+fn scan_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
+    depth_first(spans.len(), scratch, |cur, visited, out| {
+        out.extend(
+            (0..spans.len()).filter(|&j| !visited[j] && links(&spans[cur], &spans[j], min_iou)),
+        );
+    });
+}
+
 /// The same walk for many spans. With a positive threshold only overlapping spans can link, so
 /// the links are found once by a sweep over the spans sorted by start (each span meets only the
-/// spans that start before it ends) and kept as ascending adjacency lists; the walk then pushes
-/// a visited span's unvisited neighbours in ascending index order, as the scan would.
+/// spans that start before it ends) and kept as ascending adjacency lists.
 fn indexed_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
     let n = spans.len();
-    let Scratch {
-        visited,
-        stack,
-        pairs,
-        adjacency,
-        by_start,
-        clusters,
-        ..
-    } = scratch;
+    let mut pairs = std::mem::take(&mut scratch.pairs);
+    let mut adjacency = std::mem::take(&mut scratch.adjacency);
+    let by_start = &mut scratch.by_start;
     by_start.clear();
     by_start.extend(0..n);
     by_start.sort_unstable_by_key(|&k| spans[k].start);
@@ -355,27 +366,15 @@ fn indexed_clusters(spans: &[Span], min_iou: f64, scratch: &mut Scratch) {
     for k in 1..=n {
         adjacency[k] += adjacency[k - 1];
     }
-    visited.clear();
-    visited.resize(n, false);
-    clusters.members.clear();
-    clusters.ends.clear();
-    for i in 0..n {
-        if visited[i] {
-            continue;
-        }
-        visited[i] = true;
-        stack.push(i);
-        while let Some(cur) = stack.pop() {
-            clusters.members.push(cur);
-            for &(_, j) in &pairs[adjacency[cur]..adjacency[cur + 1]] {
-                if !visited[j] {
-                    visited[j] = true;
-                    stack.push(j);
-                }
-            }
-        }
-        clusters.ends.push(clusters.members.len());
-    }
+    depth_first(n, scratch, |cur, _, out| {
+        out.extend(
+            pairs[adjacency[cur]..adjacency[cur + 1]]
+                .iter()
+                .map(|&(_, j)| j),
+        );
+    });
+    scratch.pairs = pairs;
+    scratch.adjacency = adjacency;
 }
 
 /// The weight of `model` (0 when it has none).

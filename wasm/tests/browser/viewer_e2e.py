@@ -118,8 +118,20 @@ try:
     os.makedirs(os.path.dirname(os.path.abspath(screenshot)), exist_ok=True)
     with open(screenshot, "wb") as f:
         f.write(base64.b64decode(png))
+    # Bad input: a malformed file, spans beyond a document's end, an unknown file type. The page
+    # must say what is wrong and keep working.
+    bad = js("""addFile('broken.json', '[{"file_name": ');
+                  addFile('beyond.json', JSON.stringify([{file_name: state.current,
+                      predictions: [{start_offset: 0, end_offset: 10000000, category: 5}]}]));
+                  refresh(true);
+                  addFile('notes.pdf', 'x');
+                  const texts = (sel) => Array.from(document.querySelectorAll(sel)).map(e => e.textContent);
+                  return {errors: texts('#messages .error'), warnings: texts('#messages .warning'),
+                          documents: document.querySelectorAll('#doc-list li').length,
+                          lanes: document.querySelectorAll('#legend span').length,
+                          status: document.getElementById('status').textContent};""")
     call("DELETE", f"/session/{sid}")
-    print(json.dumps({"before": before, "after": after, "details": details, "timing": timing}))
+    print(json.dumps({"before": before, "after": after, "details": details, "timing": timing, "bad": bad}))
 finally:
     driver.terminate()
     server.shutdown()
