@@ -260,9 +260,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     };
 
     step(8, STEPS, "not built yet");
-    for pending in ["Qwen3.5 models (real model outputs)"] {
-        println!("  - {pending}");
-    }
+    println!("  - Qwen3.5 models (real model outputs)");
 
     let summary = json!({
         "docs": args.docs,
