@@ -1,0 +1,83 @@
+//! Qwen3.5 (hybrid Gated DeltaNet + gated attention), text only: [`config`] reads a Hugging
+//! Face `config.json`, [`model`] builds the network from safetensors weights; [`load`] does
+//! both for a local snapshot folder.
+
+pub mod config;
+pub mod model;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use config::Qwen35Config;
+use model::Qwen35Model;
+use std::path::{Path, PathBuf};
+
+/// Why a model folder could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `config.json` is not a usable Qwen3.5 configuration.
+    #[error("{path}: {source}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: config::ConfigError,
+    },
+    /// No `*.safetensors` in the folder.
+    #[error("{0}: no .safetensors weights in this folder")]
+    NoWeights(PathBuf),
+    /// Candle could not read or shape the weights.
+    #[error("{path}: {source}")]
+    Weights {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: candle_core::Error,
+    },
+}
+
+/// Loads the text model of a local Hugging Face snapshot (`config.json` and sharded
+/// `*.safetensors`). Vision and MTP weights, when present, are not read.
+pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Qwen35Model, LoadError> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
+        path: config_path.clone(),
+        source,
+    })?;
+    let config = Qwen35Config::from_json(&text).map_err(|source| LoadError::Config {
+        path: config_path,
+        source,
+    })?;
+    let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| LoadError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("expected"))
+        })
+        .collect();
+    shards.sort();
+    if shards.is_empty() {
+        return Err(LoadError::NoWeights(dir.to_path_buf()));
+    }
+    let weights = |source| LoadError::Weights {
+        path: dir.to_path_buf(),
+        source,
+    };
+    // SAFETY: the weight files are memory-mapped read-only; they must not change while the
+    // model is alive, as for every safetensors reader.
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&shards, dtype, device) }.map_err(weights)?;
+    Qwen35Model::new(&config, vb).map_err(weights)
+}

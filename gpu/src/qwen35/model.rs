@@ -1,0 +1,503 @@
+//! The Qwen3.5 text model: a stack of decoder layers, each a token mixer (Gated DeltaNet or gated
+//! full attention, per `layer_types`) and a SwiGLU MLP, with zero-centred RMSNorms and a tied LM
+//! head. Layout and formulas follow transformers' `modeling_qwen3_5.py` (the parity tests compare
+//! logits with it); the DeltaNet here runs its recurrent form token by token (prefill and decode
+//! alike), which is exact but not yet fast.
+
+use super::config::{LayerType, Qwen35Config};
+use candle_core::{D, DType, Device, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
+
+/// `x / sqrt(mean(x²) + eps)` over the last dimension, in f32.
+fn rms(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let x = x.to_dtype(DType::F32)?;
+    let mean = x.sqr()?.mean_keepdim(D::Minus1)?;
+    x.broadcast_div(&(mean + eps)?.sqrt()?)
+}
+
+/// Zero-centred RMSNorm: `rms(x) · (1 + w)` (Qwen3.5's stored weights are offsets from 1).
+struct CenteredRmsNorm {
+    scale: Tensor,
+    eps: f64,
+}
+
+impl CenteredRmsNorm {
+    fn load(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        let w = vb.get(size, "weight")?.to_dtype(DType::F32)?;
+        Ok(CenteredRmsNorm {
+            scale: (w + 1.0)?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        rms(x, self.eps)?
+            .broadcast_mul(&self.scale)?
+            .to_dtype(x.dtype())
+    }
+}
+
+/// SwiGLU feed-forward.
+struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+impl Mlp {
+    fn load(vb: VarBuilder, c: &Qwen35Config) -> Result<Self> {
+        Ok(Mlp {
+            gate: linear_no_bias(c.hidden_size, c.intermediate_size, vb.pp("gate_proj"))?,
+            up: linear_no_bias(c.hidden_size, c.intermediate_size, vb.pp("up_proj"))?,
+            down: linear_no_bias(c.intermediate_size, c.hidden_size, vb.pp("down_proj"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gated = self.gate.forward(x)?.silu()?.mul(&self.up.forward(x)?)?;
+        self.down.forward(&gated)
+    }
+}
+
+/// Gated full attention with partial RoPE and a per-head output gate.
+struct FullAttention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    q_norm: CenteredRmsNorm,
+    k_norm: CenteredRmsNorm,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    rotary_dim: usize,
+    theta: f64,
+}
+
+impl FullAttention {
+    fn load(vb: VarBuilder, c: &Qwen35Config) -> Result<Self> {
+        let (h, kv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+        Ok(FullAttention {
+            q: linear_no_bias(c.hidden_size, h * hd * 2, vb.pp("q_proj"))?,
+            k: linear_no_bias(c.hidden_size, kv * hd, vb.pp("k_proj"))?,
+            v: linear_no_bias(c.hidden_size, kv * hd, vb.pp("v_proj"))?,
+            o: linear_no_bias(h * hd, c.hidden_size, vb.pp("o_proj"))?,
+            q_norm: CenteredRmsNorm::load(vb.pp("q_norm"), hd, c.rms_norm_eps)?,
+            k_norm: CenteredRmsNorm::load(vb.pp("k_norm"), hd, c.rms_norm_eps)?,
+            heads: h,
+            kv_heads: kv,
+            head_dim: hd,
+            rotary_dim: c.rotary_dim(),
+            theta: c.theta(),
+        })
+    }
+
+    /// Rotates the first `rotary_dim` dimensions of `x` (B, H, T, hd) for positions
+    /// `offset..offset + T` (rotate-half convention); the rest pass through.
+    fn rope(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+        let (_, _, t, hd) = x.dims4()?;
+        let rd = self.rotary_dim;
+        if rd == 0 {
+            return Ok(x.clone());
+        }
+        let inv: Vec<f32> = (0..rd / 2)
+            .map(|i| (1.0 / self.theta.powf(2.0 * i as f64 / rd as f64)) as f32)
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, rd / 2), x.device())?;
+        let pos = Tensor::arange(offset as u32, (offset + t) as u32, x.device())?
+            .to_dtype(DType::F32)?
+            .reshape((t, 1))?;
+        let freqs = pos.broadcast_mul(&inv)?;
+        let emb = Tensor::cat(&[&freqs, &freqs], 1)?;
+        let (cos, sin) = (
+            emb.cos()?.to_dtype(x.dtype())?,
+            emb.sin()?.to_dtype(x.dtype())?,
+        );
+        let rot = x.narrow(D::Minus1, 0, rd)?;
+        let half = rd / 2;
+        let rotated_half = Tensor::cat(
+            &[
+                &rot.narrow(D::Minus1, half, half)?.neg()?,
+                &rot.narrow(D::Minus1, 0, half)?,
+            ],
+            D::Minus1,
+        )?;
+        let turned = (rot.broadcast_mul(&cos)? + rotated_half.broadcast_mul(&sin)?)?;
+        if rd == hd {
+            return Ok(turned);
+        }
+        Tensor::cat(&[&turned, &x.narrow(D::Minus1, rd, hd - rd)?], D::Minus1)
+    }
+
+    fn forward(&self, x: &Tensor, cache: &mut AttentionCache, offset: usize) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
+        // Per head: [query (hd) | gate (hd)].
+        let qg = self.q.forward(x)?.reshape((b, t, h, 2 * hd))?;
+        let query = qg.narrow(D::Minus1, 0, hd)?;
+        let gate = qg.narrow(D::Minus1, hd, hd)?.reshape((b, t, h * hd))?;
+        let q = self.q_norm.forward(&query)?.transpose(1, 2)?.contiguous()?;
+        let k = self
+            .k_norm
+            .forward(&self.k.forward(x)?.reshape((b, t, kvh, hd))?)?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let v = self
+            .v
+            .forward(x)?
+            .reshape((b, t, kvh, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let (q, k) = (self.rope(&q, offset)?, self.rope(&k, offset)?);
+        let (k, v) = cache.append(k, v)?;
+        let s = k.dim(2)?;
+        let repeat = |x: &Tensor| -> Result<Tensor> {
+            let n = h / kvh;
+            x.unsqueeze(2)?
+                .broadcast_as((b, kvh, n, s, hd))?
+                .contiguous()?
+                .reshape((b, h, s, hd))
+        };
+        let (k, v) = (repeat(&k)?, repeat(&v)?);
+        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
+        // Causal: query i (absolute offset + i) sees keys 0..=offset + i.
+        let mask: Vec<f32> = (0..t)
+            .flat_map(|i| {
+                (0..s).map(move |j| {
+                    if j > offset + i {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (t, s), x.device())?.to_dtype(scores.dtype())?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
+        let out = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, t, h * hd))?;
+        let gated = out.mul(&candle_nn::ops::sigmoid(&gate)?)?;
+        self.o.forward(&gated)
+    }
+}
+
+/// Keys and values seen so far by one full-attention layer.
+#[derive(Default)]
+pub struct AttentionCache {
+    kv: Option<(Tensor, Tensor)>,
+}
+
+impl AttentionCache {
+    fn append(&mut self, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+        let kv = match self.kv.take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+        };
+        self.kv = Some(kv.clone());
+        Ok(kv)
+    }
+}
+
+/// Gated DeltaNet: short causal convolution, then a delta-rule recurrence per value head.
+struct GatedDeltaNet {
+    in_qkv: Linear,
+    in_z: Linear,
+    in_b: Linear,
+    in_a: Linear,
+    out: Linear,
+    /// Depthwise convolution weights `[channels, kernel]`.
+    conv: Tensor,
+    /// `−exp(A_log)` per value head (f32).
+    neg_a: Tensor,
+    dt_bias: Tensor,
+    norm_weight: Tensor,
+    eps: f64,
+    key_heads: usize,
+    value_heads: usize,
+    key_dim: usize,
+    value_dim: usize,
+    kernel: usize,
+}
+
+/// What one DeltaNet layer carries between calls.
+#[derive(Default)]
+pub struct DeltaNetCache {
+    /// The last `kernel − 1` convolution inputs `(B, kernel − 1, channels)`.
+    conv: Option<Tensor>,
+    /// The recurrent state `(B, value_heads, key_dim, value_dim)`, f32.
+    state: Option<Tensor>,
+}
+
+impl GatedDeltaNet {
+    fn load(vb: VarBuilder, c: &Qwen35Config) -> Result<Self> {
+        let (nk, nv, dk, dv) = (
+            c.linear_num_key_heads,
+            c.linear_num_value_heads,
+            c.linear_key_head_dim,
+            c.linear_value_head_dim,
+        );
+        let channels = 2 * nk * dk + nv * dv;
+        let conv = vb
+            .get((channels, 1, c.linear_conv_kernel_dim), "conv1d.weight")?
+            .reshape((channels, c.linear_conv_kernel_dim))?;
+        let a_log = vb.get(nv, "A_log")?.to_dtype(DType::F32)?;
+        Ok(GatedDeltaNet {
+            in_qkv: linear_no_bias(c.hidden_size, channels, vb.pp("in_proj_qkv"))?,
+            in_z: linear_no_bias(c.hidden_size, nv * dv, vb.pp("in_proj_z"))?,
+            in_b: linear_no_bias(c.hidden_size, nv, vb.pp("in_proj_b"))?,
+            in_a: linear_no_bias(c.hidden_size, nv, vb.pp("in_proj_a"))?,
+            out: linear_no_bias(nv * dv, c.hidden_size, vb.pp("out_proj"))?,
+            conv,
+            neg_a: a_log.exp()?.neg()?,
+            dt_bias: vb.get(nv, "dt_bias")?.to_dtype(DType::F32)?,
+            norm_weight: vb.get(dv, "norm.weight")?,
+            eps: c.rms_norm_eps,
+            key_heads: nk,
+            value_heads: nv,
+            key_dim: dk,
+            value_dim: dv,
+            kernel: c.linear_conv_kernel_dim,
+        })
+    }
+
+    /// `silu(causal depthwise conv(x))` with the cached history; updates the cache.
+    fn convolve(&self, x: &Tensor, cache: &mut DeltaNetCache) -> Result<Tensor> {
+        let (b, t, ch) = x.dims3()?;
+        let history = match cache.conv.take() {
+            Some(h) => h,
+            None => Tensor::zeros((b, self.kernel - 1, ch), x.dtype(), x.device())?,
+        };
+        let padded = Tensor::cat(&[&history, x], 1)?;
+        let mut out = Tensor::zeros((b, t, ch), x.dtype(), x.device())?;
+        for j in 0..self.kernel {
+            let w = self.conv.narrow(1, j, 1)?.reshape((1, 1, ch))?;
+            out = (out + padded.narrow(1, j, t)?.broadcast_mul(&w)?)?;
+        }
+        cache.conv = Some(padded.narrow(1, t, self.kernel - 1)?.contiguous()?);
+        out.silu()
+    }
+
+    fn forward(&self, x: &Tensor, cache: &mut DeltaNetCache) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nk, nv, dk, dv) = (
+            self.key_heads,
+            self.value_heads,
+            self.key_dim,
+            self.value_dim,
+        );
+        let mixed = self.convolve(&self.in_qkv.forward(x)?, cache)?;
+        let f32 = |x: Tensor| x.to_dtype(DType::F32);
+        let l2 = |x: &Tensor| -> Result<Tensor> {
+            x.broadcast_div(&(x.sqr()?.sum_keepdim(D::Minus1)? + 1e-6)?.sqrt()?)
+        };
+        // Each query/key head serves `nv / nk` consecutive value heads.
+        let widen = |x: Tensor| -> Result<Tensor> {
+            let n = nv / nk;
+            x.unsqueeze(3)?
+                .broadcast_as((b, t, nk, n, dk))?
+                .contiguous()?
+                .reshape((b, t, nv, dk))
+        };
+        let q = f32(mixed
+            .narrow(D::Minus1, 0, nk * dk)?
+            .reshape((b, t, nk, dk))?)?;
+        let k = f32(mixed
+            .narrow(D::Minus1, nk * dk, nk * dk)?
+            .reshape((b, t, nk, dk))?)?;
+        let v = f32(mixed
+            .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
+            .reshape((b, t, nv, dv))?)?;
+        let q = widen((l2(&q)? * (1.0 / (dk as f64).sqrt()))?)?;
+        let k = widen(l2(&k)?)?;
+        let beta = candle_nn::ops::sigmoid(&f32(self.in_b.forward(x)?)?)?; // (B, T, nv)
+        let a = f32(self.in_a.forward(x)?)?.broadcast_add(&self.dt_bias)?;
+        // softplus(a) = max(a, 0) + ln(1 + e^{−|a|})
+        let softplus = (a.relu()? + (a.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        let decay = softplus.broadcast_mul(&self.neg_a)?.exp()?; // e^{g}, (B, T, nv)
+        let mut state = match cache.state.take() {
+            Some(s) => s,
+            None => Tensor::zeros((b, nv, dk, dv), DType::F32, x.device())?,
+        };
+        let mut outputs = Vec::with_capacity(t);
+        for step in 0..t {
+            let at = |x: &Tensor| x.narrow(1, step, 1)?.squeeze(1)?.contiguous();
+            let (qt, kt, vt) = (at(&q)?, at(&k)?, at(&v)?); // (B, nv, d)
+            let (bt, dt) = (at(&beta)?, at(&decay)?); // (B, nv)
+            state = state.broadcast_mul(&dt.reshape((b, nv, 1, 1))?)?;
+            let remembered = kt.unsqueeze(2)?.matmul(&state)?.squeeze(2)?; // (B, nv, dv)
+            let delta = (vt - remembered)?.broadcast_mul(&bt.unsqueeze(2)?)?;
+            state = (state + kt.unsqueeze(3)?.matmul(&delta.unsqueeze(2)?)?)?;
+            outputs.push(qt.unsqueeze(2)?.matmul(&state)?.squeeze(2)?.unsqueeze(1)?);
+        }
+        cache.state = Some(state);
+        let o = Tensor::cat(&outputs, 1)?; // (B, T, nv, dv), f32
+        let z = f32(self.in_z.forward(x)?.reshape((b, t, nv, dv))?)?;
+        let normed = rms(&o, self.eps)?
+            .to_dtype(x.dtype())?
+            .broadcast_mul(&self.norm_weight)?;
+        let gated = f32(normed)?.mul(&z.silu()?)?.to_dtype(x.dtype())?;
+        self.out.forward(&gated.reshape((b, t, nv * dv))?)
+    }
+}
+
+enum Mixer {
+    Attention(FullAttention),
+    DeltaNet(GatedDeltaNet),
+}
+
+struct DecoderLayer {
+    mixer: Mixer,
+    input_norm: CenteredRmsNorm,
+    post_norm: CenteredRmsNorm,
+    mlp: Mlp,
+}
+
+/// One layer's cache.
+pub enum LayerCache {
+    /// A full-attention layer's keys and values.
+    Attention(AttentionCache),
+    /// A DeltaNet layer's convolution history and recurrent state.
+    DeltaNet(DeltaNetCache),
+}
+
+/// Everything a sequence (batch) carries from one forward call to the next.
+pub struct Cache {
+    layers: Vec<LayerCache>,
+    /// Tokens seen so far.
+    pub position: usize,
+}
+
+/// The text model with its LM head.
+pub struct Qwen35Model {
+    embed: Embedding,
+    layers: Vec<DecoderLayer>,
+    norm: CenteredRmsNorm,
+    lm_head: Linear,
+    config: Qwen35Config,
+}
+
+impl Qwen35Model {
+    /// Builds the model from weights under `vb` (the text model's root: `model.language_model`
+    /// of the multimodal checkpoint, `model` of a text-only one).
+    pub fn new(config: &Qwen35Config, vb: VarBuilder) -> Result<Self> {
+        let model = vb.pp("model");
+        let text = if model.contains_tensor("language_model.embed_tokens.weight") {
+            model.pp("language_model")
+        } else {
+            model
+        };
+        let embed_weight = text.get(
+            (config.vocab_size, config.hidden_size),
+            "embed_tokens.weight",
+        )?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for (i, kind) in config.layer_types.iter().enumerate() {
+            let vb = text.pp(format!("layers.{i}"));
+            let mixer = match kind {
+                LayerType::FullAttention => {
+                    Mixer::Attention(FullAttention::load(vb.pp("self_attn"), config)?)
+                }
+                LayerType::LinearAttention => {
+                    Mixer::DeltaNet(GatedDeltaNet::load(vb.pp("linear_attn"), config)?)
+                }
+            };
+            layers.push(DecoderLayer {
+                mixer,
+                input_norm: CenteredRmsNorm::load(
+                    vb.pp("input_layernorm"),
+                    config.hidden_size,
+                    config.rms_norm_eps,
+                )?,
+                post_norm: CenteredRmsNorm::load(
+                    vb.pp("post_attention_layernorm"),
+                    config.hidden_size,
+                    config.rms_norm_eps,
+                )?,
+                mlp: Mlp::load(vb.pp("mlp"), config)?,
+            });
+        }
+        let lm_head = if config.tie_word_embeddings {
+            Linear::new(embed_weight.clone(), None)
+        } else {
+            linear_no_bias(config.hidden_size, config.vocab_size, vb.pp("lm_head"))?
+        };
+        Ok(Qwen35Model {
+            embed: Embedding::new(embed_weight, config.hidden_size),
+            layers,
+            norm: CenteredRmsNorm::load(text.pp("norm"), config.hidden_size, config.rms_norm_eps)?,
+            lm_head,
+            config: config.clone(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Qwen35Config {
+        &self.config
+    }
+
+    /// An empty cache for a new batch of sequences.
+    pub fn new_cache(&self) -> Cache {
+        Cache {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| match l.mixer {
+                    Mixer::Attention(_) => LayerCache::Attention(AttentionCache::default()),
+                    Mixer::DeltaNet(_) => LayerCache::DeltaNet(DeltaNetCache::default()),
+                })
+                .collect(),
+            position: 0,
+        }
+    }
+
+    /// Logits `(B, T, vocab)` for token ids `(B, T)` (u32) following what `cache` has seen.
+    pub fn forward(&self, input_ids: &Tensor, cache: &mut Cache) -> Result<Tensor> {
+        let (_, t) = input_ids.dims2()?;
+        let mut h = self.embed.forward(input_ids)?;
+        for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let normed = layer.input_norm.forward(&h)?;
+            let mixed = match (&layer.mixer, layer_cache) {
+                (Mixer::Attention(a), LayerCache::Attention(c)) => {
+                    a.forward(&normed, c, cache.position)?
+                }
+                (Mixer::DeltaNet(d), LayerCache::DeltaNet(c)) => d.forward(&normed, c)?,
+                _ => candle_core::bail!("the cache was made for another model"),
+            };
+            h = (h + mixed)?;
+            h = (&h + layer.mlp.forward(&layer.post_norm.forward(&h)?)?)?;
+        }
+        cache.position += t;
+        self.lm_head.forward(&self.norm.forward(&h)?)
+    }
+
+    /// Greedy decoding: feeds `prompt` (B = 1), then appends the most likely token
+    /// `max_new_tokens` times (stopping early at `stop`); returns the new tokens.
+    pub fn greedy(
+        &self,
+        prompt: &[u32],
+        max_new_tokens: usize,
+        stop: Option<u32>,
+        device: &Device,
+    ) -> Result<Vec<u32>> {
+        let mut cache = self.new_cache();
+        let mut input = Tensor::new(prompt, device)?.unsqueeze(0)?;
+        let mut out = Vec::new();
+        for _ in 0..max_new_tokens {
+            let logits = self.forward(&input, &mut cache)?;
+            let last = logits
+                .narrow(1, logits.dim(1)? - 1, 1)?
+                .squeeze(1)?
+                .squeeze(0)?;
+            let next = last.argmax(D::Minus1)?.to_scalar::<u32>()?;
+            out.push(next);
+            if Some(next) == stop {
+                break;
+            }
+            input = Tensor::new(&[next], device)?.unsqueeze(0)?;
+        }
+        Ok(out)
+    }
+}
