@@ -7,8 +7,8 @@
 //! the full forward pass with caches work and match transformers 5.17 (logits within 1e-4 in
 //! f32 on a tiny random model, in one call and token by token; greedy decoding token for token:
 //! `tests/qwen35_parity.rs`); the DeltaNet runs in chunks for prefill and as a recurrence for
-//! decoding, and the two forms agree (unit test). Not yet: batching with left padding,
-//! sampling, the tokenizer and chat template, LoRA, `lamar infer`, the CUDA build and its
+//! decoding, and the two forms agree (unit test); left-padded batches give each sequence its
+//! own logits (`Qwen35Model::forward_masked`). Not yet: continuous batching, sampling, the tokenizer and chat template, LoRA, `lamar infer`, the CUDA build and its
 //! measurements. Until then `lamar synth --simulate-models` stands in for model outputs so the
 //! rest of the pipeline can be exercised.
 

@@ -88,3 +88,72 @@ fn bad_folders_are_reported() {
         .unwrap();
     assert!(err.to_string().contains("config.json"), "{err}");
 }
+
+#[test]
+fn left_padded_batches_match_each_sequence_alone() {
+    let device = Device::Cpu;
+    let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
+    let want = expected();
+    let ids: Vec<u32> = want["input_ids"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    // Row 0: 37 real tokens after 63 pads (the pad id is arbitrary); row 1: all 100 tokens.
+    let short = &ids[20..57];
+    let (pad, width) = (100 - short.len(), 100);
+    let mut batch = vec![0u32; pad];
+    batch.extend_from_slice(short);
+    batch.extend_from_slice(&ids);
+    let mut mask = vec![0u32; pad];
+    mask.extend(std::iter::repeat_n(1u32, short.len() + width));
+    let batch = Tensor::from_vec(batch, (2, width), &device).unwrap();
+    let mask = Tensor::from_vec(mask, (2, width), &device).unwrap();
+    let mut cache = model.new_cache();
+    let logits = model
+        .forward_masked(&batch, Some(&mask), &mut cache)
+        .unwrap();
+    let alone = model
+        .forward(
+            &Tensor::new(short, &device).unwrap().unsqueeze(0).unwrap(),
+            &mut model.new_cache(),
+        )
+        .unwrap();
+    let real = logits
+        .narrow(0, 0, 1)
+        .unwrap()
+        .narrow(1, pad, short.len())
+        .unwrap();
+    let diff = max_abs_diff(&real, &alone);
+    assert!(diff < 1e-4, "padded row differs by {diff}");
+    let diff = max_abs_diff(&logits.narrow(0, 1, 1).unwrap(), &want["logits"]);
+    assert!(diff < 1e-4, "full row differs by {diff}");
+    // One decoding step for both rows, without a mask: still each sequence's own continuation.
+    let next = Tensor::from_vec(vec![5u32, 9], (2, 1), &device).unwrap();
+    let step = model.forward(&next, &mut cache).unwrap();
+    let mut solo = model.new_cache();
+    let mut tokens = short.to_vec();
+    model
+        .forward(
+            &Tensor::new(tokens.as_slice(), &device)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap(),
+            &mut solo,
+        )
+        .unwrap();
+    tokens.push(5);
+    let solo_step = model
+        .forward(
+            &Tensor::new(&[5u32], &device).unwrap().unsqueeze(0).unwrap(),
+            &mut solo,
+        )
+        .unwrap();
+    let diff = max_abs_diff(&step.narrow(0, 0, 1).unwrap(), &solo_step);
+    assert!(
+        diff < 1e-4,
+        "decode step of the padded row differs by {diff}"
+    );
+}

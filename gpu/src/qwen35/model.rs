@@ -71,7 +71,6 @@ struct FullAttention {
     kv_heads: usize,
     head_dim: usize,
     rotary_dim: usize,
-    theta: f64,
 }
 
 impl FullAttention {
@@ -88,31 +87,18 @@ impl FullAttention {
             kv_heads: kv,
             head_dim: hd,
             rotary_dim: c.rotary_dim(),
-            theta: c.theta(),
         })
     }
 
-    /// Rotates the first `rotary_dim` dimensions of `x` (B, H, T, hd) for positions
-    /// `offset..offset + T` (rotate-half convention); the rest pass through.
-    fn rope(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
-        let (_, _, t, hd) = x.dims4()?;
+    /// Rotates the first `rotary_dim` dimensions of `x` (B, H, T, hd) by the angles whose
+    /// cosines and sines are `cos`, `sin` (B, 1, T, rotary_dim; rotate-half convention); the
+    /// rest pass through.
+    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let hd = x.dim(3)?;
         let rd = self.rotary_dim;
         if rd == 0 {
             return Ok(x.clone());
         }
-        let inv: Vec<f32> = (0..rd / 2)
-            .map(|i| (1.0 / self.theta.powf(2.0 * i as f64 / rd as f64)) as f32)
-            .collect();
-        let inv = Tensor::from_vec(inv, (1, rd / 2), x.device())?;
-        let pos = Tensor::arange(offset as u32, (offset + t) as u32, x.device())?
-            .to_dtype(DType::F32)?
-            .reshape((t, 1))?;
-        let freqs = pos.broadcast_mul(&inv)?;
-        let emb = Tensor::cat(&[&freqs, &freqs], 1)?;
-        let (cos, sin) = (
-            emb.cos()?.to_dtype(x.dtype())?,
-            emb.sin()?.to_dtype(x.dtype())?,
-        );
         let rot = x.narrow(D::Minus1, 0, rd)?;
         let half = rd / 2;
         let rotated_half = Tensor::cat(
@@ -122,6 +108,7 @@ impl FullAttention {
             ],
             D::Minus1,
         )?;
+        let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
         let turned = (rot.broadcast_mul(&cos)? + rotated_half.broadcast_mul(&sin)?)?;
         if rd == hd {
             return Ok(turned);
@@ -129,7 +116,7 @@ impl FullAttention {
         Tensor::cat(&[&turned, &x.narrow(D::Minus1, rd, hd - rd)?], D::Minus1)
     }
 
-    fn forward(&self, x: &Tensor, cache: &mut AttentionCache, offset: usize) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, cache: &mut AttentionCache, step: &Step) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
         // Per head: [query (hd) | gate (hd)].
@@ -148,7 +135,10 @@ impl FullAttention {
             .reshape((b, t, kvh, hd))?
             .transpose(1, 2)?
             .contiguous()?;
-        let (q, k) = (self.rope(&q, offset)?, self.rope(&k, offset)?);
+        let (q, k) = (
+            self.rope(&q, &step.cos, &step.sin)?.contiguous()?,
+            self.rope(&k, &step.cos, &step.sin)?.contiguous()?,
+        );
         let (k, v) = cache.append(k, v)?;
         let s = k.dim(2)?;
         let repeat = |x: &Tensor| -> Result<Tensor> {
@@ -160,20 +150,9 @@ impl FullAttention {
         };
         let (k, v) = (repeat(&k)?, repeat(&v)?);
         let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
-        // Causal: query i (absolute offset + i) sees keys 0..=offset + i.
-        let mask: Vec<f32> = (0..t)
-            .flat_map(|i| {
-                (0..s).map(move |j| {
-                    if j > offset + i {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, (t, s), x.device())?.to_dtype(scores.dtype())?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
+        let probs = candle_nn::ops::softmax_last_dim(
+            &scores.broadcast_add(&step.bias.to_dtype(scores.dtype())?)?,
+        )?;
         let out = probs
             .matmul(&v)?
             .transpose(1, 2)?
@@ -280,7 +259,13 @@ impl GatedDeltaNet {
         out.silu()
     }
 
-    fn forward(&self, x: &Tensor, cache: &mut DeltaNetCache) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, cache: &mut DeltaNetCache, step: &Step) -> Result<Tensor> {
+        // Padding contributes nothing: zero inputs give zero keys (no state writes) and zero
+        // convolution inputs.
+        let x = &match &step.mask {
+            Some(mask) => x.broadcast_mul(&mask.unsqueeze(2)?.to_dtype(x.dtype())?)?,
+            None => x.clone(),
+        };
         let (b, t, _) = x.dims3()?;
         let (nk, nv, dk, dv) = (
             self.key_heads,
@@ -479,11 +464,27 @@ pub enum LayerCache {
     DeltaNet(DeltaNetCache),
 }
 
-/// Everything a sequence (batch) carries from one forward call to the next.
+/// Everything a batch of sequences carries from one forward call to the next.
 pub struct Cache {
     layers: Vec<LayerCache>,
-    /// Tokens seen so far.
+    /// Tokens (padding included) seen so far.
     pub position: usize,
+    /// Which of the tokens seen so far are real (1) or padding (0), `(B, position)` f32.
+    seen: Option<Tensor>,
+    /// Real tokens seen so far per sequence, `(B,)` f32: the next real token's position.
+    next_position: Option<Tensor>,
+}
+
+/// What every layer needs for one forward call: rotary angles per token, the attention bias
+/// (causal and padding), the padding mask of the new tokens.
+struct Step {
+    /// `(B, 1, T, rotary_dim)`.
+    cos: Tensor,
+    sin: Tensor,
+    /// `(B, 1, T, S)`: 0 where a query may look, −∞ (future) or −1e30 (padding) elsewhere.
+    bias: Tensor,
+    /// `(B, T)` 1 for real tokens, 0 for padding; `None` when there is no padding.
+    mask: Option<Tensor>,
 }
 
 /// The text model with its LM head.
@@ -566,20 +567,88 @@ impl Qwen35Model {
                 })
                 .collect(),
             position: 0,
+            seen: None,
+            next_position: None,
         }
+    }
+
+    /// The rotary angles, attention bias and mask of one call, updating the cache's record of
+    /// real and padding tokens.
+    fn step(&self, mask: Option<&Tensor>, b: usize, t: usize, cache: &mut Cache) -> Result<Step> {
+        let device = self.embed.embeddings().device();
+        let mask_f = match mask {
+            Some(m) => m.to_dtype(DType::F32)?,
+            None => Tensor::ones((b, t), DType::F32, device)?,
+        };
+        let base = match cache.next_position.take() {
+            Some(p) => p,
+            None => Tensor::zeros(b, DType::F32, device)?,
+        };
+        // Position of each token: real tokens before it in its sequence (padding gets 0).
+        let counted = mask_f.cumsum(1)?.broadcast_add(&base.unsqueeze(1)?)?;
+        let positions = ((counted.clone() - 1.0)?.relu()? * &mask_f)?;
+        cache.next_position = Some(counted.narrow(1, t - 1, 1)?.squeeze(1)?);
+        let seen = match cache.seen.take() {
+            Some(prev) => Tensor::cat(&[&prev, &mask_f], 1)?,
+            None => mask_f.clone(),
+        };
+        cache.seen = Some(seen.clone());
+        let s = seen.dim(1)?;
+        let offset = s - t;
+        let rd = self.config.rotary_dim();
+        let theta = self.config.theta();
+        let inv: Vec<f32> = (0..rd / 2)
+            .map(|i| (1.0 / theta.powf(2.0 * i as f64 / rd as f64)) as f32)
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, 1, rd / 2), device)?;
+        let freqs = positions.unsqueeze(2)?.broadcast_mul(&inv)?; // (B, T, rd/2)
+        let emb = Tensor::cat(&[&freqs, &freqs], 2)?.unsqueeze(1)?;
+        let causal: Vec<f32> = (0..t)
+            .flat_map(|i| {
+                (0..s).map(move |j| {
+                    if j > offset + i {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect();
+        let causal = Tensor::from_vec(causal, (1, 1, t, s), device)?;
+        // Padding keys: a large finite penalty, so that a padding query (which sees only
+        // padding) still gets a finite softmax.
+        let padding = ((seen - 1.0)? * 1e30)?.reshape((b, 1, 1, s))?;
+        Ok(Step {
+            cos: emb.cos()?,
+            sin: emb.sin()?,
+            bias: causal.broadcast_add(&padding)?,
+            mask: mask.map(|_| mask_f),
+        })
     }
 
     /// Logits `(B, T, vocab)` for token ids `(B, T)` (u32) following what `cache` has seen.
     pub fn forward(&self, input_ids: &Tensor, cache: &mut Cache) -> Result<Tensor> {
-        let (_, t) = input_ids.dims2()?;
+        self.forward_masked(input_ids, None, cache)
+    }
+
+    /// [`Qwen35Model::forward`] for a batch of sequences of different lengths, left-padded:
+    /// `mask` `(B, T)` is 1 for real tokens and 0 for padding (later calls may pass `None` when
+    /// they add a real token to every sequence). The logits of real tokens equal those of each
+    /// sequence run alone; those of padding are meaningless.
+    pub fn forward_masked(
+        &self,
+        input_ids: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut Cache,
+    ) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let step = self.step(mask, b, t, cache)?;
         let mut h = self.embed.forward(input_ids)?;
         for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let normed = layer.input_norm.forward(&h)?;
             let mixed = match (&layer.mixer, layer_cache) {
-                (Mixer::Attention(a), LayerCache::Attention(c)) => {
-                    a.forward(&normed, c, cache.position)?
-                }
-                (Mixer::DeltaNet(d), LayerCache::DeltaNet(c)) => d.forward(&normed, c)?,
+                (Mixer::Attention(a), LayerCache::Attention(c)) => a.forward(&normed, c, &step)?,
+                (Mixer::DeltaNet(d), LayerCache::DeltaNet(c)) => d.forward(&normed, c, &step)?,
                 _ => candle_core::bail!("the cache was made for another model"),
             };
             h = (h + mixed)?;
