@@ -13,3 +13,4 @@
 //! rest of the pipeline can be exercised.
 
 pub mod qwen35;
+pub mod sampling;

@@ -157,3 +157,63 @@ fn left_padded_batches_match_each_sequence_alone() {
         "decode step of the padded row differs by {diff}"
     );
 }
+
+#[test]
+fn batched_generation_gives_each_prompt_its_own_result() {
+    use lamar_gpu::sampling::{Sampler, SamplingParams};
+    let device = Device::Cpu;
+    let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
+    let ids: Vec<u32> = expected()["input_ids"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let prompts = vec![
+        ids[..10].to_vec(),
+        ids[30..33].to_vec(),
+        ids[40..61].to_vec(),
+    ];
+    let greedy = SamplingParams::default();
+    let batch = model
+        .generate(&prompts, 12, &[], &mut Sampler::new(greedy), &device)
+        .unwrap();
+    for (prompt, got) in prompts.iter().zip(&batch) {
+        let alone = model
+            .generate(
+                std::slice::from_ref(prompt),
+                12,
+                &[],
+                &mut Sampler::new(greedy),
+                &device,
+            )
+            .unwrap();
+        assert_eq!(got.tokens, alone[0].tokens);
+        for (a, b) in got.log_probs.iter().zip(&alone[0].log_probs) {
+            assert!((a - b).abs() < 1e-4);
+        }
+        assert_eq!(got.tokens.len(), 12);
+        assert!(got.mean_nll() > 0.0);
+    }
+    // A stop token ends that sequence only, and is kept.
+    let stop = batch[1].tokens[3];
+    let stopped = model
+        .generate(&prompts, 12, &[stop], &mut Sampler::new(greedy), &device)
+        .unwrap();
+    let first = batch[1].tokens.iter().position(|&t| t == stop).unwrap();
+    assert_eq!(stopped[1].tokens, batch[1].tokens[..=first]);
+    // Sampling is reproducible for a seed.
+    let sampled = SamplingParams {
+        temperature: 1.0,
+        top_p: 0.9,
+        seed: 5,
+    };
+    let a = model
+        .generate(&prompts, 8, &[], &mut Sampler::new(sampled), &device)
+        .unwrap();
+    let b = model
+        .generate(&prompts, 8, &[], &mut Sampler::new(sampled), &device)
+        .unwrap();
+    assert_eq!(a, b);
+}

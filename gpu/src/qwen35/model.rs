@@ -5,6 +5,7 @@
 //! its recurrent form for decoding ([`delta_rule_recurrent`]).
 
 use super::config::{LayerType, Qwen35Config};
+use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
 
@@ -658,8 +659,8 @@ impl Qwen35Model {
         self.lm_head.forward(&self.norm.forward(&h)?)
     }
 
-    /// Greedy decoding: feeds `prompt` (B = 1), then appends the most likely token
-    /// `max_new_tokens` times (stopping early at `stop`); returns the new tokens.
+    /// Greedy decoding of one prompt: the new tokens (at most `max_new_tokens`, ending early
+    /// after `stop`).
     pub fn greedy(
         &self,
         prompt: &[u32],
@@ -667,23 +668,87 @@ impl Qwen35Model {
         stop: Option<u32>,
         device: &Device,
     ) -> Result<Vec<u32>> {
+        let stops: Vec<u32> = stop.into_iter().collect();
+        let mut sampler = Sampler::new(SamplingParams::default());
+        let out = self.generate(
+            &[prompt.to_vec()],
+            max_new_tokens,
+            &stops,
+            &mut sampler,
+            device,
+        )?;
+        Ok(out.into_iter().next().map(|g| g.tokens).unwrap_or_default())
+    }
+
+    /// Generates for a batch of prompts at once (static batching: the prompts are left-padded
+    /// to one length and decoded together until each has produced `max_new_tokens` tokens or a
+    /// `stop` token, which is kept). Every sequence gets exactly what it would get alone.
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        max_new_tokens: usize,
+        stop: &[u32],
+        sampler: &mut Sampler,
+        device: &Device,
+    ) -> Result<Vec<Generation>> {
+        let b = prompts.len();
+        let mut out: Vec<Generation> = vec![Generation::default(); b];
+        if b == 0 || max_new_tokens == 0 {
+            return Ok(out);
+        }
+        let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        if prompts.iter().any(Vec::is_empty) {
+            candle_core::bail!("every prompt needs at least one token");
+        }
+        let (mut ids, mut mask) = (Vec::with_capacity(b * width), Vec::with_capacity(b * width));
+        for p in prompts {
+            let pad = width - p.len();
+            ids.extend(std::iter::repeat_n(0u32, pad).chain(p.iter().copied()));
+            mask.extend(std::iter::repeat_n(0u32, pad).chain(std::iter::repeat_n(1u32, p.len())));
+        }
+        let ids = Tensor::from_vec(ids, (b, width), device)?;
+        let mask = Tensor::from_vec(mask, (b, width), device)?;
         let mut cache = self.new_cache();
-        let mut input = Tensor::new(prompt, device)?.unsqueeze(0)?;
-        let mut out = Vec::new();
+        let mut logits = self.forward_masked(&ids, Some(&mask), &mut cache)?;
+        let mut done = vec![false; b];
         for _ in 0..max_new_tokens {
-            let logits = self.forward(&input, &mut cache)?;
-            let last = logits
-                .narrow(1, logits.dim(1)? - 1, 1)?
-                .squeeze(1)?
-                .squeeze(0)?;
-            let next = last.argmax(D::Minus1)?.to_scalar::<u32>()?;
-            out.push(next);
-            if Some(next) == stop {
+            let last = logits.narrow(1, logits.dim(1)? - 1, 1)?.squeeze(1)?;
+            let (tokens, log_probs) = sampler.next(&last)?;
+            for (k, g) in out.iter_mut().enumerate() {
+                if done[k] {
+                    continue;
+                }
+                g.tokens.push(tokens[k]);
+                g.log_probs.push(log_probs[k]);
+                done[k] = stop.contains(&tokens[k]) || g.tokens.len() >= max_new_tokens;
+            }
+            if done.iter().all(|d| *d) {
                 break;
             }
-            input = Tensor::new(&[next], device)?.unsqueeze(0)?;
+            // Finished sequences keep decoding their last token; their results are ignored.
+            let next = Tensor::from_vec(tokens, (b, 1), device)?;
+            logits = self.forward(&next, &mut cache)?;
         }
         Ok(out)
+    }
+}
+
+/// What [`Qwen35Model::generate`] produced for one prompt.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Generation {
+    /// New tokens (the stop token included when one was produced).
+    pub tokens: Vec<u32>,
+    /// Log-probability of each under the model (temperature 1, untruncated).
+    pub log_probs: Vec<f32>,
+}
+
+impl Generation {
+    /// Mean negative log-likelihood of the generated tokens (LAMAR's pseudo-label "entropy").
+    pub fn mean_nll(&self) -> f64 {
+        if self.log_probs.is_empty() {
+            return 0.0;
+        }
+        -self.log_probs.iter().map(|&x| f64::from(x)).sum::<f64>() / self.log_probs.len() as f64
     }
 }
 
