@@ -184,23 +184,3 @@ impl Guest for ExactMatchReward {
 }
 
 lamar_plugin_sdk::reward::export_reward!(ExactMatchReward);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cleaning_and_matching() {
-        assert_eq!(clean("  <b>Started</b> Lasix 40mg, "), "started lasix 40mg");
-        assert_eq!(clean(" [**Hospital 1**] "), "[**hospital 1**]");
-        assert_eq!(clean("--"), "");
-        let gold = "<drug_decision>start lasix</drug_decision> and <gather_info>CT</gather_info>";
-        assert_eq!(exact_match_f1(gold, gold), 1.0);
-        assert_eq!(exact_match_f1("no tags", "none either"), 1.0);
-        assert_eq!(exact_match_f1("no tags", gold), 0.0);
-        let half = "<drug_decision>Start Lasix.</drug_decision>";
-        assert_eq!(exact_match_f1(half, gold), 0.5);
-        assert_eq!(answer("<think>hmm</think>\n answer "), "answer");
-        assert_eq!(answer("  <think>never closed"), "");
-    }
-}
