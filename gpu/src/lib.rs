@@ -10,10 +10,12 @@
 //! recurrence for decoding, and the two forms agree (unit test). Left-padded batches give each
 //! sequence its own logits (`Qwen35Model::forward_masked`), and `Qwen35Model::generate` decodes
 //! a batch (static batching) with greedy or temperature/top-p sampling ([`sampling`]: no
-//! vocabulary sort, Gumbel-max draws) and per-token log-probabilities. Not yet: continuous
-//! batching, the tokenizer and chat template, LoRA, `lamar infer`, the CUDA build and its
+//! vocabulary sort, Gumbel-max draws) and per-token log-probabilities. PEFT LoRA adapters
+//! ([`lora`], rsLoRA included) apply merged or unmerged and match PEFT. Not yet: continuous
+//! batching, the tokenizer and chat template, `lamar infer`, the CUDA build and its
 //! measurements. Until then `lamar synth --simulate-models` stands in for model outputs so the
 //! rest of the pipeline can be exercised.
 
+pub mod lora;
 pub mod qwen35;
 pub mod sampling;

@@ -217,3 +217,36 @@ fn batched_generation_gives_each_prompt_its_own_result() {
         .unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn lora_adapters_match_peft_merged_and_unmerged() {
+    use lamar_gpu::lora::LoraAdapter;
+    let device = Device::Cpu;
+    let dir = golden().join("../qwen35_tiny_lora");
+    let want: std::collections::HashMap<String, Tensor> =
+        candle_core::safetensors::load(dir.join("expected_lora.safetensors"), &device).unwrap();
+    let ids = expected()["input_ids"].to_dtype(DType::U32).unwrap();
+    let mut outputs = Vec::new();
+    for merge in [false, true] {
+        let adapter = LoraAdapter::load(&dir, merge, &device).unwrap();
+        assert_eq!(
+            adapter.modules(),
+            25,
+            "3 × 3 DeltaNet + 4 attention + 4 × 3 MLP projections"
+        );
+        let model =
+            qwen35::load_with_adapter(&golden(), Some(&adapter), DType::F32, &device).unwrap();
+        let logits = model.forward(&ids, &mut model.new_cache()).unwrap();
+        let diff = max_abs_diff(&logits, &want["logits"]);
+        assert!(
+            diff < 1e-4,
+            "merge={merge}: logits differ from PEFT by {diff}"
+        );
+        outputs.push(logits);
+    }
+    assert!(max_abs_diff(&outputs[0], &outputs[1]) < 1e-4);
+    // The adapter changes something.
+    assert!(max_abs_diff(&outputs[0], &expected()["logits"]) > 1e-2);
+    let err = LoraAdapter::load(&golden(), false, &device).err().unwrap();
+    assert!(err.to_string().contains("adapter_config.json"), "{err}");
+}

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod model;
 
+use crate::lora::LoraAdapter;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use config::Qwen35Config;
@@ -46,6 +47,16 @@ pub enum LoadError {
 /// Loads the text model of a local Hugging Face snapshot (`config.json` and sharded
 /// `*.safetensors`). Vision and MTP weights, when present, are not read.
 pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Qwen35Model, LoadError> {
+    load_with_adapter(dir, None, dtype, device)
+}
+
+/// [`load`] with a LoRA adapter (see [`crate::lora`]).
+pub fn load_with_adapter(
+    dir: &Path,
+    adapter: Option<&LoraAdapter>,
+    dtype: DType,
+    device: &Device,
+) -> Result<Qwen35Model, LoadError> {
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
         path: config_path.clone(),
@@ -79,5 +90,5 @@ pub fn load(dir: &Path, dtype: DType, device: &Device) -> Result<Qwen35Model, Lo
     // model is alive, as for every safetensors reader.
     let vb =
         unsafe { VarBuilder::from_mmaped_safetensors(&shards, dtype, device) }.map_err(weights)?;
-    Qwen35Model::new(&config, vb).map_err(weights)
+    Qwen35Model::with_adapter(&config, vb, adapter).map_err(weights)
 }

@@ -5,6 +5,7 @@
 //! its recurrent form for decoding ([`delta_rule_recurrent`]).
 
 use super::config::{LayerType, Qwen35Config};
+use crate::lora::{LoraAdapter, Projection};
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
@@ -40,17 +41,17 @@ impl CenteredRmsNorm {
 
 /// SwiGLU feed-forward.
 struct Mlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: Projection,
+    up: Projection,
+    down: Projection,
 }
 
 impl Mlp {
-    fn load(vb: VarBuilder, c: &Qwen35Config) -> Result<Self> {
+    fn load(vb: VarBuilder, c: &Qwen35Config, lora: Option<&LoraAdapter>) -> Result<Self> {
         Ok(Mlp {
-            gate: linear_no_bias(c.hidden_size, c.intermediate_size, vb.pp("gate_proj"))?,
-            up: linear_no_bias(c.hidden_size, c.intermediate_size, vb.pp("up_proj"))?,
-            down: linear_no_bias(c.intermediate_size, c.hidden_size, vb.pp("down_proj"))?,
+            gate: Projection::load(c.hidden_size, c.intermediate_size, vb.pp("gate_proj"), lora)?,
+            up: Projection::load(c.hidden_size, c.intermediate_size, vb.pp("up_proj"), lora)?,
+            down: Projection::load(c.intermediate_size, c.hidden_size, vb.pp("down_proj"), lora)?,
         })
     }
 
@@ -62,10 +63,10 @@ impl Mlp {
 
 /// Gated full attention with partial RoPE and a per-head output gate.
 struct FullAttention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: Projection,
+    k: Projection,
+    v: Projection,
+    o: Projection,
     q_norm: CenteredRmsNorm,
     k_norm: CenteredRmsNorm,
     heads: usize,
@@ -75,13 +76,13 @@ struct FullAttention {
 }
 
 impl FullAttention {
-    fn load(vb: VarBuilder, c: &Qwen35Config) -> Result<Self> {
+    fn load(vb: VarBuilder, c: &Qwen35Config, lora: Option<&LoraAdapter>) -> Result<Self> {
         let (h, kv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         Ok(FullAttention {
-            q: linear_no_bias(c.hidden_size, h * hd * 2, vb.pp("q_proj"))?,
-            k: linear_no_bias(c.hidden_size, kv * hd, vb.pp("k_proj"))?,
-            v: linear_no_bias(c.hidden_size, kv * hd, vb.pp("v_proj"))?,
-            o: linear_no_bias(h * hd, c.hidden_size, vb.pp("o_proj"))?,
+            q: Projection::load(c.hidden_size, h * hd * 2, vb.pp("q_proj"), lora)?,
+            k: Projection::load(c.hidden_size, kv * hd, vb.pp("k_proj"), lora)?,
+            v: Projection::load(c.hidden_size, kv * hd, vb.pp("v_proj"), lora)?,
+            o: Projection::load(h * hd, c.hidden_size, vb.pp("o_proj"), lora)?,
             q_norm: CenteredRmsNorm::load(vb.pp("q_norm"), hd, c.rms_norm_eps)?,
             k_norm: CenteredRmsNorm::load(vb.pp("k_norm"), hd, c.rms_norm_eps)?,
             heads: h,
@@ -183,11 +184,11 @@ impl AttentionCache {
 
 /// Gated DeltaNet: short causal convolution, then a delta-rule recurrence per value head.
 struct GatedDeltaNet {
-    in_qkv: Linear,
-    in_z: Linear,
-    in_b: Linear,
-    in_a: Linear,
-    out: Linear,
+    in_qkv: Projection,
+    in_z: Projection,
+    in_b: Projection,
+    in_a: Projection,
+    out: Projection,
     /// Depthwise convolution weights `[channels, kernel]`.
     conv: Tensor,
     /// `−exp(A_log)` per value head (f32).
@@ -212,7 +213,7 @@ pub struct DeltaNetCache {
 }
 
 impl GatedDeltaNet {
-    fn load(vb: VarBuilder, c: &Qwen35Config) -> Result<Self> {
+    fn load(vb: VarBuilder, c: &Qwen35Config, lora: Option<&LoraAdapter>) -> Result<Self> {
         let (nk, nv, dk, dv) = (
             c.linear_num_key_heads,
             c.linear_num_value_heads,
@@ -225,11 +226,11 @@ impl GatedDeltaNet {
             .reshape((channels, c.linear_conv_kernel_dim))?;
         let a_log = vb.get(nv, "A_log")?.to_dtype(DType::F32)?;
         Ok(GatedDeltaNet {
-            in_qkv: linear_no_bias(c.hidden_size, channels, vb.pp("in_proj_qkv"))?,
-            in_z: linear_no_bias(c.hidden_size, nv * dv, vb.pp("in_proj_z"))?,
-            in_b: linear_no_bias(c.hidden_size, nv, vb.pp("in_proj_b"))?,
-            in_a: linear_no_bias(c.hidden_size, nv, vb.pp("in_proj_a"))?,
-            out: linear_no_bias(nv * dv, c.hidden_size, vb.pp("out_proj"))?,
+            in_qkv: Projection::load(c.hidden_size, channels, vb.pp("in_proj_qkv"), lora)?,
+            in_z: Projection::load(c.hidden_size, nv * dv, vb.pp("in_proj_z"), lora)?,
+            in_b: Projection::load(c.hidden_size, nv, vb.pp("in_proj_b"), lora)?,
+            in_a: Projection::load(c.hidden_size, nv, vb.pp("in_proj_a"), lora)?,
+            out: Projection::load(nv * dv, c.hidden_size, vb.pp("out_proj"), lora)?,
             conv,
             neg_a: a_log.exp()?.neg()?,
             dt_bias: vb.get(nv, "dt_bias")?.to_dtype(DType::F32)?,
@@ -501,6 +502,16 @@ impl Qwen35Model {
     /// Builds the model from weights under `vb` (the text model's root: `model.language_model`
     /// of the multimodal checkpoint, `model` of a text-only one).
     pub fn new(config: &Qwen35Config, vb: VarBuilder) -> Result<Self> {
+        Qwen35Model::with_adapter(config, vb, None)
+    }
+
+    /// [`Qwen35Model::new`] with a LoRA adapter applied to the projections it names (merged
+    /// into the weights or kept apart, as the adapter says).
+    pub fn with_adapter(
+        config: &Qwen35Config,
+        vb: VarBuilder,
+        lora: Option<&LoraAdapter>,
+    ) -> Result<Self> {
         let model = vb.pp("model");
         let text = if model.contains_tensor("language_model.embed_tokens.weight") {
             model.pp("language_model")
@@ -516,10 +527,10 @@ impl Qwen35Model {
             let vb = text.pp(format!("layers.{i}"));
             let mixer = match kind {
                 LayerType::FullAttention => {
-                    Mixer::Attention(FullAttention::load(vb.pp("self_attn"), config)?)
+                    Mixer::Attention(FullAttention::load(vb.pp("self_attn"), config, lora)?)
                 }
                 LayerType::LinearAttention => {
-                    Mixer::DeltaNet(GatedDeltaNet::load(vb.pp("linear_attn"), config)?)
+                    Mixer::DeltaNet(GatedDeltaNet::load(vb.pp("linear_attn"), config, lora)?)
                 }
             };
             layers.push(DecoderLayer {
@@ -534,7 +545,7 @@ impl Qwen35Model {
                     config.hidden_size,
                     config.rms_norm_eps,
                 )?,
-                mlp: Mlp::load(vb.pp("mlp"), config)?,
+                mlp: Mlp::load(vb.pp("mlp"), config, lora)?,
             });
         }
         let lm_head = if config.tie_word_embeddings {

@@ -1,0 +1,224 @@
+//! LoRA adapters in PEFT's format (`adapter_config.json` + `adapter_model.safetensors`), applied
+//! to the model's projections either unmerged (`y = xWᵀ + s·(xAᵀ)Bᵀ`) or merged into the base
+//! weights at load (`W' = W + s·BA`, as fast as the base model). The scale `s` is `α/r`, or
+//! `α/√r` with `use_rslora`.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Linear, VarBuilder};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The fields of `adapter_config.json` lamar reads.
+#[derive(Debug, Clone, Deserialize)]
+struct AdapterConfig {
+    r: usize,
+    lora_alpha: f64,
+    #[serde(default)]
+    use_rslora: bool,
+    #[serde(default)]
+    use_dora: bool,
+    #[serde(default)]
+    bias: Option<String>,
+    #[serde(default)]
+    rank_pattern: HashMap<String, serde_json::Value>,
+    #[serde(default)]
+    alpha_pattern: HashMap<String, serde_json::Value>,
+    #[serde(default)]
+    peft_type: Option<String>,
+}
+
+/// Why an adapter folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `adapter_config.json` is not JSON or lacks fields.
+    #[error("{path}: {source}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// A PEFT feature lamar does not implement.
+    #[error("{path}: {what} is not supported (plain LoRA and rsLoRA are)")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// The feature.
+        what: String,
+    },
+    /// The weights could not be read.
+    #[error("{path}: {source}")]
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: candle_core::Error,
+    },
+}
+
+/// A loaded adapter: per module path (e.g. `model.layers.0.mlp.up_proj`), its `A` `(r, in)` and
+/// `B` `(out, r)`.
+pub struct LoraAdapter {
+    scale: f64,
+    pairs: HashMap<String, (Tensor, Tensor)>,
+    /// Apply by merging into the base weights at load.
+    pub merge: bool,
+}
+
+impl LoraAdapter {
+    /// Reads a PEFT adapter folder.
+    pub fn load(
+        dir: &Path,
+        merge: bool,
+        device: &Device,
+    ) -> std::result::Result<LoraAdapter, AdapterError> {
+        let config_path = dir.join("adapter_config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|source| AdapterError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config: AdapterConfig =
+            serde_json::from_str(&text).map_err(|source| AdapterError::Config {
+                path: config_path.clone(),
+                source,
+            })?;
+        let unsupported = |what: &str| AdapterError::Unsupported {
+            path: config_path.clone(),
+            what: what.to_string(),
+        };
+        if config.peft_type.as_deref().is_some_and(|t| t != "LORA") {
+            return Err(unsupported("a non-LoRA adapter"));
+        }
+        if config.use_dora {
+            return Err(unsupported("DoRA"));
+        }
+        if config.bias.as_deref().is_some_and(|b| b != "none") {
+            return Err(unsupported("LoRA biases"));
+        }
+        if !config.rank_pattern.is_empty() || !config.alpha_pattern.is_empty() {
+            return Err(unsupported("per-module ranks or alphas"));
+        }
+        if config.r == 0 {
+            return Err(unsupported("rank 0"));
+        }
+        let r = config.r as f64;
+        let scale = if config.use_rslora {
+            config.lora_alpha / r.sqrt()
+        } else {
+            config.lora_alpha / r
+        };
+        let weights_path = dir.join("adapter_model.safetensors");
+        let tensors = candle_core::safetensors::load(&weights_path, device).map_err(|source| {
+            AdapterError::Weights {
+                path: weights_path.clone(),
+                source,
+            }
+        })?;
+        let mut halves: HashMap<String, (Option<Tensor>, Option<Tensor>)> = HashMap::new();
+        for (key, tensor) in tensors {
+            let module = key.strip_prefix("base_model.model.").unwrap_or(&key);
+            let tensor = tensor
+                .to_dtype(DType::F32)
+                .map_err(|source| AdapterError::Weights {
+                    path: weights_path.clone(),
+                    source,
+                })?;
+            if let Some(m) = module.strip_suffix(".lora_A.weight") {
+                halves.entry(m.to_string()).or_default().0 = Some(tensor);
+            } else if let Some(m) = module.strip_suffix(".lora_B.weight") {
+                halves.entry(m.to_string()).or_default().1 = Some(tensor);
+            }
+        }
+        let mut pairs = HashMap::new();
+        for (module, (a, b)) in halves {
+            match (a, b) {
+                (Some(a), Some(b)) => {
+                    pairs.insert(module, (a, b));
+                }
+                _ => {
+                    return Err(AdapterError::Unsupported {
+                        path: weights_path.clone(),
+                        what: format!("{module} with only one of lora_A/lora_B"),
+                    });
+                }
+            }
+        }
+        Ok(LoraAdapter {
+            scale,
+            pairs,
+            merge,
+        })
+    }
+
+    /// Modules the adapter changes.
+    pub fn modules(&self) -> usize {
+        self.pairs.len()
+    }
+}
+
+/// A projection without bias, possibly with an unmerged LoRA pair.
+pub enum Projection {
+    /// `xWᵀ` (base weights, or base with a merged adapter).
+    Plain(Linear),
+    /// `xWᵀ + s·(xAᵀ)Bᵀ`.
+    Lora {
+        /// Base projection.
+        base: Linear,
+        /// `(r, in)`.
+        a: Tensor,
+        /// `(out, r)`.
+        b: Tensor,
+        /// `s`.
+        scale: f64,
+    },
+}
+
+impl Projection {
+    /// Loads the projection at `vb` (`out × in` weight), applying `adapter` to it when the
+    /// adapter has a pair for this module.
+    pub fn load(
+        in_dim: usize,
+        out_dim: usize,
+        vb: VarBuilder,
+        adapter: Option<&LoraAdapter>,
+    ) -> Result<Projection> {
+        let weight = vb.get((out_dim, in_dim), "weight")?;
+        let Some((adapter, (a, b))) =
+            adapter.and_then(|ad| ad.pairs.get(&vb.prefix()).map(|p| (ad, p)))
+        else {
+            return Ok(Projection::Plain(Linear::new(weight, None)));
+        };
+        let (a, b) = (a.to_dtype(weight.dtype())?, b.to_dtype(weight.dtype())?);
+        if adapter.merge {
+            let delta = (b.matmul(&a)? * adapter.scale)?;
+            return Ok(Projection::Plain(Linear::new((weight + delta)?, None)));
+        }
+        Ok(Projection::Lora {
+            base: Linear::new(weight, None),
+            a: a.t()?.contiguous()?,
+            b: b.t()?.contiguous()?,
+            scale: adapter.scale,
+        })
+    }
+}
+
+impl Module for Projection {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Projection::Plain(linear) => linear.forward(x),
+            Projection::Lora { base, a, b, scale } => {
+                let low = x.broadcast_matmul(a)?.broadcast_matmul(b)?;
+                base.forward(x)? + (low * *scale)?
+            }
+        }
+    }
+}
