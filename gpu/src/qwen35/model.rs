@@ -596,8 +596,20 @@ impl Qwen35Model {
             Some(p) => p,
             None => Tensor::zeros(b, DType::F32, device)?,
         };
-        // Position of each token: real tokens before it in its sequence (padding gets 0).
-        let counted = mask_f.cumsum(1)?.broadcast_add(&base.unsqueeze(1)?)?;
+        // Position of each token: real tokens before it in its sequence (padding gets 0). The
+        // running count is taken on the host: candle's `cumsum` multiplies by a dense T × T
+        // triangle, too much for long prompts.
+        let flags: Vec<Vec<f32>> = mask_f.to_vec2()?;
+        let starts: Vec<f32> = base.to_vec1()?;
+        let mut running = Vec::with_capacity(b * t);
+        for (row, start) in flags.iter().zip(starts) {
+            let mut count = start;
+            for &flag in row {
+                count += flag;
+                running.push(count);
+            }
+        }
+        let counted = Tensor::from_vec(running, (b, t), device)?;
         let positions = ((counted.clone() - 1.0)?.relu()? * &mask_f)?;
         cache.next_position = Some(counted.narrow(1, t - 1, 1)?.squeeze(1)?);
         let seen = match cache.seen.take() {
