@@ -66,12 +66,7 @@ impl VoterPlugin {
         let mut out = Vec::with_capacity(votes.len());
         let mut batch = Batch::default();
         for (name, doc) in votes {
-            if explain {
-                let clusters = document_clusters(doc, params);
-                batch.add(name, doc, params, Some(clusters));
-            } else {
-                batch.add(name, doc, params, None);
-            }
+            batch.add(name, doc, params, explain);
             if batch.flat.clusters.len() >= BATCH_CLUSTERS {
                 out.extend(self.decide(std::mem::take(&mut batch), params)?);
             }
@@ -202,14 +197,14 @@ struct BatchDocument {
 }
 
 impl Batch {
-    fn add(
-        &mut self,
-        name: &str,
-        votes: &Votes,
-        params: &SccParams,
-        explanation: Option<Explanation>,
-    ) {
-        let clusters = self.flat.push_document(votes, params);
+    fn add(&mut self, name: &str, votes: &Votes, params: &SccParams, explain: bool) {
+        // Cluster once: from the explanation when one is wanted, directly otherwise.
+        let (clusters, explanation) = if explain {
+            let explanation = document_clusters(votes, params);
+            (self.flat.push_explanation(&explanation), Some(explanation))
+        } else {
+            (self.flat.push_document(votes, params), None)
+        };
         self.documents.push(BatchDocument {
             name: name.to_string(),
             models: votes.models.len(),

@@ -122,6 +122,30 @@ impl FlatClusters {
         vote_by_clusters(votes, params, true, record);
         self.clusters.len() - before
     }
+
+    /// Appends the clusters of an explanation made by [`document_clusters`] (same order, same
+    /// weights and support) without clustering again; returns how many it has.
+    pub fn push_explanation(&mut self, explanation: &Explanation) -> usize {
+        let before = self.clusters.len();
+        for category in &explanation.categories {
+            for record in &category.clusters {
+                self.clusters.push(FlatCluster {
+                    category: category.category,
+                    support: record.support,
+                    first: self.members.len(),
+                    count: record.members.len(),
+                });
+                for m in &record.members {
+                    self.members.push(FlatMember {
+                        model: m.model,
+                        weight: weight_of(&category.weights, m.model),
+                        span: Span::new(m.start, m.end, category.category),
+                    });
+                }
+            }
+        }
+        self.clusters.len() - before
+    }
 }
 
 /// The spans one document's decisions keep (`clusters` are its flat clusters, in order),
@@ -244,6 +268,9 @@ mod tests {
             assert_eq!(merged, native, "{}", file.file_name);
             let mut flat = FlatClusters::default();
             assert_eq!(flat.push_document(&votes, &scc.params), decisions.len());
+            let mut from_explanation = FlatClusters::default();
+            from_explanation.push_explanation(&document_clusters(&votes, &scc.params));
+            assert_eq!(from_explanation, flat, "{}", file.file_name);
             let spans =
                 apply_flat_decisions(&flat.clusters, &decisions, scc.params.min_iou_same_cat)
                     .unwrap();
