@@ -11,7 +11,7 @@
 //! * Log-probabilities are those of the model's own distribution (temperature 1, untruncated):
 //!   their negated mean is the "entropy" LAMAR ranks pseudo-labels by.
 
-use candle_core::{D, DType, Result, Tensor};
+use candle_core::{D, DType, Device, Result, Tensor};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -41,6 +41,7 @@ impl Default for SamplingParams {
 pub struct Sampler {
     params: SamplingParams,
     rng: ChaCha8Rng,
+    device_seeded: bool,
 }
 
 /// Bisection steps of the top-p threshold (the interval shrinks to 2⁻⁴⁰ of the largest
@@ -53,6 +54,7 @@ impl Sampler {
         Sampler {
             params,
             rng: ChaCha8Rng::seed_from_u64(params.seed),
+            device_seeded: false,
         }
     }
 
@@ -71,21 +73,38 @@ impl Sampler {
                 probs
             };
             // Gumbel-max: argmax(log p + G); dropped tokens have log p = −∞.
+            let noise = self.gumbel_noise(b, v, logits.device())?;
+            (kept.log()? + noise)?.argmax(D::Minus1)?
+        };
+        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?
+            .gather(&chosen.unsqueeze(1)?, 1)?
+            .squeeze(1)?;
+        // One device-to-host copy per step: ids (< 2²⁴, exact in f32) next to log-probabilities.
+        let both: Vec<f32> =
+            Tensor::cat(&[&chosen.to_dtype(DType::F32)?, &log_probs], 0)?.to_vec1()?;
+        let tokens = both[..b].iter().map(|&t| t as u32).collect();
+        Ok((tokens, both[b..].to_vec()))
+    }
+
+    /// Gumbel noise `−log(−log U)` `(B, V)`: drawn from the seeded ChaCha stream on the CPU;
+    /// on a GPU drawn there (cuRAND, seeded once from the same seed), since copying 248k
+    /// numbers a row each step would cost more than the model step.
+    fn gumbel_noise(&mut self, b: usize, v: usize, device: &Device) -> Result<Tensor> {
+        if device.is_cpu() {
             let noise: Vec<f32> = (0..b * v)
                 .map(|_| {
                     let u: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
                     (-(-u.ln()).ln()) as f32
                 })
                 .collect();
-            let noise = Tensor::from_vec(noise, (b, v), logits.device())?;
-            (kept.log()? + noise)?.argmax(D::Minus1)?
-        };
-        let tokens: Vec<u32> = chosen.to_vec1()?;
-        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?
-            .gather(&chosen.unsqueeze(1)?, 1)?
-            .squeeze(1)?
-            .to_vec1()?;
-        Ok((tokens, log_probs))
+            return Tensor::from_vec(noise, (b, v), device);
+        }
+        if !self.device_seeded {
+            device.set_seed(self.params.seed)?;
+            self.device_seeded = true;
+        }
+        let u = Tensor::rand(1e-20f32, 1.0, (b, v), device)?;
+        u.log()?.neg()?.log()?.neg()
     }
 }
 

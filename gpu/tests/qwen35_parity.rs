@@ -219,6 +219,64 @@ fn batched_generation_gives_each_prompt_its_own_result() {
 }
 
 #[test]
+fn each_prompt_keeps_its_own_limit_when_the_batch_shrinks_and_prefills_in_groups() {
+    use lamar_gpu::qwen35::model::Decoding;
+    use lamar_gpu::sampling::{Sampler, SamplingParams};
+    let device = Device::Cpu;
+    let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
+    let ids: Vec<u32> = expected()["input_ids"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let prompts = vec![
+        ids[5..20].to_vec(),
+        ids[30..33].to_vec(),
+        ids[40..61].to_vec(),
+        ids[1..2].to_vec(),
+    ];
+    let limits = [9, 2, 0, 14];
+    let greedy = SamplingParams::default();
+    // One row per prefill call: the caches of four separate prefills are joined.
+    let decoding = Decoding {
+        stop: &[],
+        prefill_tokens: 1,
+    };
+    let mut steps = Vec::new();
+    let batch = model
+        .generate_each(
+            &prompts,
+            &limits,
+            &decoding,
+            &mut Sampler::new(greedy),
+            &device,
+            |n| steps.push(n),
+        )
+        .unwrap();
+    for ((prompt, got), &limit) in prompts.iter().zip(&batch).zip(&limits) {
+        assert_eq!(got.tokens.len(), limit);
+        let alone = model
+            .generate(
+                std::slice::from_ref(prompt),
+                limit,
+                &[],
+                &mut Sampler::new(greedy),
+                &device,
+            )
+            .unwrap();
+        assert_eq!(got.tokens, alone[0].tokens);
+    }
+    // Three rows decode at first; the batch shrinks to two after step 2, to one after 9.
+    assert_eq!(steps.len(), 14);
+    assert_eq!(&steps[..3], &[3, 3, 2]);
+    assert_eq!(steps[8], 2);
+    assert_eq!(steps[9], 1);
+    assert_eq!(steps.iter().sum::<usize>(), 9 + 2 + 14);
+}
+
+#[test]
 fn lora_adapters_match_peft_merged_and_unmerged() {
     use lamar_gpu::lora::LoraAdapter;
     let device = Device::Cpu;

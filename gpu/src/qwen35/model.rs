@@ -118,7 +118,13 @@ impl FullAttention {
         Tensor::cat(&[&turned, &x.narrow(D::Minus1, rd, hd - rd)?], D::Minus1)
     }
 
-    fn forward(&self, x: &Tensor, cache: &mut AttentionCache, step: &Step) -> Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        cache: &mut AttentionCache,
+        step: &Step,
+        reserve: usize,
+    ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
         // Per head: [query (hd) | gate (hd)].
@@ -141,22 +147,19 @@ impl FullAttention {
             self.rope(&q, &step.cos, &step.sin)?.contiguous()?,
             self.rope(&k, &step.cos, &step.sin)?.contiguous()?,
         );
-        let (k, v) = cache.append(k, v)?;
+        let (k, v) = cache.append(&k, &v, reserve)?;
         let s = k.dim(2)?;
-        let repeat = |x: &Tensor| -> Result<Tensor> {
-            let n = h / kvh;
-            x.unsqueeze(2)?
-                .broadcast_as((b, kvh, n, s, hd))?
-                .contiguous()?
-                .reshape((b, h, s, hd))
-        };
-        let (k, v) = (repeat(&k)?, repeat(&v)?);
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let probs = candle_nn::ops::softmax_last_dim(
-            &scores.broadcast_add(&step.bias.to_dtype(scores.dtype())?)?,
-        )?;
+        // Grouped-query attention without copying keys and values per query head: the `n`
+        // query heads sharing one key/value head are stacked along the token axis.
+        let n = h / kvh;
+        let q = q.reshape((b, kvh, n * t, hd))?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?
+            .reshape((b, kvh, n, t, s))?
+            .broadcast_add(&step.bias.to_dtype(q.dtype())?.unsqueeze(1)?)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, n * t, s))?;
         let out = probs
             .matmul(&v)?
+            .reshape((b, h, t, hd))?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, t, h * hd))?;
@@ -165,20 +168,62 @@ impl FullAttention {
     }
 }
 
-/// Keys and values seen so far by one full-attention layer.
+/// Keys and values seen so far by one full-attention layer, in buffers with room to grow
+/// (`(B, kv_heads, capacity, head_dim)`; the first `len` positions are filled).
 #[derive(Default)]
 pub struct AttentionCache {
-    kv: Option<(Tensor, Tensor)>,
+    buffers: Option<(Tensor, Tensor)>,
+    len: usize,
 }
 
 impl AttentionCache {
-    fn append(&mut self, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
-        let kv = match self.kv.take() {
-            None => (k, v),
-            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+    /// Writes the new keys and values after the old ones and returns views of all of them.
+    /// The buffers grow geometrically (or to the capacity the [`Cache`] reserved), so a
+    /// decoding step copies only its own token.
+    fn append(&mut self, k: &Tensor, v: &Tensor, reserve: usize) -> Result<(Tensor, Tensor)> {
+        let (b, kvh, t, hd) = k.dims4()?;
+        let needed = self.len + t;
+        let capacity = self
+            .buffers
+            .as_ref()
+            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
+        if needed > capacity {
+            let grown = needed.max(2 * capacity).max(reserve);
+            let fresh = || Tensor::zeros((b, kvh, grown, hd), k.dtype(), k.device());
+            let (nk, nv) = (fresh()?, fresh()?);
+            if let Some((ok, ov)) = &self.buffers {
+                nk.slice_set(&ok.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                nv.slice_set(&ov.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+            }
+            self.buffers = Some((nk, nv));
+        }
+        let (kb, vb) = self.buffers.as_ref().expect("buffers were just made");
+        kb.slice_set(k, 2, self.len)?;
+        vb.slice_set(v, 2, self.len)?;
+        self.len = needed;
+        Ok((kb.narrow(2, 0, needed)?, vb.narrow(2, 0, needed)?))
+    }
+
+    /// Appends another batch's rows (same length and capacity).
+    fn extend(&mut self, other: AttentionCache) -> Result<()> {
+        if self.len != other.len {
+            candle_core::bail!("attention caches of different lengths");
+        }
+        self.buffers = match (self.buffers.take(), other.buffers) {
+            (Some((k, v)), Some((ok, ov))) => {
+                Some((Tensor::cat(&[&k, &ok], 0)?, Tensor::cat(&[&v, &ov], 0)?))
+            }
+            (a, b) => a.or(b),
         };
-        self.kv = Some(kv.clone());
-        Ok(kv)
+        Ok(())
+    }
+
+    /// Keeps only the batch rows in `rows`.
+    fn retain(&mut self, rows: &Tensor) -> Result<()> {
+        if let Some((k, v)) = self.buffers.take() {
+            self.buffers = Some((k.index_select(rows, 0)?, v.index_select(rows, 0)?));
+        }
+        Ok(())
     }
 }
 
@@ -210,6 +255,34 @@ pub struct DeltaNetCache {
     conv: Option<Tensor>,
     /// The recurrent state `(B, value_heads, key_dim, value_dim)`, f32.
     state: Option<Tensor>,
+}
+
+/// Two optional batch tensors stacked along the batch axis.
+fn join(a: Option<Tensor>, b: Option<Tensor>) -> Result<Option<Tensor>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(Tensor::cat(&[&a, &b], 0)?),
+        (a, b) => a.or(b),
+    })
+}
+
+impl DeltaNetCache {
+    /// Appends another batch's rows.
+    fn extend(&mut self, other: DeltaNetCache) -> Result<()> {
+        self.conv = join(self.conv.take(), other.conv)?;
+        self.state = join(self.state.take(), other.state)?;
+        Ok(())
+    }
+
+    /// Keeps only the batch rows in `rows`.
+    fn retain(&mut self, rows: &Tensor) -> Result<()> {
+        if let Some(conv) = self.conv.take() {
+            self.conv = Some(conv.index_select(rows, 0)?);
+        }
+        if let Some(state) = self.state.take() {
+            self.state = Some(state.index_select(rows, 0)?);
+        }
+        Ok(())
+    }
 }
 
 impl GatedDeltaNet {
@@ -468,10 +541,78 @@ pub struct Cache {
     layers: Vec<LayerCache>,
     /// Tokens (padding included) seen so far.
     pub position: usize,
+    /// Key/value capacity to allocate up front (tokens); the buffers grow past it if needed.
+    reserve: usize,
     /// Which of the tokens seen so far are real (1) or padding (0), `(B, position)` f32.
     seen: Option<Tensor>,
-    /// Real tokens seen so far per sequence, `(B,)` f32: the next real token's position.
-    next_position: Option<Tensor>,
+    /// Real tokens seen so far per sequence: the next real token's position. Kept on the host
+    /// so that positions never need a device round trip.
+    next_position: Vec<u32>,
+}
+
+impl Cache {
+    /// Reserves key/value room for `tokens` positions (prompt + new tokens), so that the
+    /// attention buffers are allocated once.
+    pub fn reserve(&mut self, tokens: usize) {
+        self.reserve = tokens;
+    }
+
+    /// Sequences in the batch (0 before the first call).
+    pub fn batch_size(&self) -> usize {
+        self.next_position.len()
+    }
+
+    /// Joins caches of batches that have seen the same number of positions (for example,
+    /// groups of rows of one left-padded batch prefilled separately) into one batch.
+    pub fn concat(parts: Vec<Cache>) -> Result<Cache> {
+        let mut parts = parts.into_iter();
+        let Some(mut whole) = parts.next() else {
+            candle_core::bail!("no caches to join");
+        };
+        for part in parts {
+            if part.position != whole.position || part.layers.len() != whole.layers.len() {
+                candle_core::bail!("only caches at the same position can be joined");
+            }
+            for (w, p) in whole.layers.iter_mut().zip(part.layers) {
+                match (w, p) {
+                    (LayerCache::Attention(w), LayerCache::Attention(p)) => w.extend(p)?,
+                    (LayerCache::DeltaNet(w), LayerCache::DeltaNet(p)) => w.extend(p)?,
+                    _ => candle_core::bail!("the caches belong to different models"),
+                }
+            }
+            whole.seen = join(whole.seen.take(), part.seen)?;
+            whole.next_position.extend(part.next_position);
+        }
+        Ok(whole)
+    }
+
+    /// Keeps only the sequences at batch rows `rows` (in that order), dropping the others'
+    /// state: a batch shrinks as its sequences finish.
+    pub fn retain(&mut self, rows: &[usize]) -> Result<()> {
+        if self.next_position.is_empty() {
+            return Ok(());
+        }
+        if rows.iter().any(|&r| r >= self.next_position.len()) {
+            candle_core::bail!("row out of range when shrinking the batch");
+        }
+        let device = match &self.seen {
+            Some(seen) => seen.device().clone(),
+            None => return Ok(()),
+        };
+        let index: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let index = Tensor::from_vec(index, rows.len(), &device)?;
+        for layer in &mut self.layers {
+            match layer {
+                LayerCache::Attention(c) => c.retain(&index)?,
+                LayerCache::DeltaNet(c) => c.retain(&index)?,
+            }
+        }
+        if let Some(seen) = self.seen.take() {
+            self.seen = Some(seen.index_select(&index, 0)?);
+        }
+        self.next_position = rows.iter().map(|&r| self.next_position[r]).collect();
+        Ok(())
+    }
 }
 
 /// What every layer needs for one forward call: rotary angles per token, the attention bias
@@ -492,6 +633,8 @@ pub struct Qwen35Model {
     layers: Vec<DecoderLayer>,
     norm: CenteredRmsNorm,
     lm_head: Linear,
+    /// RoPE inverse frequencies `(1, 1, rotary_dim / 2)`, f32.
+    inv_freq: Tensor,
     config: Qwen35Config,
 }
 
@@ -550,7 +693,13 @@ impl Qwen35Model {
         } else {
             linear_no_bias(config.hidden_size, config.vocab_size, vb.pp("lm_head"))?
         };
+        let rd = config.rotary_dim();
+        let inv: Vec<f32> = (0..rd / 2)
+            .map(|i| (1.0 / config.theta().powf(2.0 * i as f64 / rd as f64)) as f32)
+            .collect();
+        let inv_freq = Tensor::from_vec(inv, (1, 1, rd / 2), embed_weight.device())?;
         Ok(Qwen35Model {
+            inv_freq,
             embed: Embedding::new(embed_weight, config.hidden_size),
             layers,
             norm: CenteredRmsNorm::load(text.pp("norm"), config.hidden_size, config.rms_norm_eps)?,
@@ -576,8 +725,9 @@ impl Qwen35Model {
                 })
                 .collect(),
             position: 0,
+            reserve: 0,
             seen: None,
-            next_position: None,
+            next_position: Vec::new(),
         }
     }
 
@@ -589,26 +739,29 @@ impl Qwen35Model {
             Some(m) => m.to_dtype(DType::F32)?,
             None => Tensor::ones((b, t), DType::F32, device)?,
         };
-        let base = match cache.next_position.take() {
-            Some(p) => p,
-            None => Tensor::zeros(b, DType::F32, device)?,
+        if cache.next_position.is_empty() {
+            cache.next_position = vec![0; b];
+        } else if cache.next_position.len() != b {
+            candle_core::bail!(
+                "the cache holds {} sequences but the input has {b}",
+                cache.next_position.len()
+            );
+        }
+        // Position of each token: real tokens before it in its sequence (padding gets 0),
+        // counted on the host (candle's `cumsum` multiplies by a dense T × T triangle, too much
+        // for long prompts, and a device round trip per step costs more than this loop).
+        let flags: Vec<Vec<u8>> = match mask {
+            Some(m) => m.to_dtype(DType::U8)?.to_vec2()?,
+            None => vec![vec![1; t]; b],
         };
-        // Position of each token: real tokens before it in its sequence (padding gets 0). The
-        // running count is taken on the host: candle's `cumsum` multiplies by a dense T × T
-        // triangle, too much for long prompts.
-        let flags: Vec<Vec<f32>> = mask_f.to_vec2()?;
-        let starts: Vec<f32> = base.to_vec1()?;
-        let mut running = Vec::with_capacity(b * t);
-        for (row, start) in flags.iter().zip(starts) {
-            let mut count = start;
+        let mut positions = Vec::with_capacity(b * t);
+        for (row, next) in flags.iter().zip(cache.next_position.iter_mut()) {
             for &flag in row {
-                count += flag;
-                running.push(count);
+                positions.push(if flag == 0 { 0.0 } else { *next as f32 });
+                *next += u32::from(flag != 0);
             }
         }
-        let counted = Tensor::from_vec(running, (b, t), device)?;
-        let positions = ((counted.clone() - 1.0)?.relu()? * &mask_f)?;
-        cache.next_position = Some(counted.narrow(1, t - 1, 1)?.squeeze(1)?);
+        let positions = Tensor::from_vec(positions, (b, t), device)?;
         let seen = match cache.seen.take() {
             Some(prev) => Tensor::cat(&[&prev, &mask_f], 1)?,
             None => mask_f.clone(),
@@ -616,33 +769,33 @@ impl Qwen35Model {
         cache.seen = Some(seen.clone());
         let s = seen.dim(1)?;
         let offset = s - t;
-        let rd = self.config.rotary_dim();
-        let theta = self.config.theta();
-        let inv: Vec<f32> = (0..rd / 2)
-            .map(|i| (1.0 / theta.powf(2.0 * i as f64 / rd as f64)) as f32)
-            .collect();
-        let inv = Tensor::from_vec(inv, (1, 1, rd / 2), device)?;
+        let inv = self.inv_freq.to_device(device)?;
         let freqs = positions.unsqueeze(2)?.broadcast_mul(&inv)?; // (B, T, rd/2)
         let emb = Tensor::cat(&[&freqs, &freqs], 2)?.unsqueeze(1)?;
-        let causal: Vec<f32> = (0..t)
-            .flat_map(|i| {
-                (0..s).map(move |j| {
-                    if j > offset + i {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .collect();
-        let causal = Tensor::from_vec(causal, (1, 1, t, s), device)?;
         // Padding keys: a large finite penalty, so that a padding query (which sees only
         // padding) still gets a finite softmax.
         let padding = ((seen - 1.0)? * 1e30)?.reshape((b, 1, 1, s))?;
+        let bias = if t == 1 {
+            padding // a single new token may look at everything before it
+        } else {
+            let causal: Vec<f32> = (0..t)
+                .flat_map(|i| {
+                    (0..s).map(move |j| {
+                        if j > offset + i {
+                            f32::NEG_INFINITY
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .collect();
+            let causal = Tensor::from_vec(causal, (1, 1, t, s), device)?;
+            causal.broadcast_add(&padding)?
+        };
         Ok(Step {
             cos: emb.cos()?,
             sin: emb.sin()?,
-            bias: causal.broadcast_add(&padding)?,
+            bias,
             mask: mask.map(|_| mask_f),
         })
     }
@@ -662,13 +815,40 @@ impl Qwen35Model {
         mask: Option<&Tensor>,
         cache: &mut Cache,
     ) -> Result<Tensor> {
+        let h = self.hidden(input_ids, mask, cache)?;
+        self.lm_head.forward(&self.norm.forward(&h)?)
+    }
+
+    /// Logits `(B, vocab)` of the last position only (what generation needs: the LM head over
+    /// a whole prompt would cost `T × vocab` for nothing).
+    pub fn forward_last(
+        &self,
+        input_ids: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut Cache,
+    ) -> Result<Tensor> {
+        let h = self.hidden(input_ids, mask, cache)?;
+        let last = h.narrow(1, h.dim(1)? - 1, 1)?;
+        self.lm_head.forward(&self.norm.forward(&last)?)?.squeeze(1)
+    }
+
+    /// The last layer's hidden states `(B, T, hidden)`, before the final norm.
+    fn hidden(
+        &self,
+        input_ids: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut Cache,
+    ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         let step = self.step(mask, b, t, cache)?;
         let mut h = self.embed.forward(input_ids)?;
+        let reserve = cache.reserve;
         for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let normed = layer.input_norm.forward(&h)?;
             let mixed = match (&layer.mixer, layer_cache) {
-                (Mixer::Attention(a), LayerCache::Attention(c)) => a.forward(&normed, c, &step)?,
+                (Mixer::Attention(a), LayerCache::Attention(c)) => {
+                    a.forward(&normed, c, &step, reserve)?
+                }
                 (Mixer::DeltaNet(d), LayerCache::DeltaNet(c)) => d.forward(&normed, c, &step)?,
                 _ => candle_core::bail!("the cache was made for another model"),
             };
@@ -676,7 +856,7 @@ impl Qwen35Model {
             h = (&h + layer.mlp.forward(&layer.post_norm.forward(&h)?)?)?;
         }
         cache.position += t;
-        self.lm_head.forward(&self.norm.forward(&h)?)
+        Ok(h)
     }
 
     /// Greedy decoding of one prompt: the new tokens (at most `max_new_tokens`, ending early
@@ -700,9 +880,11 @@ impl Qwen35Model {
         Ok(out.into_iter().next().map(|g| g.tokens).unwrap_or_default())
     }
 
-    /// Generates for a batch of prompts at once (static batching: the prompts are left-padded
-    /// to one length and decoded together until each has produced `max_new_tokens` tokens or a
-    /// `stop` token, which is kept). Every sequence gets exactly what it would get alone.
+    /// Generates for a batch of prompts at once: the prompts are left-padded to one length,
+    /// prefilled in groups of rows (at most [`PREFILL_TOKENS`] tokens a call, to bound memory),
+    /// and decoded together; each sequence stops after `max_new_tokens` tokens or a `stop`
+    /// token (which is kept), and leaves the batch then, so the batch shrinks as sequences
+    /// finish. With greedy decoding every sequence gets exactly what it would get alone.
     pub fn generate(
         &self,
         prompts: &[Vec<u32>],
@@ -711,45 +893,107 @@ impl Qwen35Model {
         sampler: &mut Sampler,
         device: &Device,
     ) -> Result<Vec<Generation>> {
+        let limits = vec![max_new_tokens; prompts.len()];
+        let decoding = Decoding {
+            stop,
+            ..Decoding::default()
+        };
+        self.generate_each(prompts, &limits, &decoding, sampler, device, |_| {})
+    }
+
+    /// [`Qwen35Model::generate`] with a limit of new tokens per prompt; `progress` is called
+    /// after every decoding step with the number of tokens that step produced.
+    pub fn generate_each(
+        &self,
+        prompts: &[Vec<u32>],
+        limits: &[usize],
+        decoding: &Decoding,
+        sampler: &mut Sampler,
+        device: &Device,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<Generation>> {
         let b = prompts.len();
+        if limits.len() != b {
+            candle_core::bail!("{b} prompts but {} token limits", limits.len());
+        }
         let mut out: Vec<Generation> = vec![Generation::default(); b];
-        if b == 0 || max_new_tokens == 0 {
+        // Rows still generating, as indices into `prompts`.
+        let mut active: Vec<usize> = (0..b).filter(|&k| limits[k] > 0).collect();
+        if active.is_empty() {
             return Ok(out);
         }
-        let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
         if prompts.iter().any(Vec::is_empty) {
             candle_core::bail!("every prompt needs at least one token");
         }
-        let (mut ids, mut mask) = (Vec::with_capacity(b * width), Vec::with_capacity(b * width));
-        for p in prompts {
-            let pad = width - p.len();
-            ids.extend(std::iter::repeat_n(0u32, pad).chain(p.iter().copied()));
-            mask.extend(std::iter::repeat_n(0u32, pad).chain(std::iter::repeat_n(1u32, p.len())));
-        }
-        let ids = Tensor::from_vec(ids, (b, width), device)?;
-        let mask = Tensor::from_vec(mask, (b, width), device)?;
-        let mut cache = self.new_cache();
-        let mut logits = self.forward_masked(&ids, Some(&mask), &mut cache)?;
-        let mut done = vec![false; b];
-        for _ in 0..max_new_tokens {
-            let last = logits.narrow(1, logits.dim(1)? - 1, 1)?.squeeze(1)?;
-            let (tokens, log_probs) = sampler.next(&last)?;
-            for (k, g) in out.iter_mut().enumerate() {
-                if done[k] {
-                    continue;
-                }
-                g.tokens.push(tokens[k]);
-                g.log_probs.push(log_probs[k]);
-                done[k] = stop.contains(&tokens[k]) || g.tokens.len() >= max_new_tokens;
+        let width = active.iter().map(|&k| prompts[k].len()).max().unwrap_or(0);
+        let longest = active.iter().map(|&k| limits[k]).max().unwrap_or(0);
+        let rows_per_call = (decoding.prefill_tokens / width).max(1);
+        let stop = decoding.stop;
+        let mut parts = Vec::new();
+        let mut logits = Vec::new();
+        for group in active.chunks(rows_per_call) {
+            let (mut ids, mut mask) = (Vec::new(), Vec::new());
+            for &k in group {
+                let p = &prompts[k];
+                let pad = width - p.len();
+                ids.extend(std::iter::repeat_n(0u32, pad).chain(p.iter().copied()));
+                mask.extend(std::iter::repeat_n(0u8, pad).chain(std::iter::repeat_n(1u8, p.len())));
             }
-            if done.iter().all(|d| *d) {
+            let ids = Tensor::from_vec(ids, (group.len(), width), device)?;
+            let mask = Tensor::from_vec(mask, (group.len(), width), device)?;
+            let mut cache = self.new_cache();
+            cache.reserve(width + longest);
+            logits.push(self.forward_last(&ids, Some(&mask), &mut cache)?);
+            parts.push(cache);
+        }
+        let mut cache = Cache::concat(parts)?;
+        let mut logits = Tensor::cat(&logits, 0)?;
+        loop {
+            let (tokens, log_probs) = sampler.next(&logits)?;
+            let mut keep = Vec::with_capacity(active.len());
+            for (row, &k) in active.iter().enumerate() {
+                let g = &mut out[k];
+                g.tokens.push(tokens[row]);
+                g.log_probs.push(log_probs[row]);
+                if !stop.contains(&tokens[row]) && g.tokens.len() < limits[k] {
+                    keep.push(row);
+                }
+            }
+            progress(active.len());
+            if keep.is_empty() {
                 break;
             }
-            // Finished sequences keep decoding their last token; their results are ignored.
-            let next = Tensor::from_vec(tokens, (b, 1), device)?;
-            logits = self.forward(&next, &mut cache)?;
+            let next: Vec<u32> = keep.iter().map(|&row| tokens[row]).collect();
+            if keep.len() < active.len() {
+                cache.retain(&keep)?;
+                active = keep.iter().map(|&row| active[row]).collect();
+            }
+            let next = Tensor::from_vec(next, (active.len(), 1), device)?;
+            logits = self.forward_last(&next, None, &mut cache)?;
         }
         Ok(out)
+    }
+}
+
+/// Most prompt tokens (rows × padded length) one prefill call processes by default; longer
+/// batches are prefilled a few rows at a time.
+pub const PREFILL_TOKENS: usize = 16_384;
+
+/// How [`Qwen35Model::generate_each`] decodes.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoding<'a> {
+    /// Tokens that end a sequence (kept in its output), e.g. `<|im_end|>`.
+    pub stop: &'a [u32],
+    /// Most prompt tokens (rows × padded length) per prefill call.
+    pub prefill_tokens: usize,
+}
+
+impl Default for Decoding<'_> {
+    fn default() -> Self {
+        Decoding {
+            stop: &[],
+            prefill_tokens: PREFILL_TOKENS,
+        }
     }
 }
 

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Build the CUDA `lamar` binary on a machine without a GPU (or with one).
+#
+# Needs Python 3 with venv and network access to PyPI the first time. NVIDIA's wheels provide
+# nvcc 13.0 (pinned: the CUDA 13.0 driver cannot JIT newer PTX), the CUDA runtime, cuBLAS,
+# cuRAND and NVRTC. When no driver is installed, a stub `libcuda.so` (soname libcuda.so.1, one
+# empty function per driver symbol cudarc references) satisfies the linker; at run time the real
+# driver library is loaded.
+#
+# Usage: gpu/tools/build-cuda.sh [extra cargo args]
+#   LAMAR_CUDA_ENV   venv holding the wheels          (default: ./target/cuda-env)
+#   CUDA_COMPUTE_CAP GPU architecture, 90 = Hopper     (default: 90)
+# Output: target/cuda/release/lamar and target/cuda/lamar.gz (gzipped, to carry to a GPU host).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+ENV_DIR=${LAMAR_CUDA_ENV:-$ROOT/target/cuda-env}
+export CARGO_TARGET_DIR=$ROOT/target/cuda
+export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
+export CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-$(nproc)}
+
+if [ ! -x "$ENV_DIR/bin/python" ]; then
+  python3 -m venv "$ENV_DIR"
+  "$ENV_DIR/bin/pip" install -q nvidia-cuda-nvcc==13.0.88 nvidia-cuda-runtime==13.0.96 \
+    nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-cccl==13.0.85
+  "$ENV_DIR/bin/pip" install -q --no-deps nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 \
+    nvidia-cuda-nvrtc==13.0.88
+fi
+CUDA=$(echo "$ENV_DIR"/lib/python3*/site-packages/nvidia/cu13)
+# The wheels ship versioned sonames only; the linker wants the plain names.
+(cd "$CUDA/lib" && for l in cublas cublasLt cudart nvrtc; do ln -sf "lib$l.so.13" "lib$l.so"; done &&
+  ln -sf libcurand.so.10 libcurand.so)
+export CUDA_HOME=$CUDA PATH=$CUDA/bin:$PATH
+STUBS=$CARGO_TARGET_DIR/stubs
+mkdir -p "$STUBS"
+export RUSTFLAGS="-L native=$STUBS -L native=$CUDA/lib"
+
+build() { cargo build --release --locked -p lamar-cli --features cuda "$@"; }
+
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so ' && [ ! -f "$STUBS/libcuda.so" ]; then
+  # First pass compiles everything and fails at the link for want of libcuda.
+  build "$@" || true
+  WORK=$(mktemp -d)
+  (cd "$WORK" && ar x "$(ls "$CARGO_TARGET_DIR"/release/deps/libcudarc-*.rlib | head -1)" &&
+    nm -u --format=posix ./*.o | awk '{print $1}' | grep -E '^cu[A-Z]' | sort -u |
+    awk '{print "void " $1 "(void){}"}' >stub.c &&
+    gcc -shared -fPIC -o "$STUBS/libcuda.so" -Wl,-soname,libcuda.so.1 stub.c)
+  rm -rf "$WORK"
+fi
+build "$@"
+gzip -c "$CARGO_TARGET_DIR/release/lamar" >"$CARGO_TARGET_DIR/lamar.gz"
+ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR/lamar.gz"
