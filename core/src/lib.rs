@@ -25,6 +25,7 @@ pub mod ensemble;
 pub mod formats;
 pub mod metrics;
 pub mod nltk;
+pub mod prompt;
 pub mod scorer;
 pub mod span;
 pub mod synth;

@@ -16,6 +16,9 @@
 //! measurements. Until then `lamar synth --simulate-models` stands in for model outputs so the
 //! rest of the pipeline can be exercised.
 
+pub mod chat;
+pub mod infer;
 pub mod lora;
 pub mod qwen35;
 pub mod sampling;
+pub mod tokenizer;

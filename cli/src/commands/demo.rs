@@ -259,8 +259,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         json!("skipped")
     };
 
-    step(8, STEPS, "not built yet");
-    println!("  - Qwen3.5 models (real model outputs)");
+    step(
+        8,
+        STEPS,
+        "Qwen3.5 tagging (lamar infer) with a tiny random model: the machinery, not a tagger",
+    );
+    let inference = inference_step(args, &layout)?;
 
     let summary = json!({
         "docs": args.docs,
@@ -271,11 +275,100 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "test_scores": scores,
         "plugins": plugins,
         "viewer": viewer,
+        "inference": inference,
     });
     let path = args.out.join("summary.json");
     write_atomic(&path, serde_json::to_string_pretty(&summary)?.as_bytes())?;
     println!("\nsummary written to {}", path.display());
     Ok(())
+}
+
+/// The tiny tokenizer and chat template the tests use (trained on the synthetic corpus; see
+/// gpu/tools/make_chat_golden.py).
+const TINY_TOKENIZER: &str = include_str!("../../../tests/golden/chat/tokenizer.json");
+const TINY_TOKENIZER_CONFIG: &str =
+    include_str!("../../../tests/golden/chat/tokenizer_config.json");
+const TINY_CHAT_TEMPLATE: &str = include_str!("../../../tests/golden/chat/chat_template.jinja");
+
+/// Writes a tiny random snapshot (weights, tokenizer, chat template) into `dir`.
+pub fn write_tiny_snapshot(dir: &std::path::Path, seed: u64) -> Result<()> {
+    for (name, text) in [
+        ("tokenizer.json", TINY_TOKENIZER),
+        ("tokenizer_config.json", TINY_TOKENIZER_CONFIG),
+        ("chat_template.jinja", TINY_CHAT_TEMPLATE),
+    ] {
+        write_atomic(&dir.join(name), text.as_bytes())?;
+    }
+    let vocab = lamar_gpu::tokenizer::TextTokenizer::from_snapshot(dir)?.vocab_size();
+    lamar_gpu::qwen35::random::write_random_snapshot(
+        dir,
+        &lamar_gpu::qwen35::random::tiny_config(vocab),
+        seed,
+    )?;
+    Ok(())
+}
+
+/// Step 8: `lamar infer` on a few test documents with a tiny random snapshot, twice (the
+/// second run must find everything done), then `lamar offsets` on its output.
+fn inference_step(args: &DemoArgs, layout: &CorpusLayout) -> Result<serde_json::Value> {
+    use lamar_core::formats::inference::{DocumentRow, read_documents};
+    use lamar_core::formats::raw_text::read_raw_text_of;
+    let snapshot = args.out.join("tiny-qwen35");
+    write_tiny_snapshot(&snapshot, args.seed)?;
+    let ids = lamar_core::formats::split::read_split(&layout.split("test"))?;
+    let docs: Vec<DocumentRow> = ids
+        .iter()
+        .take(6)
+        .map(|id| {
+            Ok(DocumentRow {
+                file_id: id.clone(),
+                raw_text: read_raw_text_of(&layout.raw_text_dir(), id)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let dir = args.out.join("inference");
+    let input = dir.join("documents.jsonl");
+    write_atomic(
+        &input,
+        lamar_core::formats::rows::to_jsonl(&docs).as_bytes(),
+    )?;
+    let out = dir.join("tiny_qwen35.jsonl");
+    let _ = std::fs::remove_file(&out);
+    let infer = super::infer::InferArgs {
+        model: snapshot.clone(),
+        adapter: None,
+        unmerged: false,
+        input: input.clone(),
+        out: out.clone(),
+        prompt_file: None,
+        batch_size: 4,
+        max_new_tokens: 32,
+        length_factor: 2.0,
+        device: super::infer::DeviceChoice::Cpu,
+        dtype: super::infer::DtypeChoice::F32,
+        temperature: 0.0,
+        top_p: 1.0,
+        seed: args.seed,
+        prefill_tokens: lamar_gpu::qwen35::model::PREFILL_TOKENS,
+    };
+    super::infer::run(&infer)?;
+    println!("  again (resumes: nothing left to do):");
+    super::infer::run(&infer)?;
+    let records = read_documents(&out)?.len();
+    super::offsets::run(&OffsetsArgs {
+        input: out.clone(),
+        raw_text_dir: layout.raw_text_dir(),
+        out: dir.join("tiny_qwen35_offsets.json"),
+        dropped: None,
+        keep_decision: false,
+        no_verbatim: false,
+        reference: false,
+    })?;
+    println!(
+        "  real tagging needs real weights: lamar infer --model <Qwen3.5-4B snapshot> --adapter \
+         <LoRA> (see README; CUDA build: gpu/tools/build-cuda.sh)"
+    );
+    Ok(json!({"documents": records, "snapshot": snapshot, "output": out}))
 }
 
 /// Step 5: the example plugins, when built. The boundary-vote plugin must reproduce the native

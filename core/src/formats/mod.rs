@@ -13,6 +13,7 @@
 //! line or JSON path at fault.
 
 pub mod gold;
+pub mod inference;
 pub mod predictions;
 pub mod raw_text;
 pub mod rows;

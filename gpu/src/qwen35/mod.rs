@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod model;
+pub mod random;
 
 use crate::lora::LoraAdapter;
 use candle_core::{DType, Device};
@@ -91,4 +92,58 @@ pub fn load_with_adapter(
     let vb =
         unsafe { VarBuilder::from_mmaped_safetensors(&shards, dtype, device) }.map_err(weights)?;
     Qwen35Model::with_adapter(&config, vb, adapter).map_err(weights)
+}
+
+/// Weight groups of a snapshot that the text model does not read (the vision tower, the
+/// multi-token-prediction layer), with their tensor counts, from the safetensors headers.
+/// Unreadable files are left to [`load`] to report.
+pub fn unread_weights(dir: &Path) -> Vec<(String, usize)> {
+    let groups = [
+        ("model.visual.", "vision tower"),
+        ("visual.", "vision tower"),
+        ("mtp.", "multi-token-prediction layer"),
+        ("model.mtp.", "multi-token-prediction layer"),
+    ];
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return counts;
+    };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if path.extension().is_none_or(|x| x != "safetensors") {
+            continue;
+        }
+        let Some(names) = safetensors_names(&path) else {
+            continue;
+        };
+        for name in names {
+            if let Some((_, group)) = groups.iter().find(|(prefix, _)| name.starts_with(prefix)) {
+                match counts.iter_mut().find(|(g, _)| g == group) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((group.to_string(), 1)),
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// Tensor names in a safetensors file's header (8-byte length, then JSON).
+fn safetensors_names(path: &Path) -> Option<Vec<String>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let len = usize::try_from(u64::from_le_bytes(len)).ok()?;
+    if len > 100 << 20 {
+        return None;
+    }
+    let mut header = vec![0u8; len];
+    file.read_exact(&mut header).ok()?;
+    let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header).ok()?;
+    Some(
+        json.into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k != "__metadata__")
+            .collect(),
+    )
 }
