@@ -10,7 +10,8 @@
 # Usage: gpu/tools/build-cuda.sh [extra cargo args]
 #   LAMAR_CUDA_ENV   venv holding the wheels          (default: ./target/cuda-env)
 #   CUDA_COMPUTE_CAP GPU architecture, 90 = Hopper     (default: 90)
-# Output: target/cuda/release/lamar and target/cuda/lamar.gz (gzipped, to carry to a GPU host).
+# Output: target/cuda/release/lamar, and gzipped to carry to a GPU host: target/cuda/lamar.gz and
+# target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench.rs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -52,4 +53,5 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so ' && [ ! -s "$STUBS/libcuda.s
 fi
 build "$@"
 gzip -c "$CARGO_TARGET_DIR/release/lamar" >"$CARGO_TARGET_DIR/lamar.gz"
-ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR/lamar.gz"
+gzip -c "$CARGO_TARGET_DIR/release/qwen35-bench" >"$CARGO_TARGET_DIR/qwen35-bench.gz"
+ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR/lamar.gz" "$CARGO_TARGET_DIR/qwen35-bench.gz"

@@ -5,19 +5,28 @@
 //! its recurrent form for decoding ([`delta_rule_recurrent`]).
 
 use super::config::{LayerType, Qwen35Config};
-use crate::lora::{LoraAdapter, Projection};
+use crate::lora::{FusedProjection, LoraAdapter, Projection};
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
 
-/// `x / sqrt(mean(x²) + eps)` over the last dimension, in f32.
-fn rms(x: &Tensor, eps: f64) -> Result<Tensor> {
-    let x = x.to_dtype(DType::F32)?;
-    let mean = x.sqr()?.mean_keepdim(D::Minus1)?;
-    x.broadcast_div(&(mean + eps)?.sqrt()?)
+/// `x / sqrt(mean(x²) + eps) · scale` over the last dimension, computed in f32 (one fused
+/// kernel) and returned in f32.
+fn rms_scaled(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    candle_nn::ops::rms_norm(&x.to_dtype(DType::F32)?.contiguous()?, scale, eps as f32)
 }
 
-/// Zero-centred RMSNorm: `rms(x) · (1 + w)` (Qwen3.5's stored weights are offsets from 1).
+/// `x / ‖x‖₂` (with transformers' `1e-6` inside the root) times `factor`, over the last
+/// dimension, in f32: the fused RMS norm does it, since
+/// `x / sqrt(Σx² + ε) = x / sqrt(mean(x²) + ε/d) / √d`.
+fn l2_normalised(x: &Tensor, factor: f64) -> Result<Tensor> {
+    let d = x.dim(D::Minus1)?;
+    let scale = Tensor::full((factor / (d as f64).sqrt()) as f32, d, x.device())?;
+    candle_nn::ops::rms_norm(&x.contiguous()?, &scale, (1e-6 / d as f64) as f32)
+}
+
+/// Zero-centred RMSNorm: `rms(x) · (1 + w)` in f32, cast back (Qwen3.5's stored weights are
+/// offsets from 1).
 struct CenteredRmsNorm {
     scale: Tensor,
     eps: f64,
@@ -33,39 +42,42 @@ impl CenteredRmsNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        rms(x, self.eps)?
-            .broadcast_mul(&self.scale)?
-            .to_dtype(x.dtype())
+        rms_scaled(x, &self.scale, self.eps)?.to_dtype(x.dtype())
     }
 }
 
 /// SwiGLU feed-forward.
 struct Mlp {
-    gate: Projection,
-    up: Projection,
+    /// `gate_proj` and `up_proj`.
+    gate_up: FusedProjection,
     down: Projection,
 }
 
 impl Mlp {
     fn load(vb: VarBuilder, c: &Qwen35Config, lora: Option<&LoraAdapter>) -> Result<Self> {
         Ok(Mlp {
-            gate: Projection::load(c.hidden_size, c.intermediate_size, vb.pp("gate_proj"), lora)?,
-            up: Projection::load(c.hidden_size, c.intermediate_size, vb.pp("up_proj"), lora)?,
+            gate_up: FusedProjection::new(vec![
+                Projection::load(c.hidden_size, c.intermediate_size, vb.pp("gate_proj"), lora)?,
+                Projection::load(c.hidden_size, c.intermediate_size, vb.pp("up_proj"), lora)?,
+            ])?,
             down: Projection::load(c.intermediate_size, c.hidden_size, vb.pp("down_proj"), lora)?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gated = self.gate.forward(x)?.silu()?.mul(&self.up.forward(x)?)?;
-        self.down.forward(&gated)
+        let [gate, up]: [Tensor; 2] = self
+            .gate_up
+            .forward(x)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("gate/up projection".into()))?;
+        self.down.forward(&gate.silu()?.mul(&up)?)
     }
 }
 
 /// Gated full attention with partial RoPE and a per-head output gate.
 struct FullAttention {
-    q: Projection,
-    k: Projection,
-    v: Projection,
+    /// `q_proj` (queries and gates), `k_proj`, `v_proj`.
+    qkv: FusedProjection,
     o: Projection,
     q_norm: CenteredRmsNorm,
     k_norm: CenteredRmsNorm,
@@ -79,9 +91,11 @@ impl FullAttention {
     fn load(vb: VarBuilder, c: &Qwen35Config, lora: Option<&LoraAdapter>) -> Result<Self> {
         let (h, kv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         Ok(FullAttention {
-            q: Projection::load(c.hidden_size, h * hd * 2, vb.pp("q_proj"), lora)?,
-            k: Projection::load(c.hidden_size, kv * hd, vb.pp("k_proj"), lora)?,
-            v: Projection::load(c.hidden_size, kv * hd, vb.pp("v_proj"), lora)?,
+            qkv: FusedProjection::new(vec![
+                Projection::load(c.hidden_size, h * hd * 2, vb.pp("q_proj"), lora)?,
+                Projection::load(c.hidden_size, kv * hd, vb.pp("k_proj"), lora)?,
+                Projection::load(c.hidden_size, kv * hd, vb.pp("v_proj"), lora)?,
+            ])?,
             o: Projection::load(h * hd, c.hidden_size, vb.pp("o_proj"), lora)?,
             q_norm: CenteredRmsNorm::load(vb.pp("q_norm"), hd, c.rms_norm_eps)?,
             k_norm: CenteredRmsNorm::load(vb.pp("k_norm"), hd, c.rms_norm_eps)?,
@@ -127,22 +141,22 @@ impl FullAttention {
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let [qg, k, v]: [Tensor; 3] = self
+            .qkv
+            .forward(x)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("q/k/v projection".into()))?;
         // Per head: [query (hd) | gate (hd)].
-        let qg = self.q.forward(x)?.reshape((b, t, h, 2 * hd))?;
+        let qg = qg.reshape((b, t, h, 2 * hd))?;
         let query = qg.narrow(D::Minus1, 0, hd)?;
         let gate = qg.narrow(D::Minus1, hd, hd)?.reshape((b, t, h * hd))?;
         let q = self.q_norm.forward(&query)?.transpose(1, 2)?.contiguous()?;
         let k = self
             .k_norm
-            .forward(&self.k.forward(x)?.reshape((b, t, kvh, hd))?)?
+            .forward(&k.reshape((b, t, kvh, hd))?)?
             .transpose(1, 2)?
             .contiguous()?;
-        let v = self
-            .v
-            .forward(x)?
-            .reshape((b, t, kvh, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        let v = v.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
         let (q, k) = (
             self.rope(&q, &step.cos, &step.sin)?.contiguous()?,
             self.rope(&k, &step.cos, &step.sin)?.contiguous()?,
@@ -229,17 +243,16 @@ impl AttentionCache {
 
 /// Gated DeltaNet: short causal convolution, then a delta-rule recurrence per value head.
 struct GatedDeltaNet {
-    in_qkv: Projection,
-    in_z: Projection,
-    in_b: Projection,
-    in_a: Projection,
+    /// `in_proj_qkv`, `in_proj_z`, `in_proj_b`, `in_proj_a`.
+    input: FusedProjection,
     out: Projection,
     /// Depthwise convolution weights `[channels, kernel]`.
     conv: Tensor,
     /// `−exp(A_log)` per value head (f32).
     neg_a: Tensor,
     dt_bias: Tensor,
-    norm_weight: Tensor,
+    /// The gated norm's weight (plain, not zero-centred), f32.
+    norm_weight_f32: Tensor,
     eps: f64,
     key_heads: usize,
     value_heads: usize,
@@ -299,15 +312,17 @@ impl GatedDeltaNet {
             .reshape((channels, c.linear_conv_kernel_dim))?;
         let a_log = vb.get(nv, "A_log")?.to_dtype(DType::F32)?;
         Ok(GatedDeltaNet {
-            in_qkv: Projection::load(c.hidden_size, channels, vb.pp("in_proj_qkv"), lora)?,
-            in_z: Projection::load(c.hidden_size, nv * dv, vb.pp("in_proj_z"), lora)?,
-            in_b: Projection::load(c.hidden_size, nv, vb.pp("in_proj_b"), lora)?,
-            in_a: Projection::load(c.hidden_size, nv, vb.pp("in_proj_a"), lora)?,
+            input: FusedProjection::new(vec![
+                Projection::load(c.hidden_size, channels, vb.pp("in_proj_qkv"), lora)?,
+                Projection::load(c.hidden_size, nv * dv, vb.pp("in_proj_z"), lora)?,
+                Projection::load(c.hidden_size, nv, vb.pp("in_proj_b"), lora)?,
+                Projection::load(c.hidden_size, nv, vb.pp("in_proj_a"), lora)?,
+            ])?,
             out: Projection::load(nv * dv, c.hidden_size, vb.pp("out_proj"), lora)?,
             conv,
             neg_a: a_log.exp()?.neg()?,
             dt_bias: vb.get(nv, "dt_bias")?.to_dtype(DType::F32)?,
-            norm_weight: vb.get(dv, "norm.weight")?,
+            norm_weight_f32: vb.get(dv, "norm.weight")?.to_dtype(DType::F32)?,
             eps: c.rms_norm_eps,
             key_heads: nk,
             value_heads: nv,
@@ -348,11 +363,13 @@ impl GatedDeltaNet {
             self.key_dim,
             self.value_dim,
         );
-        let mixed = self.convolve(&self.in_qkv.forward(x)?, cache)?;
+        let [qkv, z, beta_in, a_in]: [Tensor; 4] = self
+            .input
+            .forward(x)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("DeltaNet input projection".into()))?;
+        let mixed = self.convolve(&qkv.contiguous()?, cache)?;
         let f32 = |x: Tensor| x.to_dtype(DType::F32);
-        let l2 = |x: &Tensor| -> Result<Tensor> {
-            x.broadcast_div(&(x.sqr()?.sum_keepdim(D::Minus1)? + 1e-6)?.sqrt()?)
-        };
         // Each query/key head serves `nv / nk` consecutive value heads.
         let widen = |x: Tensor| -> Result<Tensor> {
             let n = nv / nk;
@@ -370,10 +387,10 @@ impl GatedDeltaNet {
         let v = f32(mixed
             .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
             .reshape((b, t, nv, dv))?)?;
-        let q = widen((l2(&q)? * (1.0 / (dk as f64).sqrt()))?)?;
-        let k = widen(l2(&k)?)?;
-        let beta = candle_nn::ops::sigmoid(&f32(self.in_b.forward(x)?)?)?; // (B, T, nv)
-        let a = f32(self.in_a.forward(x)?)?.broadcast_add(&self.dt_bias)?;
+        let q = widen(l2_normalised(&q, 1.0 / (dk as f64).sqrt())?)?;
+        let k = widen(l2_normalised(&k, 1.0)?)?;
+        let beta = candle_nn::ops::sigmoid(&f32(beta_in)?)?; // (B, T, nv)
+        let a = f32(a_in)?.broadcast_add(&self.dt_bias)?;
         // softplus(a) = max(a, 0) + ln(1 + e^{−|a|})
         let softplus = (a.relu()? + (a.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
         let g = softplus.broadcast_mul(&self.neg_a)?; // log-decay ≤ 0, (B, T, nv)
@@ -393,10 +410,8 @@ impl GatedDeltaNet {
         };
         cache.state = Some(state);
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
-        let z = f32(self.in_z.forward(x)?.reshape((b, t, nv, dv))?)?;
-        let normed = rms(&o, self.eps)?
-            .to_dtype(x.dtype())?
-            .broadcast_mul(&self.norm_weight)?;
+        let z = f32(z.contiguous()?.reshape((b, t, nv, dv))?)?;
+        let normed = rms_scaled(&o, &self.norm_weight_f32, self.eps)?.to_dtype(x.dtype())?;
         let gated = f32(normed)?.mul(&z.silu()?)?.to_dtype(x.dtype())?;
         self.out.forward(&gated.reshape((b, t, nv * dv))?)
     }
@@ -414,6 +429,15 @@ pub fn delta_rule_recurrent(
     mut state: Tensor,
 ) -> Result<(Tensor, Tensor)> {
     let (b, h, t, _) = q.dims4()?;
+    if t == 1 {
+        // One decoding step: no slicing, the (B, H, 1, d) inputs are already per token.
+        let decay = g.exp()?.reshape((b, h, 1, 1))?;
+        state = state.broadcast_mul(&decay)?;
+        let remembered = k.matmul(&state)?; // (B, H, 1, dv)
+        let delta = (v - remembered)?.broadcast_mul(&beta.unsqueeze(3)?)?;
+        state = (state + k.transpose(2, 3)?.matmul(&delta)?)?;
+        return Ok((q.matmul(&state)?, state));
+    }
     let decay = g.exp()?;
     let mut outputs = Vec::with_capacity(t);
     for step in 0..t {

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The GPU measurements of BENCHMARKS.md, in one go on a machine with an NVIDIA GPU, PyTorch and
+# transformers >= 5.2 (no Rust needed): builds a random full-size Qwen3.5-4B with transformers,
+# measures transformers, then lamar's CUDA bench binary and `lamar infer` on the same snapshot.
+#
+# Usage: gpu/tools/gpu-bench.sh OUT_DIR [new tokens for lamar (default 512)] [for transformers (64)]
+#        (transformers' timing is skipped when its token count is 0; its reference logits are not)
+# Needs target/cuda/qwen35-bench.gz and target/cuda/lamar.gz (gpu/tools/build-cuda.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=$1
+LAMAR_NEW=${2:-512}
+HF_NEW=${3:-64}
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+gunzip -c target/cuda/qwen35-bench.gz >"$WORK/qwen35-bench"
+gunzip -c target/cuda/lamar.gz >"$WORK/lamar"
+chmod +x "$WORK/qwen35-bench" "$WORK/lamar"
+LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
+export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+SNAP=$WORK/q4b
+HF_ARGS=(--new-tokens "$HF_NEW")
+[ "$HF_NEW" = 0 ] && HF_ARGS=(--no-timing)
+python3 gpu/tools/qwen35_4b_reference.py "$SNAP" "${HF_ARGS[@]}" 2>&1 | grep -v Warning | tee "$OUT/transformers.jsonl"
+"$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
+  --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" --batches 1,32 2>&1 | tee "$OUT/lamar.jsonl"
+# lamar infer on CUDA with the tiny snapshot of the tests (the CLI path, not a benchmark).
+"$WORK/lamar" synth --out "$WORK/corpus" --docs 8 >/dev/null
+python3 - "$WORK" <<'PY'
+import json, pathlib, sys
+w = pathlib.Path(sys.argv[1])
+rows = [{"file_id": p.stem, "raw_text": p.read_text()} for p in sorted((w / "corpus" / "raw_text").glob("*.txt"))]
+(w / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+PY
+"$WORK/lamar" demo --out "$WORK/demo" --docs 20 >/dev/null 2>&1 || true
+if [ -d "$WORK/demo/tiny-qwen35" ]; then
+  "$WORK/lamar" infer --model "$WORK/demo/tiny-qwen35" --input "$WORK/docs.jsonl" --out "$OUT/infer_cuda.jsonl" \
+    --device cuda --max-new-tokens 64 --batch-size 4 2>&1 | tail -3 | tee "$OUT/infer_cuda.txt"
+  "$WORK/lamar" infer --model "$WORK/demo/tiny-qwen35" --input "$WORK/docs.jsonl" --out "$OUT/infer_cpu.jsonl" \
+    --device cpu --max-new-tokens 64 --batch-size 4 2>&1 | tail -3 | tee "$OUT/infer_cpu.txt"
+fi
+rm -rf "$WORK"

@@ -1,0 +1,102 @@
+"""A randomly initialised full-size Qwen3.5-4B text model, and transformers' own numbers for it.
+
+Runs on the GPU machine (transformers >= 5.2 with `qwen3_5`, PyTorch with CUDA; no weights
+needed). Builds the 4B text configuration (lamar's qwen35-and-candle reference, section 1),
+initialises it randomly (seeded; every weight perturbed so zero-initialised norms count too),
+saves it as a snapshot lamar can load, and records:
+
+* reference logits (f32) of a fixed random prompt, for lamar's bf16 comparison;
+* prefill time of a 3,000-token prompt (last-position logits only);
+* decode throughput of `generate` (greedy, no stop) at the given batch sizes.
+
+Usage: python3 qwen35_4b_reference.py OUT_DIR [--new-tokens 64] [--batches 1,32] [--no-timing]
+Writes OUT_DIR/snapshot/ (config.json + safetensors), OUT_DIR/reference.safetensors and prints
+one JSON object per measurement.
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+import transformers
+import transformers.models.qwen3_5 as q35
+from safetensors.torch import save_file
+
+parser = argparse.ArgumentParser()
+parser.add_argument("out")
+parser.add_argument("--new-tokens", type=int, default=64)
+parser.add_argument("--prompt-tokens", type=int, default=3000)
+parser.add_argument("--batches", default="1,32")
+parser.add_argument("--logit-tokens", type=int, default=256)
+parser.add_argument("--no-timing", action="store_true", help="only the snapshot and reference logits")
+args = parser.parse_args()
+os.makedirs(args.out, exist_ok=True)
+snapshot = os.path.join(args.out, "snapshot")
+
+
+def emit(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+emit(transformers=transformers.__version__, torch=torch.__version__,
+     gpu=torch.cuda.get_device_name(0))
+config = q35.Qwen3_5TextConfig(
+    vocab_size=248320, hidden_size=2560, intermediate_size=9216, num_hidden_layers=32,
+    num_attention_heads=16, num_key_value_heads=4, head_dim=256,
+    linear_num_key_heads=16, linear_num_value_heads=32, linear_key_head_dim=128,
+    linear_value_head_dim=128, linear_conv_kernel_dim=4, full_attention_interval=4,
+    rms_norm_eps=1e-6, tie_word_embeddings=True, max_position_embeddings=262144,
+    rope_parameters={"rope_type": "default", "rope_theta": 1e7, "partial_rotary_factor": 0.25},
+    eos_token_id=248044, pad_token_id=248044,
+)
+torch.manual_seed(0)
+t = time.time()
+with torch.device("cuda"):
+    model = q35.Qwen3_5ForCausalLM(config).to(torch.bfloat16).eval()
+with torch.no_grad():
+    for name, p in model.named_parameters():
+        if name.endswith("A_log"):
+            p.copy_(torch.log(torch.rand_like(p, dtype=torch.float32) * 4 + 0.5).to(p.dtype))
+        elif p.dim() == 1:
+            p.add_(torch.randn_like(p) * 0.05)
+emit(build_s=time.time() - t, attn_impl=model.config._attn_implementation,
+     params=sum(p.numel() for p in model.parameters()))
+t = time.time()
+model.save_pretrained(snapshot, safe_serialization=True)
+emit(save_s=time.time() - t)
+
+g = torch.Generator().manual_seed(7)
+ids = torch.randint(0, config.vocab_size, (1, args.logit_tokens), generator=g).cuda()
+with torch.no_grad():
+    logits = model(input_ids=ids).logits.float()
+save_file({"input_ids": ids.cpu().contiguous(), "logits": logits.cpu().contiguous()},
+          os.path.join(args.out, "reference.safetensors"))
+emit(reference_logits=list(logits.shape))
+
+
+def sync():
+    torch.cuda.synchronize()
+
+
+for batch in [] if args.no_timing else [int(b) for b in args.batches.split(",")]:
+    prompt = torch.randint(0, config.vocab_size, (batch, args.prompt_tokens), generator=g).cuda()
+    with torch.no_grad():
+        model(input_ids=prompt[:1, :256], logits_to_keep=1)  # warm-up
+        sync()
+        t = time.time()
+        for row in range(batch):
+            model(input_ids=prompt[row:row + 1], logits_to_keep=1)
+        sync()
+        prefill = time.time() - t
+        t = time.time()
+        out = model.generate(prompt, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
+                             do_sample=False, eos_token_id=None, pad_token_id=0)
+        sync()
+        total = time.time() - t
+    new = (out.shape[1] - args.prompt_tokens) * batch
+    decode = total - prefill
+    emit(system="transformers", batch=batch, prompt_tokens=args.prompt_tokens,
+         new_tokens_per_row=args.new_tokens, prefill_s=prefill,
+         prefill_tok_s=batch * args.prompt_tokens / prefill, generate_s=total,
+         decode_tok_s=new / decode if decode > 0 else None)
