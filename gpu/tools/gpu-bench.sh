@@ -25,6 +25,9 @@ HF_ARGS=(--new-tokens "$HF_NEW")
 python3 gpu/tools/qwen35_4b_reference.py "$SNAP" "${HF_ARGS[@]}" 2>&1 | grep -v Warning | tee "$OUT/transformers.jsonl"
 "$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
   --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" --batches 1,32 2>&1 | tee "$OUT/lamar.jsonl"
+# The same comparison with lamar in f32 (the algorithm, without bf16 rounding).
+"$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
+  --dtype f32 --batches none 2>&1 | tee "$OUT/lamar_f32.jsonl"
 # lamar infer on CUDA with the tiny snapshot of the tests (the CLI path, not a benchmark).
 "$WORK/lamar" synth --out "$WORK/corpus" --docs 8 >/dev/null
 python3 - "$WORK" <<'PY'

@@ -5,9 +5,12 @@ needed). Builds the 4B text configuration (lamar's qwen35-and-candle reference, 
 initialises it randomly (seeded; every weight perturbed so zero-initialised norms count too),
 saves it as a snapshot lamar can load, and records:
 
-* reference logits (f32) of a fixed random prompt, for lamar's bf16 comparison;
+* reference logits of a fixed random prompt, computed in f32 (`logits`) and in bf16
+  (`logits_bf16`), and how far transformers' own bf16 is from its f32 (the yardstick for
+  lamar's bf16);
 * prefill time of a 3,000-token prompt (last-position logits only);
-* decode throughput of `generate` (greedy, no stop) at the given batch sizes.
+* decode throughput of `generate` (greedy, no stop) at the given batch sizes: the time of
+  N new tokens minus the time of 1 (prefill + first token), over N - 1 steps.
 
 Usage: python3 qwen35_4b_reference.py OUT_DIR [--new-tokens 64] [--batches 1,32] [--no-timing]
 Writes OUT_DIR/snapshot/ (config.json + safetensors), OUT_DIR/reference.safetensors and prints
@@ -69,10 +72,18 @@ emit(save_s=time.time() - t)
 g = torch.Generator().manual_seed(7)
 ids = torch.randint(0, config.vocab_size, (1, args.logit_tokens), generator=g).cuda()
 with torch.no_grad():
+    logits_bf16 = model(input_ids=ids).logits.float()
+    model.float()  # the same weights (bf16 values are exact in f32), computed in f32
     logits = model(input_ids=ids).logits.float()
-save_file({"input_ids": ids.cpu().contiguous(), "logits": logits.cpu().contiguous()},
+    model.to(torch.bfloat16)
+diff = (logits_bf16 - logits).abs()
+emit(reference_logits=list(logits.shape), transformers_bf16_vs_f32_max_abs=diff.max().item(),
+     transformers_bf16_vs_f32_mean_abs=diff.mean().item(),
+     transformers_bf16_vs_f32_top1=(logits_bf16.argmax(-1) == logits.argmax(-1)).float().mean().item(),
+     reference_rms=logits.pow(2).mean().sqrt().item())
+save_file({"input_ids": ids.cpu().contiguous(), "logits": logits.cpu().contiguous(),
+           "logits_bf16": logits_bf16.cpu().contiguous()},
           os.path.join(args.out, "reference.safetensors"))
-emit(reference_logits=list(logits.shape))
 
 
 def sync():
@@ -89,14 +100,19 @@ for batch in [] if args.no_timing else [int(b) for b in args.batches.split(",")]
             model(input_ids=prompt[row:row + 1], logits_to_keep=1)
         sync()
         prefill = time.time() - t
-        t = time.time()
-        out = model.generate(prompt, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
-                             do_sample=False, eos_token_id=None, pad_token_id=0)
-        sync()
-        total = time.time() - t
-    new = (out.shape[1] - args.prompt_tokens) * batch
-    decode = total - prefill
+        timings = {}
+        for n in (1, args.new_tokens):
+            sync()
+            t = time.time()
+            out = model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                 eos_token_id=None, pad_token_id=0)
+            sync()
+            timings[n] = time.time() - t
+    assert out.shape[1] == args.prompt_tokens + args.new_tokens
+    decode = timings[args.new_tokens] - timings[1]
     emit(system="transformers", batch=batch, prompt_tokens=args.prompt_tokens,
          new_tokens_per_row=args.new_tokens, prefill_s=prefill,
-         prefill_tok_s=batch * args.prompt_tokens / prefill, generate_s=total,
-         decode_tok_s=new / decode if decode > 0 else None)
+         prefill_tok_s=batch * args.prompt_tokens / prefill,
+         time_to_first_token_s=timings[1], generate_s=timings[args.new_tokens],
+         decode_tok_s=batch * (args.new_tokens - 1) / decode,
+         decode_ms_per_step=1e3 * decode / (args.new_tokens - 1))

@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! qwen35-bench --model DIR [--device cuda|cpu] [--dtype bf16|f32] [--prompt-tokens 3000]
-//!          [--new-tokens 3000] [--batches 1,32] [--reference FILE.safetensors]
+//!          [--new-tokens 3000] [--batches 1,32|none] [--reference FILE.safetensors]
 //! ```
 //! Prompts are random token ids (seeded); decoding ignores stop tokens, so every sequence makes
-//! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T)
-//! and `logits` (1, T, V) f32, e.g. from transformers), the logits of the same ids are compared
-//! first: max and mean absolute difference and top-1 agreement. One JSON object per
+//! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),
+//! `logits` (1, T, V) and optionally `logits_bf16`, e.g. from transformers in f32 and bf16), the
+//! logits of the same ids are compared first: max and mean absolute difference and top-1
+//! agreement. One JSON object per
 //! measurement goes to stdout.
 
 use candle_core::{D, DType, Device, Tensor};
@@ -56,6 +57,7 @@ fn options() -> Result<Options, String> {
             }
             "--prompt-tokens" => o.prompt_tokens = number(&value)?,
             "--new-tokens" => o.new_tokens = number(&value)?,
+            "--batches" if value == "none" => o.batches.clear(),
             "--batches" => {
                 o.batches = value.split(',').map(number).collect::<Result<_, _>>()?;
             }
@@ -69,7 +71,8 @@ fn options() -> Result<Options, String> {
     Ok(o)
 }
 
-/// Compares the model's logits for the reference's ids with the reference's logits.
+/// Compares the model's logits for the reference's ids with the reference's `logits` (and,
+/// when present, with `logits_bf16`).
 fn compare_logits(
     model: &qwen35::model::Qwen35Model,
     path: &std::path::Path,
@@ -77,23 +80,32 @@ fn compare_logits(
 ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     let reference = candle_core::safetensors::load(path, device)?;
     let ids = reference["input_ids"].to_dtype(DType::U32)?;
-    let want = reference["logits"].to_dtype(DType::F32)?;
     let mut cache = model.new_cache();
     let got = model.forward(&ids, &mut cache)?.to_dtype(DType::F32)?;
-    let diff = (&got - &want)?.abs()?;
-    let agree = got
-        .argmax(D::Minus1)?
-        .eq(&want.argmax(D::Minus1)?)?
-        .to_dtype(DType::F32)?
-        .mean_all()?
-        .to_scalar::<f32>()?;
-    Ok(serde_json::json!({
-        "logits_tokens": ids.dim(1)?,
-        "max_abs_diff": diff.max_all()?.to_scalar::<f32>()?,
-        "mean_abs_diff": diff.mean_all()?.to_scalar::<f32>()?,
-        "reference_rms": want.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?,
-        "top1_agreement": agree,
-    }))
+    let mut report = serde_json::Map::new();
+    report.insert("logits_tokens".into(), ids.dim(1)?.into());
+    for name in ["logits", "logits_bf16"] {
+        let Some(want) = reference.get(name) else {
+            continue;
+        };
+        let want = want.to_dtype(DType::F32)?;
+        let diff = (&got - &want)?.abs()?;
+        let agree = got
+            .argmax(D::Minus1)?
+            .eq(&want.argmax(D::Minus1)?)?
+            .to_dtype(DType::F32)?
+            .mean_all()?
+            .to_scalar::<f32>()?;
+        report.insert(
+            format!("vs_{name}"),
+            serde_json::json!({
+                "max_abs_diff": diff.max_all()?.to_scalar::<f32>()?,
+                "mean_abs_diff": diff.mean_all()?.to_scalar::<f32>()?,
+                "top1_agreement": agree,
+            }),
+        );
+    }
+    Ok(report.into())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

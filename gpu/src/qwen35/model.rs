@@ -248,6 +248,8 @@ struct GatedDeltaNet {
     out: Projection,
     /// Depthwise convolution weights `[channels, kernel]`.
     conv: Tensor,
+    /// The same as `(1, kernel, channels)`, for a single-token step.
+    conv_window: Tensor,
     /// `−exp(A_log)` per value head (f32).
     neg_a: Tensor,
     dt_bias: Tensor,
@@ -319,6 +321,7 @@ impl GatedDeltaNet {
                 Projection::load(c.hidden_size, nv, vb.pp("in_proj_a"), lora)?,
             ])?,
             out: Projection::load(nv * dv, c.hidden_size, vb.pp("out_proj"), lora)?,
+            conv_window: conv.t()?.unsqueeze(0)?.contiguous()?,
             conv,
             neg_a: a_log.exp()?.neg()?,
             dt_bias: vb.get(nv, "dt_bias")?.to_dtype(DType::F32)?,
@@ -340,12 +343,19 @@ impl GatedDeltaNet {
             None => Tensor::zeros((b, self.kernel - 1, ch), x.dtype(), x.device())?,
         };
         let padded = Tensor::cat(&[&history, x], 1)?;
+        cache.conv = Some(padded.narrow(1, t, self.kernel - 1)?.contiguous()?);
+        if t == 1 {
+            // One decoding step: the window is the whole padded input.
+            return padded
+                .broadcast_mul(&self.conv_window)?
+                .sum_keepdim(1)?
+                .silu();
+        }
         let mut out = Tensor::zeros((b, t, ch), x.dtype(), x.device())?;
         for j in 0..self.kernel {
             let w = self.conv.narrow(1, j, 1)?.reshape((1, 1, ch))?;
             out = (out + padded.narrow(1, j, t)?.broadcast_mul(&w)?)?;
         }
-        cache.conv = Some(padded.narrow(1, t, self.kernel - 1)?.contiguous()?);
         out.silu()
     }
 
@@ -378,15 +388,16 @@ impl GatedDeltaNet {
                 .contiguous()?
                 .reshape((b, t, nv, dk))
         };
-        let q = f32(mixed
+        let mixed = f32(mixed)?;
+        let q = mixed
             .narrow(D::Minus1, 0, nk * dk)?
-            .reshape((b, t, nk, dk))?)?;
-        let k = f32(mixed
+            .reshape((b, t, nk, dk))?;
+        let k = mixed
             .narrow(D::Minus1, nk * dk, nk * dk)?
-            .reshape((b, t, nk, dk))?)?;
-        let v = f32(mixed
+            .reshape((b, t, nk, dk))?;
+        let v = mixed
             .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
-            .reshape((b, t, nv, dv))?)?;
+            .reshape((b, t, nv, dv))?;
         let q = widen(l2_normalised(&q, 1.0 / (dk as f64).sqrt())?)?;
         let k = widen(l2_normalised(&k, 1.0)?)?;
         let beta = candle_nn::ops::sigmoid(&f32(beta_in)?)?; // (B, T, nv)
