@@ -3,18 +3,29 @@
 //! The model side of lamar: the Qwen3.5 text model (Gated DeltaNet + gated attention) in
 //! Candle ([`qwen35`]), on the CPU (f32/bf16) and, with `--features cuda`, on NVIDIA GPUs.
 //!
-//! **Status: the first slices of the issue "Qwen3.5 in Candle".** Loading a local snapshot
-//! and the full forward pass with caches work and match transformers 5.17 (logits within 1e-4
-//! in f32 on a tiny random model, in one call and token by token; greedy decoding token for
-//! token: `tests/qwen35_parity.rs`). The DeltaNet runs in chunks for prefill and as a
-//! recurrence for decoding, and the two forms agree (unit test). Left-padded batches give each
-//! sequence its own logits (`Qwen35Model::forward_masked`), and `Qwen35Model::generate` decodes
-//! a batch (static batching) with greedy or temperature/top-p sampling ([`sampling`]: no
-//! vocabulary sort, Gumbel-max draws) and per-token log-probabilities. PEFT LoRA adapters
-//! ([`lora`], rsLoRA included) apply merged or unmerged and match PEFT. Not yet: continuous
-//! batching, the tokenizer and chat template, `lamar infer`, the CUDA build and its
-//! measurements. Until then `lamar synth --simulate-models` stands in for model outputs so the
-//! rest of the pipeline can be exercised.
+//! What is here:
+//! * [`qwen35`]: the text model (config, safetensors loading, zero-centred RMSNorm, gated
+//!   attention with partial RoPE, Gated DeltaNet in chunked form for prefill and recurrent form
+//!   for decoding, tied head), key/value buffers that grow in place, left-padded batches,
+//!   [`qwen35::model::Qwen35Model::generate_each`] (row-group prefill, per-prompt limits, stop
+//!   tokens, batches that shrink as sequences finish), and random snapshots for tests and demos.
+//!   Parity: f32 logits within 1e-4 of transformers 5.17 on a tiny random model, greedy decoding
+//!   token for token (`tests/qwen35_parity.rs`); bf16 on an H100 against a random full-size
+//!   4B model in BENCHMARKS.md.
+//! * [`lora`]: PEFT adapters (rsLoRA too), merged at load or applied unmerged; projections that
+//!   read the same input are stacked into one matrix product when no adapter stays unmerged.
+//! * [`sampling`]: greedy and temperature/top-p without sorting the vocabulary (bisection for
+//!   the nucleus, Gumbel-max draws, made on the device when it is a GPU), per-token
+//!   log-probabilities.
+//! * [`tokenizer`], [`chat`]: the snapshot's `tokenizer.json` and chat template (rendered as
+//!   transformers renders it; golden test `tests/chat_golden.rs`).
+//! * [`infer`]: the tagging step (`lamar infer`): prompt → chat → tokens → batched generation →
+//!   decoded text and its "entropy".
+//!
+//! Not yet: continuous batching that refills a finished sequence's slot with a new document
+//! (batches are formed by prompt length and shrink as sequences finish), fused CUDA kernels and
+//! CUDA graphs for decoding (decoding is bound by kernel launches today: BENCHMARKS.md), DFT and
+//! GRPO training.
 
 pub mod chat;
 pub mod infer;

@@ -147,3 +147,36 @@ fn safetensors_names(path: &Path) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Tensor;
+
+    #[test]
+    fn vision_and_mtp_weights_are_counted_as_unread() {
+        let dir = std::env::temp_dir().join(format!("lamar-unread-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        let tensors: std::collections::HashMap<String, Tensor> = [
+            "model.visual.blocks.0.attn.qkv.weight",
+            "model.visual.merger.fc.weight",
+            "mtp.fc.weight",
+            "model.language_model.norm.weight",
+        ]
+        .into_iter()
+        .map(|n| (n.to_string(), t.clone()))
+        .collect();
+        candle_core::safetensors::save(&tensors, dir.join("model-00001.safetensors")).unwrap();
+        let mut unread = unread_weights(&dir);
+        unread.sort();
+        assert_eq!(
+            unread,
+            [
+                ("multi-token-prediction layer".to_string(), 1),
+                ("vision tower".to_string(), 2)
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -467,12 +467,16 @@ pub fn delta_rule_recurrent(
 /// Tokens per chunk of [`delta_rule_chunked`] (transformers' choice).
 pub const CHUNK: usize = 64;
 
-/// The same rule in chunks of [`CHUNK`] tokens (for prefill): within a chunk everything is a few
-/// matrix products, only the state is carried from chunk to chunk. With `G` the cumulative
-/// log-decay in the chunk, `D_ij = e^{G_i − G_j}` (j ≤ i), `L` the strictly lower part of
+/// The same rule in chunks of [`CHUNK`] tokens (for prefill). With `G` the cumulative
+/// log-decay in a chunk, `D_ij = e^{G_i − G_j}` (j ≤ i), `L` the strictly lower part of
 /// `(βk)kᵀ ⊙ D`, `T = (I + L)⁻¹` (computed exactly as `Π_{k<6} (I + (−L)^{2^k})`, since `L` is
 /// nilpotent), `U = T(βv)` and `W = T(βk ⊙ e^G)`:
 /// `v' = U − W S`, `o = (q ⊙ e^G) S + ((q kᵀ) ⊙ D) v'`, `S ← e^{G_last} S + (k ⊙ e^{G_last − G})ᵀ v'`.
+///
+/// Everything that does not involve the state `S` (decays, `T`, `U`, `W`, `(q kᵀ) ⊙ D`) is
+/// computed for all chunks at once, as `(B·H, N, C, ·)` tensors; only the three state
+/// products run chunk by chunk. That keeps the number of kernel launches nearly independent
+/// of the prompt length.
 pub fn delta_rule_chunked(
     q: &Tensor,
     k: &Tensor,
@@ -481,11 +485,12 @@ pub fn delta_rule_chunked(
     g: &Tensor,
     mut state: Tensor,
 ) -> Result<(Tensor, Tensor)> {
-    let (b, h, t, _) = q.dims4()?;
+    let (b, h, t, dk) = q.dims4()?;
     let dv = v.dim(3)?;
     let device = q.device();
     let c = CHUNK.min(t.max(1));
-    let padded = t.div_ceil(c) * c;
+    let n = t.div_ceil(c);
+    let padded = n * c;
     // Zero padding: β = 0 and g = 0 leave the state alone; padded outputs are dropped.
     let pad = |x: &Tensor| -> Result<Tensor> {
         if padded == t {
@@ -495,7 +500,14 @@ pub fn delta_rule_chunked(
         shape[2] = padded - t;
         Tensor::cat(&[x, &Tensor::zeros(shape, x.dtype(), device)?], 2)
     };
-    let (q, k, v, beta, g) = (pad(q)?, pad(k)?, pad(v)?, pad(beta)?, pad(g)?);
+    // (B·H, N, C, d) and (B·H, N, C): candle's batched products take two batch axes.
+    let bh = b * h;
+    let q = pad(q)?.reshape((bh, n, c, dk))?;
+    let k = pad(k)?.reshape((bh, n, c, dk))?;
+    let v = pad(v)?.reshape((bh, n, c, dv))?;
+    let beta = pad(beta)?.reshape((bh, n, c))?;
+    let g = pad(g)?.reshape((bh, n, c))?;
+    state = state.reshape((bh, dk, dv))?;
     let lower: Vec<u8> = (0..c)
         .flat_map(|i| (0..c).map(move |j| u8::from(j <= i)))
         .collect();
@@ -505,50 +517,49 @@ pub fn delta_rule_chunked(
         .collect();
     let strictly = Tensor::from_vec(strictly, (c, c), device)?;
     let eye = Tensor::eye(c, DType::F32, device)?;
-    let minus_inf = Tensor::full(f32::NEG_INFINITY, (b, h, c, c), device)?;
-    let mut outputs = Vec::with_capacity(padded / c);
-    for start in (0..padded).step_by(c) {
-        let part = |x: &Tensor| x.narrow(2, start, c)?.contiguous();
-        let (qc, kc, vc) = (part(&q)?, part(&k)?, part(&v)?);
-        let (bc, gc) = (part(&beta)?, part(&g)?); // (B, H, C)
-        let cum = gc.cumsum(2)?; // G
-        let diff = cum.unsqueeze(3)?.broadcast_sub(&cum.unsqueeze(2)?)?; // G_i − G_j
-        let decay = lower
-            .broadcast_as((b, h, c, c))?
-            .where_cond(&diff, &minus_inf)?
-            .exp()?; // D
-        let k_beta = kc.broadcast_mul(&bc.unsqueeze(3)?)?;
-        let v_beta = vc.broadcast_mul(&bc.unsqueeze(3)?)?;
-        let k_t = kc.t()?.contiguous()?;
-        let grown = cum.exp()?.unsqueeze(3)?; // e^G
-        let l = k_beta.matmul(&k_t)?.mul(&decay)?.broadcast_mul(&strictly)?;
-        // (I + L)⁻¹ = Π_{k<6} (I + M^{2^k}) with M = −L (L^64 = 0 for chunks of 64).
-        let mut power = l.neg()?;
-        let mut inverse = power.broadcast_add(&eye)?;
-        let mut span = 2;
-        while span < c {
-            power = power.matmul(&power)?;
-            inverse = inverse.matmul(&power.broadcast_add(&eye)?)?;
-            span *= 2;
-        }
-        let u = inverse.matmul(&v_beta)?;
-        let w = inverse.matmul(&k_beta.broadcast_mul(&grown)?)?;
-        let v_new = (u - w.matmul(&state)?)?;
-        let qk = qc.matmul(&k_t)?.mul(&decay)?;
-        let inter = qc.broadcast_mul(&grown)?.matmul(&state)?;
-        outputs.push((inter + qk.matmul(&v_new)?)?);
-        let last = cum.narrow(2, c - 1, 1)?; // (B, H, 1)
-        let carry = last.broadcast_sub(&cum)?.exp()?.unsqueeze(3)?; // e^{G_last − G}
-        let update = kc
-            .broadcast_mul(&carry)?
-            .t()?
-            .contiguous()?
-            .matmul(&v_new)?;
-        state = (state.broadcast_mul(&last.exp()?.unsqueeze(3)?)? + update)?;
+    let cum = g.cumsum(2)?; // G, within each chunk
+    let diff = cum.unsqueeze(3)?.broadcast_sub(&cum.unsqueeze(2)?)?; // G_i − G_j
+    let minus_inf = Tensor::full(f32::NEG_INFINITY, (bh, n, c, c), device)?;
+    let decay = lower
+        .broadcast_as((bh, n, c, c))?
+        .where_cond(&diff, &minus_inf)?
+        .exp()?; // D
+    let k_beta = k.broadcast_mul(&beta.unsqueeze(3)?)?;
+    let v_beta = v.broadcast_mul(&beta.unsqueeze(3)?)?;
+    let k_t = k.transpose(2, 3)?.contiguous()?;
+    let grown = cum.exp()?.unsqueeze(3)?; // e^G
+    let l = k_beta.matmul(&k_t)?.mul(&decay)?.broadcast_mul(&strictly)?;
+    // (I + L)⁻¹ = Π_{k<6} (I + M^{2^k}) with M = −L (L^64 = 0 for chunks of 64).
+    let mut power = l.neg()?;
+    let mut inverse = power.broadcast_add(&eye)?;
+    let mut span = 2;
+    while span < c {
+        power = power.matmul(&power)?;
+        inverse = inverse.matmul(&power.broadcast_add(&eye)?)?;
+        span *= 2;
     }
-    let out = Tensor::cat(&outputs, 2)?.narrow(2, 0, t)?;
-    debug_assert_eq!(out.dims4()?, (b, h, t, dv));
-    Ok((out, state))
+    let u = inverse.matmul(&v_beta)?; // (B·H, N, C, dv)
+    let w = inverse.matmul(&k_beta.broadcast_mul(&grown)?)?; // (B·H, N, C, dk)
+    let qk = q.matmul(&k_t)?.mul(&decay)?; // (B·H, N, C, C)
+    let q_grown = q.broadcast_mul(&grown)?; // (B·H, N, C, dk)
+    let last = cum.narrow(2, c - 1, 1)?; // (B·H, N, 1)
+    // (k ⊙ e^{G_last − G})ᵀ per chunk: (B·H, N, dk, C).
+    let k_carry_t = k
+        .broadcast_mul(&last.broadcast_sub(&cum)?.exp()?.unsqueeze(3)?)?
+        .transpose(2, 3)?
+        .contiguous()?;
+    let last_decay = last.exp()?.unsqueeze(3)?; // (B·H, N, 1, 1)
+    let mut outputs = Vec::with_capacity(n);
+    for chunk in 0..n {
+        let at = |x: &Tensor| x.narrow(1, chunk, 1)?.squeeze(1);
+        let v_new = (at(&u)? - at(&w)?.matmul(&state)?)?;
+        outputs.push((at(&q_grown)?.matmul(&state)? + at(&qk)?.matmul(&v_new)?)?);
+        state = (state.broadcast_mul(&at(&last_decay)?)? + at(&k_carry_t)?.matmul(&v_new)?)?;
+    }
+    let out = Tensor::cat(&outputs, 1)?
+        .narrow(1, 0, t)?
+        .reshape((b, h, t, dv))?;
+    Ok((out, state.reshape((b, h, dk, dv))?))
 }
 
 enum Mixer {
