@@ -93,7 +93,7 @@ def sync():
 for batch in [] if args.no_timing else [int(b) for b in args.batches.split(",")]:
     prompt = torch.randint(0, config.vocab_size, (batch, args.prompt_tokens), generator=g).cuda()
     with torch.no_grad():
-        model(input_ids=prompt[:1, :256], logits_to_keep=1)  # warm-up
+        model(input_ids=prompt[:1], logits_to_keep=1)  # warm-up at full length
         sync()
         t = time.time()
         for row in range(batch):
