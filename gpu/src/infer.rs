@@ -1,9 +1,9 @@
 //! Tagging documents with a model: the prompt (lamar's or the user's), the model's chat
 //! template, its tokenizer, batched generation, and the decoded result with its "entropy".
 //!
-//! [`Tagger`] holds everything loaded from a snapshot; [`plan_batches`] orders documents so that
-//! each batch holds prompts of similar length (little padding); [`Tagger::tag`] runs one batch.
-//! Writing results and resuming is the caller's (`lamar infer`).
+//! [`Tagger`] holds everything loaded from a snapshot; [`Tagger::tag_all`] runs the documents
+//! with continuous batching and hands over each result as it finishes. Writing results and
+//! resuming is the caller's (`lamar infer`).
 
 use crate::chat::{ChatError, ChatTemplate};
 use crate::lora::{AdapterError, LoraAdapter};
@@ -34,6 +34,9 @@ pub enum InferError {
     /// Generation failed on the device.
     #[error("generation failed: {0}")]
     Generation(Box<candle_core::Error>),
+    /// A result could not be written.
+    #[error(transparent)]
+    Output(Box<lamar_core::formats::FormatError>),
 }
 
 macro_rules! boxed_from {
@@ -165,65 +168,69 @@ impl Tagger {
         })
     }
 
-    /// Generates for one batch of documents; `progress` gets the tokens of each step.
-    pub fn tag(
+    /// Generates for all documents with `slots` sequences decoding at a time (continuous
+    /// batching: a finished document's slot takes the next one at once), longest prompts
+    /// first. `record` receives each document's result as soon as it is finished (an error
+    /// from it stops the run and is returned); `progress` the tokens of each step.
+    pub fn tag_all(
         &self,
-        batch: &[PreparedDocument],
-        prefill_tokens: usize,
+        mut documents: Vec<PreparedDocument>,
+        slots: usize,
         sampler: &mut Sampler,
+        mut record: impl FnMut(InferenceRecord) -> Result<(), InferError>,
         progress: impl FnMut(usize),
-    ) -> Result<Vec<InferenceRecord>, InferError> {
-        let prompts: Vec<Vec<u32>> = batch.iter().map(|d| d.prompt_ids.clone()).collect();
-        let limits: Vec<usize> = batch.iter().map(|d| d.limit).collect();
+    ) -> Result<(), InferError> {
+        documents.sort_by(|a, b| {
+            b.prompt_ids
+                .len()
+                .cmp(&a.prompt_ids.len())
+                .then_with(|| a.row.file_id.cmp(&b.row.file_id))
+        });
+        let prompts: Vec<Vec<u32>> = documents.iter().map(|d| d.prompt_ids.clone()).collect();
+        let limits: Vec<usize> = documents.iter().map(|d| d.limit).collect();
         let stop = self.tokenizer.stop_tokens();
         let decoding = Decoding {
             stop,
-            prefill_tokens,
+            ..Decoding::default()
         };
-        let generations = self.model.generate_each(
+        // The first error of `record` stops generation and is what the caller gets.
+        let mut failure: Option<InferError> = None;
+        let outcome = self.model.generate_continuous(
             &prompts,
             &limits,
+            slots,
             &decoding,
             sampler,
             &self.device,
-            progress,
-        )?;
-        batch
-            .iter()
-            .zip(generations)
-            .map(|(doc, g)| {
+            |k, g| {
+                let doc = &documents[k];
                 let finished = g.tokens.last().is_some_and(|t| stop.contains(t));
-                Ok(InferenceRecord {
-                    file_id: doc.row.file_id.clone(),
-                    raw_text: doc.row.raw_text.clone(),
-                    predicted: self.tokenizer.decode(&g.tokens, true)?,
-                    entropy: g.mean_nll(),
-                    new_tokens: g.tokens.len(),
-                    finished,
+                let result = self
+                    .tokenizer
+                    .decode(&g.tokens, true)
+                    .map_err(InferError::from)
+                    .and_then(|predicted| {
+                        record(InferenceRecord {
+                            file_id: doc.row.file_id.clone(),
+                            raw_text: doc.row.raw_text.clone(),
+                            predicted,
+                            entropy: g.mean_nll(),
+                            new_tokens: g.tokens.len(),
+                            finished,
+                        })
+                    });
+                result.map_err(|e| {
+                    failure = Some(e);
+                    candle_core::Error::Msg("stopped: a result could not be recorded".into())
                 })
-            })
-            .collect()
+            },
+            progress,
+        );
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        outcome.map_err(InferError::from)
     }
-}
-
-/// Splits documents into batches of at most `batch_size`, longest prompts first, each batch
-/// of neighbouring lengths (so padding stays small and the slowest batch starts first).
-pub fn plan_batches(
-    mut docs: Vec<PreparedDocument>,
-    batch_size: usize,
-) -> Vec<Vec<PreparedDocument>> {
-    docs.sort_by(|a, b| {
-        b.prompt_ids
-            .len()
-            .cmp(&a.prompt_ids.len())
-            .then_with(|| a.row.file_id.cmp(&b.row.file_id))
-    });
-    let mut batches = Vec::new();
-    let mut rest = docs.into_iter().peekable();
-    while rest.peek().is_some() {
-        batches.push(rest.by_ref().take(batch_size.max(1)).collect());
-    }
-    batches
 }
 
 #[cfg(test)]
@@ -240,29 +247,5 @@ mod tests {
         assert_eq!(b.limit(0), 4);
         assert_eq!(b.limit(10), 19);
         assert_eq!(b.limit(1000), 100);
-    }
-
-    #[test]
-    fn batches_hold_neighbouring_lengths_longest_first() {
-        let doc = |id: &str, n: usize| PreparedDocument {
-            row: DocumentRow {
-                file_id: id.into(),
-                raw_text: String::new(),
-            },
-            prompt_ids: vec![1; n],
-            limit: 1,
-        };
-        let docs = vec![
-            doc("a", 5),
-            doc("b", 50),
-            doc("c", 7),
-            doc("d", 49),
-            doc("e", 6),
-        ];
-        let ids: Vec<Vec<String>> = plan_batches(docs, 2)
-            .into_iter()
-            .map(|b| b.into_iter().map(|d| d.row.file_id).collect())
-            .collect();
-        assert_eq!(ids, [vec!["b", "d"], vec!["c", "e"], vec!["a"]]);
     }
 }

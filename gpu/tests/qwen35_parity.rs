@@ -277,6 +277,80 @@ fn each_prompt_keeps_its_own_limit_when_the_batch_shrinks_and_prefills_in_groups
 }
 
 #[test]
+fn continuous_batching_refills_slots_and_matches_each_prompt_alone() {
+    use lamar_gpu::qwen35::model::Decoding;
+    use lamar_gpu::sampling::{Sampler, SamplingParams};
+    let device = Device::Cpu;
+    let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
+    let ids: Vec<u32> = expected()["input_ids"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    // Short and long prompts in an order that makes later prompts both shorter than the
+    // batch's history (right-aligned into a freed row) and longer (every row shifted right),
+    // limits that free slots at different steps, and one prompt with no tokens to make.
+    let prompts: Vec<Vec<u32>> = vec![
+        ids[0..4].to_vec(),
+        ids[10..30].to_vec(),
+        ids[40..43].to_vec(),
+        ids[50..95].to_vec(),
+        ids[5..7].to_vec(),
+        ids[60..61].to_vec(),
+        ids[20..90].to_vec(),
+    ];
+    let limits = [3, 9, 2, 6, 0, 11, 4];
+    let greedy = SamplingParams::default();
+    for slots in [1, 2, 3] {
+        let mut got = vec![None; prompts.len()];
+        let mut order = Vec::new();
+        let mut steps = 0;
+        model
+            .generate_continuous(
+                &prompts,
+                &limits,
+                slots,
+                &Decoding::default(),
+                &mut Sampler::new(greedy),
+                &device,
+                |k, g| {
+                    order.push(k);
+                    got[k] = Some(g);
+                    Ok(())
+                },
+                |n| {
+                    assert!(n <= slots);
+                    steps += 1;
+                },
+            )
+            .unwrap();
+        assert_eq!(order.len(), prompts.len(), "slots {slots}");
+        for (k, prompt) in prompts.iter().enumerate() {
+            let alone = model
+                .generate(
+                    std::slice::from_ref(prompt),
+                    limits[k],
+                    &[],
+                    &mut Sampler::new(greedy),
+                    &device,
+                )
+                .unwrap();
+            let g = got[k].as_ref().unwrap();
+            assert_eq!(g.tokens, alone[0].tokens, "slots {slots}, prompt {k}");
+            for (a, b) in g.log_probs.iter().zip(&alone[0].log_probs) {
+                assert!((a - b).abs() < 1e-4, "slots {slots}, prompt {k}");
+            }
+        }
+        // More slots, fewer steps (a step serves every running sequence).
+        if slots == 3 {
+            assert!(steps < limits.iter().sum::<usize>());
+        }
+    }
+}
+
+#[test]
 fn lora_adapters_match_peft_merged_and_unmerged() {
     use lamar_gpu::lora::LoraAdapter;
     let device = Device::Cpu;

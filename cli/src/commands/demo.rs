@@ -349,7 +349,6 @@ fn inference_step(args: &DemoArgs, layout: &CorpusLayout) -> Result<serde_json::
         temperature: 0.0,
         top_p: 1.0,
         seed: args.seed,
-        prefill_tokens: lamar_gpu::qwen35::model::PREFILL_TOKENS,
     };
     super::infer::run(&infer)?;
     println!("  again (resumes: nothing left to do):");

@@ -5,8 +5,7 @@ use candle_core::{DType, Device};
 use clap::{Args, ValueEnum};
 use lamar_core::formats::inference::{InferenceOutput, read_documents};
 use lamar_core::prompt::TaskPrompt;
-use lamar_gpu::infer::{Tagger, TokenBudget, plan_batches};
-use lamar_gpu::qwen35::model::PREFILL_TOKENS;
+use lamar_gpu::infer::{Tagger, TokenBudget};
 use lamar_gpu::sampling::{Sampler, SamplingParams};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,7 +47,8 @@ pub struct InferArgs {
     /// trained with.
     #[arg(long)]
     pub prompt_file: Option<PathBuf>,
-    /// Documents decoded together.
+    /// Documents decoded together (continuous batching: a finished document's slot takes the
+    /// next one at once; results are written as documents finish).
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
     /// Most new tokens per document.
@@ -73,9 +73,6 @@ pub struct InferArgs {
     /// Seed of the sampling draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Most prompt tokens prefilled in one call (rows × padded length); bounds memory.
-    #[arg(long, default_value_t = PREFILL_TOKENS)]
-    pub prefill_tokens: usize,
 }
 
 /// Device choice.
@@ -198,18 +195,24 @@ pub fn run(args: &InferArgs) -> Result<()> {
     });
     let generating = Instant::now();
     let (mut new_tokens, mut cut) = (0usize, 0usize);
-    for batch in plan_batches(prepared, args.batch_size) {
-        let records = tagger.tag(&batch, args.prefill_tokens, &mut sampler, |n| {
+    tagger.tag_all(
+        prepared,
+        args.batch_size,
+        &mut sampler,
+        |record| {
+            cut += usize::from(!record.finished);
+            output
+                .append(&record)
+                .map_err(|e| lamar_gpu::infer::InferError::Output(Box::new(e)))?;
+            bar.inc(1);
+            Ok(())
+        },
+        |n| {
             new_tokens += n;
             let secs = generating.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!("{:.0} tok/s", new_tokens as f64 / secs));
-        })?;
-        for record in &records {
-            output.append(record)?;
-            cut += usize::from(!record.finished);
-        }
-        bar.inc(records.len() as u64);
-    }
+        },
+    )?;
     bar.finish_and_clear();
     let secs = generating.elapsed().as_secs_f64();
     println!(

@@ -3,6 +3,7 @@
 //! both for a local snapshot folder.
 
 pub mod config;
+pub mod continuous;
 pub mod model;
 pub mod random;
 

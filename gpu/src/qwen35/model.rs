@@ -191,6 +191,58 @@ pub struct AttentionCache {
 }
 
 impl AttentionCache {
+    /// Moves every row's entries `extra` columns to the right (the new columns on the left are
+    /// padding), keeping `room` free columns after them.
+    fn pad_left(&mut self, extra: usize, room: usize) -> Result<()> {
+        let Some((k, v)) = self.buffers.take() else {
+            return Ok(());
+        };
+        let (b, kvh, _, hd) = k.dims4()?;
+        let capacity = self.len + extra + room;
+        let shift = |old: &Tensor| -> Result<Tensor> {
+            let fresh = Tensor::zeros((b, kvh, capacity, hd), old.dtype(), old.device())?;
+            fresh.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, extra)?;
+            Ok(fresh)
+        };
+        self.buffers = Some((shift(&k)?, shift(&v)?));
+        self.len += extra;
+        Ok(())
+    }
+
+    /// Drops the first `columns` columns of every row (padding for all of them).
+    fn trim_left(&mut self, columns: usize, room: usize) -> Result<()> {
+        let Some((k, v)) = self.buffers.take() else {
+            return Ok(());
+        };
+        let (b, kvh, _, hd) = k.dims4()?;
+        let kept = self.len - columns;
+        let cut = |old: &Tensor| -> Result<Tensor> {
+            let fresh = Tensor::zeros((b, kvh, kept + room, hd), old.dtype(), old.device())?;
+            fresh.slice_set(&old.narrow(2, columns, kept)?.contiguous()?, 2, 0)?;
+            Ok(fresh)
+        };
+        self.buffers = Some((cut(&k)?, cut(&v)?));
+        self.len = kept;
+        Ok(())
+    }
+
+    /// Writes a one-row cache's entries into row `slot`, right-aligned at the current length
+    /// (its entries must fit: `other.len ≤ self.len`).
+    fn place(&mut self, slot: usize, other: &AttentionCache) -> Result<()> {
+        let (Some((k, v)), Some((ok, ov))) = (&self.buffers, &other.buffers) else {
+            candle_core::bail!("placing into an empty attention cache");
+        };
+        let start = self.len - other.len;
+        for (dst, src) in [(k, ok), (v, ov)] {
+            dst.narrow(0, slot, 1)?.slice_set(
+                &src.narrow(2, 0, other.len)?.contiguous()?,
+                2,
+                start,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Writes the new keys and values after the old ones and returns views of all of them.
     /// The buffers grow geometrically (or to the capacity the [`Cache`] reserved), so a
     /// decoding step copies only its own token.
@@ -281,6 +333,17 @@ fn join(a: Option<Tensor>, b: Option<Tensor>) -> Result<Option<Tensor>> {
 }
 
 impl DeltaNetCache {
+    /// Writes a one-row cache's convolution history and state into row `slot`.
+    fn place(&mut self, slot: usize, other: &DeltaNetCache) -> Result<()> {
+        for (dst, src) in [(&self.conv, &other.conv), (&self.state, &other.state)] {
+            let (Some(dst), Some(src)) = (dst, src) else {
+                candle_core::bail!("placing into an empty DeltaNet cache");
+            };
+            dst.slice_set(&src.contiguous()?, 0, slot)?;
+        }
+        Ok(())
+    }
+
     /// Appends another batch's rows.
     fn extend(&mut self, other: DeltaNetCache) -> Result<()> {
         self.conv = join(self.conv.take(), other.conv)?;
@@ -630,6 +693,102 @@ impl Cache {
             whole.next_position.extend(part.next_position);
         }
         Ok(whole)
+    }
+
+    /// Puts a one-sequence cache (a prompt prefilled alone) into batch row `slot`, replacing
+    /// what was there: its entries end at the batch's current column, earlier columns of the
+    /// row become padding. When the prompt is longer than the batch's history, every row is
+    /// first shifted right (left padding added); `room` is the key/value space to keep free
+    /// after the current column.
+    pub fn admit(&mut self, slot: usize, one: &Cache, room: usize) -> Result<()> {
+        if one.next_position.len() != 1 || slot >= self.next_position.len() {
+            candle_core::bail!("admit takes a one-sequence cache and a row of this batch");
+        }
+        let (Some(seen), Some(one_seen)) = (self.seen.take(), one.seen.as_ref()) else {
+            candle_core::bail!("admit needs caches that have seen tokens");
+        };
+        let (b, width) = seen.dims2()?;
+        let needed = one_seen.dim(1)?;
+        let mut seen = seen;
+        if needed > width {
+            let extra = needed - width;
+            for layer in &mut self.layers {
+                if let LayerCache::Attention(c) = layer {
+                    c.pad_left(extra, room)?;
+                }
+            }
+            let zeros = Tensor::zeros((b, extra), DType::F32, seen.device())?;
+            seen = Tensor::cat(&[&zeros, &seen], 1)?;
+            self.position += extra;
+        }
+        let width = seen.dim(1)?;
+        for (mine, theirs) in self.layers.iter_mut().zip(&one.layers) {
+            match (mine, theirs) {
+                (LayerCache::Attention(m), LayerCache::Attention(t)) => m.place(slot, t)?,
+                (LayerCache::DeltaNet(m), LayerCache::DeltaNet(t)) => m.place(slot, t)?,
+                _ => candle_core::bail!("the caches belong to different models"),
+            }
+        }
+        let row = Tensor::cat(
+            &[
+                &Tensor::zeros((1, width - needed), DType::F32, seen.device())?,
+                one_seen,
+            ],
+            1,
+        )?;
+        seen.slice_set(&row, 0, slot)?;
+        self.seen = Some(seen);
+        self.next_position[slot] = one.next_position[0];
+        Ok(())
+    }
+
+    /// Adds a row that is padding everywhere (zero state), for [`Cache::admit`] to fill.
+    pub fn push_empty_row(&mut self) -> Result<()> {
+        let zero_row = |t: &Tensor| -> Result<Tensor> {
+            let mut dims = t.dims().to_vec();
+            dims[0] = 1;
+            Tensor::cat(&[t, &Tensor::zeros(dims, t.dtype(), t.device())?], 0)
+        };
+        for layer in &mut self.layers {
+            match layer {
+                LayerCache::Attention(c) => {
+                    if let Some((k, v)) = c.buffers.take() {
+                        c.buffers = Some((zero_row(&k)?, zero_row(&v)?));
+                    }
+                }
+                LayerCache::DeltaNet(c) => {
+                    c.conv = c.conv.take().map(|t| zero_row(&t)).transpose()?;
+                    c.state = c.state.take().map(|t| zero_row(&t)).transpose()?;
+                }
+            }
+        }
+        self.seen = self.seen.take().map(|t| zero_row(&t)).transpose()?;
+        self.next_position.push(0);
+        Ok(())
+    }
+
+    /// Drops the leading columns that are padding in every row, when they are at least a
+    /// quarter of the history (so a long-running batch does not attend over ever more
+    /// padding); `room` is the key/value space to keep free. Returns the columns dropped.
+    pub fn trim_padding(&mut self, room: usize) -> Result<usize> {
+        let Some(seen) = self.seen.take() else {
+            return Ok(0);
+        };
+        let width = seen.dim(1)?;
+        let used: Vec<f32> = seen.max(0)?.to_vec1()?;
+        let first = used.iter().position(|&u| u > 0.0).unwrap_or(width);
+        if first == 0 || first * 4 < width {
+            self.seen = Some(seen);
+            return Ok(0);
+        }
+        for layer in &mut self.layers {
+            if let LayerCache::Attention(c) = layer {
+                c.trim_left(first, room)?;
+            }
+        }
+        self.seen = Some(seen.narrow(1, first, width - first)?.contiguous()?);
+        self.position -= first;
+        Ok(first)
     }
 
     /// Keeps only the sequences at batch rows `rows` (in that order), dropping the others'

@@ -1,0 +1,162 @@
+//! Continuous batching: a fixed number of sequence slots decode together, and a slot whose
+//! sequence finishes takes the next waiting prompt at once, instead of idling until the whole
+//! batch is done.
+//!
+//! Decoding on a GPU costs nearly the same per step at batch 1 and batch 32 (the step is bound
+//! by kernel launches and weight reads, BENCHMARKS.md), so keeping the slots full is most of
+//! the throughput on documents of different lengths.
+//!
+//! How a prompt joins a running batch: it is prefilled alone, its first token is drawn from its
+//! own logits, and its caches are put into the free row ([`Cache::admit`]): DeltaNet state and
+//! convolution history are per row already; its keys and values are written so that they end
+//! at the batch's current column, the columns before them becoming padding of that row (rows
+//! are left-padded, as in a static batch). A prompt longer than the batch's history shifts all
+//! rows right first. Columns that have become padding in every row are dropped from time to
+//! time ([`Cache::trim_padding`]), so attention does not run over a growing history of finished
+//! sequences. Positions are counted per row, so none of this moves a token's rotary angle.
+
+use super::model::{Cache, Decoding, Generation, Qwen35Model};
+use crate::sampling::Sampler;
+use candle_core::{Device, Result, Tensor};
+
+/// One slot's sequence.
+struct Slot {
+    /// Index of its prompt.
+    request: usize,
+    /// Its next input token.
+    next: u32,
+}
+
+impl Qwen35Model {
+    /// Generates for every prompt with at most `slots` sequences decoding at a time, admitting
+    /// waiting prompts (in the given order) as soon as a slot frees. `done` receives each
+    /// prompt's index and generation the moment it finishes; `progress` the number of tokens
+    /// each decoding step produced. With greedy decoding every sequence gets what it would get
+    /// alone.
+    #[allow(clippy::too_many_arguments)]
+    pub fn generate_continuous(
+        &self,
+        prompts: &[Vec<u32>],
+        limits: &[usize],
+        slots: usize,
+        decoding: &Decoding,
+        sampler: &mut Sampler,
+        device: &Device,
+        mut done: impl FnMut(usize, Generation) -> Result<()>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<()> {
+        if limits.len() != prompts.len() {
+            candle_core::bail!(
+                "{} prompts but {} token limits",
+                prompts.len(),
+                limits.len()
+            );
+        }
+        if prompts.iter().any(Vec::is_empty) {
+            candle_core::bail!("every prompt needs at least one token");
+        }
+        let slots = slots.max(1);
+        let room = limits.iter().copied().max().unwrap_or(0);
+        let mut waiting = (0..prompts.len()).rev().collect::<Vec<_>>(); // next on top
+        let mut generations: Vec<Generation> = vec![Generation::default(); prompts.len()];
+        let mut running: Vec<Option<Slot>> = Vec::new();
+        let mut cache: Option<Cache> = None;
+        // Rows were added, replaced or removed since the last look for shared padding.
+        let mut reshaped = false;
+        loop {
+            // Fill free slots (and start the batch) from the waiting prompts.
+            while running.iter().filter(|s| s.is_some()).count() < slots {
+                let Some(request) = waiting.pop() else { break };
+                if limits[request] == 0 {
+                    done(request, Generation::default())?;
+                    continue;
+                }
+                let prompt = &prompts[request];
+                let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), device)?;
+                let mut one = self.new_cache();
+                one.reserve(prompt.len() + room);
+                let logits = self.forward_last(&ids, None, &mut one)?;
+                let (tokens, log_probs) = sampler.next(&logits)?;
+                progress(1);
+                if !push(
+                    &mut generations[request],
+                    tokens[0],
+                    log_probs[0],
+                    decoding.stop,
+                    limits[request],
+                ) {
+                    done(request, std::mem::take(&mut generations[request]))?;
+                    continue;
+                }
+                let slot = Slot {
+                    request,
+                    next: tokens[0],
+                };
+                reshaped = true;
+                match (&mut cache, running.iter().position(Option::is_none)) {
+                    (Some(c), Some(free)) => {
+                        c.admit(free, &one, room)?;
+                        running[free] = Some(slot);
+                    }
+                    (Some(c), None) => {
+                        // One more row: an empty one (all padding), then the newcomer in it.
+                        let row = running.len();
+                        c.push_empty_row()?;
+                        c.admit(row, &one, room)?;
+                        running.push(Some(slot));
+                    }
+                    (None, _) => {
+                        cache = Some(one);
+                        running.push(Some(slot));
+                    }
+                }
+            }
+            // Drop empty rows; stop when nothing is left.
+            let keep: Vec<usize> = (0..running.len())
+                .filter(|&r| running[r].is_some())
+                .collect();
+            if keep.is_empty() {
+                break;
+            }
+            let Some(c) = cache.as_mut() else { break };
+            if keep.len() < running.len() {
+                c.retain(&keep)?;
+                running = keep.into_iter().map(|r| running[r].take()).collect();
+                reshaped = true;
+            }
+            if std::mem::take(&mut reshaped) {
+                c.trim_padding(room)?;
+            }
+            // One decoding step for every running sequence.
+            let next: Vec<u32> = running.iter().flatten().map(|s| s.next).collect();
+            let ids = Tensor::from_vec(next, (running.len(), 1), device)?;
+            let logits = self.forward_last(&ids, None, c)?;
+            let (tokens, log_probs) = sampler.next(&logits)?;
+            progress(running.len());
+            for (row, slot) in running.iter_mut().enumerate() {
+                let Some(s) = slot else { continue };
+                if push(
+                    &mut generations[s.request],
+                    tokens[row],
+                    log_probs[row],
+                    decoding.stop,
+                    limits[s.request],
+                ) {
+                    s.next = tokens[row];
+                } else {
+                    let request = s.request;
+                    *slot = None;
+                    done(request, std::mem::take(&mut generations[request]))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records a drawn token; true when the sequence goes on (no stop token, under its limit).
+fn push(g: &mut Generation, token: u32, log_prob: f32, stop: &[u32], limit: usize) -> bool {
+    g.tokens.push(token);
+    g.log_probs.push(log_prob);
+    !stop.contains(&token) && g.tokens.len() < limit
+}
