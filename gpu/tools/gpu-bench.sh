@@ -5,12 +5,16 @@
 #
 # Usage: gpu/tools/gpu-bench.sh OUT_DIR [new tokens for lamar (default 512)] [for transformers (64)]
 #        (transformers' timing is skipped when its token count is 0; its reference logits are not)
+#        gpu/tools/gpu-bench.sh OUT_DIR mixed   (static vs continuous batching only: 96 requests,
+#        prompts of 500-3000 tokens, 188-1500 new tokens each, 32 slots)
 # Needs target/cuda/qwen35-bench.gz and target/cuda/lamar.gz (gpu/tools/build-cuda.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$1
 LAMAR_NEW=${2:-512}
 HF_NEW=${3:-64}
+MIXED=0
+if [ "$LAMAR_NEW" = mixed ]; then MIXED=1 LAMAR_NEW=1500 HF_NEW=0; fi
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 gunzip -c target/cuda/qwen35-bench.gz >"$WORK/qwen35-bench"
@@ -23,6 +27,12 @@ SNAP=$WORK/q4b
 HF_ARGS=(--new-tokens "$HF_NEW")
 [ "$HF_NEW" = 0 ] && HF_ARGS=(--no-timing)
 python3 gpu/tools/qwen35_4b_reference.py "$SNAP" "${HF_ARGS[@]}" 2>&1 | grep -v Warning | tee "$OUT/transformers.jsonl"
+if [ "$MIXED" = 1 ]; then
+  "$WORK/qwen35-bench" --model "$SNAP/snapshot" --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" \
+    --batches none --mixed 96 2>&1 | tee "$OUT/lamar_mixed.jsonl"
+  rm -rf "$WORK"
+  exit 0
+fi
 "$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
   --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" --batches 1,32 2>&1 | tee "$OUT/lamar.jsonl"
 # The same comparison with lamar in f32 (the algorithm, without bf16 rounding).

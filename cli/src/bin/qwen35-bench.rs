@@ -3,13 +3,16 @@
 //! ```text
 //! qwen35-bench --model DIR [--device cuda|cpu] [--dtype bf16|f32] [--prompt-tokens 3000]
 //!          [--new-tokens 3000] [--batches 1,32|none] [--reference FILE.safetensors]
+//!          [--mixed N]
 //! ```
 //! Prompts are random token ids (seeded); decoding ignores stop tokens, so every sequence makes
 //! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),
 //! `logits` (1, T, V) and optionally `logits_bf16`, e.g. from transformers in f32 and bf16), the
 //! logits of the same ids are compared first: max and mean absolute difference and top-1
-//! agreement. One JSON object per
-//! measurement goes to stdout.
+//! agreement. With --mixed N, N requests of mixed lengths (prompts uniform in
+//! [prompt/6, prompt] tokens, limits uniform in [new/8, new]) run twice with the largest
+//! --batches value: static batches (length-sorted, shrinking) and continuous batching.
+//! One JSON object per measurement goes to stdout.
 
 use candle_core::{D, DType, Device, Tensor};
 use lamar_gpu::qwen35;
@@ -26,6 +29,7 @@ struct Options {
     new_tokens: usize,
     batches: Vec<usize>,
     reference: Option<std::path::PathBuf>,
+    mixed: usize,
 }
 
 fn options() -> Result<Options, String> {
@@ -37,6 +41,7 @@ fn options() -> Result<Options, String> {
         new_tokens: 3000,
         batches: vec![1, 32],
         reference: None,
+        mixed: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -62,6 +67,7 @@ fn options() -> Result<Options, String> {
                 o.batches = value.split(',').map(number).collect::<Result<_, _>>()?;
             }
             "--reference" => o.reference = Some(value.into()),
+            "--mixed" => o.mixed = number(&value)?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -181,6 +187,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "decode_s": decode,
                 "decode_tok_s": (new - batch) as f64 / decode.max(1e-9),
                 "decode_ms_per_step": 1e3 * decode / (o.new_tokens.max(2) - 1) as f64,
+            })
+        );
+    }
+    if o.mixed > 0 {
+        let slots = o.batches.iter().copied().max().unwrap_or(32);
+        let prompts: Vec<Vec<u32>> = (0..o.mixed)
+            .map(|_| {
+                let len = rng.random_range(o.prompt_tokens / 6..=o.prompt_tokens);
+                (0..len).map(|_| rng.random_range(0..vocab)).collect()
+            })
+            .collect();
+        let limits: Vec<usize> = (0..o.mixed)
+            .map(|_| rng.random_range(o.new_tokens / 8..=o.new_tokens))
+            .collect();
+        let total: usize = limits.iter().sum();
+        // Static: longest prompts first, batches of `slots`, each until its last sequence ends.
+        let mut order: Vec<usize> = (0..o.mixed).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(prompts[k].len()));
+        device.synchronize()?;
+        let t0 = Instant::now();
+        for batch in order.chunks(slots) {
+            let p: Vec<Vec<u32>> = batch.iter().map(|&k| prompts[k].clone()).collect();
+            let l: Vec<usize> = batch.iter().map(|&k| limits[k]).collect();
+            let mut sampler = Sampler::new(SamplingParams::default());
+            model.generate_each(&p, &l, &Decoding::default(), &mut sampler, &device, |_| {})?;
+        }
+        device.synchronize()?;
+        let static_s = t0.elapsed().as_secs_f64();
+        let ordered: Vec<Vec<u32>> = order.iter().map(|&k| prompts[k].clone()).collect();
+        let ordered_limits: Vec<usize> = order.iter().map(|&k| limits[k]).collect();
+        let mut sampler = Sampler::new(SamplingParams::default());
+        let mut steps = 0usize;
+        let t1 = Instant::now();
+        model.generate_continuous(
+            &ordered,
+            &ordered_limits,
+            slots,
+            &Decoding::default(),
+            &mut sampler,
+            &device,
+            |_, _| Ok(()),
+            |_| steps += 1,
+        )?;
+        device.synchronize()?;
+        let continuous_s = t1.elapsed().as_secs_f64();
+        println!(
+            "{}",
+            serde_json::json!({
+                "mixed_requests": o.mixed,
+                "slots": slots,
+                "new_tokens_total": total,
+                "prompt_tokens_total": prompts.iter().map(Vec::len).sum::<usize>(),
+                "static_s": static_s,
+                "static_tok_s": total as f64 / static_s,
+                "continuous_s": continuous_s,
+                "continuous_tok_s": total as f64 / continuous_s,
+                "continuous_calls": steps,
             })
         );
     }
