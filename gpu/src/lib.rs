@@ -8,7 +8,9 @@
 //!   attention with partial RoPE, Gated DeltaNet in chunked form for prefill and recurrent form
 //!   for decoding, tied head), key/value buffers that grow in place, left-padded batches,
 //!   [`qwen35::model::Qwen35Model::generate_each`] (row-group prefill, per-prompt limits, stop
-//!   tokens, batches that shrink as sequences finish), and random snapshots for tests and demos.
+//!   tokens, batches that shrink as sequences finish), continuous batching
+//!   ([`qwen35::continuous`]: a finished sequence's slot takes the next prompt at once), and
+//!   random snapshots for tests and demos.
 //!   Parity: f32 logits within 1e-4 of transformers 5.17 on a tiny random model, greedy decoding
 //!   token for token (`tests/qwen35_parity.rs`); bf16 on an H100 against a random full-size
 //!   4B model in BENCHMARKS.md.
@@ -19,13 +21,11 @@
 //!   log-probabilities.
 //! * [`tokenizer`], [`chat`]: the snapshot's `tokenizer.json` and chat template (rendered as
 //!   transformers renders it; golden test `tests/chat_golden.rs`).
-//! * [`infer`]: the tagging step (`lamar infer`): prompt → chat → tokens → batched generation →
-//!   decoded text and its "entropy".
+//! * [`infer`]: the tagging step (`lamar infer`): prompt → chat → tokens → continuous batching
+//!   → decoded text and its "entropy", handed over document by document.
 //!
-//! Not yet: continuous batching that refills a finished sequence's slot with a new document
-//! (batches are formed by prompt length and shrink as sequences finish), fused CUDA kernels and
-//! CUDA graphs for decoding (decoding is bound by kernel launches today: BENCHMARKS.md), DFT and
-//! GRPO training.
+//! Not yet: fused CUDA kernels and CUDA graphs for decoding (decoding is bound by kernel
+//! launches today: BENCHMARKS.md), DFT and GRPO training.
 
 pub mod chat;
 pub mod infer;
