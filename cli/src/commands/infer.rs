@@ -15,7 +15,7 @@ use std::time::Instant;
 /// with inline decision tags.
 ///
 /// --input is JSON Lines or CSV (by extension) with `file_id` and `raw_text`. --out gets one
-/// record per document, appended and flushed batch by batch: `file_id`, `raw_text`,
+/// record per document, appended and flushed as each finishes: `file_id`, `raw_text`,
 /// `predicted` (the tagged text), `entropy` (mean negative log-likelihood of the generated
 /// tokens; lower is more confident), and in JSON Lines also `new_tokens` and `finished`
 /// (false when the token limit cut the output). Run the same command again after an

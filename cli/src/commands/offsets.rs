@@ -71,7 +71,12 @@ impl DecodeTally {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut out = vec![format!("placed: {}", join(&self.placed))];
+        let placed = if self.placed.is_empty() {
+            "none".to_string()
+        } else {
+            join(&self.placed)
+        };
+        let mut out = vec![format!("placed: {placed}")];
         if !self.dropped.is_empty() {
             out.push(format!("dropped: {}", join(&self.dropped)));
         }

@@ -9,7 +9,7 @@
 //!   predicted, entropy`).
 //!
 //! Output is appended a record at a time and flushed, so an interrupted run loses at most the
-//! batch in flight: [`InferenceOutput::open`] reads what an earlier run wrote, drops a last
+//! documents in flight: [`InferenceOutput::open`] reads what an earlier run wrote, drops a last
 //! record cut off mid-write, and reports the documents already done.
 
 use super::rows::{is_csv, parse_jsonl};
