@@ -1,5 +1,9 @@
 //! Prompt filling, chat-template rendering and tokenization against transformers'
 //! `apply_chat_template` (golden files made by `gpu/tools/make_chat_golden.py`).
+//!
+//! `LAMAR_CHAT_GOLDEN_DIR=DIR` runs the same comparisons against another snapshot folder whose
+//! `expected.json` that script wrote with `--snapshot DIR` (for example a real Qwen tokenizer
+//! and template, which are not committed here).
 
 use lamar_core::prompt::TaskPrompt;
 use lamar_gpu::chat::{ChatTemplate, Message};
@@ -26,7 +30,10 @@ struct RawMessage {
 }
 
 fn snapshot() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/chat")
+    match std::env::var_os("LAMAR_CHAT_GOLDEN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/chat"),
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -85,7 +92,10 @@ fn token_ids_and_decoding_match_transformers() {
         );
     }
     let im_end = tokenizer.token_id("<|im_end|>").unwrap();
-    assert_eq!(tokenizer.stop_tokens(), &[im_end]);
+    assert!(tokenizer.stop_tokens().contains(&im_end));
+    if std::env::var_os("LAMAR_CHAT_GOLDEN_DIR").is_none() {
+        assert_eq!(tokenizer.stop_tokens(), &[im_end]);
+    }
 }
 
 #[test]

@@ -8,6 +8,11 @@ conversations: the rendered text, the token ids, and the decoded ids.
 Usage (transformers >= 5.2, tokenizers, jinja2):
     python gpu/tools/make_chat_golden.py RAW_TEXT_DIR   # folder of synthetic *.txt notes
 Writes tests/golden/chat/{tokenizer.json, tokenizer_config.json, expected.json}.
+
+    python gpu/tools/make_chat_golden.py RAW_TEXT_DIR --snapshot DIR
+Uses a real snapshot's tokenizer and chat template instead (nothing trained) and writes
+DIR/expected.json; then `LAMAR_CHAT_GOLDEN_DIR=DIR cargo test -p lamar-gpu --test chat_golden`
+checks lamar against it (e.g. a Qwen tokenizer.json with fancy-regex against Python's onig).
 """
 
 import json
@@ -47,17 +52,22 @@ def train(texts):
 
 
 def main():
-    notes = sorted(pathlib.Path(sys.argv[1]).glob("*.txt"))[:60]
+    notes = sorted(pathlib.Path(sys.argv[1]).glob("*.txt"))
     texts = [p.read_text(encoding="utf-8") for p in notes]
-    OUT.mkdir(parents=True, exist_ok=True)
-    train(texts).save(str(OUT / "tokenizer.json"))
-    (OUT / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
-        "model_max_length": 262144,
-    }, indent=2) + "\n")
-    tok = AutoTokenizer.from_pretrained(str(OUT))
+    if "--snapshot" in sys.argv:
+        out = pathlib.Path(sys.argv[sys.argv.index("--snapshot") + 1])
+    else:
+        out = OUT
+        texts = texts[:60]
+        out.mkdir(parents=True, exist_ok=True)
+        train(texts).save(str(out / "tokenizer.json"))
+        (out / "tokenizer_config.json").write_text(json.dumps({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "model_max_length": 262144,
+        }, indent=2) + "\n")
+    tok = AutoTokenizer.from_pretrained(str(out))
     prompt = PROMPT.read_text(encoding="utf-8")
     tricky = [
         texts[0],
@@ -96,7 +106,18 @@ def main():
         case["text"] = text
         case["ids"] = list(ids)
         case["decoded"] = tok.decode(ids, skip_special_tokens=True)
-    (OUT / "expected.json").write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n")
+    # With a real snapshot: every note of the corpus through the tokenizer as well.
+    if out != OUT:
+        for k, doc in enumerate(texts[4:]):
+            cases.append({"name": f"note_{k}", "document": doc,
+                          "messages": [{"role": "user", "content": prompt.format(raw_text=doc)}],
+                          "add_generation_prompt": True, "enable_thinking": False})
+            c = cases[-1]
+            c["text"] = tok.apply_chat_template(c["messages"], tokenize=False,
+                                                add_generation_prompt=True, enable_thinking=False)
+            c["ids"] = list(tok(c["text"], add_special_tokens=False)["input_ids"])
+            c["decoded"] = tok.decode(c["ids"], skip_special_tokens=True)
+    (out / "expected.json").write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n")
     print(f"{len(cases)} cases, vocabulary {len(tok)}")
 
 
