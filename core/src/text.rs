@@ -53,6 +53,56 @@ pub fn collapse_whitespace(text: &str) -> String {
     out
 }
 
+/// Python's `str.split()` without a separator: runs of whitespace separate, no empty parts;
+/// with `max_splits`, at most that many splits (the rest, leading whitespace removed, is the
+/// last part), as `str.split(None, max_splits)`.
+pub fn split_python_whitespace(text: &str, max_splits: Option<usize>) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = text.trim_start_matches(is_python_space);
+    while !rest.is_empty() {
+        if max_splits == Some(parts.len()) {
+            parts.push(rest.to_string());
+            break;
+        }
+        match rest.find(is_python_space) {
+            Some(end) => {
+                parts.push(rest[..end].to_string());
+                rest = rest[end..].trim_start_matches(is_python_space);
+            }
+            None => {
+                parts.push(rest.to_string());
+                rest = "";
+            }
+        }
+    }
+    parts
+}
+
+/// Python's `repr(float)`: the shortest text that reads back to `x`, in exponent form
+/// (`1e-05`, `1.5e+20`) below 1e-4 and from 1e16 on, `nan`, `inf`, `-inf`.
+pub fn python_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let abs = x.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        // Rust writes `1e20` and `1e-5`; Python `1e+20` and `1e-05`.
+        let sci = format!("{x:e}");
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        return format!(
+            "{mantissa}e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        );
+    }
+    // Rust's `{:?}` is the shortest round-trip form, with `.0` on whole numbers, like Python.
+    format!("{x:?}")
+}
+
 /// True when `text.strip() == ""` in Python.
 pub fn is_blank(text: &str) -> bool {
     text.chars().all(is_python_space)
@@ -236,6 +286,40 @@ mod tests {
     fn collapse_matches_split_join() {
         assert_eq!(collapse_whitespace("  a \t\n b\u{1f}c  "), "a b c");
         assert_eq!(collapse_whitespace(" \n "), "");
+    }
+
+    #[test]
+    fn split_matches_python_str_split() {
+        assert_eq!(
+            split_python_whitespace("a\u{1f}b  c", None),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            split_python_whitespace("  a  b\u{1d}c ", None),
+            ["a", "b", "c"]
+        );
+        assert_eq!(split_python_whitespace(" a b c", Some(1)), ["a", "b c"]);
+        assert_eq!(split_python_whitespace("a b ", Some(0)), ["a b "]);
+        assert!(split_python_whitespace(" \n ", None).is_empty());
+    }
+
+    #[test]
+    fn floats_are_written_as_python_repr_writes_them() {
+        for (x, want) in [
+            (0.25, "0.25"),
+            (0.1, "0.1"),
+            (1.0, "1.0"),
+            (0.0, "0.0"),
+            (1e-4, "0.0001"),
+            (1e-5, "1e-05"),
+            (1e20, "1e+20"),
+            (1.5e16, "1.5e+16"),
+            (-2.5e-7, "-2.5e-07"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(python_float_repr(x), want);
+        }
     }
 
     #[test]

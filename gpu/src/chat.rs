@@ -10,7 +10,7 @@
 //! layer, except where Python and Rust disagree on whitespace (`str.strip()` and `|trim` strip
 //! the `\x1c`–`\x1f` separators too): those are lamar's own, after Python's `str.isspace`.
 
-use lamar_core::text::is_python_space;
+use lamar_core::text::{is_python_space, python_float_repr, split_python_whitespace};
 use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 use std::path::{Path, PathBuf};
@@ -310,39 +310,17 @@ fn python_method(
                 )));
             }
             "split" if args.is_empty() || args[0].is_none() => {
+                // A negative `maxsplit` (Python's default, -1) means no limit.
                 let max = match args.get(1) {
-                    Some(m) => i64::try_from(m.clone())?,
-                    None => -1,
+                    Some(m) => usize::try_from(i64::try_from(m.clone())?).ok(),
+                    None => None,
                 };
-                return Ok(Value::from(python_split_whitespace(s, max)));
+                return Ok(Value::from(split_python_whitespace(s, max)));
             }
             _ => {}
         }
     }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
-}
-
-/// `str.split()` without a separator: runs of Python whitespace separate, ends are dropped.
-fn python_split_whitespace(s: &str, max_splits: i64) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut rest = s.trim_start_matches(is_python_space);
-    while !rest.is_empty() {
-        if max_splits >= 0 && parts.len() as i64 == max_splits {
-            parts.push(rest.to_string());
-            break;
-        }
-        match rest.find(is_python_space) {
-            Some(end) => {
-                parts.push(rest[..end].to_string());
-                rest = rest[end..].trim_start_matches(is_python_space);
-            }
-            None => {
-                parts.push(rest.to_string());
-                rest = "";
-            }
-        }
-    }
-    parts
 }
 
 /// transformers' `tojson`: Python's `json.dumps(x, ensure_ascii=False, indent=…,
@@ -432,8 +410,15 @@ impl JsonStyle {
                 if let Ok(i) = i64::try_from(value.clone()) {
                     out.push_str(&i.to_string());
                 } else {
+                    // json.dumps writes Python's float repr, but NaN and Infinity for the
+                    // values JSON lacks.
                     let f = f64::try_from(value.clone())?;
-                    out.push_str(&python_float(f));
+                    out.push_str(&match python_float_repr(f).as_str() {
+                        "nan" => "NaN".to_string(),
+                        "inf" => "Infinity".to_string(),
+                        "-inf" => "-Infinity".to_string(),
+                        repr => repr.to_string(),
+                    });
                 }
             }
             ValueKind::String => self.string(value.as_str().unwrap_or_default(), out),
@@ -495,31 +480,6 @@ impl JsonStyle {
     }
 }
 
-/// Python's `repr(float)` for the values JSON can hold.
-fn python_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    let plain = format!("{f:?}");
-    // Rust's `{:?}` is the shortest round-trip form like Python's repr, but writes exponents
-    // as `1e20` where Python writes `1e+20`, and uses them at other magnitudes.
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        let sci = format!("{f:e}");
-        let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-        let exp: i32 = exp.parse().unwrap_or(0);
-        return format!(
-            "{mantissa}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        );
-    }
-    plain
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,9 +528,7 @@ mod tests {
             render("{{ {'a': [1]}|tojson(indent=2) }}", &m),
             "{\n  \"a\": [\n    1\n  ]\n}"
         );
-        assert_eq!(python_float(1e20), "1e+20");
-        assert_eq!(python_float(0.1), "0.1");
-        assert_eq!(python_float(1.0), "1.0");
+        assert_eq!(render("{{ [1e20, 1e-5]|tojson }}", &m), "[1e+20, 1e-05]");
     }
 
     #[test]

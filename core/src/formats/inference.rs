@@ -14,6 +14,7 @@
 
 use super::rows::{is_csv, parse_jsonl};
 use super::{FormatError, read_utf8};
+use crate::text::python_float_repr;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -190,7 +191,7 @@ impl InferenceOutput {
                     record.file_id.as_str(),
                     record.raw_text.as_str(),
                     record.predicted.as_str(),
-                    &python_float(record.entropy),
+                    &python_float_repr(record.entropy),
                 ])
                 .map_err(|e| FormatError::csv(&self.path.display().to_string(), &e))?;
             writer
@@ -212,18 +213,6 @@ impl InferenceOutput {
             .and_then(|()| self.file.flush())
             .map_err(|e| FormatError::io(&self.path, e))
     }
-}
-
-/// A float as Python's `repr` writes it (pandas writes CSV floats that way).
-fn python_float(x: f64) -> String {
-    let s = format!("{x:?}");
-    if s.contains('e') {
-        // Rust writes 1e-5, Python 1e-05.
-        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let e: i32 = e.parse().unwrap_or(0);
-        return format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-    }
-    s
 }
 
 #[cfg(test)]
@@ -313,13 +302,6 @@ mod tests {
         std::fs::write(&c, "file_id,raw_text,other\na,\"x,\ny\",1\n").unwrap();
         assert_eq!(read_documents(&c).unwrap()[0].raw_text, "x,\ny");
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn floats_are_written_as_python_writes_them() {
-        assert_eq!(python_float(0.25), "0.25");
-        assert_eq!(python_float(1e-5), "1e-05");
-        assert_eq!(python_float(0.0), "0.0");
     }
 
     fn tempfile_dir() -> PathBuf {

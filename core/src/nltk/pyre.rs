@@ -437,10 +437,7 @@ pub fn collapse_spaces(text: &str, flavor: Flavor) -> String {
 
 /// Python's `str.split()` without arguments: split on runs of whitespace, no empty parts.
 pub fn split_whitespace(text: &str) -> Vec<String> {
-    text.split(is_space)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
+    crate::text::split_python_whitespace(text, None)
 }
 
 #[cfg(test)]
