@@ -12,7 +12,7 @@
 //! documents in flight: [`InferenceOutput::open`] reads what an earlier run wrote, drops a last
 //! record cut off mid-write, and reports the documents already done.
 
-use super::rows::{is_csv, parse_jsonl};
+use super::rows::{csv_column_pair, is_csv, parse_jsonl};
 use super::{FormatError, read_utf8};
 use crate::text::python_float_repr;
 use serde::{Deserialize, Serialize};
@@ -57,27 +57,10 @@ pub fn read_documents(path: &Path) -> Result<Vec<DocumentRow>, FormatError> {
     let text = read_utf8(path)?;
     let source = path.display().to_string();
     let rows: Vec<DocumentRow> = if is_csv(path) {
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| FormatError::csv(&source, &e))?
-            .clone();
-        let column = |name: &str| {
-            headers.iter().position(|h| h == name).ok_or_else(|| {
-                FormatError::invalid(&source, "line 1", format!("missing the \"{name}\" column"))
-            })
-        };
-        let (id_col, text_col) = (column("file_id")?, column("raw_text")?);
-        reader
-            .records()
-            .map(|record| {
-                let record = record.map_err(|e| FormatError::csv(&source, &e))?;
-                Ok(DocumentRow {
-                    file_id: record.get(id_col).unwrap_or_default().to_string(),
-                    raw_text: record.get(text_col).unwrap_or_default().to_string(),
-                })
-            })
-            .collect::<Result<_, FormatError>>()?
+        csv_column_pair(&text, &source, "file_id", "raw_text")?
+            .into_iter()
+            .map(|(file_id, raw_text)| DocumentRow { file_id, raw_text })
+            .collect()
     } else {
         parse_jsonl(&text, &source)?
     };

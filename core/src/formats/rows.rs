@@ -149,25 +149,37 @@ pub fn read_model_outputs(path: &Path) -> Result<Vec<ModelOutputRow>, FormatErro
     if !is_csv(path) {
         return parse_jsonl(&text, &source);
     }
+    Ok(csv_column_pair(&text, &source, "file_id", "predicted")?
+        .into_iter()
+        .map(|(file_id, predicted)| ModelOutputRow { file_id, predicted })
+        .collect())
+}
+
+/// The values of two named columns of CSV text with a header, row by row; other columns are
+/// ignored, a missing column is an error naming it.
+pub(crate) fn csv_column_pair(
+    text: &str,
+    source: &str,
+    first: &str,
+    second: &str,
+) -> Result<Vec<(String, String)>, FormatError> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| FormatError::csv(&source, &e))?
+        .map_err(|e| FormatError::csv(source, &e))?
         .clone();
     let column = |name: &str| {
         headers.iter().position(|h| h == name).ok_or_else(|| {
-            FormatError::invalid(&source, "line 1", format!("missing the \"{name}\" column"))
+            FormatError::invalid(source, "line 1", format!("missing the \"{name}\" column"))
         })
     };
-    let (id_col, pred_col) = (column("file_id")?, column("predicted")?);
+    let (a, b) = (column(first)?, column(second)?);
     reader
         .records()
         .map(|record| {
-            let record = record.map_err(|e| FormatError::csv(&source, &e))?;
-            Ok(ModelOutputRow {
-                file_id: record.get(id_col).unwrap_or_default().to_string(),
-                predicted: record.get(pred_col).unwrap_or_default().to_string(),
-            })
+            let record = record.map_err(|e| FormatError::csv(source, &e))?;
+            let value = |k: usize| record.get(k).unwrap_or_default().to_string();
+            Ok((value(a), value(b)))
         })
         .collect()
 }
