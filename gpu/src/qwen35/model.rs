@@ -18,11 +18,15 @@ fn rms_scaled(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
 
 /// `x / ‖x‖₂` (with transformers' `1e-6` inside the root) times `factor`, over the last
 /// dimension, in f32: the fused RMS norm does it, since
-/// `x / sqrt(Σx² + ε) = x / sqrt(mean(x²) + ε/d) / √d`.
-fn l2_normalised(x: &Tensor, factor: f64) -> Result<Tensor> {
+/// `x / sqrt(Σx² + ε) = x / sqrt(mean(x²) + ε/d) / √d`. `scale` is [`l2_scale`]`(d, factor)`.
+fn l2_normalised(x: &Tensor, scale: &Tensor) -> Result<Tensor> {
     let d = x.dim(D::Minus1)?;
-    let scale = Tensor::full((factor / (d as f64).sqrt()) as f32, d, x.device())?;
-    candle_nn::ops::rms_norm(&x.contiguous()?, &scale, (1e-6 / d as f64) as f32)
+    candle_nn::ops::rms_norm(&x.contiguous()?, scale, (1e-6 / d as f64) as f32)
+}
+
+/// The RMS-norm weight that makes [`l2_normalised`] an L2 norm times `factor` over `d` values.
+fn l2_scale(d: usize, factor: f64, device: &Device) -> Result<Tensor> {
+    Tensor::full((factor / (d as f64).sqrt()) as f32, d, device)
 }
 
 /// Zero-centred RMSNorm: `rms(x) · (1 + w)` in f32, cast back (Qwen3.5's stored weights are
@@ -307,6 +311,9 @@ struct GatedDeltaNet {
     dt_bias: Tensor,
     /// The gated norm's weight (plain, not zero-centred), f32.
     norm_weight_f32: Tensor,
+    /// [`l2_scale`] of the queries (L2 norm, then `1/√dk`) and of the keys (L2 norm).
+    q_scale: Tensor,
+    k_scale: Tensor,
     eps: f64,
     key_heads: usize,
     value_heads: usize,
@@ -389,6 +396,8 @@ impl GatedDeltaNet {
             neg_a: a_log.exp()?.neg()?,
             dt_bias: vb.get(nv, "dt_bias")?.to_dtype(DType::F32)?,
             norm_weight_f32: vb.get(dv, "norm.weight")?.to_dtype(DType::F32)?,
+            q_scale: l2_scale(dk, 1.0 / (dk as f64).sqrt(), vb.device())?,
+            k_scale: l2_scale(dk, 1.0, vb.device())?,
             eps: c.rms_norm_eps,
             key_heads: nk,
             value_heads: nv,
@@ -461,8 +470,8 @@ impl GatedDeltaNet {
         let v = mixed
             .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
             .reshape((b, t, nv, dv))?;
-        let q = widen(l2_normalised(&q, 1.0 / (dk as f64).sqrt())?)?;
-        let k = widen(l2_normalised(&k, 1.0)?)?;
+        let q = widen(l2_normalised(&q, &self.q_scale)?)?;
+        let k = widen(l2_normalised(&k, &self.k_scale)?)?;
         let beta = candle_nn::ops::sigmoid(&f32(beta_in)?)?; // (B, T, nv)
         let a = f32(a_in)?.broadcast_add(&self.dt_bias)?;
         // softplus(a) = max(a, 0) + ln(1 + e^{−|a|})
@@ -974,8 +983,7 @@ impl Qwen35Model {
         cache.seen = Some(seen.clone());
         let s = seen.dim(1)?;
         let offset = s - t;
-        let inv = self.inv_freq.to_device(device)?;
-        let freqs = positions.unsqueeze(2)?.broadcast_mul(&inv)?; // (B, T, rd/2)
+        let freqs = positions.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?; // (B, T, rd/2)
         let emb = Tensor::cat(&[&freqs, &freqs], 2)?.unsqueeze(1)?;
         // Padding keys: a large finite penalty, so that a padding query (which sees only
         // padding) still gets a finite softmax.
