@@ -3,35 +3,10 @@
 #[path = "../../plugins/tests/common/mod.rs"]
 mod plugin_build;
 
+mod common;
+
+use common::{fails, lamar, ok, p};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn lamar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lamar"))
-        .args(args)
-        .output()
-        .expect("lamar runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = lamar(args);
-    assert!(
-        out.status.success(),
-        "lamar {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = lamar(args);
-    assert!(!out.status.success(), "lamar {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 #[test]
 fn synth_writes_the_meddec_layout_deterministically() {

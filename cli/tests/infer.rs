@@ -2,29 +2,25 @@
 //! and chat template of tests/golden/chat): batching does not change results, interrupted runs
 //! resume, CSV and custom prompts work, and bad input is reported with its file.
 
+mod common;
+
+use common::{fails, ok, p};
 use lamar_core::formats::inference::InferenceRecord;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn lamar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lamar"))
-        .args(args)
-        .output()
-        .expect("lamar runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = lamar(args);
-    assert!(
-        out.status.success(),
-        "lamar {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+/// `lamar infer --model M --input I --out O` followed by `extra`.
+fn infer<'a>(model: &'a Path, input: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "infer",
+        "--model",
+        p(model),
+        "--input",
+        p(input),
+        "--out",
+        p(out),
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// A tiny random snapshot with the test tokenizer and chat template.
@@ -96,21 +92,15 @@ fn batches_resume_and_formats() {
     let snap = snapshot(dir.path());
     let docs = documents(dir.path());
     let run = |out: &Path, batch: &str| {
-        ok(&[
-            "infer",
-            "--model",
-            p(&snap),
-            "--input",
-            p(&docs),
-            "--out",
-            p(out),
+        let extra = [
             "--batch-size",
             batch,
             "--max-new-tokens",
             "12",
             "--device",
             "cpu",
-        ])
+        ];
+        ok(&infer(&snap, &docs, out, &extra))
     };
     let alone = dir.path().join("alone.jsonl");
     let stdout = run(&alone, "1");
@@ -118,7 +108,7 @@ fn batches_resume_and_formats() {
     assert!(stdout.contains("lamar-tagging-v1"), "{stdout}");
     let alone = sorted(records(&alone));
     assert!(alone.iter().all(|r| r.new_tokens > 0 && r.entropy > 0.0));
-    // Batched (left padding, shrinking batches) = one at a time.
+    // Three slots (continuous batching: left padding, admissions, shrinking) = one at a time.
     let batched = dir.path().join("batched.jsonl");
     run(&batched, "3");
     same(&sorted(records(&batched)), &alone);
@@ -136,21 +126,15 @@ fn batches_resume_and_formats() {
     let prompt = dir.path().join("prompt.txt");
     std::fs::write(&prompt, "Tag {{decisions}} in:\n{raw_text}").unwrap();
     let csv = dir.path().join("out.csv");
-    let stdout = ok(&[
-        "infer",
-        "--model",
-        p(&snap),
-        "--input",
-        p(&docs),
-        "--out",
-        p(&csv),
+    let extra = [
         "--max-new-tokens",
         "4",
         "--prompt-file",
         p(&prompt),
         "--device",
         "cpu",
-    ]);
+    ];
+    let stdout = ok(&infer(&snap, &docs, &csv, &extra));
     assert!(stdout.contains("prompt.txt sha256:"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("file_id,raw_text,predicted,entropy\n"));
@@ -163,69 +147,31 @@ fn bad_input_is_reported_with_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let docs = documents(dir.path());
     let out = dir.path().join("o.jsonl");
-    let fail = |args: &[&str]| -> String {
-        let o = lamar(args);
-        assert!(!o.status.success(), "{args:?} should fail");
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    };
     let missing = dir.path().join("no-model");
-    let err = fail(&[
-        "infer",
-        "--model",
-        p(&missing),
-        "--input",
-        p(&docs),
-        "--out",
-        p(&out),
-        "--device",
-        "cpu",
-    ]);
+    let err = fails(&infer(&missing, &docs, &out, &["--device", "cpu"]));
     assert!(err.contains("no-model"), "{err}");
     let prompt = dir.path().join("bad.txt");
     std::fs::write(&prompt, "Tag:\n{document}").unwrap();
-    let err = fail(&[
-        "infer",
-        "--model",
-        p(&missing),
-        "--input",
-        p(&docs),
-        "--out",
-        p(&out),
-        "--prompt-file",
-        p(&prompt),
-    ]);
+    let err = fails(&infer(
+        &missing,
+        &docs,
+        &out,
+        &["--prompt-file", p(&prompt)],
+    ));
     assert!(
         err.contains("bad.txt:2:1: unknown field {document}"),
         "{err}"
     );
     let bad_docs = dir.path().join("bad.jsonl");
     std::fs::write(&bad_docs, "{\"file_id\": \"a\"}\n").unwrap();
-    let err = fail(&[
-        "infer",
-        "--model",
-        p(&missing),
-        "--input",
-        p(&bad_docs),
-        "--out",
-        p(&out),
-    ]);
+    let err = fails(&infer(&missing, &bad_docs, &out, &[]));
     assert!(
         err.contains("bad.jsonl") && err.contains("raw_text"),
         "{err}"
     );
     if !cfg!(feature = "cuda") {
         let snap = snapshot(dir.path());
-        let err = fail(&[
-            "infer",
-            "--model",
-            p(&snap),
-            "--input",
-            p(&docs),
-            "--out",
-            p(&out),
-            "--device",
-            "cuda",
-        ]);
+        let err = fails(&infer(&snap, &docs, &out, &["--device", "cuda"]));
         assert!(err.contains("without CUDA"), "{err}");
     }
 }

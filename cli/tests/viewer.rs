@@ -7,26 +7,12 @@
 //! Needs chromium, chromedriver and the viewer's WebAssembly package (`wasm/build-web.sh`).
 //! Without them the test says so and passes, unless `LAMAR_REQUIRE_BROWSER=1` (CI sets it).
 
+mod common;
+
+use common::{ok as lamar, p};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn lamar(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_lamar"))
-        .args(args)
-        .output()
-        .expect("lamar runs");
-    assert!(
-        out.status.success(),
-        "lamar {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 fn available(tool: &str) -> bool {
     Command::new(tool)

@@ -15,6 +15,17 @@ fn expected() -> std::collections::HashMap<String, Tensor> {
     candle_core::safetensors::load(golden().join("expected.safetensors"), &Device::Cpu).unwrap()
 }
 
+/// A token tensor of the golden expectations as a flat list of ids.
+fn golden_tokens(name: &str) -> Vec<u32> {
+    expected()[name]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)
         .unwrap()
@@ -57,14 +68,7 @@ fn logits_match_transformers_in_one_call_and_token_by_token() {
 fn greedy_decoding_matches_transformers_token_for_token() {
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
-    let want = expected();
-    let greedy: Vec<u32> = want["greedy"]
-        .to_dtype(DType::U32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let greedy: Vec<u32> = golden_tokens("greedy");
     let (prompt, continuation) = greedy.split_at(10);
     let got = model
         .greedy(prompt, continuation.len(), None, &device)
@@ -94,13 +98,7 @@ fn left_padded_batches_match_each_sequence_alone() {
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
     let want = expected();
-    let ids: Vec<u32> = want["input_ids"]
-        .to_dtype(DType::U32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let ids: Vec<u32> = golden_tokens("input_ids");
     // Row 0: 37 real tokens after 63 pads (the pad id is arbitrary); row 1: all 100 tokens.
     let short = &ids[20..57];
     let (pad, width) = (100 - short.len(), 100);
@@ -163,13 +161,7 @@ fn batched_generation_gives_each_prompt_its_own_result() {
     use lamar_gpu::sampling::{Sampler, SamplingParams};
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
-    let ids: Vec<u32> = expected()["input_ids"]
-        .to_dtype(DType::U32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let ids: Vec<u32> = golden_tokens("input_ids");
     let prompts = vec![
         ids[..10].to_vec(),
         ids[30..33].to_vec(),
@@ -224,13 +216,7 @@ fn each_prompt_keeps_its_own_limit_when_the_batch_shrinks_and_prefills_in_groups
     use lamar_gpu::sampling::{Sampler, SamplingParams};
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
-    let ids: Vec<u32> = expected()["input_ids"]
-        .to_dtype(DType::U32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let ids: Vec<u32> = golden_tokens("input_ids");
     let prompts = vec![
         ids[5..20].to_vec(),
         ids[30..33].to_vec(),
@@ -282,13 +268,7 @@ fn continuous_batching_refills_slots_and_matches_each_prompt_alone() {
     use lamar_gpu::sampling::{Sampler, SamplingParams};
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
-    let ids: Vec<u32> = expected()["input_ids"]
-        .to_dtype(DType::U32)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let ids: Vec<u32> = golden_tokens("input_ids");
     // Short and long prompts in an order that makes later prompts both shorter than the
     // batch's history (right-aligned into a freed row) and longer (every row shifted right),
     // limits that free slots at different steps, and one prompt with no tokens to make.
