@@ -25,6 +25,8 @@ struct Slot {
     request: usize,
     /// Its next input token.
     next: u32,
+    /// What it has generated so far.
+    generation: Generation,
 }
 
 impl Qwen35Model {
@@ -58,7 +60,6 @@ impl Qwen35Model {
         let slots = slots.max(1);
         let room = limits.iter().copied().max().unwrap_or(0);
         let mut waiting = (0..prompts.len()).rev().collect::<Vec<_>>(); // next on top
-        let mut generations: Vec<Generation> = vec![Generation::default(); prompts.len()];
         let mut running: Vec<Option<Slot>> = Vec::new();
         let mut cache: Option<Cache> = None;
         // Rows were added, replaced or removed since the last look for shared padding.
@@ -78,19 +79,21 @@ impl Qwen35Model {
                 let logits = self.forward_last(&ids, None, &mut one)?;
                 let (tokens, log_probs) = sampler.next(&logits)?;
                 progress(1);
+                let mut generation = Generation::default();
                 if !push(
-                    &mut generations[request],
+                    &mut generation,
                     tokens[0],
                     log_probs[0],
                     decoding.stop,
                     limits[request],
                 ) {
-                    done(request, std::mem::take(&mut generations[request]))?;
+                    done(request, generation)?;
                     continue;
                 }
                 let slot = Slot {
                     request,
                     next: tokens[0],
+                    generation,
                 };
                 reshaped = true;
                 match (&mut cache, running.iter().position(Option::is_none)) {
@@ -136,17 +139,15 @@ impl Qwen35Model {
             for (row, slot) in running.iter_mut().enumerate() {
                 let Some(s) = slot else { continue };
                 if push(
-                    &mut generations[s.request],
+                    &mut s.generation,
                     tokens[row],
                     log_probs[row],
                     decoding.stop,
                     limits[s.request],
                 ) {
                     s.next = tokens[row];
-                } else {
-                    let request = s.request;
-                    *slot = None;
-                    done(request, std::mem::take(&mut generations[request]))?;
+                } else if let Some(finished) = slot.take() {
+                    done(finished.request, finished.generation)?;
                 }
             }
         }
