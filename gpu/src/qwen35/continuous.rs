@@ -80,13 +80,7 @@ impl Qwen35Model {
                 let (tokens, log_probs) = sampler.next(&logits)?;
                 progress(1);
                 let mut generation = Generation::default();
-                if !push(
-                    &mut generation,
-                    tokens[0],
-                    log_probs[0],
-                    decoding.stop,
-                    limits[request],
-                ) {
+                if !generation.push(tokens[0], log_probs[0], decoding.stop, limits[request]) {
                     done(request, generation)?;
                     continue;
                 }
@@ -138,13 +132,10 @@ impl Qwen35Model {
             progress(running.len());
             for (row, slot) in running.iter_mut().enumerate() {
                 let Some(s) = slot else { continue };
-                if push(
-                    &mut s.generation,
-                    tokens[row],
-                    log_probs[row],
-                    decoding.stop,
-                    limits[s.request],
-                ) {
+                let limit = limits[s.request];
+                if s.generation
+                    .push(tokens[row], log_probs[row], decoding.stop, limit)
+                {
                     s.next = tokens[row];
                 } else if let Some(finished) = slot.take() {
                     done(finished.request, finished.generation)?;
@@ -153,11 +144,4 @@ impl Qwen35Model {
         }
         Ok(())
     }
-}
-
-/// Records a drawn token; true when the sequence goes on (no stop token, under its limit).
-fn push(g: &mut Generation, token: u32, log_prob: f32, stop: &[u32], limit: usize) -> bool {
-    g.tokens.push(token);
-    g.log_probs.push(log_prob);
-    !stop.contains(&token) && g.tokens.len() < limit
 }

@@ -1165,10 +1165,7 @@ impl Qwen35Model {
             let (tokens, log_probs) = sampler.next(&logits)?;
             let mut keep = Vec::with_capacity(active.len());
             for (row, &k) in active.iter().enumerate() {
-                let g = &mut out[k];
-                g.tokens.push(tokens[row]);
-                g.log_probs.push(log_probs[row]);
-                if !stop.contains(&tokens[row]) && g.tokens.len() < limits[k] {
+                if out[k].push(tokens[row], log_probs[row], stop, limits[k]) {
                     keep.push(row);
                 }
             }
@@ -1220,6 +1217,14 @@ pub struct Generation {
 }
 
 impl Generation {
+    /// Records a drawn token and its log-probability; true when the sequence goes on (the
+    /// token is not in `stop` and fewer than `limit` tokens were made).
+    pub fn push(&mut self, token: u32, log_prob: f32, stop: &[u32], limit: usize) -> bool {
+        self.tokens.push(token);
+        self.log_probs.push(log_prob);
+        !stop.contains(&token) && self.tokens.len() < limit
+    }
+
     /// Mean negative log-likelihood of the generated tokens (LAMAR's pseudo-label "entropy").
     pub fn mean_nll(&self) -> f64 {
         if self.log_probs.is_empty() {
