@@ -242,16 +242,16 @@ pub enum FusedProjection {
 impl FusedProjection {
     /// Fuses `parts` when they are all plain.
     pub fn new(parts: Vec<Projection>) -> Result<FusedProjection> {
-        if !parts.iter().all(|p| matches!(p, Projection::Plain(_))) {
-            return Ok(FusedProjection::Apart(parts));
-        }
-        let weights: Vec<Tensor> = parts
+        let weights: Option<Vec<Tensor>> = parts
             .iter()
-            .filter_map(|p| match p {
+            .map(|p| match p {
                 Projection::Plain(l) => Some(l.weight().clone()),
                 Projection::Lora { .. } => None,
             })
             .collect();
+        let Some(weights) = weights else {
+            return Ok(FusedProjection::Apart(parts));
+        };
         let widths = weights.iter().map(|w| w.dim(0)).collect::<Result<_>>()?;
         Ok(FusedProjection::Stacked {
             linear: Linear::new(Tensor::cat(&weights, 0)?, None),
