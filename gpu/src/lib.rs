@@ -28,7 +28,9 @@
 //! launches today: BENCHMARKS.md), DFT and GRPO training.
 
 pub mod chat;
+pub mod device;
 pub mod infer;
+pub mod kernels;
 pub mod lora;
 pub mod qwen35;
 pub mod sampling;

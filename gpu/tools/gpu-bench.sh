@@ -8,6 +8,7 @@
 #        gpu/tools/gpu-bench.sh OUT_DIR mixed   (static vs continuous batching only: 96 requests,
 #        prompts of 500-3000 tokens, 188-1500 new tokens each, 32 slots)
 # Needs target/cuda/qwen35-bench.gz and target/cuda/lamar.gz (gpu/tools/build-cuda.sh).
+# BASELINE=path/to/an/earlier/qwen35-bench.gz runs that build's bench first, for ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$1
@@ -33,11 +34,22 @@ if [ "$MIXED" = 1 ]; then
   rm -rf "$WORK"
   exit 0
 fi
-"$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
-  --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" --batches 1,32 2>&1 | tee "$OUT/lamar.jsonl"
-# The same comparison with lamar in f32 (the algorithm, without bf16 rounding).
-"$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
-  --dtype f32 --batches none 2>&1 | tee "$OUT/lamar_f32.jsonl"
+BENCH=(--model "$SNAP/snapshot" --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" --batches 1,32)
+if [ -n "${BASELINE:-}" ]; then
+  # An earlier build's bench: the same measurement on the same machine, for ratios.
+  gunzip -c "$BASELINE" >"$WORK/baseline-bench" && chmod +x "$WORK/baseline-bench"
+  "$WORK/baseline-bench" "${BENCH[@]}" 2>&1 | tee "$OUT/baseline.jsonl"
+fi
+"$WORK/qwen35-bench" "${BENCH[@]}" --reference "$SNAP/reference.safetensors" 2>&1 | tee "$OUT/lamar.jsonl"
+# The same without lamar's fused CUDA kernels (every step as candle operations).
+"$WORK/qwen35-bench" "${BENCH[@]}" --reference "$SNAP/reference.safetensors" --fused none 2>&1 |
+  tee "$OUT/lamar_unfused.jsonl"
+# The same comparison with lamar in f32 (the algorithm, without bf16 rounding), with all fused
+# kernels, then with each alone.
+for FUSED in all deltanet attention norm; do
+  "$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
+    --dtype f32 --batches none --fused "$FUSED" 2>&1 | tee "$OUT/lamar_f32_$FUSED.jsonl"
+done
 # lamar infer on CUDA with the tiny snapshot of the tests (the CLI path, not a benchmark).
 "$WORK/lamar" synth --out "$WORK/corpus" --docs 8 >/dev/null
 python3 - "$WORK" <<'PY'

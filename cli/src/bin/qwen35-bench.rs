@@ -3,20 +3,25 @@
 //! ```text
 //! qwen35-bench --model DIR [--device cuda|cpu] [--dtype bf16|f32] [--prompt-tokens 3000]
 //!          [--new-tokens 3000] [--batches 1,32|none] [--reference FILE.safetensors]
-//!          [--mixed N]
+//!          [--mixed N] [--fused all|none|deltanet,attention,norm]
 //! ```
 //! Prompts are random token ids (seeded); decoding ignores stop tokens, so every sequence makes
 //! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),
 //! `logits` (1, T, V) and optionally `logits_bf16`, e.g. from transformers in f32 and bf16), the
 //! logits of the same ids are compared first: max and mean absolute difference and top-1
-//! agreement. With --mixed N, N requests of mixed lengths (prompts uniform in
+//! agreement; then the last [`DECODE_CHECK_TOKENS`] ids are decoded one at a time (teacher
+//! forcing, two rows: the reference ids and the same ids rotated) after a prefill of the rest,
+//! and each step's logits are compared with the reference and with lamar's own one-call logits
+//! of each row (decoding and prefill run different code: recurrent vs chunked DeltaNet, fused
+//! kernels on CUDA). --fused picks lamar's fused CUDA kernels (default all; none = candle
+//! operations only). With --mixed N, N requests of mixed lengths (prompts uniform in
 //! [prompt/6, prompt] tokens, limits uniform in [new/8, new]) run twice with the largest
 //! --batches value: static batches (length-sorted, shrinking) and continuous batching.
 //! One JSON object per measurement goes to stdout.
 
 use candle_core::{D, DType, Device, Tensor};
 use lamar_gpu::qwen35;
-use lamar_gpu::qwen35::model::{Decoding, PREFILL_TOKENS};
+use lamar_gpu::qwen35::model::{Decoding, FusedKernels, PREFILL_TOKENS};
 use lamar_gpu::sampling::{Sampler, SamplingParams};
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
@@ -30,6 +35,7 @@ struct Options {
     batches: Vec<usize>,
     reference: Option<std::path::PathBuf>,
     mixed: usize,
+    fused: FusedKernels,
 }
 
 fn options() -> Result<Options, String> {
@@ -42,6 +48,7 @@ fn options() -> Result<Options, String> {
         batches: vec![1, 32],
         reference: None,
         mixed: 0,
+        fused: FusedKernels::ALL,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -68,6 +75,7 @@ fn options() -> Result<Options, String> {
             }
             "--reference" => o.reference = Some(value.into()),
             "--mixed" => o.mixed = number(&value)?,
+            "--fused" => o.fused = FusedKernels::parse(&value)?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -95,33 +103,84 @@ fn compare_logits(
             continue;
         };
         let want = want.to_dtype(DType::F32)?;
-        let diff = (&got - &want)?.abs()?;
-        let agree = got
-            .argmax(D::Minus1)?
-            .eq(&want.argmax(D::Minus1)?)?
-            .to_dtype(DType::F32)?
-            .mean_all()?
-            .to_scalar::<f32>()?;
-        report.insert(
-            format!("vs_{name}"),
-            serde_json::json!({
-                "max_abs_diff": diff.max_all()?.to_scalar::<f32>()?,
-                "mean_abs_diff": diff.mean_all()?.to_scalar::<f32>()?,
-                "top1_agreement": agree,
-            }),
-        );
+        report.insert(format!("vs_{name}"), agreement(&got, &want)?);
     }
+    drop(got);
+    let want = reference["logits"].to_dtype(DType::F32)?.squeeze(0)?;
+    report.insert("decoding".into(), compare_decoding(model, &ids, &want)?);
     Ok(report.into())
+}
+
+/// Tokens decoded one at a time by the decoding check of `--reference`.
+const DECODE_CHECK_TOKENS: usize = 128;
+
+/// Largest and mean absolute difference and top-1 agreement of two `(N, V)` logit tables.
+fn agreement(got: &Tensor, want: &Tensor) -> candle_core::Result<serde_json::Value> {
+    let diff = (got - want)?.abs()?;
+    let agree = got
+        .argmax(D::Minus1)?
+        .eq(&want.argmax(D::Minus1)?)?
+        .to_dtype(DType::F32)?
+        .mean_all()?
+        .to_scalar::<f32>()?;
+    Ok(serde_json::json!({
+        "max_abs_diff": diff.max_all()?.to_scalar::<f32>()?,
+        "mean_abs_diff": diff.mean_all()?.to_scalar::<f32>()?,
+        "top1_agreement": agree,
+    }))
+}
+
+/// Decodes the last [`DECODE_CHECK_TOKENS`] of `ids` `(1, T)` one token at a time after a
+/// prefill of the rest, in a batch of two rows (`ids` and `ids` rotated by a third), and
+/// compares each step's logits with `reference` (row 0's, `(T, V)`) and with lamar's one-call
+/// logits of each row.
+fn compare_decoding(
+    model: &qwen35::model::Qwen35Model,
+    ids: &Tensor,
+    reference: &Tensor,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let t = ids.dim(1)?;
+    let n = DECODE_CHECK_TOKENS.min(t / 2).max(1);
+    let split = t - n;
+    let rotated = Tensor::cat(
+        &[&ids.narrow(1, t / 3, t - t / 3)?, &ids.narrow(1, 0, t / 3)?],
+        1,
+    )?;
+    let rows = Tensor::cat(&[ids, &rotated], 0)?;
+    let mut cache = model.new_cache();
+    cache.reserve(t);
+    let mut steps = vec![model.forward_last(&rows.narrow(1, 0, split)?, None, &mut cache)?];
+    for i in split..t - 1 {
+        steps.push(model.forward_last(&rows.narrow(1, i, 1)?, None, &mut cache)?);
+    }
+    // steps[j] predicts position split + j: the logits of position split - 1 + j.
+    let decoded = Tensor::stack(&steps, 1)?.to_dtype(DType::F32)?; // (2, n, V)
+    let reference = reference.narrow(0, split - 1, n)?;
+    let own = |row: usize| -> candle_core::Result<Tensor> {
+        let mut cache = model.new_cache();
+        let logits = model.forward(&rows.narrow(0, row, 1)?, &mut cache)?;
+        logits
+            .squeeze(0)?
+            .narrow(0, split - 1, n)?
+            .to_dtype(DType::F32)
+    };
+    Ok(serde_json::json!({
+        "decoded_tokens": n,
+        "row0_vs_logits": agreement(&decoded.get(0)?, &reference)?,
+        "row0_vs_lamar_one_call": agreement(&decoded.get(0)?, &own(0)?)?,
+        "row1_vs_lamar_one_call": agreement(&decoded.get(1)?, &own(1)?)?,
+    }))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = options()?;
     let device = match o.device.as_str() {
         "cpu" => Device::Cpu,
-        _ => Device::new_cuda(0)?,
+        _ => lamar_gpu::device::open_cuda(0)?,
     };
     let started = Instant::now();
-    let model = qwen35::load(&o.model, o.dtype, &device)?;
+    let mut model = qwen35::load(&o.model, o.dtype, &device)?;
+    model.set_fused_kernels(o.fused);
     device.synchronize()?;
     println!(
         "{}",

@@ -109,7 +109,7 @@ pub fn device(choice: DeviceChoice) -> Result<Device> {
                      (see README) or pass --device cpu"
                 );
             }
-            Device::new_cuda(0).context("could not open CUDA device 0")
+            lamar_gpu::device::open_cuda(0).context("could not open CUDA device 0")
         }
     }
 }

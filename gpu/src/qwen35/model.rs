@@ -48,6 +48,31 @@ impl CenteredRmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         rms_scaled(x, &self.scale, self.eps)?.to_dtype(x.dtype())
     }
+
+    /// `residual ← residual + delta` (when there is one), then the norm of the result; with
+    /// `fused` on a CUDA device, in one kernel that updates `residual` in place (it must be a
+    /// buffer of the caller's alone).
+    fn add_forward(
+        &self,
+        residual: &mut Tensor,
+        delta: Option<Tensor>,
+        fused: bool,
+    ) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if fused && residual.device().is_cuda() && residual.is_contiguous() {
+            return crate::kernels::norm::add_rms_norm(
+                residual,
+                delta.as_ref(),
+                &self.scale,
+                self.eps,
+            );
+        }
+        let _ = fused;
+        if let Some(delta) = delta {
+            *residual = (&*residual + delta)?;
+        }
+        self.forward(residual)
+    }
 }
 
 /// SwiGLU feed-forward.
@@ -150,6 +175,35 @@ impl FullAttention {
             .forward(x)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("q/k/v projection".into()))?;
+        #[cfg(feature = "cuda")]
+        if t == 1 && step.fused.attention && x.device().is_cuda() {
+            use crate::kernels::attention::{AttentionDecode, attention_decode_prologue};
+            let (key_cache, value_cache) = cache.make_room((b, kvh, 1, hd), x, reserve)?;
+            let q = attention_decode_prologue(&AttentionDecode {
+                query_gate: &qg,
+                key: &k,
+                value: &v,
+                q_scale: &self.q_norm.scale,
+                k_scale: &self.k_norm.scale,
+                positions: &step.positions,
+                inv_freq: &step.inv_freq,
+                key_cache: &key_cache,
+                value_cache: &value_cache,
+                column: cache.len,
+                heads: h,
+                kv_heads: kvh,
+                head_dim: hd,
+                rotary: self.rotary_dim,
+                eps: self.q_norm.eps,
+            })?;
+            cache.len += 1;
+            let (k, v) = cache.filled()?;
+            let gate = qg
+                .reshape((b, t, h, 2 * hd))?
+                .narrow(D::Minus1, hd, hd)?
+                .reshape((b, t, h * hd))?;
+            return self.attend(&q, &k, &v, &gate, step);
+        }
         // Per head: [query (hd) | gate (hd)].
         let qg = qg.reshape((b, t, h, 2 * hd))?;
         let query = qg.narrow(D::Minus1, 0, hd)?;
@@ -166,6 +220,21 @@ impl FullAttention {
             self.rope(&k, &step.cos, &step.sin)?.contiguous()?,
         );
         let (k, v) = cache.append(&k, &v, reserve)?;
+        self.attend(&q, &k, &v, &gate, step)
+    }
+
+    /// Attention of the queries `(B, H, T, hd)` over all keys and values so far
+    /// `(B, kv_heads, S, hd)`, with the step's bias, then the output gate and projection.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        gate: &Tensor,
+        step: &Step,
+    ) -> Result<Tensor> {
+        let (b, h, t, hd) = q.dims4()?;
+        let kvh = self.kv_heads;
         let s = k.dim(2)?;
         // Grouped-query attention without copying keys and values per query head: the `n`
         // query heads sharing one key/value head are stacked along the token axis.
@@ -176,12 +245,12 @@ impl FullAttention {
             .broadcast_add(&step.bias.to_dtype(q.dtype())?.unsqueeze(1)?)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, n * t, s))?;
         let out = probs
-            .matmul(&v)?
+            .matmul(v)?
             .reshape((b, h, t, hd))?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, t, h * hd))?;
-        let gated = out.mul(&candle_nn::ops::sigmoid(&gate)?)?;
+        let gated = out.mul(&candle_nn::ops::sigmoid(gate)?)?;
         self.o.forward(&gated)
     }
 }
@@ -252,6 +321,21 @@ impl AttentionCache {
     /// decoding step copies only its own token.
     fn append(&mut self, k: &Tensor, v: &Tensor, reserve: usize) -> Result<(Tensor, Tensor)> {
         let (b, kvh, t, hd) = k.dims4()?;
+        let (kb, vb) = self.make_room((b, kvh, t, hd), k, reserve)?;
+        kb.slice_set(k, 2, self.len)?;
+        vb.slice_set(v, 2, self.len)?;
+        self.len += t;
+        self.filled()
+    }
+
+    /// The key and value buffers, grown when `t` more columns do not fit (geometrically, or to
+    /// the capacity the [`Cache`] reserved); `like` gives the dtype and device.
+    fn make_room(
+        &mut self,
+        (b, kvh, t, hd): (usize, usize, usize, usize),
+        like: &Tensor,
+        reserve: usize,
+    ) -> Result<(Tensor, Tensor)> {
         let needed = self.len + t;
         let capacity = self
             .buffers
@@ -259,7 +343,7 @@ impl AttentionCache {
             .map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
         if needed > capacity {
             let grown = needed.max(2 * capacity).max(reserve);
-            let fresh = || Tensor::zeros((b, kvh, grown, hd), k.dtype(), k.device());
+            let fresh = || Tensor::zeros((b, kvh, grown, hd), like.dtype(), like.device());
             let (nk, nv) = (fresh()?, fresh()?);
             if let Some((ok, ov)) = &self.buffers {
                 nk.slice_set(&ok.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
@@ -268,10 +352,15 @@ impl AttentionCache {
             self.buffers = Some((nk, nv));
         }
         let (kb, vb) = self.buffers.as_ref().expect("buffers were just made");
-        kb.slice_set(k, 2, self.len)?;
-        vb.slice_set(v, 2, self.len)?;
-        self.len = needed;
-        Ok((kb.narrow(2, 0, needed)?, vb.narrow(2, 0, needed)?))
+        Ok((kb.clone(), vb.clone()))
+    }
+
+    /// Views of the filled columns of the key and value buffers.
+    fn filled(&self) -> Result<(Tensor, Tensor)> {
+        let Some((kb, vb)) = &self.buffers else {
+            candle_core::bail!("an empty attention cache has no keys");
+        };
+        Ok((kb.narrow(2, 0, self.len)?, vb.narrow(2, 0, self.len)?))
     }
 
     /// Appends another batch's rows (same length and capacity).
@@ -431,6 +520,44 @@ impl GatedDeltaNet {
         out.silu()
     }
 
+    /// One decoding step in lamar's fused CUDA kernels (`crate::kernels::deltanet`): the
+    /// gated, normed output `(B, 1, nv·dv)` before `out_proj`, or `None` when the cache has no
+    /// history yet (the first call goes through the candle operations).
+    #[cfg(feature = "cuda")]
+    fn decode_fused(
+        &self,
+        [qkv, z, beta, a]: [&Tensor; 4],
+        cache: &mut DeltaNetCache,
+    ) -> Result<Option<Tensor>> {
+        use crate::kernels::deltanet::{DeltaNetDecode, deltanet_decode};
+        let (Some(history), Some(state)) = (cache.conv.take(), cache.state.take()) else {
+            return Ok(None);
+        };
+        // Both are overwritten in place: they must be contiguous buffers of this cache alone
+        // (they are: prefill and the cache operations make fresh ones).
+        let (history, state) = (history.contiguous()?, state.contiguous()?);
+        let out = deltanet_decode(&DeltaNetDecode {
+            qkv,
+            z,
+            beta,
+            a,
+            conv_weight: &self.conv,
+            conv_history: &history,
+            state: &state,
+            neg_a: &self.neg_a,
+            dt_bias: &self.dt_bias,
+            norm_weight: &self.norm_weight_f32,
+            key_heads: self.key_heads,
+            value_heads: self.value_heads,
+            key_dim: self.key_dim,
+            value_dim: self.value_dim,
+            eps: self.eps,
+        });
+        cache.conv = Some(history);
+        cache.state = Some(state);
+        out.map(Some)
+    }
+
     fn forward(&self, x: &Tensor, cache: &mut DeltaNetCache, step: &Step) -> Result<Tensor> {
         // Padding contributes nothing: zero inputs give zero keys (no state writes) and zero
         // convolution inputs.
@@ -450,6 +577,15 @@ impl GatedDeltaNet {
             .forward(x)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("DeltaNet input projection".into()))?;
+        #[cfg(feature = "cuda")]
+        if t == 1
+            && step.fused.deltanet
+            && step.mask.is_none()
+            && x.device().is_cuda()
+            && let Some(out) = self.decode_fused([&qkv, &z, &beta_in, &a_in], cache)?
+        {
+            return self.out.forward(&out);
+        }
         let mixed = self.convolve(&qkv.contiguous()?, cache)?;
         let f32 = |x: Tensor| x.to_dtype(DType::F32);
         // Each query/key head serves `nv / nk` consecutive value heads.
@@ -832,6 +968,12 @@ impl Cache {
 /// What every layer needs for one forward call: rotary angles per token, the attention bias
 /// (causal and padding), the padding mask of the new tokens.
 struct Step {
+    /// Each token's position `(B, T)`, f32.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    positions: Tensor,
+    /// The model's RoPE inverse frequencies (`rotary_dim / 2`), f32.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    inv_freq: Tensor,
     /// `(B, 1, T, rotary_dim)`.
     cos: Tensor,
     sin: Tensor,
@@ -839,6 +981,9 @@ struct Step {
     bias: Tensor,
     /// `(B, T)` 1 for real tokens, 0 for padding; `None` when there is no padding.
     mask: Option<Tensor>,
+    /// Which of lamar's fused CUDA kernels layers may use ([`Qwen35Model::set_fused_kernels`]).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    fused: FusedKernels,
 }
 
 /// The text model with its LM head.
@@ -850,6 +995,59 @@ pub struct Qwen35Model {
     /// RoPE inverse frequencies `(1, 1, rotary_dim / 2)`, f32.
     inv_freq: Tensor,
     config: Qwen35Config,
+    fused: FusedKernels,
+}
+
+/// Which of lamar's fused CUDA kernels ([`crate::kernels`]) the model uses on a CUDA device
+/// (all by default). Off, a step runs as candle operations, as on the CPU: the reference the
+/// GPU bench compares with. Without the `cuda` feature there are none and this changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FusedKernels {
+    /// A DeltaNet layer's decoding step ([`crate::kernels::deltanet`]).
+    pub deltanet: bool,
+    /// The start of a full-attention decoding step ([`crate::kernels::attention`]).
+    pub attention: bool,
+    /// Residual addition + RMSNorm ([`crate::kernels::norm`]).
+    pub norm: bool,
+}
+
+impl FusedKernels {
+    /// Every fused kernel.
+    pub const ALL: FusedKernels = FusedKernels {
+        deltanet: true,
+        attention: true,
+        norm: true,
+    };
+    /// None: candle operations only.
+    pub const NONE: FusedKernels = FusedKernels {
+        deltanet: false,
+        attention: false,
+        norm: false,
+    };
+
+    /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`.
+    pub fn parse(text: &str) -> std::result::Result<FusedKernels, String> {
+        match text {
+            "all" => return Ok(FusedKernels::ALL),
+            "none" => return Ok(FusedKernels::NONE),
+            _ => {}
+        }
+        let mut fused = FusedKernels::NONE;
+        for name in text.split(',') {
+            match name.trim() {
+                "deltanet" => fused.deltanet = true,
+                "attention" => fused.attention = true,
+                "norm" => fused.norm = true,
+                other => {
+                    return Err(format!(
+                        "unknown fused kernel {other:?} (all, none, or a list of deltanet, \
+                         attention, norm)"
+                    ));
+                }
+            }
+        }
+        Ok(fused)
+    }
 }
 
 impl Qwen35Model {
@@ -919,7 +1117,13 @@ impl Qwen35Model {
             norm: CenteredRmsNorm::load(text.pp("norm"), config.hidden_size, config.rms_norm_eps)?,
             lm_head,
             config: config.clone(),
+            fused: FusedKernels::ALL,
         })
+    }
+
+    /// Chooses which of lamar's fused CUDA kernels run ([`FusedKernels`]; all by default).
+    pub fn set_fused_kernels(&mut self, fused: FusedKernels) {
+        self.fused = fused;
     }
 
     /// The configuration.
@@ -1006,10 +1210,13 @@ impl Qwen35Model {
             causal.broadcast_add(&padding)?
         };
         Ok(Step {
+            positions,
+            inv_freq: self.inv_freq.flatten_all()?,
             cos: emb.cos()?,
             sin: emb.sin()?,
             bias,
             mask: mask.map(|_| mask_f),
+            fused: self.fused,
         })
     }
 
@@ -1056,8 +1263,12 @@ impl Qwen35Model {
         let step = self.step(mask, b, t, cache)?;
         let mut h = self.embed.forward(input_ids)?;
         let reserve = cache.reserve;
+        // Each residual addition is done by the norm that follows it (one kernel on CUDA).
+        let mut pending: Option<Tensor> = None;
         for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let normed = layer.input_norm.forward(&h)?;
+            let normed = layer
+                .input_norm
+                .add_forward(&mut h, pending.take(), step.fused.norm)?;
             let mixed = match (&layer.mixer, layer_cache) {
                 (Mixer::Attention(a), LayerCache::Attention(c)) => {
                     a.forward(&normed, c, &step, reserve)?
@@ -1065,8 +1276,13 @@ impl Qwen35Model {
                 (Mixer::DeltaNet(d), LayerCache::DeltaNet(c)) => d.forward(&normed, c, &step)?,
                 _ => candle_core::bail!("the cache was made for another model"),
             };
-            h = (h + mixed)?;
-            h = (&h + layer.mlp.forward(&layer.post_norm.forward(&h)?)?)?;
+            let normed = layer
+                .post_norm
+                .add_forward(&mut h, Some(mixed), step.fused.norm)?;
+            pending = Some(layer.mlp.forward(&normed)?);
+        }
+        if let Some(last) = pending {
+            h = (h + last)?;
         }
         cache.position += t;
         Ok(h)

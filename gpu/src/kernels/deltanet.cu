@@ -1,0 +1,126 @@
+// One decoding step of a Gated DeltaNet layer (Qwen3.5's linear-attention mixer) in three
+// kernels, for a batch of rows with one new token each. Written for lamar; the math is the one of
+// `GatedDeltaNet::forward` in `src/qwen35/model.rs` (which also runs on the CPU and is pinned to
+// transformers by the parity tests):
+//
+//   1. `deltanet_conv_*`: the short causal depthwise convolution over [history, x] per channel,
+//      then SiLU; the history (B, kernel - 1, channels) is shifted in place.
+//   2. `deltanet_delta_*`: per (row, value head, tile of 32 value columns): L2 norms of the
+//      query and key (the query also scaled by 1/sqrt(dk)), beta = sigmoid(b), the decay
+//      exp(-exp(A_log) * softplus(a + dt_bias)), and the delta rule on the state (B, nv, dk, dv)
+//      in place: S <- decay S; S <- S + k (beta (v - S^T k))^T; o = S^T q.
+//   3. `deltanet_gated_norm_*`: RMSNorm of o per value head times the norm weight, rounded to
+//      the model's dtype, times SiLU(z), rounded again.
+//
+// `T` is the model's dtype (float or bfloat16); the state, the gates and every sum are float.
+// Rounding points follow the candle path: the convolution output and its SiLU are rounded to T.
+
+#include "common.cuh"
+
+// One thread per (row, channel). `x` rows are `x_stride` apart; `weight` is (channels, kernel).
+template <typename T>
+__device__ void conv_step(const T* x, int64_t x_stride, T* history, const T* weight, float* out,
+                          int rows, int channels, int kernel) {
+    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (int64_t)rows * channels) return;
+    const int64_t b = idx / channels;
+    const int c = (int)(idx % channels);
+    T* h = history + b * (kernel - 1) * channels + c;
+    const T* w = weight + (int64_t)c * kernel;
+    const T newest = x[b * x_stride + c];
+    float acc = to_float(w[kernel - 1]) * to_float(newest);
+    for (int j = 0; j < kernel - 1; ++j) acc += to_float(w[j]) * to_float(h[(int64_t)j * channels]);
+    for (int j = 0; j + 1 < kernel - 1; ++j) h[(int64_t)j * channels] = h[(int64_t)(j + 1) * channels];
+    h[(int64_t)(kernel - 2) * channels] = newest;
+    out[idx] = rounded<T>(silu(rounded<T>(acc)));
+}
+
+// Grid (ceil(dv / 32), nv, rows), 32 threads; shared memory 2 * dk floats.
+template <typename T>
+__device__ void delta_step(const float* mixed, int channels, const T* beta_in, int64_t beta_stride,
+                           const T* a_in, int64_t a_stride, const float* neg_a,
+                           const float* dt_bias, float* state, float* out, int nk, int nv, int dk,
+                           int dv, float q_factor) {
+    extern __shared__ float shared[];
+    float* q = shared;
+    float* k = shared + dk;
+    const int lane = threadIdx.x;
+    const int h = blockIdx.y;
+    const int64_t b = blockIdx.z;
+    const int key_head = h / (nv / nk);
+    const float* row = mixed + b * channels;
+    float q_sq = 0.0f, k_sq = 0.0f;
+    for (int i = lane; i < dk; i += 32) {
+        const float qv = row[key_head * dk + i];
+        const float kv = row[nk * dk + key_head * dk + i];
+        q[i] = qv;
+        k[i] = kv;
+        q_sq += qv * qv;
+        k_sq += kv * kv;
+    }
+    q_sq = warp_sum(q_sq);
+    k_sq = warp_sum(k_sq);
+    __syncwarp();
+    const float q_norm = q_factor * rsqrtf(q_sq + 1e-6f);
+    const float k_norm = rsqrtf(k_sq + 1e-6f);
+    const float beta = 1.0f / (1.0f + expf(-to_float(beta_in[b * beta_stride + h])));
+    const float a = to_float(a_in[b * a_stride + h]) + dt_bias[h];
+    const float softplus = fmaxf(a, 0.0f) + log1pf(expf(-fabsf(a)));
+    const float decay = expf(softplus * neg_a[h]);
+    const int j = blockIdx.x * 32 + lane;
+    if (j >= dv) return;
+    float* s = state + ((b * nv + h) * dk) * dv + j;
+    float remembered = 0.0f;
+#pragma unroll 8
+    for (int i = 0; i < dk; ++i) remembered += k[i] * s[(int64_t)i * dv];
+    remembered *= k_norm * decay;
+    const float delta = beta * (row[2 * nk * dk + h * dv + j] - remembered) * k_norm;
+    float o = 0.0f;
+#pragma unroll 8
+    for (int i = 0; i < dk; ++i) {
+        const float updated = s[(int64_t)i * dv] * decay + k[i] * delta;
+        s[(int64_t)i * dv] = updated;
+        o += q[i] * updated;
+    }
+    out[(b * nv + h) * dv + j] = o * q_norm;
+}
+
+// Grid (nv, rows), a multiple of 32 threads.
+template <typename T>
+__device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const float* weight,
+                           T* out, int nv, int dv, float eps) {
+    const int h = blockIdx.x;
+    const int64_t b = blockIdx.y;
+    const float* x = o + (b * nv + h) * dv;
+    float sq = 0.0f;
+    for (int j = threadIdx.x; j < dv; j += blockDim.x) sq += x[j] * x[j];
+    const float scale = rsqrtf(block_sum(sq) / dv + eps);
+    for (int j = threadIdx.x; j < dv; j += blockDim.x) {
+        const float normed = rounded<T>(x[j] * scale * weight[j]);
+        const float gate = to_float(z[b * z_stride + h * dv + j]);
+        out[b * nv * dv + h * dv + j] = from_float<T>(normed * silu(gate));
+    }
+}
+
+#define DELTANET_KERNELS(SUFFIX, T)                                                               \
+    extern "C" __global__ void deltanet_conv_##SUFFIX(const T* x, int64_t x_stride, T* history,   \
+                                                      const T* weight, float* out, int rows,     \
+                                                      int channels, int kernel) {                \
+        conv_step<T>(x, x_stride, history, weight, out, rows, channels, kernel);                 \
+    }                                                                                             \
+    extern "C" __global__ void deltanet_delta_##SUFFIX(                                           \
+        const float* mixed, int channels, const T* beta_in, int64_t beta_stride, const T* a_in,  \
+        int64_t a_stride, const float* neg_a, const float* dt_bias, float* state, float* out,     \
+        int nk, int nv, int dk, int dv, float q_factor) {                                         \
+        delta_step<T>(mixed, channels, beta_in, beta_stride, a_in, a_stride, neg_a, dt_bias,     \
+                      state, out, nk, nv, dk, dv, q_factor);                                      \
+    }                                                                                             \
+    extern "C" __global__ void deltanet_gated_norm_##SUFFIX(const float* o, const T* z,           \
+                                                            int64_t z_stride,                     \
+                                                            const float* weight, T* out, int nv,  \
+                                                            int dv, float eps) {                  \
+        gated_norm<T>(o, z, z_stride, weight, out, nv, dv, eps);                                  \
+    }
+
+DELTANET_KERNELS(f32, float)
+DELTANET_KERNELS(bf16, __nv_bfloat16)

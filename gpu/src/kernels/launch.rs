@@ -1,0 +1,67 @@
+//! What every launcher here needs: checked device addresses of tensors and the kernel for a
+//! dtype.
+
+use candle_core::cuda_backend::CudaStorageSlice;
+use candle_core::cuda_backend::cudarc::driver::{CudaFunction, DevicePtr};
+use candle_core::{CudaDevice, DType, Device, Result, Storage, Tensor, bail};
+
+/// The device address of a tensor's first element and the distance between its rows (its first
+/// axis' stride, in elements), checking its dtype and that its last axis is contiguous.
+pub(crate) fn address(t: &Tensor, dtype: DType, what: &str) -> Result<(u64, i64)> {
+    if t.dtype() != dtype {
+        bail!(
+            "lamar kernel: {what} is {:?}, expected {dtype:?}",
+            t.dtype()
+        );
+    }
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cuda(cuda) = &*storage else {
+        bail!("lamar kernel: {what} is not on a CUDA device");
+    };
+    if layout.stride().last() != Some(&1) {
+        bail!("lamar kernel: {what}'s last axis is not contiguous");
+    }
+    let stream = cuda.device.cuda_stream();
+    let (base, size) = match &cuda.slice {
+        CudaStorageSlice::F32(s) => (s.device_ptr(&stream).0, 4),
+        CudaStorageSlice::BF16(s) => (s.device_ptr(&stream).0, 2),
+        _ => bail!("lamar kernel: {what} has an unsupported dtype"),
+    };
+    let row = layout.stride().first().copied().unwrap_or(0);
+    Ok((base + (layout.start_offset() * size) as u64, row as i64))
+}
+
+/// [`address`] of a tensor that must be contiguous as a whole.
+pub(crate) fn contiguous_address(t: &Tensor, dtype: DType, what: &str) -> Result<u64> {
+    if !t.is_contiguous() {
+        bail!("lamar kernel: {what} is not contiguous");
+    }
+    Ok(address(t, dtype, what)?.0)
+}
+
+/// The CUDA device a tensor lives on.
+pub(crate) fn cuda_device(t: &Tensor) -> Result<CudaDevice> {
+    match t.device() {
+        Device::Cuda(d) => Ok(d.clone()),
+        _ => bail!("lamar kernel: the inputs are not on a CUDA device"),
+    }
+}
+
+/// Kernel `{name}_{f32|bf16}` of a PTX module (loaded once per device); launch it on the
+/// device's stream (`device.cuda_stream().launch_builder(&f)`).
+pub(crate) fn function(
+    device: &CudaDevice,
+    name: &str,
+    dtype: DType,
+    module: &str,
+    ptx: &str,
+) -> Result<CudaFunction> {
+    let suffix = match dtype {
+        DType::F32 => "f32",
+        DType::BF16 => "bf16",
+        other => bail!("lamar kernel: {name} has no {other:?} version"),
+    };
+    Ok(device
+        .get_or_load_custom_func(&format!("{name}_{suffix}"), module, ptx)?
+        .into_cuda_function())
+}

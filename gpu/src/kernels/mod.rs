@@ -1,0 +1,22 @@
+//! lamar's own CUDA kernels, for the steps where candle's general operations cost more in
+//! launches than in arithmetic (decoding one token at a time is bound by kernel launches: see
+//! BENCHMARKS.md). Each `NAME.cu` here is compiled to PTX by `build.rs` (with `--features cuda`
+//! only) and launched by the Rust module of the same name; `common.cuh` holds what they share.
+//! The candle operations they replace stay the reference (and the CPU path): the GPU bench
+//! compares both (`Qwen35Model::set_fused_kernels`). Every kernel has an f32 and a bf16 version
+//! and rounds where the candle path rounds.
+//!
+//! * [`deltanet`]: one decoding step of a Gated DeltaNet layer (convolution, norms, gates,
+//!   delta rule on the state in place, gated norm): three kernels for about forty operations.
+//! * [`attention`]: the start of a full-attention decoding step (query/key norms, partial RoPE,
+//!   the new key and value written into the cache): one kernel for about thirty operations.
+//! * [`norm`]: residual addition and zero-centred RMSNorm: one kernel for four operations.
+
+#[cfg(feature = "cuda")]
+pub mod attention;
+#[cfg(feature = "cuda")]
+pub mod deltanet;
+#[cfg(feature = "cuda")]
+mod launch;
+#[cfg(feature = "cuda")]
+pub mod norm;
