@@ -8,7 +8,8 @@
 #        gpu/tools/gpu-bench.sh OUT_DIR mixed   (static vs continuous batching only: 96 requests,
 #        prompts of 500-3000 tokens, 188-1500 new tokens each, 32 slots)
 # Needs target/cuda/qwen35-bench.gz and target/cuda/lamar.gz (gpu/tools/build-cuda.sh).
-# BASELINE=path/to/an/earlier/qwen35-bench.gz runs that build's bench first, for ratios.
+# BASELINE=path/to/an/earlier/qwen35-bench.gz runs that build's bench first, for ratios;
+# LAMAR_BENCH_ARGS=--profile adds lamar's step profile; SKIP_UNFUSED=1 skips the candle-only run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$1
@@ -35,18 +36,26 @@ if [ "$MIXED" = 1 ]; then
   exit 0
 fi
 BENCH=(--model "$SNAP/snapshot" --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" --batches 1,32)
+# e.g. LAMAR_BENCH_ARGS=--profile (only lamar's own runs get them, not the baseline's)
+read -ra EXTRA <<<"${LAMAR_BENCH_ARGS:-}"
 if [ -n "${BASELINE:-}" ]; then
   # An earlier build's bench: the same measurement on the same machine, for ratios.
   gunzip -c "$BASELINE" >"$WORK/baseline-bench" && chmod +x "$WORK/baseline-bench"
   "$WORK/baseline-bench" "${BENCH[@]}" 2>&1 | tee "$OUT/baseline.jsonl"
 fi
-"$WORK/qwen35-bench" "${BENCH[@]}" --reference "$SNAP/reference.safetensors" 2>&1 | tee "$OUT/lamar.jsonl"
+"$WORK/qwen35-bench" "${BENCH[@]}" "${EXTRA[@]}" --reference "$SNAP/reference.safetensors" 2>&1 |
+  tee "$OUT/lamar.jsonl"
 # The same without lamar's fused CUDA kernels (every step as candle operations).
-"$WORK/qwen35-bench" "${BENCH[@]}" --reference "$SNAP/reference.safetensors" --fused none 2>&1 |
-  tee "$OUT/lamar_unfused.jsonl"
+# Fused kernels, but every step launched from the host (no CUDA graphs).
+"$WORK/qwen35-bench" "${BENCH[@]}" "${EXTRA[@]}" --reference "$SNAP/reference.safetensors" --no-graphs 2>&1 |
+  tee "$OUT/lamar_no_graphs.jsonl"
+if [ -z "${SKIP_UNFUSED:-}" ]; then
+  "$WORK/qwen35-bench" "${BENCH[@]}" --reference "$SNAP/reference.safetensors" --fused none 2>&1 |
+    tee "$OUT/lamar_unfused.jsonl"
+fi
 # The same comparison with lamar in f32 (the algorithm, without bf16 rounding), with all fused
-# kernels, then with each alone.
-for FUSED in all deltanet attention norm; do
+# kernels and CUDA graphs, then with candle operations only.
+for FUSED in all none; do
   "$WORK/qwen35-bench" --model "$SNAP/snapshot" --reference "$SNAP/reference.safetensors" \
     --dtype f32 --batches none --fused "$FUSED" 2>&1 | tee "$OUT/lamar_f32_$FUSED.jsonl"
 done

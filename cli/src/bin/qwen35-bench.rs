@@ -3,7 +3,7 @@
 //! ```text
 //! qwen35-bench --model DIR [--device cuda|cpu] [--dtype bf16|f32] [--prompt-tokens 3000]
 //!          [--new-tokens 3000] [--batches 1,32|none] [--reference FILE.safetensors]
-//!          [--mixed N] [--fused all|none|deltanet,attention,norm]
+//!          [--mixed N] [--fused all|none|deltanet,attention,norm,mlp] [--profile] [--no-graphs]
 //! ```
 //! Prompts are random token ids (seeded); decoding ignores stop tokens, so every sequence makes
 //! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),
@@ -14,7 +14,9 @@
 //! and each step's logits are compared with the reference and with lamar's own one-call logits
 //! of each row (decoding and prefill run different code: recurrent vs chunked DeltaNet, fused
 //! kernels on CUDA). --fused picks lamar's fused CUDA kernels (default all; none = candle
-//! operations only). With --mixed N, N requests of mixed lengths (prompts uniform in
+//! operations only); --no-graphs turns CUDA graphs for decoding steps off. --profile adds, per batch size, where a decoding step's time goes: the host
+//! time to enqueue it against its time on the device, and the memory bandwidth the matrix
+//! products of the model's shapes reach alone. With --mixed N, N requests of mixed lengths (prompts uniform in
 //! [prompt/6, prompt] tokens, limits uniform in [new/8, new]) run twice with the largest
 //! --batches value: static batches (length-sorted, shrinking) and continuous batching.
 //! One JSON object per measurement goes to stdout.
@@ -36,6 +38,8 @@ struct Options {
     reference: Option<std::path::PathBuf>,
     mixed: usize,
     fused: FusedKernels,
+    profile: bool,
+    graphs: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -49,11 +53,21 @@ fn options() -> Result<Options, String> {
         reference: None,
         mixed: 0,
         fused: FusedKernels::ALL,
+        profile: false,
+        graphs: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--bench" {
             continue; // added by `cargo bench`
+        }
+        if flag == "--profile" {
+            o.profile = true;
+            continue;
+        }
+        if flag == "--no-graphs" {
+            o.graphs = false;
+            continue;
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         let number = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
@@ -150,8 +164,11 @@ fn compare_decoding(
     let mut cache = model.new_cache();
     cache.reserve(t);
     let mut steps = vec![model.forward_last(&rows.narrow(1, 0, split)?, None, &mut cache)?];
-    for i in split..t - 1 {
-        steps.push(model.forward_last(&rows.narrow(1, i, 1)?, None, &mut cache)?);
+    // Through CUDA graphs when they are on (the logits are the graph's buffer: copied).
+    let mut slot = model.graph_slot();
+    let columns: Vec<Vec<u32>> = rows.t()?.to_vec2()?;
+    for column in &columns[split..t - 1] {
+        steps.push(model.decode_step_graphed(column, &mut cache, &mut slot)?.copy()?);
     }
     // steps[j] predicts position split + j: the logits of position split - 1 + j.
     let decoded = Tensor::stack(&steps, 1)?.to_dtype(DType::F32)?; // (2, n, V)
@@ -166,9 +183,94 @@ fn compare_decoding(
     };
     Ok(serde_json::json!({
         "decoded_tokens": n,
+        "graph_replays": slot.replays,
+        "graph_failure": slot.failure,
         "row0_vs_logits": agreement(&decoded.get(0)?, &reference)?,
         "row0_vs_lamar_one_call": agreement(&decoded.get(0)?, &own(0)?)?,
         "row1_vs_lamar_one_call": agreement(&decoded.get(1)?, &own(1)?)?,
+    }))
+}
+
+/// Where a decoding step's time goes at batch size `batch`: after a 512-token prefill, 32 steps
+/// (fixed ids, no sampling) timed twice, once without waiting for the device after each step
+/// (the host's time to enqueue it) and once waiting; then each weight shape's matrix product
+/// alone (effective GB/s of its weights).
+fn profile(
+    model: &qwen35::model::Qwen35Model,
+    batch: usize,
+    device: &Device,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    const STEPS: usize = 32;
+    let prompt = Tensor::zeros((batch, 512), DType::U32, device)?;
+    let next = Tensor::ones((batch, 1), DType::U32, device)?;
+    let mut cache = model.new_cache();
+    cache.reserve(512 + 3 * STEPS + 4);
+    model.forward_last(&prompt, None, &mut cache)?;
+    model.forward_last(&next, None, &mut cache)?; // first decoding step: kernel loading
+    device.synchronize()?;
+    let t0 = Instant::now();
+    let mut enqueue = 0.0;
+    for _ in 0..STEPS {
+        let s = Instant::now();
+        model.forward_last(&next, None, &mut cache)?;
+        enqueue += s.elapsed().as_secs_f64();
+    }
+    device.synchronize()?;
+    let unsynced = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    for _ in 0..STEPS {
+        model.forward_last(&next, None, &mut cache)?;
+        device.synchronize()?;
+    }
+    let synced = t1.elapsed().as_secs_f64();
+    // The same steps through a CUDA graph (when the model allows one).
+    let mut slot = model.graph_slot();
+    let tokens = vec![1u32; batch];
+    for _ in 0..2 {
+        model.decode_step_graphed(&tokens, &mut cache, &mut slot)?; // eager warm-up, capture
+    }
+    device.synchronize()?;
+    let t2 = Instant::now();
+    for _ in 0..STEPS {
+        model.decode_step_graphed(&tokens, &mut cache, &mut slot)?;
+        device.synchronize()?;
+    }
+    let graphed = t2.elapsed().as_secs_f64();
+    let c = model.config();
+    let dtype = model.dtype();
+    let mut products = serde_json::Map::new();
+    let shapes = [
+        ("mlp_gate_up", c.hidden_size, 2 * c.intermediate_size),
+        ("mlp_down", c.intermediate_size, c.hidden_size),
+        ("lm_head", c.hidden_size, c.vocab_size),
+    ];
+    for (name, k, n) in shapes {
+        let x = Tensor::ones((batch, k), dtype, device)?;
+        let w = Tensor::ones((n, k), dtype, device)?;
+        x.matmul(&w.t()?)?;
+        device.synchronize()?;
+        let t = Instant::now();
+        for _ in 0..20 {
+            x.matmul(&w.t()?)?;
+        }
+        device.synchronize()?;
+        let each = t.elapsed().as_secs_f64() / 20.0;
+        let bytes = (n * k * dtype.size_in_bytes()) as f64;
+        products.insert(
+            name.into(),
+            serde_json::json!({"ms": 1e3 * each, "weight_gb_s": bytes / each / 1e9}),
+        );
+    }
+    Ok(serde_json::json!({
+        "profile_batch": batch,
+        "enqueue_ms_per_step": 1e3 * enqueue / STEPS as f64,
+        "pipelined_ms_per_step": 1e3 * unsynced / STEPS as f64,
+        "synced_ms_per_step": 1e3 * synced / STEPS as f64,
+        "graphed_ms_per_step": 1e3 * graphed / STEPS as f64,
+        "graph_captures": slot.captures,
+        "graph_replays": slot.replays,
+        "graph_failure": slot.failure,
+        "matmul": products,
     }))
 }
 
@@ -181,6 +283,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut model = qwen35::load(&o.model, o.dtype, &device)?;
     model.set_fused_kernels(o.fused);
+    model.set_cuda_graphs(o.graphs);
     device.synchronize()?;
     println!(
         "{}",
@@ -191,6 +294,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     if let Some(path) = &o.reference {
         println!("{}", compare_logits(&model, path, &device)?);
+    }
+    if o.profile {
+        for &batch in &o.batches {
+            println!("{}", profile(&model, batch, &device)?);
+        }
     }
     let vocab = model.config().vocab_size as u32;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);

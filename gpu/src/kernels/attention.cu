@@ -2,8 +2,9 @@
 // `FullAttention::forward` in `src/qwen35/model.rs` for one new token per row): per row and head,
 //   query heads:     RMSNorm (zero-centred, float scale) of the query half of q_proj's output,
 //                    rounded, then partial RoPE -> q (B, heads, 1, hd)
-//   key/value heads: the same for the key -> written into the key buffer at column `column`;
-//                    the value copied into the value buffer at the same column
+//   key/value heads: the same for the key -> written into the key buffer at column `column`
+//                    (read from `column_on_device` when that is not null: a CUDA graph's
+//                    replays); the value copied into the value buffer at the same column
 // RoPE (rotate-half over the first `rotary` dims, angle = position * inv_freq[i mod rotary/2])
 // rounds where the candle path does: cos and sin to T, each product, and their sum.
 // Grid (heads + kv_heads, rows), head_dim threads (a multiple of 32).
@@ -17,11 +18,16 @@ __device__ void attention_decode_prologue(const T* qg, int64_t qg_stride, const 
                                           const float* positions, const float* inv_freq,
                                           T* q_out, T* k_cache, T* v_cache, int heads,
                                           int kv_heads, int hd, int rotary, int64_t capacity,
-                                          int64_t column, float eps) {
+                                          int64_t column, const unsigned int* column_on_device,
+                                          float* bias, int64_t bias_stride, float eps) {
     extern __shared__ float normed[];
     const int head = blockIdx.x;
     const int64_t row = blockIdx.y;
     const int j = threadIdx.x;
+    if (column_on_device != nullptr) column = *column_on_device;
+    // The new token's own key is not padding: open its column of the bias (a graph's bias
+    // buffer starts closed; an eager step's already has it open).
+    if (bias != nullptr && head == 0 && j == 0) bias[row * bias_stride + column] = 0.0f;
     const bool is_query = head < heads;
     const int kv = head - heads;
     const T* src = is_query ? qg + row * qg_stride + (int64_t)head * 2 * hd
@@ -54,11 +60,172 @@ __device__ void attention_decode_prologue(const T* qg, int64_t qg_stride, const 
         const T* qg, int64_t qg_stride, const T* k_in, int64_t k_stride, const T* v_in,           \
         int64_t v_stride, const float* q_scale, const float* k_scale, const float* positions,    \
         const float* inv_freq, T* q_out, T* k_cache, T* v_cache, int heads, int kv_heads, int hd, \
-        int rotary, int64_t capacity, int64_t column, float eps) {                                \
+        int rotary, int64_t capacity, int64_t column, const unsigned int* column_on_device,       \
+        float* bias, int64_t bias_stride, float eps) {                                            \
         attention_decode_prologue<T>(qg, qg_stride, k_in, k_stride, v_in, v_stride, q_scale,     \
                                      k_scale, positions, inv_freq, q_out, k_cache, v_cache,      \
-                                     heads, kv_heads, hd, rotary, capacity, column, eps);        \
+                                     heads, kv_heads, hd, rotary, capacity, column,              \
+                                     column_on_device, bias, bias_stride, eps);                  \
     }
 
 ATTENTION_KERNELS(f32, float)
 ATTENTION_KERNELS(bf16, __nv_bfloat16)
+
+// Attention of one new query token per row over the cached keys and values (flash decoding),
+// for a group of `group` query heads sharing one key/value head. Two kernels:
+//
+//   attention_decode_split: grid (splits, kv_heads, rows), 4 warps. Each block takes keys
+//     [split * chunk, min(length, (split + 1) * chunk)); warp w takes every 4th of them. Per
+//     key: each lane dots 8 dimensions (head_dim = 256) of each query with the key, the warp
+//     sums, the score is rounded as the candle path rounds (the product, then the scaled
+//     product, to T) and the padding bias added; an online softmax (float) accumulates the
+//     values. The block's maximum, sum and weighted values per query go to `partial`.
+//   attention_decode_combine: grid (heads, rows), head_dim threads. Joins the splits and
+//     multiplies by the output gate: out = round(round(attention) * round(sigmoid(gate))).
+//
+// The length comes from `length_on_device` when it is not null (a CUDA graph replays with a
+// length it reads), else from `length`.
+
+constexpr int DECODE_WARPS = 4;
+constexpr int DECODE_DIMS_PER_LANE = 8;  // head_dim 256 = 32 lanes x 8
+template <typename T, int GROUP>
+__device__ void attention_decode_split(const T* q, const T* k_cache, const T* v_cache,
+                                       const float* bias, int64_t bias_stride, float* partial,
+                                       int heads, int kv_heads, int64_t capacity, int chunk,
+                                       int length, const unsigned int* length_on_device,
+                                       float scale) {
+    constexpr int HD = 32 * DECODE_DIMS_PER_LANE;
+    constexpr int group = GROUP;
+    const int split = blockIdx.x, splits = gridDim.x;
+    const int kv = blockIdx.y;
+    const int64_t row = blockIdx.z;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int len = length_on_device != nullptr ? *length_on_device : length;
+    const int begin = split * chunk;
+    const int end = min(len, begin + chunk);
+
+    float qr[GROUP][DECODE_DIMS_PER_LANE];
+#pragma unroll
+    for (int g = 0; g < group; ++g) {
+        const T* qh = q + (row * heads + kv * group + g) * HD + lane * DECODE_DIMS_PER_LANE;
+#pragma unroll
+        for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) qr[g][d] = to_float(qh[d]);
+    }
+    float m[GROUP], l[GROUP], acc[GROUP][DECODE_DIMS_PER_LANE];
+#pragma unroll
+    for (int g = 0; g < GROUP; ++g) {
+        m[g] = -INFINITY;
+        l[g] = 0.0f;
+#pragma unroll
+        for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) acc[g][d] = 0.0f;
+    }
+    const int64_t base = (row * kv_heads + kv) * capacity;
+    for (int j = begin + warp; j < end; j += DECODE_WARPS) {
+        const T* kj = k_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE;
+        const T* vj = v_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE;
+        float kr[DECODE_DIMS_PER_LANE], vr[DECODE_DIMS_PER_LANE];
+#pragma unroll
+        for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) {
+            kr[d] = to_float(kj[d]);
+            vr[d] = to_float(vj[d]);
+        }
+        const float b = bias[row * bias_stride + j];
+#pragma unroll
+        for (int g = 0; g < group; ++g) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) dot += qr[g][d] * kr[d];
+            dot = warp_sum(dot);
+            const float s = rounded<T>(rounded<T>(dot) * scale) + b;
+            const float m_new = fmaxf(m[g], s);
+            const float correction = expf(m[g] - m_new);
+            const float p = expf(s - m_new);
+            l[g] = l[g] * correction + p;
+#pragma unroll
+            for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) acc[g][d] = acc[g][d] * correction + p * vr[d];
+            m[g] = m_new;
+        }
+    }
+    // Join the warps: warp 0 collects through shared memory.
+    __shared__ float sm[DECODE_WARPS][GROUP];
+    __shared__ float sl[DECODE_WARPS][GROUP];
+    __shared__ float sacc[DECODE_WARPS][GROUP][HD];
+#pragma unroll
+    for (int g = 0; g < group; ++g) {
+        if (lane == 0) {
+            sm[warp][g] = m[g];
+            sl[warp][g] = l[g];
+        }
+#pragma unroll
+        for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) sacc[warp][g][lane * DECODE_DIMS_PER_LANE + d] = acc[g][d];
+    }
+    __syncthreads();
+    // partial layout per (row, kv, split, g): [m, l, acc(HD)].
+    for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {
+        const int g = idx / HD, d = idx % HD;
+        float mm = -INFINITY;
+        for (int w = 0; w < DECODE_WARPS; ++w) mm = fmaxf(mm, sm[w][g]);
+        float ll = 0.0f, aa = 0.0f;
+        for (int w = 0; w < DECODE_WARPS; ++w) {
+            const float c = sm[w][g] == -INFINITY ? 0.0f : expf(sm[w][g] - mm);
+            ll += sl[w][g] * c;
+            aa += sacc[w][g][d] * c;
+        }
+        float* out = partial + (((row * kv_heads + kv) * splits + split) * group + g) * (HD + 2);
+        if (d == 0) {
+            out[0] = mm;
+            out[1] = ll;
+        }
+        out[2 + d] = aa;
+    }
+}
+
+template <typename T>
+__device__ void attention_decode_combine(const float* partial, const T* gate, int64_t gate_stride,
+                                         T* out, int heads, int kv_heads, int splits) {
+    constexpr int HD = 32 * DECODE_DIMS_PER_LANE;
+    const int head = blockIdx.x;
+    const int64_t row = blockIdx.y;
+    const int d = threadIdx.x;
+    const int group = heads / kv_heads;
+    const int kv = head / group, g = head % group;
+    float mm = -INFINITY;
+    for (int s = 0; s < splits; ++s) {
+        mm = fmaxf(mm, partial[(((row * kv_heads + kv) * splits + s) * group + g) * (HD + 2)]);
+    }
+    float ll = 0.0f, aa = 0.0f;
+    for (int s = 0; s < splits; ++s) {
+        const float* p = partial + (((row * kv_heads + kv) * splits + s) * group + g) * (HD + 2);
+        const float c = p[0] == -INFINITY ? 0.0f : expf(p[0] - mm);
+        ll += p[1] * c;
+        aa += p[2 + d] * c;
+    }
+    const float attention = rounded<T>(aa / ll);
+    const float gv = to_float(gate[row * gate_stride + (int64_t)head * 2 * HD + HD + d]);
+    const float gated = rounded<T>(1.0f / (1.0f + expf(-gv)));
+    out[(row * heads + head) * HD + d] = from_float<T>(attention * gated);
+}
+
+#define ATTENTION_DECODE_SPLIT(SUFFIX, T, GROUP)                                                  \
+    extern "C" __global__ void __launch_bounds__(128) attention_decode_split##GROUP##_##SUFFIX(   \
+        const T* q, const T* k_cache, const T* v_cache, const float* bias, int64_t bias_stride,  \
+        float* partial, int heads, int kv_heads, int64_t capacity, int chunk, int length,         \
+        const unsigned int* length_on_device, float scale) {                                               \
+        attention_decode_split<T, GROUP>(q, k_cache, v_cache, bias, bias_stride, partial, heads, \
+                                         kv_heads, capacity, chunk, length, length_on_device,     \
+                                         scale);                                                  \
+    }
+
+#define ATTENTION_DECODE_KERNELS(SUFFIX, T)                                                       \
+    ATTENTION_DECODE_SPLIT(SUFFIX, T, 1)                                                          \
+    ATTENTION_DECODE_SPLIT(SUFFIX, T, 2)                                                          \
+    ATTENTION_DECODE_SPLIT(SUFFIX, T, 4)                                                          \
+    ATTENTION_DECODE_SPLIT(SUFFIX, T, 8)                                                          \
+    extern "C" __global__ void attention_decode_combine_##SUFFIX(                                 \
+        const float* partial, const T* gate, int64_t gate_stride, T* out, int heads,              \
+        int kv_heads, int splits) {                                                               \
+        attention_decode_combine<T>(partial, gate, gate_stride, out, heads, kv_heads, splits);    \
+    }
+
+ATTENTION_DECODE_KERNELS(f32, float)
+ATTENTION_DECODE_KERNELS(bf16, __nv_bfloat16)

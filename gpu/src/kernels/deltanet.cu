@@ -85,6 +85,87 @@ __device__ void delta_step(const float* mixed, int channels, const T* beta_in, i
     out[(b * nv + h) * dv + j] = o * q_norm;
 }
 
+// The same step for key heads of exactly DK = 32 * WARPS dimensions, with the state held in
+// registers: block (32, WARPS); warp w keeps rows [32w, 32w + 32) of the tile's 32 columns, so
+// the state is read once and written once (the general kernel above reads it twice), and the
+// two sums over rows are finished in shared memory.
+template <typename T, int WARPS>
+__device__ void delta_step_fixed(const float* mixed, int channels, const T* beta_in,
+                                 int64_t beta_stride, const T* a_in, int64_t a_stride,
+                                 const float* neg_a, const float* dt_bias, float* state, float* out,
+                                 int nk, int nv, int dv, float q_factor) {
+    constexpr int DK = 32 * WARPS;
+    __shared__ float q[DK];
+    __shared__ float k[DK];
+    __shared__ float norms[2];
+    __shared__ float partial[WARPS][32];
+    const int lane = threadIdx.x, warp = threadIdx.y;
+    const int h = blockIdx.y;
+    const int64_t b = blockIdx.z;
+    const int key_head = h / (nv / nk);
+    const float* row = mixed + b * channels;
+    // Warp w loads rows [32w, 32w + 32) of the query and key; the squared norms go through
+    // `partial`.
+    const int i0 = warp * 32 + lane;
+    const float qv = row[key_head * DK + i0];
+    const float kv = row[nk * DK + key_head * DK + i0];
+    q[i0] = qv;
+    k[i0] = kv;
+    const float q_sq = warp_sum(qv * qv), k_sq = warp_sum(kv * kv);
+    if (lane == 0) {
+        partial[warp][0] = q_sq;
+        partial[warp][1] = k_sq;
+    }
+    __syncthreads();
+    if (warp == 0 && lane < 2) {
+        float total = 0.0f;
+#pragma unroll
+        for (int w = 0; w < WARPS; ++w) total += partial[w][lane];
+        norms[lane] = total;
+    }
+    __syncthreads();
+    const float q_norm = q_factor * rsqrtf(norms[0] + 1e-6f);
+    const float k_norm = rsqrtf(norms[1] + 1e-6f);
+    const float beta = 1.0f / (1.0f + expf(-to_float(beta_in[b * beta_stride + h])));
+    const float a = to_float(a_in[b * a_stride + h]) + dt_bias[h];
+    const float softplus = fmaxf(a, 0.0f) + log1pf(expf(-fabsf(a)));
+    const float decay = expf(softplus * neg_a[h]);
+    const int j = blockIdx.x * 32 + lane;
+    const bool live = j < dv;
+    float* s = state + ((b * nv + h) * DK + warp * 32) * dv + j;
+    float column[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) column[i] = live ? s[(int64_t)i * dv] : 0.0f;
+    float remembered = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) remembered += k[warp * 32 + i] * column[i];
+    __syncthreads();  // `partial` is reused
+    partial[warp][lane] = remembered;
+    __syncthreads();
+    remembered = 0.0f;
+#pragma unroll
+    for (int w = 0; w < WARPS; ++w) remembered += partial[w][lane];
+    remembered *= k_norm * decay;
+    const float v = live ? row[2 * nk * DK + h * dv + j] : 0.0f;
+    const float delta = beta * (v - remembered) * k_norm;
+    float o = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+        const float updated = column[i] * decay + k[warp * 32 + i] * delta;
+        if (live) s[(int64_t)i * dv] = updated;
+        o += q[warp * 32 + i] * updated;
+    }
+    __syncthreads();
+    partial[warp][lane] = o;
+    __syncthreads();
+    if (warp == 0 && live) {
+        o = 0.0f;
+#pragma unroll
+        for (int w = 0; w < WARPS; ++w) o += partial[w][lane];
+        out[(b * nv + h) * dv + j] = o * q_norm;
+    }
+}
+
 // Grid (nv, rows), a multiple of 32 threads.
 template <typename T>
 __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const float* weight,
@@ -114,6 +195,13 @@ __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const f
         int nk, int nv, int dk, int dv, float q_factor) {                                         \
         delta_step<T>(mixed, channels, beta_in, beta_stride, a_in, a_stride, neg_a, dt_bias,     \
                       state, out, nk, nv, dk, dv, q_factor);                                      \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(128) deltanet_delta128_##SUFFIX(                 \
+        const float* mixed, int channels, const T* beta_in, int64_t beta_stride, const T* a_in,  \
+        int64_t a_stride, const float* neg_a, const float* dt_bias, float* state, float* out,     \
+        int nk, int nv, int dv, float q_factor) {                                                 \
+        delta_step_fixed<T, 4>(mixed, channels, beta_in, beta_stride, a_in, a_stride, neg_a,   \
+                                 dt_bias, state, out, nk, nv, dv, q_factor);                     \
     }                                                                                             \
     extern "C" __global__ void deltanet_gated_norm_##SUFFIX(const float* o, const T* z,           \
                                                             int64_t z_stride,                     \

@@ -5,8 +5,9 @@ use candle_core::cuda_backend::CudaStorageSlice;
 use candle_core::cuda_backend::cudarc::driver::{CudaFunction, DevicePtr};
 use candle_core::{CudaDevice, DType, Device, Result, Storage, Tensor, bail};
 
-/// The device address of a tensor's first element and the distance between its rows (its first
-/// axis' stride, in elements), checking its dtype and that its last axis is contiguous.
+/// The device address of a tensor's first element and the distance between its rows (in
+/// elements), checking its dtype, that its last axis is contiguous and that its rows (all axes
+/// but the last, flattened) are evenly spaced, as in a view of some columns of a matrix.
 pub(crate) fn address(t: &Tensor, dtype: DType, what: &str) -> Result<(u64, i64)> {
     if t.dtype() != dtype {
         bail!(
@@ -25,9 +26,17 @@ pub(crate) fn address(t: &Tensor, dtype: DType, what: &str) -> Result<(u64, i64)
     let (base, size) = match &cuda.slice {
         CudaStorageSlice::F32(s) => (s.device_ptr(&stream).0, 4),
         CudaStorageSlice::BF16(s) => (s.device_ptr(&stream).0, 2),
+        CudaStorageSlice::U32(s) => (s.device_ptr(&stream).0, 4),
         _ => bail!("lamar kernel: {what} has an unsupported dtype"),
     };
-    let row = layout.stride().first().copied().unwrap_or(0);
+    let (dims, strides) = (layout.dims(), layout.stride());
+    let rank = dims.len();
+    let row = if rank >= 2 { strides[rank - 2] } else { 0 };
+    for i in 0..rank.saturating_sub(2) {
+        if dims[i] > 1 && strides[i] != strides[i + 1] * dims[i + 1] {
+            bail!("lamar kernel: {what}'s rows are not evenly spaced");
+        }
+    }
     Ok((base + (layout.start_offset() * size) as u64, row as i64))
 }
 

@@ -11,6 +11,7 @@
 //! * [`attention`]: the start of a full-attention decoding step (query/key norms, partial RoPE,
 //!   the new key and value written into the cache): one kernel for about thirty operations.
 //! * [`norm`]: residual addition and zero-centred RMSNorm: one kernel for four operations.
+//! * [`mlp`]: the MLP's `silu(gate) · up`: one kernel for two operations.
 
 #[cfg(feature = "cuda")]
 pub mod attention;
@@ -18,5 +19,7 @@ pub mod attention;
 pub mod deltanet;
 #[cfg(feature = "cuda")]
 mod launch;
+#[cfg(feature = "cuda")]
+pub mod mlp;
 #[cfg(feature = "cuda")]
 pub mod norm;

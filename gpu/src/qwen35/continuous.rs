@@ -61,6 +61,7 @@ impl Qwen35Model {
         let room = limits.iter().copied().max().unwrap_or(0);
         let mut waiting = (0..prompts.len()).rev().collect::<Vec<_>>(); // next on top
         let mut running: Vec<Option<Slot>> = Vec::new();
+        let mut graphs = self.graph_slot();
         let mut cache: Option<Cache> = None;
         // Rows were added, replaced or removed since the last look for shared padding.
         let mut reshaped = false;
@@ -126,8 +127,7 @@ impl Qwen35Model {
             }
             // One decoding step for every running sequence.
             let next: Vec<u32> = running.iter().flatten().map(|s| s.next).collect();
-            let ids = Tensor::from_vec(next, (running.len(), 1), device)?;
-            let logits = self.forward_last(&ids, None, c)?;
+            let logits = self.decode_step_graphed(&next, c, &mut graphs)?;
             let (tokens, log_probs) = sampler.next(&logits)?;
             progress(running.len());
             for (row, slot) in running.iter_mut().enumerate() {

@@ -5,6 +5,7 @@
 //! its recurrent form for decoding ([`delta_rule_recurrent`]).
 
 use super::config::{LayerType, Qwen35Config};
+use super::graph::GraphSlot;
 use crate::lora::{FusedProjection, LoraAdapter, Projection};
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
@@ -31,12 +32,18 @@ fn l2_scale(d: usize, factor: f64, device: &Device) -> Result<Tensor> {
 
 /// Zero-centred RMSNorm: `rms(x) · (1 + w)` in f32, cast back (Qwen3.5's stored weights are
 /// offsets from 1).
-struct CenteredRmsNorm {
+pub(super) struct CenteredRmsNorm {
     scale: Tensor,
     eps: f64,
 }
 
 impl CenteredRmsNorm {
+    /// [`CenteredRmsNorm::forward`] for the graph module.
+    #[cfg(feature = "cuda")]
+    pub(super) fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward(x)
+    }
+
     fn load(vb: VarBuilder, size: usize, eps: f64) -> Result<Self> {
         let w = vb.get(size, "weight")?.to_dtype(DType::F32)?;
         Ok(CenteredRmsNorm {
@@ -93,12 +100,20 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `fused`: [`FusedKernels::mlp`].
+    fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
         let [gate, up]: [Tensor; 2] = self
             .gate_up
             .forward(x)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("gate/up projection".into()))?;
+        #[cfg(feature = "cuda")]
+        if fused && x.device().is_cuda() {
+            return self
+                .down
+                .forward(&crate::kernels::mlp::silu_mul(&gate, &up)?);
+        }
+        let _ = fused;
         self.down.forward(&gate.silu()?.mul(&up)?)
     }
 }
@@ -177,7 +192,45 @@ impl FullAttention {
             .map_err(|_| candle_core::Error::Msg("q/k/v projection".into()))?;
         #[cfg(feature = "cuda")]
         if t == 1 && step.fused.attention && x.device().is_cuda() {
-            use crate::kernels::attention::{AttentionDecode, attention_decode_prologue};
+            use crate::kernels::attention::{
+                AttentionCore, AttentionDecode, Count, attention_decode, attention_decode_prologue,
+                attention_decode_supports,
+            };
+            if let Some(counters) = &step.graph {
+                // Inside a CUDA graph's capture: column and length come from the device, the
+                // buffers must already have room (the graph's owner checks), and the host-side
+                // length is left for the owner to advance after each replay.
+                let (key_cache, value_cache) = cache.make_room((b, kvh, 0, hd), x, reserve)?;
+                let (column, length) = (counters.narrow(0, 0, 1)?, counters.narrow(0, 1, 1)?);
+                let q = attention_decode_prologue(&AttentionDecode {
+                    query_gate: &qg,
+                    key: &k,
+                    value: &v,
+                    q_scale: &self.q_norm.scale,
+                    k_scale: &self.k_norm.scale,
+                    positions: &step.positions,
+                    inv_freq: &step.inv_freq,
+                    key_cache: &key_cache,
+                    value_cache: &value_cache,
+                    column: Count::Device(&column),
+                    open_bias: Some(&step.bias),
+                    heads: h,
+                    kv_heads: kvh,
+                    head_dim: hd,
+                    rotary: self.rotary_dim,
+                    eps: self.q_norm.eps,
+                })?;
+                let out = attention_decode(&AttentionCore {
+                    q: &q,
+                    key_cache: &key_cache,
+                    value_cache: &value_cache,
+                    bias: &step.bias,
+                    length: Count::Device(&length),
+                    keys: key_cache.dim(2)?,
+                    query_gate: &qg,
+                })?;
+                return self.o.forward(&out);
+            }
             let (key_cache, value_cache) = cache.make_room((b, kvh, 1, hd), x, reserve)?;
             let q = attention_decode_prologue(&AttentionDecode {
                 query_gate: &qg,
@@ -189,7 +242,8 @@ impl FullAttention {
                 inv_freq: &step.inv_freq,
                 key_cache: &key_cache,
                 value_cache: &value_cache,
-                column: cache.len,
+                column: Count::Host(cache.len),
+                open_bias: None,
                 heads: h,
                 kv_heads: kvh,
                 head_dim: hd,
@@ -197,6 +251,18 @@ impl FullAttention {
                 eps: self.q_norm.eps,
             })?;
             cache.len += 1;
+            if attention_decode_supports(h, kvh, hd) {
+                let out = attention_decode(&AttentionCore {
+                    q: &q,
+                    key_cache: &key_cache,
+                    value_cache: &value_cache,
+                    bias: &step.bias,
+                    length: Count::Host(cache.len),
+                    keys: cache.len,
+                    query_gate: &qg,
+                })?;
+                return self.o.forward(&out);
+            }
             let (k, v) = cache.filled()?;
             let gate = qg
                 .reshape((b, t, h, 2 * hd))?
@@ -259,8 +325,8 @@ impl FullAttention {
 /// (`(B, kv_heads, capacity, head_dim)`; the first `len` positions are filled).
 #[derive(Default)]
 pub struct AttentionCache {
-    buffers: Option<(Tensor, Tensor)>,
-    len: usize,
+    pub(super) buffers: Option<(Tensor, Tensor)>,
+    pub(super) len: usize,
 }
 
 impl AttentionCache {
@@ -415,9 +481,9 @@ struct GatedDeltaNet {
 #[derive(Default)]
 pub struct DeltaNetCache {
     /// The last `kernel − 1` convolution inputs `(B, kernel − 1, channels)`.
-    conv: Option<Tensor>,
+    pub(super) conv: Option<Tensor>,
     /// The recurrent state `(B, value_heads, key_dim, value_dim)`, f32.
-    state: Option<Tensor>,
+    pub(super) state: Option<Tensor>,
 }
 
 /// Two optional batch tensors stacked along the batch axis.
@@ -792,16 +858,16 @@ pub enum LayerCache {
 
 /// Everything a batch of sequences carries from one forward call to the next.
 pub struct Cache {
-    layers: Vec<LayerCache>,
+    pub(super) layers: Vec<LayerCache>,
     /// Tokens (padding included) seen so far.
     pub position: usize,
     /// Key/value capacity to allocate up front (tokens); the buffers grow past it if needed.
-    reserve: usize,
+    pub(super) reserve: usize,
     /// Which of the tokens seen so far are real (1) or padding (0), `(B, position)` f32.
-    seen: Option<Tensor>,
+    pub(super) seen: Option<Tensor>,
     /// Real tokens seen so far per sequence: the next real token's position. Kept on the host
     /// so that positions never need a device round trip.
-    next_position: Vec<u32>,
+    pub(super) next_position: Vec<u32>,
 }
 
 impl Cache {
@@ -967,35 +1033,42 @@ impl Cache {
 
 /// What every layer needs for one forward call: rotary angles per token, the attention bias
 /// (causal and padding), the padding mask of the new tokens.
-struct Step {
+pub(super) struct Step {
     /// Each token's position `(B, T)`, f32.
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-    positions: Tensor,
+    pub(super) positions: Tensor,
     /// The model's RoPE inverse frequencies (`rotary_dim / 2`), f32.
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-    inv_freq: Tensor,
+    pub(super) inv_freq: Tensor,
     /// `(B, 1, T, rotary_dim)`.
-    cos: Tensor,
-    sin: Tensor,
+    pub(super) cos: Tensor,
+    pub(super) sin: Tensor,
     /// `(B, 1, T, S)`: 0 where a query may look, −∞ (future) or −1e30 (padding) elsewhere.
-    bias: Tensor,
+    pub(super) bias: Tensor,
     /// `(B, T)` 1 for real tokens, 0 for padding; `None` when there is no padding.
-    mask: Option<Tensor>,
+    pub(super) mask: Option<Tensor>,
+    /// In a CUDA graph's capture ([`super::graph`]): the `(2)` u32 buffer `[column, length]`
+    /// the replays upload before each step; the attention layers read the key/value column and
+    /// length from it (and `bias` is the graph's `(B, 1, 1, capacity)` buffer) instead of the
+    /// cache's host-side length, which a capture leaves unchanged.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(super) graph: Option<Tensor>,
     /// Which of lamar's fused CUDA kernels layers may use ([`Qwen35Model::set_fused_kernels`]).
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-    fused: FusedKernels,
+    pub(super) fused: FusedKernels,
 }
 
 /// The text model with its LM head.
 pub struct Qwen35Model {
-    embed: Embedding,
+    pub(super) embed: Embedding,
     layers: Vec<DecoderLayer>,
-    norm: CenteredRmsNorm,
-    lm_head: Linear,
+    pub(super) norm: CenteredRmsNorm,
+    pub(super) lm_head: Linear,
     /// RoPE inverse frequencies `(1, 1, rotary_dim / 2)`, f32.
-    inv_freq: Tensor,
+    pub(super) inv_freq: Tensor,
     config: Qwen35Config,
-    fused: FusedKernels,
+    pub(super) fused: FusedKernels,
+    cuda_graphs: bool,
 }
 
 /// Which of lamar's fused CUDA kernels ([`crate::kernels`]) the model uses on a CUDA device
@@ -1009,6 +1082,8 @@ pub struct FusedKernels {
     pub attention: bool,
     /// Residual addition + RMSNorm ([`crate::kernels::norm`]).
     pub norm: bool,
+    /// The MLP's activation ([`crate::kernels::mlp`]).
+    pub mlp: bool,
 }
 
 impl FusedKernels {
@@ -1017,15 +1092,18 @@ impl FusedKernels {
         deltanet: true,
         attention: true,
         norm: true,
+        mlp: true,
     };
     /// None: candle operations only.
     pub const NONE: FusedKernels = FusedKernels {
         deltanet: false,
         attention: false,
         norm: false,
+        mlp: false,
     };
 
-    /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`.
+    /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`,
+    /// `mlp`.
     pub fn parse(text: &str) -> std::result::Result<FusedKernels, String> {
         match text {
             "all" => return Ok(FusedKernels::ALL),
@@ -1038,10 +1116,11 @@ impl FusedKernels {
                 "deltanet" => fused.deltanet = true,
                 "attention" => fused.attention = true,
                 "norm" => fused.norm = true,
+                "mlp" => fused.mlp = true,
                 other => {
                     return Err(format!(
                         "unknown fused kernel {other:?} (all, none, or a list of deltanet, \
-                         attention, norm)"
+                         attention, norm, mlp)"
                     ));
                 }
             }
@@ -1118,12 +1197,42 @@ impl Qwen35Model {
             lm_head,
             config: config.clone(),
             fused: FusedKernels::ALL,
+            cuda_graphs: true,
         })
+    }
+
+    /// Turns CUDA graphs for decoding steps on (the default) or off ([`super::graph`]; they
+    /// need every fused kernel, and change nothing on the CPU).
+    pub fn set_cuda_graphs(&mut self, on: bool) {
+        self.cuda_graphs = on;
+    }
+
+    /// A [`GraphSlot`] for one generation, capturing graphs when they are turned on.
+    pub fn graph_slot(&self) -> GraphSlot {
+        GraphSlot::new(self.cuda_graphs)
     }
 
     /// Chooses which of lamar's fused CUDA kernels run ([`FusedKernels`]; all by default).
     pub fn set_fused_kernels(&mut self, fused: FusedKernels) {
         self.fused = fused;
+    }
+
+    /// Whether every layer can run inside a CUDA graph's decoding step: all fused kernels on,
+    /// and attention sizes the decoding attention kernel handles.
+    #[cfg(feature = "cuda")]
+    pub(super) fn graphable(&self) -> bool {
+        self.fused == FusedKernels::ALL
+            && self.layers.iter().all(|l| match &l.mixer {
+                Mixer::Attention(a) => crate::kernels::attention::attention_decode_supports(
+                    a.heads, a.kv_heads, a.head_dim,
+                ),
+                Mixer::DeltaNet(_) => true,
+            })
+    }
+
+    /// The dtype of the weights (and of the hidden states).
+    pub fn dtype(&self) -> DType {
+        self.embed.embeddings().dtype()
     }
 
     /// The configuration.
@@ -1217,6 +1326,7 @@ impl Qwen35Model {
             bias,
             mask: mask.map(|_| mask_f),
             fused: self.fused,
+            graph: None,
         })
     }
 
@@ -1261,6 +1371,19 @@ impl Qwen35Model {
     ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         let step = self.step(mask, b, t, cache)?;
+        let h = self.run_layers(input_ids, &step, cache)?;
+        cache.position += t;
+        Ok(h)
+    }
+
+    /// The embedding and every layer for one call described by `step`: the last layer's hidden
+    /// states `(B, T, hidden)`, before the final norm. Leaves `cache.position` to the caller.
+    pub(super) fn run_layers(
+        &self,
+        input_ids: &Tensor,
+        step: &Step,
+        cache: &mut Cache,
+    ) -> Result<Tensor> {
         let mut h = self.embed.forward(input_ids)?;
         let reserve = cache.reserve;
         // Each residual addition is done by the norm that follows it (one kernel on CUDA).
@@ -1271,20 +1394,19 @@ impl Qwen35Model {
                 .add_forward(&mut h, pending.take(), step.fused.norm)?;
             let mixed = match (&layer.mixer, layer_cache) {
                 (Mixer::Attention(a), LayerCache::Attention(c)) => {
-                    a.forward(&normed, c, &step, reserve)?
+                    a.forward(&normed, c, step, reserve)?
                 }
-                (Mixer::DeltaNet(d), LayerCache::DeltaNet(c)) => d.forward(&normed, c, &step)?,
+                (Mixer::DeltaNet(d), LayerCache::DeltaNet(c)) => d.forward(&normed, c, step)?,
                 _ => candle_core::bail!("the cache was made for another model"),
             };
             let normed = layer
                 .post_norm
                 .add_forward(&mut h, Some(mixed), step.fused.norm)?;
-            pending = Some(layer.mlp.forward(&normed)?);
+            pending = Some(layer.mlp.forward(&normed, step.fused.mlp)?);
         }
         if let Some(last) = pending {
             h = (h + last)?;
         }
-        cache.position += t;
         Ok(h)
     }
 
@@ -1377,6 +1499,7 @@ impl Qwen35Model {
         }
         let mut cache = Cache::concat(parts)?;
         let mut logits = Tensor::cat(&logits, 0)?;
+        let mut graphs = self.graph_slot();
         loop {
             let (tokens, log_probs) = sampler.next(&logits)?;
             let mut keep = Vec::with_capacity(active.len());
@@ -1394,8 +1517,7 @@ impl Qwen35Model {
                 cache.retain(&keep)?;
                 active = keep.iter().map(|&row| active[row]).collect();
             }
-            let next = Tensor::from_vec(next, (active.len(), 1), device)?;
-            logits = self.forward_last(&next, None, &mut cache)?;
+            logits = self.decode_step_graphed(&next, &mut cache, &mut graphs)?;
         }
         Ok(out)
     }

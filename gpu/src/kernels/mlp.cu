@@ -1,0 +1,26 @@
+// The SwiGLU activation of the MLP in one kernel (lamar's own; `Mlp::forward` in
+// `src/qwen35/model.rs`): out = round(round(silu(gate)) * up), one thread per element, rounding
+// where the candle path (and transformers) round. `gate` and `up` rows are `*_stride` apart.
+
+#include "common.cuh"
+
+template <typename T>
+__device__ void silu_mul(const T* gate, int64_t gate_stride, const T* up, int64_t up_stride,
+                         T* out, int64_t rows, int cols) {
+    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= rows * cols) return;
+    const int64_t r = idx / cols;
+    const int c = (int)(idx % cols);
+    const float activated = rounded<T>(silu(to_float(gate[r * gate_stride + c])));
+    out[idx] = from_float<T>(activated * to_float(up[r * up_stride + c]));
+}
+
+#define MLP_KERNELS(SUFFIX, T)                                                                    \
+    extern "C" __global__ void silu_mul_##SUFFIX(const T* gate, int64_t gate_stride, const T* up, \
+                                                 int64_t up_stride, T* out, int64_t rows,         \
+                                                 int cols) {                                      \
+        silu_mul<T>(gate, gate_stride, up, up_stride, out, rows, cols);                           \
+    }
+
+MLP_KERNELS(f32, float)
+MLP_KERNELS(bf16, __nv_bfloat16)

@@ -1,0 +1,277 @@
+//! Capturing and replaying a decoding step (CUDA builds only).
+
+use super::GraphSlot;
+use crate::qwen35::model::{Cache, LayerCache, Qwen35Model, Step};
+use candle_core::cuda_backend::WrapErr;
+use candle_core::cuda_backend::cudarc::driver::sys::{
+    CUgraphInstantiate_flags, CUstreamCaptureMode,
+};
+use candle_core::cuda_backend::cudarc::driver::{CudaGraph, result};
+use candle_core::{DType, Device, Module, Result, Storage, Tensor, bail};
+
+/// A captured decoding step and the buffers it reads and writes.
+pub struct DecodeGraph {
+    graph: CudaGraph,
+    /// `(B, 1)` u32: the new tokens.
+    ids: Tensor,
+    /// `(B, 1)` f32: their positions.
+    positions: Tensor,
+    /// `(2)` u32: the key/value column the new token goes to, and the length after it.
+    counters: Tensor,
+    /// `(B, 1, 1, capacity)` f32 attention bias. Only the graph reads and writes it; held here
+    /// so that its memory lives as long as the graph.
+    #[allow(dead_code)]
+    bias: Tensor,
+    /// `(B, vocab)`: the step's logits.
+    logits: Tensor,
+    /// Device addresses of the cache buffers the capture used, and the batch size.
+    identity: Vec<u64>,
+}
+
+/// Device address of a tensor's storage (identity only, never dereferenced here).
+fn storage_address(t: &Tensor) -> Result<u64> {
+    use candle_core::cuda_backend::CudaStorageSlice;
+    use candle_core::cuda_backend::cudarc::driver::DevicePtr;
+    let (storage, _) = t.storage_and_layout();
+    let Storage::Cuda(cuda) = &*storage else {
+        bail!("CUDA graph: a cache buffer is not on a CUDA device");
+    };
+    let stream = cuda.device.cuda_stream();
+    Ok(match &cuda.slice {
+        CudaStorageSlice::F32(s) => s.device_ptr(&stream).0,
+        CudaStorageSlice::BF16(s) => s.device_ptr(&stream).0,
+        _ => bail!("CUDA graph: unexpected cache dtype"),
+    })
+}
+
+/// Writes host values into a contiguous device tensor (stream-ordered).
+fn upload<T: candle_core::cuda_backend::cudarc::driver::DeviceRepr>(
+    dst: &Tensor,
+    values: &[T],
+) -> Result<()> {
+    if dst.elem_count() != values.len() || !dst.is_contiguous() {
+        bail!(
+            "CUDA graph: upload of {} values into {:?}",
+            values.len(),
+            dst.dims()
+        );
+    }
+    let Device::Cuda(device) = dst.device() else {
+        bail!("CUDA graph: upload to a non-CUDA tensor");
+    };
+    let address = {
+        use candle_core::cuda_backend::CudaStorageSlice;
+        use candle_core::cuda_backend::cudarc::driver::DevicePtr;
+        let (storage, layout) = dst.storage_and_layout();
+        let Storage::Cuda(cuda) = &*storage else {
+            bail!("CUDA graph: upload to a non-CUDA tensor");
+        };
+        let stream = cuda.device.cuda_stream();
+        let (base, size) = match &cuda.slice {
+            CudaStorageSlice::F32(s) => (s.device_ptr(&stream).0, 4),
+            CudaStorageSlice::U32(s) => (s.device_ptr(&stream).0, 4),
+            _ => bail!("CUDA graph: unexpected upload dtype"),
+        };
+        base + (layout.start_offset() * size) as u64
+    };
+    let stream = device.cuda_stream();
+    // SAFETY: `address` points at `values.len()` elements of `dst` (checked above), and the
+    // copy is ordered on the stream every kernel runs on.
+    unsafe { result::memcpy_htod_async(address, values, stream.cu_stream()) }.w()
+}
+
+/// What identifies the buffers a graph was captured with: every cache buffer's address, and
+/// the batch size. `None` when some layer has no state yet (no prefill).
+fn identity(cache: &Cache) -> Result<Option<Vec<u64>>> {
+    let mut ids = vec![cache.next_position.len() as u64];
+    for layer in &cache.layers {
+        match layer {
+            LayerCache::Attention(a) => {
+                let Some((k, v)) = &a.buffers else {
+                    return Ok(None);
+                };
+                ids.extend([storage_address(k)?, storage_address(v)?, k.dim(2)? as u64]);
+            }
+            LayerCache::DeltaNet(d) => {
+                let (Some(conv), Some(state)) = (&d.conv, &d.state) else {
+                    return Ok(None);
+                };
+                if !conv.is_contiguous() || !state.is_contiguous() {
+                    return Ok(None);
+                }
+                ids.extend([storage_address(conv)?, storage_address(state)?]);
+            }
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// The attention layers' common `(length, capacity)`, if they agree.
+fn attention_extent(cache: &Cache) -> Option<(usize, usize)> {
+    let mut extent = None;
+    for layer in &cache.layers {
+        if let LayerCache::Attention(a) = layer {
+            let capacity = a.buffers.as_ref()?.0.dim(2).ok()?;
+            match extent {
+                None => extent = Some((a.len, capacity)),
+                Some(e) if e != (a.len, capacity) => return None,
+                _ => {}
+            }
+        }
+    }
+    extent
+}
+
+impl DecodeGraph {
+    /// Whether this graph was captured with `cache`'s current buffers and batch size.
+    fn matches(&self, identity: &[u64]) -> bool {
+        self.identity == identity
+    }
+}
+
+impl Qwen35Model {
+    /// [`Qwen35Model::decode_step_graphed`] on a CUDA build.
+    pub(super) fn decode_step_cuda(
+        &self,
+        tokens: &[u32],
+        cache: &mut Cache,
+        slot: &mut GraphSlot,
+    ) -> Result<Tensor> {
+        let device = self.embed.embeddings().device().clone();
+        let b = tokens.len();
+        let eager = |cache: &mut Cache| -> Result<Tensor> {
+            let ids = Tensor::from_vec(tokens.to_vec(), (b, 1), &device)?;
+            self.forward_last(&ids, None, cache)
+        };
+        if !slot.enabled || slot.failure.is_some() || !device.is_cuda() || !self.graphable() {
+            return eager(cache);
+        }
+        let Some((len, capacity)) = attention_extent(cache) else {
+            return eager(cache);
+        };
+        let Some(identity) = identity(cache)? else {
+            return eager(cache);
+        };
+        if len >= capacity || cache.next_position.len() != b || cache.seen.is_none() {
+            slot.graph = None;
+            return eager(cache); // grows the buffers; the next step captures anew
+        }
+        if !slot.graph.as_ref().is_some_and(|g| g.matches(&identity)) {
+            slot.graph = None;
+            if slot.warmed.as_deref() != Some(&identity[..]) {
+                // One eager step first with these buffers, so that every kernel module is
+                // loaded (and cuBLAS has chosen its kernels) before a capture, and candle's
+                // small uploads (layouts of strided operations) are cached: a capture may not
+                // copy from the host, and candle serves the same bytes from this cache then.
+                let Device::Cuda(cuda) = &device else {
+                    return eager(cache);
+                };
+                let _cached = cuda.enable_cuda_graph_htod_cache();
+                slot.warmed = Some(identity);
+                return eager(cache);
+            }
+            match self.capture(cache, identity, len, capacity) {
+                Ok(graph) => {
+                    slot.graph = Some(graph);
+                    slot.captures += 1;
+                }
+                Err(e) => {
+                    slot.failure = Some(e.to_string());
+                    return eager(cache);
+                }
+            }
+        }
+        let graph = slot.graph.as_ref().expect("captured above");
+        let positions: Vec<f32> = cache.next_position.iter().map(|&p| p as f32).collect();
+        upload(&graph.ids, tokens)?;
+        upload(&graph.positions, &positions)?;
+        upload(&graph.counters, &[len as u32, len as u32 + 1])?;
+        graph.graph.launch().w()?;
+        slot.replays += 1;
+        // The bookkeeping an eager step does on the host.
+        for layer in &mut cache.layers {
+            if let LayerCache::Attention(a) = layer {
+                a.len += 1;
+            }
+        }
+        cache.position += 1;
+        for p in &mut cache.next_position {
+            *p += 1;
+        }
+        if let Some(seen) = cache.seen.take() {
+            let ones = Tensor::ones((b, 1), DType::F32, &device)?;
+            cache.seen = Some(Tensor::cat(&[&seen, &ones], 1)?);
+        }
+        Ok(graph.logits.clone())
+    }
+
+    /// Captures one decoding step for `cache`'s batch and buffers.
+    fn capture(
+        &self,
+        cache: &mut Cache,
+        identity: Vec<u64>,
+        len: usize,
+        capacity: usize,
+    ) -> Result<DecodeGraph> {
+        let device = self.embed.embeddings().device().clone();
+        let Device::Cuda(cuda) = &device else {
+            bail!("CUDA graph: not a CUDA device");
+        };
+        let b = cache.next_position.len();
+        let seen = cache.seen.as_ref().expect("checked by the caller");
+        if seen.dim(1)? != len {
+            bail!("CUDA graph: the cache's columns and key/value length disagree");
+        }
+        let ids = Tensor::zeros((b, 1), DType::U32, &device)?;
+        let positions = Tensor::zeros((b, 1), DType::F32, &device)?;
+        let counters = Tensor::zeros(2, DType::U32, &device)?;
+        let closed = Tensor::full(-1e30f32, (b, capacity - len), &device)?;
+        let bias = Tensor::cat(&[&((seen - 1.0)? * 1e30)?, &closed], 1)?
+            .reshape((b, 1, 1, capacity))?
+            .contiguous()?;
+        let logits = Tensor::zeros(
+            (b, self.config().vocab_size),
+            self.embed.embeddings().dtype(),
+            &device,
+        )?;
+        let freqs = positions.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?;
+        let emb = Tensor::cat(&[&freqs, &freqs], 2)?.unsqueeze(1)?;
+        let stream = cuda.cuda_stream();
+        stream.synchronize().w()?;
+        let _cached = cuda.enable_cuda_graph_htod_cache();
+        stream
+            .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .w()?;
+        let recorded = (|| -> Result<()> {
+            let step = Step {
+                positions: positions.clone(),
+                inv_freq: self.inv_freq.flatten_all()?,
+                cos: emb.cos()?,
+                sin: emb.sin()?,
+                bias: bias.clone(),
+                mask: None,
+                fused: self.fused,
+                graph: Some(counters.clone()),
+            };
+            let h = self.run_layers(&ids, &step, cache)?;
+            let out = self.lm_head.forward(&self.norm.apply(&h)?)?.squeeze(1)?;
+            logits.slice_set(&out, 0, 0)
+        })();
+        // Always end the capture, so the stream is usable whatever happened.
+        let graph = stream.end_capture(CUgraphInstantiate_flags(0));
+        recorded?;
+        let Some(graph) = graph.w()? else {
+            bail!("CUDA graph: the capture recorded nothing");
+        };
+        graph.upload().w()?;
+        Ok(DecodeGraph {
+            graph,
+            ids,
+            positions,
+            counters,
+            bias,
+            logits,
+            identity,
+        })
+    }
+}

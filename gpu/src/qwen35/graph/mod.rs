@@ -1,0 +1,76 @@
+//! CUDA graphs for decoding: one step (one new token per row) is captured once and replayed,
+//! so that the host no longer enqueues several hundred kernels per token (decoding one token
+//! at a time is bound by the host's launches otherwise: BENCHMARKS.md).
+//!
+//! A replay reuses every device address of the capture, so the step reads what changes from
+//! buffers the graph owns: token ids, positions, `[column, length]` of the key/value buffers and
+//! the attention bias `(B, 1, 1, capacity)` (−1e30 for padding and for columns not yet written;
+//! the attention prologue opens each new column). The layers' own state lives in the cache at
+//! fixed addresses: key/value buffers with room reserved, DeltaNet state and convolution history
+//! updated in place by the fused kernels. Whatever else a step allocates is allocated and freed
+//! inside the graph. The host-side bookkeeping of the cache (lengths, positions, which columns
+//! are real) is advanced after each replay, as an eager step would.
+//!
+//! A graph belongs to one batch size and one set of cache buffers ([`DecodeGraph::matches`]);
+//! when rows leave the batch or the buffers grow, the next step captures a new one.
+
+#[cfg(feature = "cuda")]
+mod capture;
+
+use super::model::{Cache, Qwen35Model};
+use candle_core::{Result, Tensor};
+
+impl Qwen35Model {
+    /// Logits `(B, vocab)` of one decoding step (one new token per row, no padding): through a
+    /// CUDA graph when the model and cache allow it (captured into `slot` on first use and
+    /// whenever the batch or the cache buffers changed), else as an eager
+    /// [`Qwen35Model::forward_last`] (always on the CPU). The returned tensor may be the
+    /// graph's own buffer: read it before the next step. A capture that fails leaves the slot
+    /// without a graph, records why ([`GraphSlot::failure`]) and the steps run eagerly.
+    pub fn decode_step_graphed(
+        &self,
+        tokens: &[u32],
+        cache: &mut Cache,
+        slot: &mut GraphSlot,
+    ) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        {
+            self.decode_step_cuda(tokens, cache, slot)
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = slot;
+            let device = self.embed.embeddings().device().clone();
+            let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), &device)?;
+            self.forward_last(&ids, None, cache)
+        }
+    }
+}
+
+/// Where a generation keeps its decoding graph between steps, and what happened to it.
+#[derive(Default)]
+pub struct GraphSlot {
+    #[cfg(feature = "cuda")]
+    graph: Option<capture::DecodeGraph>,
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    enabled: bool,
+    /// The identity of the buffers the last eager step ran with (a capture waits for one).
+    #[cfg(feature = "cuda")]
+    warmed: Option<Vec<u64>>,
+    /// Why capturing failed (then every later step runs eagerly).
+    pub failure: Option<String>,
+    /// Graphs captured.
+    pub captures: usize,
+    /// Steps replayed through a graph.
+    pub replays: usize,
+}
+
+impl GraphSlot {
+    /// A slot that captures graphs (`enabled`) or never does.
+    pub fn new(enabled: bool) -> GraphSlot {
+        GraphSlot {
+            enabled,
+            ..GraphSlot::default()
+        }
+    }
+}
