@@ -24,8 +24,12 @@
 //! * [`infer`]: the tagging step (`lamar infer`): prompt → chat → tokens → continuous batching
 //!   → decoded text and its "entropy", handed over document by document.
 //!
-//! Not yet: fused CUDA kernels and CUDA graphs for decoding (decoding is bound by kernel
-//! launches today: BENCHMARKS.md), DFT and GRPO training.
+//! * [`kernels`]: lamar's own CUDA kernels for decoding (DeltaNet step, attention prologue and
+//!   split-key attention, residual add + RMSNorm, SwiGLU, few-row matrix-vector products), and
+//!   [`qwen35::graph`]: each decoding step captured once as a CUDA graph and replayed.
+//! * [`device`]: opening the CUDA device as lamar uses it (one stream, no event tracking).
+//!
+//! Not yet: a fused chunked-DeltaNet kernel for prefill, DFT and GRPO training.
 
 pub mod chat;
 pub mod device;

@@ -211,15 +211,33 @@ impl Projection {
     }
 }
 
-impl Module for Projection {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+/// `x · Wᵀ` of a plain linear layer: with `gemv` on a CUDA device, lamar's kernel for a few
+/// rows (decoding: [`crate::kernels::gemv`]) where it applies, else candle's matrix product.
+pub fn apply_linear(linear: &Linear, x: &Tensor, gemv: bool) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if gemv && let Some(y) = crate::kernels::gemv::gemv(x, linear.weight())? {
+        return Ok(y);
+    }
+    let _ = gemv;
+    linear.forward(x)
+}
+
+impl Projection {
+    /// The projection of `x`; `gemv` as in [`apply_linear`].
+    pub fn project(&self, x: &Tensor, gemv: bool) -> Result<Tensor> {
         match self {
-            Projection::Plain(linear) => linear.forward(x),
+            Projection::Plain(linear) => apply_linear(linear, x, gemv),
             Projection::Lora { base, a, b, scale } => {
                 let low = x.broadcast_matmul(a)?.broadcast_matmul(b)?;
-                base.forward(x)? + (low * *scale)?
+                apply_linear(base, x, gemv)? + (low * *scale)?
             }
         }
+    }
+}
+
+impl Module for Projection {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.project(x, false)
     }
 }
 
@@ -259,12 +277,13 @@ impl FusedProjection {
         })
     }
 
-    /// Each part's output, in order (views of one product when stacked).
-    pub fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+    /// Each part's output, in order (views of one product when stacked); `gemv` as in
+    /// [`apply_linear`].
+    pub fn forward(&self, x: &Tensor, gemv: bool) -> Result<Vec<Tensor>> {
         match self {
-            FusedProjection::Apart(parts) => parts.iter().map(|p| p.forward(x)).collect(),
+            FusedProjection::Apart(parts) => parts.iter().map(|p| p.project(x, gemv)).collect(),
             FusedProjection::Stacked { linear, widths } => {
-                let all = linear.forward(x)?;
+                let all = apply_linear(linear, x, gemv)?;
                 let mut start = 0;
                 widths
                     .iter()

@@ -61,8 +61,15 @@ impl Sampler {
     /// The next token of every row of `logits` `(B, V)`, and each token's log-probability
     /// under the model's untempered distribution.
     pub fn next(&mut self, logits: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
-        let logits = logits.to_dtype(DType::F32)?;
         let (b, v) = logits.dims2()?;
+        #[cfg(feature = "cuda")]
+        if self.params.temperature <= 0.0 && logits.device().is_cuda() {
+            // lamar's greedy kernel: same choice and log-probability, two launches.
+            let both: Vec<f32> = crate::kernels::sample::greedy(logits)?.to_vec1()?;
+            let tokens = both[..b].iter().map(|&t| t as u32).collect();
+            return Ok((tokens, both[b..].to_vec()));
+        }
+        let logits = logits.to_dtype(DType::F32)?;
         let chosen = if self.params.temperature <= 0.0 {
             logits.argmax(D::Minus1)?
         } else {

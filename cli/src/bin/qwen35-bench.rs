@@ -3,7 +3,7 @@
 //! ```text
 //! qwen35-bench --model DIR [--device cuda|cpu] [--dtype bf16|f32] [--prompt-tokens 3000]
 //!          [--new-tokens 3000] [--batches 1,32|none] [--reference FILE.safetensors]
-//!          [--mixed N] [--fused all|none|deltanet,attention,norm,mlp] [--profile] [--no-graphs]
+//!          [--mixed N] [--fused all|none|deltanet,attention,norm,mlp,gemv] [--profile] [--no-graphs]
 //! ```
 //! Prompts are random token ids (seeded); decoding ignores stop tokens, so every sequence makes
 //! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),
@@ -168,7 +168,11 @@ fn compare_decoding(
     let mut slot = model.graph_slot();
     let columns: Vec<Vec<u32>> = rows.t()?.to_vec2()?;
     for column in &columns[split..t - 1] {
-        steps.push(model.decode_step_graphed(column, &mut cache, &mut slot)?.copy()?);
+        steps.push(
+            model
+                .decode_step_graphed(column, &mut cache, &mut slot)?
+                .copy()?,
+        );
     }
     // steps[j] predicts position split + j: the logits of position split - 1 + j.
     let decoded = Tensor::stack(&steps, 1)?.to_dtype(DType::F32)?; // (2, n, V)
@@ -181,7 +185,27 @@ fn compare_decoding(
             .narrow(0, split - 1, n)?
             .to_dtype(DType::F32)
     };
+    // The sampler's greedy choice (a fused kernel on CUDA) against the definition, computed
+    // on the host in f64: the first largest logit (as torch's argmax; ties are common among
+    // bf16 logits) and its log-softmax.
+    let flat = decoded.reshape((2 * n, ()))?;
+    let (tokens, log_probs) = Sampler::new(SamplingParams::default()).next(&flat)?;
+    let mut same = 0;
+    let mut worst = 0f64;
+    for (row, values) in flat.to_vec2::<f32>()?.iter().enumerate() {
+        let (mut best, mut at) = (f32::NEG_INFINITY, 0);
+        for (i, &v) in values.iter().enumerate() {
+            if v > best {
+                (best, at) = (v, i);
+            }
+        }
+        let sum: f64 = values.iter().map(|&v| (v as f64 - best as f64).exp()).sum();
+        same += usize::from(tokens[row] as usize == at);
+        worst = worst.max((log_probs[row] as f64 + sum.ln()).abs());
+    }
     Ok(serde_json::json!({
+        "greedy_sampler_same_token": same as f64 / tokens.len().max(1) as f64,
+        "greedy_sampler_log_prob_max_abs_diff": worst,
         "decoded_tokens": n,
         "graph_replays": slot.replays,
         "graph_failure": slot.failure,
@@ -256,9 +280,32 @@ fn profile(
         device.synchronize()?;
         let each = t.elapsed().as_secs_f64() / 20.0;
         let bytes = (n * k * dtype.size_in_bytes()) as f64;
+        // lamar's kernel for a few rows, where it applies.
+        #[cfg(feature = "cuda")]
+        let lamar_gb_s = {
+            use lamar_gpu::kernels::gemv::gemv;
+            match gemv(&x, &w)? {
+                Some(_) => {
+                    device.synchronize()?;
+                    let t = Instant::now();
+                    for _ in 0..20 {
+                        gemv(&x, &w)?;
+                    }
+                    device.synchronize()?;
+                    Some(bytes / (t.elapsed().as_secs_f64() / 20.0) / 1e9)
+                }
+                None => None,
+            }
+        };
+        #[cfg(not(feature = "cuda"))]
+        let lamar_gb_s: Option<f64> = None;
         products.insert(
             name.into(),
-            serde_json::json!({"ms": 1e3 * each, "weight_gb_s": bytes / each / 1e9}),
+            serde_json::json!({
+                "ms": 1e3 * each,
+                "weight_gb_s": bytes / each / 1e9,
+                "lamar_gemv_weight_gb_s": lamar_gb_s,
+            }),
         );
     }
     Ok(serde_json::json!({

@@ -12,14 +12,21 @@
 //!   the new key and value written into the cache): one kernel for about thirty operations.
 //! * [`norm`]: residual addition and zero-centred RMSNorm: one kernel for four operations.
 //! * [`mlp`]: the MLP's `silu(gate) · up`: one kernel for two operations.
+//! * [`gemv`]: projections of a few rows (decoding), streaming the weights faster than cuBLAS
+//!   does at one row.
+//! * [`sample`]: greedy decoding's token and log-probability: two kernels for about a dozen.
 
 #[cfg(feature = "cuda")]
 pub mod attention;
 #[cfg(feature = "cuda")]
 pub mod deltanet;
 #[cfg(feature = "cuda")]
+pub mod gemv;
+#[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]
 pub mod mlp;
 #[cfg(feature = "cuda")]
 pub mod norm;
+#[cfg(feature = "cuda")]
+pub mod sample;

@@ -6,7 +6,7 @@
 
 use super::config::{LayerType, Qwen35Config};
 use super::graph::GraphSlot;
-use crate::lora::{FusedProjection, LoraAdapter, Projection};
+use crate::lora::{FusedProjection, LoraAdapter, Projection, apply_linear};
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
@@ -100,21 +100,19 @@ impl Mlp {
         })
     }
 
-    /// `fused`: [`FusedKernels::mlp`].
-    fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, fused: FusedKernels) -> Result<Tensor> {
         let [gate, up]: [Tensor; 2] = self
             .gate_up
-            .forward(x)?
+            .forward(x, fused.gemv)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("gate/up projection".into()))?;
         #[cfg(feature = "cuda")]
-        if fused && x.device().is_cuda() {
+        if fused.mlp && x.device().is_cuda() {
             return self
                 .down
-                .forward(&crate::kernels::mlp::silu_mul(&gate, &up)?);
+                .project(&crate::kernels::mlp::silu_mul(&gate, &up)?, fused.gemv);
         }
-        let _ = fused;
-        self.down.forward(&gate.silu()?.mul(&up)?)
+        self.down.project(&gate.silu()?.mul(&up)?, fused.gemv)
     }
 }
 
@@ -187,7 +185,7 @@ impl FullAttention {
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
         let [qg, k, v]: [Tensor; 3] = self
             .qkv
-            .forward(x)?
+            .forward(x, step.fused.gemv)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("q/k/v projection".into()))?;
         #[cfg(feature = "cuda")]
@@ -229,7 +227,7 @@ impl FullAttention {
                     keys: key_cache.dim(2)?,
                     query_gate: &qg,
                 })?;
-                return self.o.forward(&out);
+                return self.o.project(&out, step.fused.gemv);
             }
             let (key_cache, value_cache) = cache.make_room((b, kvh, 1, hd), x, reserve)?;
             let q = attention_decode_prologue(&AttentionDecode {
@@ -261,7 +259,7 @@ impl FullAttention {
                     keys: cache.len,
                     query_gate: &qg,
                 })?;
-                return self.o.forward(&out);
+                return self.o.project(&out, step.fused.gemv);
             }
             let (k, v) = cache.filled()?;
             let gate = qg
@@ -317,7 +315,7 @@ impl FullAttention {
             .contiguous()?
             .reshape((b, t, h * hd))?;
         let gated = out.mul(&candle_nn::ops::sigmoid(gate)?)?;
-        self.o.forward(&gated)
+        self.o.project(&gated, step.fused.gemv)
     }
 }
 
@@ -640,7 +638,7 @@ impl GatedDeltaNet {
         );
         let [qkv, z, beta_in, a_in]: [Tensor; 4] = self
             .input
-            .forward(x)?
+            .forward(x, step.fused.gemv)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("DeltaNet input projection".into()))?;
         #[cfg(feature = "cuda")]
@@ -650,7 +648,7 @@ impl GatedDeltaNet {
             && x.device().is_cuda()
             && let Some(out) = self.decode_fused([&qkv, &z, &beta_in, &a_in], cache)?
         {
-            return self.out.forward(&out);
+            return self.out.project(&out, step.fused.gemv);
         }
         let mixed = self.convolve(&qkv.contiguous()?, cache)?;
         let f32 = |x: Tensor| x.to_dtype(DType::F32);
@@ -698,7 +696,8 @@ impl GatedDeltaNet {
         let z = f32(z.contiguous()?.reshape((b, t, nv, dv))?)?;
         let normed = rms_scaled(&o, &self.norm_weight_f32, self.eps)?.to_dtype(x.dtype())?;
         let gated = f32(normed)?.mul(&z.silu()?)?.to_dtype(x.dtype())?;
-        self.out.forward(&gated.reshape((b, t, nv * dv))?)
+        self.out
+            .project(&gated.reshape((b, t, nv * dv))?, step.fused.gemv)
     }
 }
 
@@ -1084,6 +1083,8 @@ pub struct FusedKernels {
     pub norm: bool,
     /// The MLP's activation ([`crate::kernels::mlp`]).
     pub mlp: bool,
+    /// Projections of up to 8 rows (decoding; [`crate::kernels::gemv`]).
+    pub gemv: bool,
 }
 
 impl FusedKernels {
@@ -1093,6 +1094,7 @@ impl FusedKernels {
         attention: true,
         norm: true,
         mlp: true,
+        gemv: true,
     };
     /// None: candle operations only.
     pub const NONE: FusedKernels = FusedKernels {
@@ -1100,10 +1102,11 @@ impl FusedKernels {
         attention: false,
         norm: false,
         mlp: false,
+        gemv: false,
     };
 
     /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`,
-    /// `mlp`.
+    /// `mlp`, `gemv`.
     pub fn parse(text: &str) -> std::result::Result<FusedKernels, String> {
         match text {
             "all" => return Ok(FusedKernels::ALL),
@@ -1117,10 +1120,11 @@ impl FusedKernels {
                 "attention" => fused.attention = true,
                 "norm" => fused.norm = true,
                 "mlp" => fused.mlp = true,
+                "gemv" => fused.gemv = true,
                 other => {
                     return Err(format!(
                         "unknown fused kernel {other:?} (all, none, or a list of deltanet, \
-                         attention, norm, mlp)"
+                         attention, norm, mlp, gemv)"
                     ));
                 }
             }
@@ -1346,7 +1350,7 @@ impl Qwen35Model {
         cache: &mut Cache,
     ) -> Result<Tensor> {
         let h = self.hidden(input_ids, mask, cache)?;
-        self.lm_head.forward(&self.norm.forward(&h)?)
+        apply_linear(&self.lm_head, &self.norm.forward(&h)?, self.fused.gemv)
     }
 
     /// Logits `(B, vocab)` of the last position only (what generation needs: the LM head over
@@ -1359,7 +1363,7 @@ impl Qwen35Model {
     ) -> Result<Tensor> {
         let h = self.hidden(input_ids, mask, cache)?;
         let last = h.narrow(1, h.dim(1)? - 1, 1)?;
-        self.lm_head.forward(&self.norm.forward(&last)?)?.squeeze(1)
+        apply_linear(&self.lm_head, &self.norm.forward(&last)?, self.fused.gemv)?.squeeze(1)
     }
 
     /// The last layer's hidden states `(B, T, hidden)`, before the final norm.
@@ -1402,7 +1406,7 @@ impl Qwen35Model {
             let normed = layer
                 .post_norm
                 .add_forward(&mut h, Some(mixed), step.fused.norm)?;
-            pending = Some(layer.mlp.forward(&normed, step.fused.mlp)?);
+            pending = Some(layer.mlp.forward(&normed, step.fused)?);
         }
         if let Some(last) = pending {
             h = (h + last)?;

@@ -7,7 +7,7 @@ use candle_core::cuda_backend::cudarc::driver::sys::{
     CUgraphInstantiate_flags, CUstreamCaptureMode,
 };
 use candle_core::cuda_backend::cudarc::driver::{CudaGraph, result};
-use candle_core::{DType, Device, Module, Result, Storage, Tensor, bail};
+use candle_core::{DType, Device, Result, Storage, Tensor, bail};
 
 /// A captured decoding step and the buffers it reads and writes.
 pub struct DecodeGraph {
@@ -254,7 +254,9 @@ impl Qwen35Model {
                 graph: Some(counters.clone()),
             };
             let h = self.run_layers(&ids, &step, cache)?;
-            let out = self.lm_head.forward(&self.norm.apply(&h)?)?.squeeze(1)?;
+            let normed = self.norm.apply(&h)?;
+            let out = crate::lora::apply_linear(&self.lm_head, &normed, self.fused.gemv)?;
+            let out = out.squeeze(1)?;
             logits.slice_set(&out, 0, 0)
         })();
         // Always end the capture, so the stream is usable whatever happened.

@@ -1,0 +1,79 @@
+//! Launches `gemv.cu`: a projection `x · wᵀ` of at most eight rows (a decoding step's batch),
+//! streaming the weight at close to the memory bandwidth (cuBLAS reaches 2.0–2.8 TB/s on these
+//! shapes at one row on an H100: BENCHMARKS.md).
+
+use super::launch::{address, contiguous_address, cuda_device, function};
+use candle_core::cuda_backend::WrapErr;
+use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+use candle_core::{D, Result, Tensor};
+
+const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/gemv.ptx"));
+const MODULE: &str = "lamar_gemv";
+
+/// Most rows [`gemv`] takes.
+pub const MAX_ROWS: usize = 8;
+
+/// Outputs up to this wide split each column's sum over four warps.
+const SPLIT_BELOW: usize = 16_384;
+
+/// `x · wᵀ` for `x` `(…, K)` with at most [`MAX_ROWS`] rows (all axes but the last) and `w`
+/// `(N, K)`, both f32 or both bf16: `(…, N)`. `None` when the kernel does not apply (other
+/// dtypes or sizes, K not a multiple of 8, unaligned rows, more rows): use a general matrix
+/// product then.
+pub fn gemv(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+    let dtype = x.dtype();
+    let Ok((n, k)) = w.dims2() else {
+        return Ok(None);
+    };
+    let rows = x.elem_count() / k.max(1);
+    let size = dtype.size_in_bytes();
+    if w.dtype() != dtype
+        || !matches!(dtype, candle_core::DType::BF16 | candle_core::DType::F32)
+        || x.dim(D::Minus1)? != k
+        || rows == 0
+        || rows > MAX_ROWS
+        || !k.is_multiple_of(8)
+        || !w.is_contiguous()
+        || !x.device().is_cuda()
+    {
+        return Ok(None);
+    }
+    let Ok((x_ptr, x_stride)) = address(x, dtype, "input") else {
+        return Ok(None);
+    };
+    let w_ptr = contiguous_address(w, dtype, "weight")?;
+    if !x_ptr.is_multiple_of(16)
+        || !w_ptr.is_multiple_of(16)
+        || !(x_stride as usize * size).is_multiple_of(16)
+    {
+        return Ok(None);
+    }
+    let device = cuda_device(x)?;
+    let stream = device.cuda_stream();
+    let mut shape = x.dims().to_vec();
+    *shape.last_mut().expect("x has a last axis") = n;
+    // SAFETY: every element is written by the kernel.
+    let y = unsafe { Tensor::empty(shape, dtype, x.device())? };
+    let y_ptr = contiguous_address(&y, dtype, "output")?;
+    let (y_stride, n_i, k_i) = (n as i64, n as i32, k as i32);
+    // Narrow outputs: four warps per column (K split), so that enough warps stream at once.
+    let split = n <= SPLIT_BELOW;
+    let name = format!("gemv{rows}{}", if split { "s" } else { "" });
+    let func = function(&device, &name, dtype, MODULE, PTX)?;
+    let mut launch = stream.launch_builder(&func);
+    launch
+        .arg(&x_ptr)
+        .arg(&x_stride)
+        .arg(&w_ptr)
+        .arg(&y_ptr)
+        .arg(&y_stride);
+    launch.arg(&n_i).arg(&k_i);
+    let config = LaunchConfig {
+        grid_dim: (if split { n } else { n.div_ceil(4) } as u32, 1, 1),
+        block_dim: (32, 4, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: sizes, alignment and rows checked above; each warp writes its own column.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(Some(y))
+}

@@ -1,0 +1,61 @@
+//! Launches `sample.cu`: greedy decoding's choice and its log-probability in two kernels over
+//! the vocabulary split across many blocks (candle's argmax and log-softmax make about a dozen
+//! launches and reduce each 248k-wide row in a single block).
+
+use super::launch::{address, contiguous_address, cuda_device, function};
+use candle_core::cuda_backend::WrapErr;
+use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+use candle_core::{DType, Result, Tensor};
+
+const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/sample.ptx"));
+const MODULE: &str = "lamar_sample";
+
+/// Vocabulary entries one block scans.
+const SLICE: usize = 2048;
+
+/// For logits `(B, V)` (f32 or bf16, rows evenly spaced): a `(2B)` f32 tensor holding each row's
+/// largest logit's index (the first on ties; as f32, exact below 2²⁴) and then each row's
+/// log-probability of it under the softmax.
+pub fn greedy(logits: &Tensor) -> Result<Tensor> {
+    let dtype = logits.dtype();
+    let device = cuda_device(logits)?;
+    let stream = device.cuda_stream();
+    let (rows, vocab) = logits.dims2()?;
+    let (logits_ptr, stride) = address(logits, dtype, "logits")?;
+    let blocks = vocab.div_ceil(SLICE).max(1);
+    // SAFETY: every element of these is written by the kernels below before it is read.
+    let partial = unsafe { Tensor::empty((rows, blocks, 3), DType::F32, logits.device())? };
+    let out = unsafe { Tensor::empty(2 * rows, DType::F32, logits.device())? };
+    let partial_ptr = contiguous_address(&partial, DType::F32, "partial")?;
+    let out_ptr = contiguous_address(&out, DType::F32, "out")?;
+    let (vocab_i, blocks_i, rows_i) = (vocab as i32, blocks as i32, rows as i32);
+    let scan = function(&device, "greedy_partial", dtype, MODULE, PTX)?;
+    let mut launch = stream.launch_builder(&scan);
+    launch
+        .arg(&logits_ptr)
+        .arg(&stride)
+        .arg(&vocab_i)
+        .arg(&partial_ptr);
+    let config = LaunchConfig {
+        grid_dim: (blocks as u32, rows as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: the pointers and sizes were checked above; each block reads its own slice.
+    unsafe { launch.launch(config) }.w()?;
+    let finish = function(&device, "greedy_finish", DType::F32, MODULE, PTX)?;
+    let mut launch = stream.launch_builder(&finish);
+    launch
+        .arg(&partial_ptr)
+        .arg(&blocks_i)
+        .arg(&rows_i)
+        .arg(&out_ptr);
+    let config = LaunchConfig {
+        grid_dim: (rows as u32, 1, 1),
+        block_dim: (32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: as above.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(out)
+}
