@@ -212,7 +212,7 @@ impl Projection {
 }
 
 /// `x · Wᵀ` of a plain linear layer: with `gemv` on a CUDA device, lamar's kernel for a few
-/// rows (decoding: [`crate::kernels::gemv`]) where it applies, else candle's matrix product.
+/// rows (decoding: `kernels::gemv`) where it applies, else candle's matrix product.
 pub fn apply_linear(linear: &Linear, x: &Tensor, gemv: bool) -> Result<Tensor> {
     #[cfg(feature = "cuda")]
     if gemv && let Some(y) = crate::kernels::gemv::gemv(x, linear.weight())? {

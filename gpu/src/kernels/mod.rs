@@ -6,15 +6,15 @@
 //! compares both (`Qwen35Model::set_fused_kernels`). Every kernel has an f32 and a bf16 version
 //! and rounds where the candle path rounds.
 //!
-//! * [`deltanet`]: one decoding step of a Gated DeltaNet layer (convolution, norms, gates,
+//! * `deltanet`: one decoding step of a Gated DeltaNet layer (convolution, norms, gates,
 //!   delta rule on the state in place, gated norm): three kernels for about forty operations.
-//! * [`attention`]: the start of a full-attention decoding step (query/key norms, partial RoPE,
+//! * `attention`: the start of a full-attention decoding step (query/key norms, partial RoPE,
 //!   the new key and value written into the cache): one kernel for about thirty operations.
-//! * [`norm`]: residual addition and zero-centred RMSNorm: one kernel for four operations.
-//! * [`mlp`]: the MLP's `silu(gate) · up`: one kernel for two operations.
-//! * [`gemv`]: projections of a few rows (decoding), streaming the weights faster than cuBLAS
+//! * `norm`: residual addition and zero-centred RMSNorm: one kernel for four operations.
+//! * `mlp`: the MLP's `silu(gate) · up`: one kernel for two operations.
+//! * `gemv`: projections of a few rows (decoding), streaming the weights faster than cuBLAS
 //!   does at one row.
-//! * [`sample`]: greedy decoding's token and log-probability: two kernels for about a dozen.
+//! * `sample`: greedy decoding's token and log-probability: two kernels for about a dozen.
 
 #[cfg(feature = "cuda")]
 pub mod attention;

@@ -1075,15 +1075,15 @@ pub struct Qwen35Model {
 /// GPU bench compares with. Without the `cuda` feature there are none and this changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FusedKernels {
-    /// A DeltaNet layer's decoding step ([`crate::kernels::deltanet`]).
+    /// A DeltaNet layer's decoding step (`kernels::deltanet`).
     pub deltanet: bool,
-    /// The start of a full-attention decoding step ([`crate::kernels::attention`]).
+    /// The start of a full-attention decoding step (`kernels::attention`).
     pub attention: bool,
-    /// Residual addition + RMSNorm ([`crate::kernels::norm`]).
+    /// Residual addition + RMSNorm (`kernels::norm`).
     pub norm: bool,
-    /// The MLP's activation ([`crate::kernels::mlp`]).
+    /// The MLP's activation (`kernels::mlp`).
     pub mlp: bool,
-    /// Projections of up to 8 rows (decoding; [`crate::kernels::gemv`]).
+    /// Projections of up to 8 rows (decoding; `kernels::gemv`).
     pub gemv: bool,
 }
 

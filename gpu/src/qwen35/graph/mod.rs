@@ -11,7 +11,7 @@
 //! inside the graph. The host-side bookkeeping of the cache (lengths, positions, which columns
 //! are real) is advanced after each replay, as an eager step would.
 //!
-//! A graph belongs to one batch size and one set of cache buffers ([`DecodeGraph::matches`]);
+//! A graph belongs to one batch size and one set of cache buffers (their device addresses);
 //! when rows leave the batch or the buffers grow, the next step captures a new one.
 
 #[cfg(feature = "cuda")]
