@@ -9,7 +9,8 @@
 //! * `deltanet`: one decoding step of a Gated DeltaNet layer (convolution, norms, gates,
 //!   delta rule on the state in place, gated norm): three kernels for about forty operations.
 //! * `attention`: the start of a full-attention decoding step (query/key norms, partial RoPE,
-//!   the new key and value written into the cache): one kernel for about thirty operations.
+//!   the new key and value written into the cache): one kernel for about thirty operations;
+//!   and split-key (flash-decoding) attention with the output gate: two for about ten.
 //! * `norm`: residual addition and zero-centred RMSNorm: one kernel for four operations.
 //! * `mlp`: the MLP's `silu(gate) · up`: one kernel for two operations.
 //! * `gemv`: projections of a few rows (decoding), streaming the weights faster than cuBLAS
