@@ -867,6 +867,10 @@ pub struct Cache {
     /// Real tokens seen so far per sequence: the next real token's position. Kept on the host
     /// so that positions never need a device round trip.
     pub(super) next_position: Vec<u32>,
+    /// Bumped by every change a decoding graph cannot know about (any eager forward call, rows
+    /// admitted, added, dropped or trimmed), so that a graph captured before is not replayed
+    /// on a cache whose padding pattern it no longer matches ([`super::graph`]).
+    pub(super) revision: u64,
 }
 
 impl Cache {
@@ -902,6 +906,7 @@ impl Cache {
             whole.seen = join(whole.seen.take(), part.seen)?;
             whole.next_position.extend(part.next_position);
         }
+        whole.revision += 1;
         Ok(whole)
     }
 
@@ -911,6 +916,7 @@ impl Cache {
     /// first shifted right (left padding added); `room` is the key/value space to keep free
     /// after the current column.
     pub fn admit(&mut self, slot: usize, one: &Cache, room: usize) -> Result<()> {
+        self.revision += 1;
         if one.next_position.len() != 1 || slot >= self.next_position.len() {
             candle_core::bail!("admit takes a one-sequence cache and a row of this batch");
         }
@@ -954,6 +960,7 @@ impl Cache {
 
     /// Adds a row that is padding everywhere (zero state), for [`Cache::admit`] to fill.
     pub fn push_empty_row(&mut self) -> Result<()> {
+        self.revision += 1;
         let zero_row = |t: &Tensor| -> Result<Tensor> {
             let mut dims = t.dims().to_vec();
             dims[0] = 1;
@@ -981,6 +988,7 @@ impl Cache {
     /// quarter of the history (so a long-running batch does not attend over ever more
     /// padding); `room` is the key/value space to keep free. Returns the columns dropped.
     pub fn trim_padding(&mut self, room: usize) -> Result<usize> {
+        self.revision += 1;
         let Some(seen) = self.seen.take() else {
             return Ok(0);
         };
@@ -1004,6 +1012,7 @@ impl Cache {
     /// Keeps only the sequences at batch rows `rows` (in that order), dropping the others'
     /// state: a batch shrinks as its sequences finish.
     pub fn retain(&mut self, rows: &[usize]) -> Result<()> {
+        self.revision += 1;
         if self.next_position.is_empty() {
             return Ok(());
         }
@@ -1259,6 +1268,7 @@ impl Qwen35Model {
             reserve: 0,
             seen: None,
             next_position: Vec::new(),
+            revision: 0,
         }
     }
 
@@ -1377,6 +1387,7 @@ impl Qwen35Model {
         let step = self.step(mask, b, t, cache)?;
         let h = self.run_layers(input_ids, &step, cache)?;
         cache.position += t;
+        cache.revision += 1;
         Ok(h)
     }
 

@@ -80,10 +80,11 @@ fn upload<T: candle_core::cuda_backend::cudarc::driver::DeviceRepr>(
     unsafe { result::memcpy_htod_async(address, values, stream.cu_stream()) }.w()
 }
 
-/// What identifies the buffers a graph was captured with: every cache buffer's address, and
-/// the batch size. `None` when some layer has no state yet (no prefill).
-fn identity(cache: &Cache) -> Result<Option<Vec<u64>>> {
-    let mut ids = vec![cache.next_position.len() as u64];
+/// What identifies the cache a graph was captured for: the batch size, the cache's revision
+/// (bumped by eager forward calls and row changes, which a graph's bias does not follow) and
+/// every cache buffer's address. `None` when some layer has no state yet (no prefill).
+fn cache_identity(cache: &Cache) -> Result<Option<Vec<u64>>> {
+    let mut ids = vec![cache.next_position.len() as u64, cache.revision];
     for layer in &cache.layers {
         match layer {
             LayerCache::Attention(a) => {
@@ -149,7 +150,7 @@ impl Qwen35Model {
         let Some((len, capacity)) = attention_extent(cache) else {
             return eager(cache);
         };
-        let Some(identity) = identity(cache)? else {
+        let Some(identity) = cache_identity(cache)? else {
             return eager(cache);
         };
         if len >= capacity || cache.next_position.len() != b || cache.seen.is_none() {
@@ -167,8 +168,11 @@ impl Qwen35Model {
                     return eager(cache);
                 };
                 let _cached = cuda.enable_cuda_graph_htod_cache();
-                slot.warmed = Some(identity);
-                return eager(cache);
+                let logits = eager(cache)?;
+                // The step bumped the revision: what the next call will see, if nothing else
+                // changes the cache in between.
+                slot.warmed = cache_identity(cache)?;
+                return Ok(logits);
             }
             match self.capture(cache, identity, len, capacity) {
                 Ok(graph) => {
