@@ -362,3 +362,47 @@ fn lora_adapters_match_peft_merged_and_unmerged() {
     let err = LoraAdapter::load(&golden(), false, &device).err().unwrap();
     assert!(err.to_string().contains("adapter_config.json"), "{err}");
 }
+
+#[test]
+fn decoding_steps_through_the_graph_api_match_transformers() {
+    // On the CPU `decode_step_graphed` runs each step eagerly; on CUDA the same calls capture
+    // and replay a graph (checked on the GPU by `qwen35-bench --reference`). Either way the
+    // caller's contract is this one: one token per row per call, logits of that step.
+    let device = Device::Cpu;
+    let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
+    let want = expected();
+    let ids = golden_tokens("input_ids");
+    let split = 60;
+    let mut cache = model.new_cache();
+    let prompt = Tensor::new(&ids[..split], &device)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    model.forward_last(&prompt, None, &mut cache).unwrap();
+    let mut slot = model.graph_slot();
+    for (t, &token) in ids.iter().enumerate().skip(split) {
+        let logits = model
+            .decode_step_graphed(&[token], &mut cache, &mut slot)
+            .unwrap();
+        let reference = want["step_logits"]
+            .narrow(1, t, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap();
+        let diff = max_abs_diff(&logits, &reference);
+        assert!(diff < 1e-4, "step {t}: logits differ by {diff}");
+    }
+    assert_eq!(cache.position, ids.len());
+    assert_eq!((slot.captures, slot.replays, slot.failure), (0, 0, None));
+}
+
+#[test]
+fn fused_kernel_choices_parse() {
+    use lamar_gpu::qwen35::model::FusedKernels;
+    assert_eq!(FusedKernels::parse("all"), Ok(FusedKernels::ALL));
+    assert_eq!(FusedKernels::parse("none"), Ok(FusedKernels::NONE));
+    let some = FusedKernels::parse("deltanet, gemv").unwrap();
+    assert!(some.deltanet && some.gemv && !some.attention && !some.norm && !some.mlp);
+    let error = FusedKernels::parse("deltanet,flash").unwrap_err();
+    assert!(error.contains("\"flash\""), "{error}");
+}
