@@ -107,59 +107,40 @@ pub fn deltanet_decode(step: &DeltaNetDecode) -> Result<Tensor> {
     let (nk_i, nv_i, dk_i, dv_i) = (int(nk), int(nv), int(dk), int(dv));
     let q_factor = (1.0 / (dk as f64).sqrt()) as f32;
     let grid = (dv.div_ceil(32) as u32, nv as u32, rows as u32);
-    if dk == 128 {
-        // Qwen3.5's key heads: the state stays in registers (read once), 4 warps of 32 rows.
-        let delta = function(&device, "deltanet_delta128", dtype, MODULE, PTX)?;
-        let mut launch = stream.launch_builder(&delta);
-        launch
-            .arg(&mixed_ptr)
-            .arg(&channels_i)
-            .arg(&beta)
-            .arg(&beta_stride);
-        launch
-            .arg(&a)
-            .arg(&a_stride)
-            .arg(&neg_a)
-            .arg(&dt_bias)
-            .arg(&state)
-            .arg(&o_ptr);
-        launch.arg(&nk_i).arg(&nv_i).arg(&dv_i).arg(&q_factor);
-        let config = LaunchConfig {
-            grid_dim: grid,
-            block_dim: (32, 4, 1),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: as above.
-        unsafe { launch.launch(config) }.w()?;
+    // Qwen3.5's key heads (dk = 128): the state stays in registers (read once), 4 warps of 32
+    // rows each. Other sizes: one warp per tile, the query and key in shared memory.
+    let fixed = dk == 128;
+    let (name, block_dim, shared_mem_bytes) = if fixed {
+        ("deltanet_delta128", (32, 4, 1), 0)
     } else {
-        let delta = function(&device, "deltanet_delta", dtype, MODULE, PTX)?;
-        let mut launch = stream.launch_builder(&delta);
-        launch
-            .arg(&mixed_ptr)
-            .arg(&channels_i)
-            .arg(&beta)
-            .arg(&beta_stride);
-        launch
-            .arg(&a)
-            .arg(&a_stride)
-            .arg(&neg_a)
-            .arg(&dt_bias)
-            .arg(&state)
-            .arg(&o_ptr);
-        launch
-            .arg(&nk_i)
-            .arg(&nv_i)
-            .arg(&dk_i)
-            .arg(&dv_i)
-            .arg(&q_factor);
-        let config = LaunchConfig {
-            grid_dim: grid,
-            block_dim: (32, 1, 1),
-            shared_mem_bytes: (2 * dk * 4) as u32,
-        };
-        // SAFETY: as above; shared memory holds the query and key of one head.
-        unsafe { launch.launch(config) }.w()?;
+        ("deltanet_delta", (32, 1, 1), (2 * dk * 4) as u32)
+    };
+    let delta = function(&device, name, dtype, MODULE, PTX)?;
+    let mut launch = stream.launch_builder(&delta);
+    launch
+        .arg(&mixed_ptr)
+        .arg(&channels_i)
+        .arg(&beta)
+        .arg(&beta_stride);
+    launch
+        .arg(&a)
+        .arg(&a_stride)
+        .arg(&neg_a)
+        .arg(&dt_bias)
+        .arg(&state)
+        .arg(&o_ptr);
+    launch.arg(&nk_i).arg(&nv_i);
+    if !fixed {
+        launch.arg(&dk_i); // the fixed kernel has dk built in
     }
+    launch.arg(&dv_i).arg(&q_factor);
+    let config = LaunchConfig {
+        grid_dim: grid,
+        block_dim,
+        shared_mem_bytes,
+    };
+    // SAFETY: as above.
+    unsafe { launch.launch(config) }.w()?;
 
     let norm = function(&device, "deltanet_gated_norm", dtype, MODULE, PTX)?;
     let eps = step.eps as f32;
