@@ -194,42 +194,16 @@ impl FullAttention {
                 AttentionCore, AttentionDecode, Count, attention_decode, attention_decode_prologue,
                 attention_decode_supports,
             };
-            if let Some(counters) = &step.graph {
-                // Inside a CUDA graph's capture: column and length come from the device, the
-                // buffers must already have room (the graph's owner checks), and the host-side
-                // length is left for the owner to advance after each replay.
-                let (key_cache, value_cache) = cache.make_room((b, kvh, 0, hd), x, reserve)?;
-                let (column, length) = (counters.narrow(0, 0, 1)?, counters.narrow(0, 1, 1)?);
-                let q = attention_decode_prologue(&AttentionDecode {
-                    query_gate: &qg,
-                    key: &k,
-                    value: &v,
-                    q_scale: &self.q_norm.scale,
-                    k_scale: &self.k_norm.scale,
-                    positions: &step.positions,
-                    inv_freq: &step.inv_freq,
-                    key_cache: &key_cache,
-                    value_cache: &value_cache,
-                    column: Count::Device(&column),
-                    open_bias: Some(&step.bias),
-                    heads: h,
-                    kv_heads: kvh,
-                    head_dim: hd,
-                    rotary: self.rotary_dim,
-                    eps: self.q_norm.eps,
-                })?;
-                let out = attention_decode(&AttentionCore {
-                    q: &q,
-                    key_cache: &key_cache,
-                    value_cache: &value_cache,
-                    bias: &step.bias,
-                    length: Count::Device(&length),
-                    keys: key_cache.dim(2)?,
-                    query_gate: &qg,
-                })?;
-                return self.o.project(&out, step.fused.gemv);
-            }
-            let (key_cache, value_cache) = cache.make_room((b, kvh, 1, hd), x, reserve)?;
+            // Inside a CUDA graph's capture the key/value column and the length come from the
+            // device (`[column, length]`), the buffers must already have room (the graph's
+            // owner checks), the graph's bias gets each new column opened, and the host-side
+            // length is left for the owner to advance after each replay.
+            let counters = match &step.graph {
+                Some(c) => Some((c.narrow(0, 0, 1)?, c.narrow(0, 1, 1)?)),
+                None => None,
+            };
+            let room = if counters.is_some() { 0 } else { 1 };
+            let (key_cache, value_cache) = cache.make_room((b, kvh, room, hd), x, reserve)?;
             let q = attention_decode_prologue(&AttentionDecode {
                 query_gate: &qg,
                 key: &k,
@@ -240,23 +214,33 @@ impl FullAttention {
                 inv_freq: &step.inv_freq,
                 key_cache: &key_cache,
                 value_cache: &value_cache,
-                column: Count::Host(cache.len),
-                open_bias: None,
+                column: match &counters {
+                    Some((column, _)) => Count::Device(column),
+                    None => Count::Host(cache.len),
+                },
+                open_bias: counters.as_ref().map(|_| &step.bias),
                 heads: h,
                 kv_heads: kvh,
                 head_dim: hd,
                 rotary: self.rotary_dim,
                 eps: self.q_norm.eps,
             })?;
-            cache.len += 1;
-            if attention_decode_supports(h, kvh, hd) {
+            let (length, keys) = match &counters {
+                Some((_, length)) => (Count::Device(length), key_cache.dim(2)?),
+                None => {
+                    cache.len += 1;
+                    (Count::Host(cache.len), cache.len)
+                }
+            };
+            // A graph is only captured for models whose sizes the kernel supports.
+            if counters.is_some() || attention_decode_supports(h, kvh, hd) {
                 let out = attention_decode(&AttentionCore {
                     q: &q,
                     key_cache: &key_cache,
                     value_cache: &value_cache,
                     bias: &step.bias,
-                    length: Count::Host(cache.len),
-                    keys: cache.len,
+                    length,
+                    keys,
                     query_gate: &qg,
                 })?;
                 return self.o.project(&out, step.fused.gemv);
