@@ -24,7 +24,7 @@ pub mod deltanet;
 #[cfg(feature = "cuda")]
 pub mod gemv;
 #[cfg(feature = "cuda")]
-mod launch;
+pub(crate) mod launch;
 #[cfg(feature = "cuda")]
 pub mod mlp;
 #[cfg(feature = "cuda")]

@@ -1,13 +1,14 @@
 //! Capturing and replaying a decoding step (CUDA builds only).
 
 use super::GraphSlot;
+use crate::kernels::launch::{address, contiguous_address, cuda_device};
 use crate::qwen35::model::{Cache, LayerCache, Qwen35Model, Step};
 use candle_core::cuda_backend::WrapErr;
 use candle_core::cuda_backend::cudarc::driver::sys::{
     CUgraphInstantiate_flags, CUstreamCaptureMode,
 };
 use candle_core::cuda_backend::cudarc::driver::{CudaGraph, result};
-use candle_core::{DType, Device, Result, Storage, Tensor, bail};
+use candle_core::{DType, Device, Result, Tensor, bail};
 
 /// A captured decoding step and the buffers it reads and writes.
 pub struct DecodeGraph {
@@ -28,20 +29,9 @@ pub struct DecodeGraph {
     identity: Vec<u64>,
 }
 
-/// Device address of a tensor's storage (identity only, never dereferenced here).
+/// Device address of a cache buffer (identity only, never dereferenced here).
 fn storage_address(t: &Tensor) -> Result<u64> {
-    use candle_core::cuda_backend::CudaStorageSlice;
-    use candle_core::cuda_backend::cudarc::driver::DevicePtr;
-    let (storage, _) = t.storage_and_layout();
-    let Storage::Cuda(cuda) = &*storage else {
-        bail!("CUDA graph: a cache buffer is not on a CUDA device");
-    };
-    let stream = cuda.device.cuda_stream();
-    Ok(match &cuda.slice {
-        CudaStorageSlice::F32(s) => s.device_ptr(&stream).0,
-        CudaStorageSlice::BF16(s) => s.device_ptr(&stream).0,
-        _ => bail!("CUDA graph: unexpected cache dtype"),
-    })
+    Ok(address(t, t.dtype(), "cache buffer")?.0)
 }
 
 /// Writes host values into a contiguous device tensor (stream-ordered).
@@ -49,34 +39,18 @@ fn upload<T: candle_core::cuda_backend::cudarc::driver::DeviceRepr>(
     dst: &Tensor,
     values: &[T],
 ) -> Result<()> {
-    if dst.elem_count() != values.len() || !dst.is_contiguous() {
+    if dst.elem_count() != values.len() || size_of::<T>() != dst.dtype().size_in_bytes() {
         bail!(
-            "CUDA graph: upload of {} values into {:?}",
+            "CUDA graph: upload of {} values into {:?} {:?}",
             values.len(),
+            dst.dtype(),
             dst.dims()
         );
     }
-    let Device::Cuda(device) = dst.device() else {
-        bail!("CUDA graph: upload to a non-CUDA tensor");
-    };
-    let address = {
-        use candle_core::cuda_backend::CudaStorageSlice;
-        use candle_core::cuda_backend::cudarc::driver::DevicePtr;
-        let (storage, layout) = dst.storage_and_layout();
-        let Storage::Cuda(cuda) = &*storage else {
-            bail!("CUDA graph: upload to a non-CUDA tensor");
-        };
-        let stream = cuda.device.cuda_stream();
-        let (base, size) = match &cuda.slice {
-            CudaStorageSlice::F32(s) => (s.device_ptr(&stream).0, 4),
-            CudaStorageSlice::U32(s) => (s.device_ptr(&stream).0, 4),
-            _ => bail!("CUDA graph: unexpected upload dtype"),
-        };
-        base + (layout.start_offset() * size) as u64
-    };
-    let stream = device.cuda_stream();
-    // SAFETY: `address` points at `values.len()` elements of `dst` (checked above), and the
-    // copy is ordered on the stream every kernel runs on.
+    let address = contiguous_address(dst, dst.dtype(), "upload target")?;
+    let stream = cuda_device(dst)?.cuda_stream();
+    // SAFETY: `address` points at `values.len()` elements of `dst`'s size (checked above), and
+    // the copy is ordered on the stream every kernel runs on.
     unsafe { result::memcpy_htod_async(address, values, stream.cu_stream()) }.w()
 }
 
