@@ -402,7 +402,10 @@ fn fused_kernel_choices_parse() {
     assert_eq!(FusedKernels::parse("all"), Ok(FusedKernels::ALL));
     assert_eq!(FusedKernels::parse("none"), Ok(FusedKernels::NONE));
     let some = FusedKernels::parse("deltanet, gemv").unwrap();
-    assert!(some.deltanet && some.gemv && !some.attention && !some.norm && !some.mlp);
+    assert!(
+        some.deltanet && some.gemv && !some.attention && !some.norm && !some.mlp && !some.chunks
+    );
+    assert!(FusedKernels::parse("chunks").unwrap().chunks);
     let error = FusedKernels::parse("deltanet,flash").unwrap_err();
     assert!(error.contains("\"flash\""), "{error}");
 }

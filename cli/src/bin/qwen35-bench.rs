@@ -3,7 +3,7 @@
 //! ```text
 //! qwen35-bench --model DIR [--device cuda|cpu] [--dtype bf16|f32] [--prompt-tokens 3000]
 //!          [--new-tokens 3000] [--batches 1,32|none] [--reference FILE.safetensors]
-//!          [--mixed N] [--fused all|none|deltanet,attention,norm,mlp,gemv] [--profile] [--no-graphs]
+//!          [--mixed N] [--fused all|none|deltanet,attention,norm,mlp,gemv,chunks] [--profile] [--no-graphs]
 //! ```
 //! Prompts are random token ids (seeded); decoding ignores stop tokens, so every sequence makes
 //! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),
@@ -263,48 +263,79 @@ fn profile(
     let c = model.config();
     let dtype = model.dtype();
     let mut products = serde_json::Map::new();
+    let key_width = c.linear_num_key_heads * c.linear_key_head_dim;
+    let value_width = c.linear_num_value_heads * c.linear_value_head_dim;
+    let attention_width = c.num_attention_heads * c.head_dim;
     let shapes = [
         ("mlp_gate_up", c.hidden_size, 2 * c.intermediate_size),
         ("mlp_down", c.intermediate_size, c.hidden_size),
         ("lm_head", c.hidden_size, c.vocab_size),
+        (
+            "deltanet_in",
+            c.hidden_size,
+            2 * key_width + 2 * value_width + 2 * c.linear_num_value_heads,
+        ),
+        ("deltanet_out", value_width, c.hidden_size),
+        (
+            "attention_qkv",
+            c.hidden_size,
+            2 * attention_width + 2 * c.num_key_value_heads * c.head_dim,
+        ),
+        ("attention_o", attention_width, c.hidden_size),
     ];
     for (name, k, n) in shapes {
         let x = Tensor::ones((batch, k), dtype, device)?;
-        let w = Tensor::ones((n, k), dtype, device)?;
+        let bytes = (n * k * dtype.size_in_bytes()) as f64;
+        // Enough copies of the weight that they never all sit in the L2 cache (a model's
+        // layers each have their own).
+        let copies = (256e6 / bytes).ceil().max(1.0) as usize;
+        let weights = (0..copies)
+            .map(|_| Tensor::ones((n, k), dtype, device))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let w = &weights[0];
         x.matmul(&w.t()?)?;
         device.synchronize()?;
         let t = Instant::now();
-        for _ in 0..20 {
-            x.matmul(&w.t()?)?;
+        for i in 0..20 {
+            x.matmul(&weights[i % copies].t()?)?;
         }
         device.synchronize()?;
         let each = t.elapsed().as_secs_f64() / 20.0;
-        let bytes = (n * k * dtype.size_in_bytes()) as f64;
-        // lamar's kernel for a few rows, where it applies.
+        // lamar's kernel for a few rows, where it applies: the plan it picks, and every plan.
         #[cfg(feature = "cuda")]
-        let lamar_gb_s = {
-            use lamar_gpu::kernels::gemv::gemv;
-            match gemv(&x, &w)? {
-                Some(_) => {
-                    device.synchronize()?;
-                    let t = Instant::now();
-                    for _ in 0..20 {
-                        gemv(&x, &w)?;
-                    }
-                    device.synchronize()?;
-                    Some(bytes / (t.elapsed().as_secs_f64() / 20.0) / 1e9)
+        let (lamar_gb_s, plans) = {
+            use lamar_gpu::kernels::gemv::{GemvPlan, gemv_planned};
+            let speed = |plan: GemvPlan| -> candle_core::Result<Option<f64>> {
+                if gemv_planned(&x, w, plan)?.is_none() {
+                    return Ok(None);
                 }
-                None => None,
+                device.synchronize()?;
+                let t = Instant::now();
+                for i in 0..20 {
+                    gemv_planned(&x, &weights[i % copies], plan)?;
+                }
+                device.synchronize()?;
+                Ok(Some(bytes / (t.elapsed().as_secs_f64() / 20.0) / 1e9))
+            };
+            let mut plans = serde_json::Map::new();
+            for plan in GemvPlan::ALL {
+                let key = format!("s{}m{}", plan.split, plan.columns);
+                plans.insert(key, serde_json::json!(speed(plan)?));
             }
+            (speed(GemvPlan::for_shape(n, k))?, plans)
         };
         #[cfg(not(feature = "cuda"))]
-        let lamar_gb_s: Option<f64> = None;
+        let (lamar_gb_s, plans): (Option<f64>, serde_json::Map<String, serde_json::Value>) =
+            (None, serde_json::Map::new());
         products.insert(
             name.into(),
             serde_json::json!({
+                "n": n,
+                "k": k,
                 "ms": 1e3 * each,
                 "weight_gb_s": bytes / each / 1e9,
                 "lamar_gemv_weight_gb_s": lamar_gb_s,
+                "lamar_gemv_plans_gb_s": plans,
             }),
         );
     }
@@ -367,6 +398,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut cache = model.new_cache();
             model.forward_last(&ids, None, &mut cache)?;
         }
+        // What the host took to enqueue it (candle waits for the device only where it reads
+        // values back).
+        let prefill_enqueue = t0.elapsed().as_secs_f64();
         device.synchronize()?;
         let prefill = t0.elapsed().as_secs_f64();
         // Whole generation: prefill, then exactly new_tokens per row.
@@ -396,6 +430,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "prompt_tokens": o.prompt_tokens,
                 "new_tokens_per_row": o.new_tokens,
                 "prefill_s": prefill,
+                "prefill_enqueue_s": prefill_enqueue,
                 "prefill_tok_s": (batch * o.prompt_tokens) as f64 / prefill,
                 "time_to_first_token_s": first,
                 "decode_s": decode,

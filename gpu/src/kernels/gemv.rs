@@ -13,14 +13,70 @@ const MODULE: &str = "lamar_gemv";
 /// Most rows [`gemv`] takes.
 pub const MAX_ROWS: usize = 8;
 
-/// Outputs up to this wide split each column's sum over four warps.
-const SPLIT_BELOW: usize = 16_384;
+/// How [`gemv_planned`] spreads a product over warps (`gemv.cu` explains): `split` warps share
+/// each group of `columns` neighbouring output columns, each streaming one `split`-th of K.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemvPlan {
+    /// Warps per column group (1, 2 or 4).
+    pub split: usize,
+    /// Output columns per group (1 to 4; with 2 or 4 warps per group, 1, 2 or 4 and 1 or 2).
+    pub columns: usize,
+}
+
+impl GemvPlan {
+    /// Every plan `gemv.cu` has a kernel for.
+    pub const ALL: [GemvPlan; 9] = [
+        GemvPlan::new(1, 1),
+        GemvPlan::new(1, 2),
+        GemvPlan::new(1, 3),
+        GemvPlan::new(1, 4),
+        GemvPlan::new(2, 1),
+        GemvPlan::new(2, 2),
+        GemvPlan::new(2, 4),
+        GemvPlan::new(4, 1),
+        GemvPlan::new(4, 2),
+    ];
+
+    const fn new(split: usize, columns: usize) -> Self {
+        GemvPlan { split, columns }
+    }
+
+    /// The plan [`gemv`] uses for an `(N, K)` weight: narrow outputs split each column over
+    /// four warps (so that enough warps stream at once), wide ones give each warp a column.
+    pub fn for_shape(n: usize, _k: usize) -> Self {
+        if n <= 16_384 {
+            GemvPlan::new(4, 1)
+        } else {
+            GemvPlan::new(1, 1)
+        }
+    }
+
+    /// Blocks of four warps for `n` output columns.
+    fn blocks(self, n: usize) -> usize {
+        n.div_ceil(self.columns).div_ceil(4 / self.split)
+    }
+
+    fn kernel(self, rows: usize) -> String {
+        format!("gemv{rows}_s{}m{}", self.split, self.columns)
+    }
+}
 
 /// `x · wᵀ` for `x` `(…, K)` with at most [`MAX_ROWS`] rows (all axes but the last) and `w`
 /// `(N, K)`, both f32 or both bf16: `(…, N)`. `None` when the kernel does not apply (other
 /// dtypes or sizes, K not a multiple of 8, unaligned rows, more rows): use a general matrix
 /// product then.
 pub fn gemv(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+    let Ok((n, k)) = w.dims2() else {
+        return Ok(None);
+    };
+    gemv_planned(x, w, GemvPlan::for_shape(n, k))
+}
+
+/// [`gemv`] with a given plan (the bench compares them).
+pub fn gemv_planned(x: &Tensor, w: &Tensor, plan: GemvPlan) -> Result<Option<Tensor>> {
+    if !GemvPlan::ALL.contains(&plan) {
+        candle_core::bail!("lamar kernel: no matrix-vector kernel for {plan:?}");
+    }
     let dtype = x.dtype();
     let Ok((n, k)) = w.dims2() else {
         return Ok(None);
@@ -56,10 +112,7 @@ pub fn gemv(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     let y = unsafe { Tensor::empty(shape, dtype, x.device())? };
     let y_ptr = contiguous_address(&y, dtype, "output")?;
     let (y_stride, n_i, k_i) = (n as i64, n as i32, k as i32);
-    // Narrow outputs: four warps per column (K split), so that enough warps stream at once.
-    let split = n <= SPLIT_BELOW;
-    let name = format!("gemv{rows}{}", if split { "s" } else { "" });
-    let func = function(&device, &name, dtype, MODULE, PTX)?;
+    let func = function(&device, &plan.kernel(rows), dtype, MODULE, PTX)?;
     let mut launch = stream.launch_builder(&func);
     launch
         .arg(&x_ptr)
@@ -69,11 +122,11 @@ pub fn gemv(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
         .arg(&y_stride);
     launch.arg(&n_i).arg(&k_i);
     let config = LaunchConfig {
-        grid_dim: (if split { n } else { n.div_ceil(4) } as u32, 1, 1),
+        grid_dim: (plan.blocks(n) as u32, 1, 1),
         block_dim: (32, 4, 1),
         shared_mem_bytes: 0,
     };
-    // SAFETY: sizes, alignment and rows checked above; each warp writes its own column.
+    // SAFETY: sizes, alignment and rows checked above; each group writes its own columns.
     unsafe { launch.launch(config) }.w()?;
     Ok(Some(y))
 }

@@ -8,6 +8,9 @@
 //!
 //! * `deltanet`: one decoding step of a Gated DeltaNet layer (convolution, norms, gates,
 //!   delta rule on the state in place, gated norm): three kernels for about forty operations.
+//! * `deltanet_chunks`: a DeltaNet layer's prefill, the pass over chunks that carries the state
+//!   (the part of the chunked form that cannot be batched): one kernel for about eight
+//!   operations per chunk.
 //! * `attention`: the start of a full-attention decoding step (query/key norms, partial RoPE,
 //!   the new key and value written into the cache): one kernel for about thirty operations;
 //!   and split-key (flash-decoding) attention with the output gate: two for about ten.
@@ -21,6 +24,8 @@
 pub mod attention;
 #[cfg(feature = "cuda")]
 pub mod deltanet;
+#[cfg(feature = "cuda")]
+pub mod deltanet_chunks;
 #[cfg(feature = "cuda")]
 pub mod gemv;
 #[cfg(feature = "cuda")]

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod continuous;
+pub mod delta_rule;
 pub mod graph;
 pub mod model;
 pub mod random;

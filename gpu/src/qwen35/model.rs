@@ -5,6 +5,7 @@
 //! its recurrent form for decoding ([`delta_rule_recurrent`]).
 
 use super::config::{LayerType, Qwen35Config};
+use super::delta_rule::{delta_rule_chunked, delta_rule_recurrent};
 use super::graph::GraphSlot;
 use crate::lora::{FusedProjection, LoraAdapter, Projection, apply_linear};
 use crate::sampling::{Sampler, SamplingParams};
@@ -673,7 +674,7 @@ impl GatedDeltaNet {
         let (o, state) = if t == 1 {
             delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
         } else {
-            delta_rule_chunked(&q, &k, &v, &beta, &g, state)?
+            delta_rule_chunked(&q, &k, &v, &beta, &g, state, step.fused.chunks)?
         };
         cache.state = Some(state);
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
@@ -683,140 +684,6 @@ impl GatedDeltaNet {
         self.out
             .project(&gated.reshape((b, t, nv * dv))?, step.fused.gemv)
     }
-}
-
-/// The gated delta rule, one token at a time. Inputs are `(B, H, T, ·)` in f32 (`q` already
-/// normalised and scaled, `k` normalised, `g` the log-decay ≤ 0); the state is `(B, H, dk, dv)`:
-/// `S ← e^{g_t}·S; S ← S + k_t (β_t (v_t − Sᵀk_t))ᵀ; o_t = Sᵀ q_t`.
-pub fn delta_rule_recurrent(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    beta: &Tensor,
-    g: &Tensor,
-    mut state: Tensor,
-) -> Result<(Tensor, Tensor)> {
-    let (b, h, t, _) = q.dims4()?;
-    if t == 1 {
-        // One decoding step: no slicing, the (B, H, 1, d) inputs are already per token.
-        let decay = g.exp()?.reshape((b, h, 1, 1))?;
-        state = state.broadcast_mul(&decay)?;
-        let remembered = k.matmul(&state)?; // (B, H, 1, dv)
-        let delta = (v - remembered)?.broadcast_mul(&beta.unsqueeze(3)?)?;
-        state = (state + k.transpose(2, 3)?.matmul(&delta)?)?;
-        return Ok((q.matmul(&state)?, state));
-    }
-    let decay = g.exp()?;
-    let mut outputs = Vec::with_capacity(t);
-    for step in 0..t {
-        let at = |x: &Tensor| x.narrow(2, step, 1)?.squeeze(2)?.contiguous();
-        let (qt, kt, vt) = (at(q)?, at(k)?, at(v)?); // (B, H, d)
-        let (bt, dt) = (at(beta)?, at(&decay)?); // (B, H)
-        state = state.broadcast_mul(&dt.reshape((b, h, 1, 1))?)?;
-        let remembered = kt.unsqueeze(2)?.matmul(&state)?.squeeze(2)?; // (B, H, dv)
-        let delta = (vt - remembered)?.broadcast_mul(&bt.unsqueeze(2)?)?;
-        state = (state + kt.unsqueeze(3)?.matmul(&delta.unsqueeze(2)?)?)?;
-        outputs.push(qt.unsqueeze(2)?.matmul(&state)?);
-    }
-    Ok((Tensor::cat(&outputs, 2)?, state))
-}
-
-/// Tokens per chunk of [`delta_rule_chunked`] (transformers' choice).
-pub const CHUNK: usize = 64;
-
-/// The same rule in chunks of [`CHUNK`] tokens (for prefill). With `G` the cumulative
-/// log-decay in a chunk, `D_ij = e^{G_i − G_j}` (j ≤ i), `L` the strictly lower part of
-/// `(βk)kᵀ ⊙ D`, `T = (I + L)⁻¹` (computed exactly as `Π_{k<6} (I + (−L)^{2^k})`, since `L` is
-/// nilpotent), `U = T(βv)` and `W = T(βk ⊙ e^G)`:
-/// `v' = U − W S`, `o = (q ⊙ e^G) S + ((q kᵀ) ⊙ D) v'`, `S ← e^{G_last} S + (k ⊙ e^{G_last − G})ᵀ v'`.
-///
-/// Everything that does not involve the state `S` (decays, `T`, `U`, `W`, `(q kᵀ) ⊙ D`) is
-/// computed for all chunks at once, as `(B·H, N, C, ·)` tensors; only the three state
-/// products run chunk by chunk. That keeps the number of kernel launches nearly independent
-/// of the prompt length.
-pub fn delta_rule_chunked(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    beta: &Tensor,
-    g: &Tensor,
-    mut state: Tensor,
-) -> Result<(Tensor, Tensor)> {
-    let (b, h, t, dk) = q.dims4()?;
-    let dv = v.dim(3)?;
-    let device = q.device();
-    let c = CHUNK.min(t.max(1));
-    let n = t.div_ceil(c);
-    let padded = n * c;
-    // Zero padding: β = 0 and g = 0 leave the state alone; padded outputs are dropped.
-    let pad = |x: &Tensor| -> Result<Tensor> {
-        if padded == t {
-            return Ok(x.clone());
-        }
-        let mut shape = x.dims().to_vec();
-        shape[2] = padded - t;
-        Tensor::cat(&[x, &Tensor::zeros(shape, x.dtype(), device)?], 2)
-    };
-    // (B·H, N, C, d) and (B·H, N, C): candle's batched products take two batch axes.
-    let bh = b * h;
-    let q = pad(q)?.reshape((bh, n, c, dk))?;
-    let k = pad(k)?.reshape((bh, n, c, dk))?;
-    let v = pad(v)?.reshape((bh, n, c, dv))?;
-    let beta = pad(beta)?.reshape((bh, n, c))?;
-    let g = pad(g)?.reshape((bh, n, c))?;
-    state = state.reshape((bh, dk, dv))?;
-    let lower: Vec<u8> = (0..c)
-        .flat_map(|i| (0..c).map(move |j| u8::from(j <= i)))
-        .collect();
-    let lower = Tensor::from_vec(lower, (c, c), device)?;
-    let strictly: Vec<f32> = (0..c)
-        .flat_map(|i| (0..c).map(move |j| if j < i { 1.0 } else { 0.0 }))
-        .collect();
-    let strictly = Tensor::from_vec(strictly, (c, c), device)?;
-    let eye = Tensor::eye(c, DType::F32, device)?;
-    let cum = g.cumsum(2)?; // G, within each chunk
-    let diff = cum.unsqueeze(3)?.broadcast_sub(&cum.unsqueeze(2)?)?; // G_i − G_j
-    let minus_inf = Tensor::full(f32::NEG_INFINITY, (bh, n, c, c), device)?;
-    let decay = lower
-        .broadcast_as((bh, n, c, c))?
-        .where_cond(&diff, &minus_inf)?
-        .exp()?; // D
-    let k_beta = k.broadcast_mul(&beta.unsqueeze(3)?)?;
-    let v_beta = v.broadcast_mul(&beta.unsqueeze(3)?)?;
-    let k_t = k.transpose(2, 3)?.contiguous()?;
-    let grown = cum.exp()?.unsqueeze(3)?; // e^G
-    let l = k_beta.matmul(&k_t)?.mul(&decay)?.broadcast_mul(&strictly)?;
-    // (I + L)⁻¹ = Π_{k<6} (I + M^{2^k}) with M = −L (L^64 = 0 for chunks of 64).
-    let mut power = l.neg()?;
-    let mut inverse = power.broadcast_add(&eye)?;
-    let mut span = 2;
-    while span < c {
-        power = power.matmul(&power)?;
-        inverse = inverse.matmul(&power.broadcast_add(&eye)?)?;
-        span *= 2;
-    }
-    let u = inverse.matmul(&v_beta)?; // (B·H, N, C, dv)
-    let w = inverse.matmul(&k_beta.broadcast_mul(&grown)?)?; // (B·H, N, C, dk)
-    let qk = q.matmul(&k_t)?.mul(&decay)?; // (B·H, N, C, C)
-    let q_grown = q.broadcast_mul(&grown)?; // (B·H, N, C, dk)
-    let last = cum.narrow(2, c - 1, 1)?; // (B·H, N, 1)
-    // (k ⊙ e^{G_last − G})ᵀ per chunk: (B·H, N, dk, C).
-    let k_carry_t = k
-        .broadcast_mul(&last.broadcast_sub(&cum)?.exp()?.unsqueeze(3)?)?
-        .transpose(2, 3)?
-        .contiguous()?;
-    let last_decay = last.exp()?.unsqueeze(3)?; // (B·H, N, 1, 1)
-    let mut outputs = Vec::with_capacity(n);
-    for chunk in 0..n {
-        let at = |x: &Tensor| x.narrow(1, chunk, 1)?.squeeze(1);
-        let v_new = (at(&u)? - at(&w)?.matmul(&state)?)?;
-        outputs.push((at(&q_grown)?.matmul(&state)? + at(&qk)?.matmul(&v_new)?)?);
-        state = (state.broadcast_mul(&at(&last_decay)?)? + at(&k_carry_t)?.matmul(&v_new)?)?;
-    }
-    let out = Tensor::cat(&outputs, 1)?
-        .narrow(1, 0, t)?
-        .reshape((b, h, t, dv))?;
-    Ok((out, state.reshape((b, h, dk, dv))?))
 }
 
 enum Mixer {
@@ -1078,6 +945,8 @@ pub struct FusedKernels {
     pub mlp: bool,
     /// Projections of up to 8 rows (decoding; `kernels::gemv`).
     pub gemv: bool,
+    /// A DeltaNet layer's prefill: the pass over chunks (`kernels::deltanet_chunks`).
+    pub chunks: bool,
 }
 
 impl FusedKernels {
@@ -1088,6 +957,7 @@ impl FusedKernels {
         norm: true,
         mlp: true,
         gemv: true,
+        chunks: true,
     };
     /// None: candle operations only.
     pub const NONE: FusedKernels = FusedKernels {
@@ -1096,10 +966,11 @@ impl FusedKernels {
         norm: false,
         mlp: false,
         gemv: false,
+        chunks: false,
     };
 
     /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`,
-    /// `mlp`, `gemv`.
+    /// `mlp`, `gemv`, `chunks`.
     pub fn parse(text: &str) -> std::result::Result<FusedKernels, String> {
         match text {
             "all" => return Ok(FusedKernels::ALL),
@@ -1114,10 +985,11 @@ impl FusedKernels {
                 "norm" => fused.norm = true,
                 "mlp" => fused.mlp = true,
                 "gemv" => fused.gemv = true,
+                "chunks" => fused.chunks = true,
                 other => {
                     return Err(format!(
                         "unknown fused kernel {other:?} (all, none, or a list of deltanet, \
-                         attention, norm, mlp, gemv)"
+                         attention, norm, mlp, gemv, chunks)"
                     ));
                 }
             }
@@ -1568,76 +1440,5 @@ impl Generation {
             return 0.0;
         }
         -self.log_probs.iter().map(|&x| f64::from(x)).sum::<f64>() / self.log_probs.len() as f64
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Deterministic pseudo-random numbers in [-1, 1) (the CPU device cannot be seeded).
-    fn numbers(shape: &[usize], seed: u64) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let values: Vec<f32> = (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect();
-        Tensor::from_vec(values, shape, &Device::Cpu)
-    }
-
-    /// Inputs as the layer makes them: unit-norm keys, scaled unit-norm queries, β in (0, 1),
-    /// log-decays ≤ 0, and a non-zero starting state.
-    fn inputs(b: usize, h: usize, t: usize, dk: usize, dv: usize) -> Result<[Tensor; 6]> {
-        let unit = |x: Tensor| -> Result<Tensor> {
-            x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
-        };
-        let q = (unit(numbers(&[b, h, t, dk], 1)?)? * (1.0 / (dk as f64).sqrt()))?;
-        let k = unit(numbers(&[b, h, t, dk], 2)?)?;
-        let v = numbers(&[b, h, t, dv], 3)?;
-        let beta = candle_nn::ops::sigmoid(&(numbers(&[b, h, t], 4)? * 2.0)?)?;
-        let g = ((numbers(&[b, h, t], 5)? + 1.0)? * -0.15)?;
-        let state = (numbers(&[b, h, dk, dv], 6)? * 0.5)?;
-        Ok([q, k, v, beta, g, state])
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
-
-    #[test]
-    fn chunked_and_recurrent_forms_agree() {
-        // One partial chunk, exactly one chunk, and several chunks with padding.
-        for t in [5, 64, 150] {
-            let [q, k, v, beta, g, state] = inputs(2, 3, t, 8, 6).unwrap();
-            let (o1, s1) = delta_rule_recurrent(&q, &k, &v, &beta, &g, state.clone()).unwrap();
-            let (o2, s2) = delta_rule_chunked(&q, &k, &v, &beta, &g, state).unwrap();
-            assert_eq!(o1.dims(), o2.dims());
-            assert!(
-                max_diff(&o1, &o2) < 1e-4,
-                "t={t}: outputs differ by {}",
-                max_diff(&o1, &o2)
-            );
-            assert!(
-                max_diff(&s1, &s2) < 1e-4,
-                "t={t}: states differ by {}",
-                max_diff(&s1, &s2)
-            );
-        }
     }
 }

@@ -1,0 +1,119 @@
+//! Launches `deltanet_chunks.cu`: the chunked delta rule's pass from chunk to chunk (prefill) in
+//! one kernel, where candle operations need about eight launches per chunk and layer.
+
+use super::launch::{contiguous_address, cuda_device, function};
+use candle_core::cuda_backend::WrapErr;
+use candle_core::cuda_backend::cudarc::driver::sys::CUfunction_attribute_enum;
+use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
+use candle_core::{DType, Result, Tensor};
+
+const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/deltanet_chunks.ptx"));
+const MODULE: &str = "lamar_deltanet_chunks";
+
+/// The state-independent parts of every chunk, all f32 and contiguous, for `BH` sequence-heads,
+/// `N` chunks of `C` tokens, keys of `dk` and values of `dv` (`qwen35::delta_rule` says how they
+/// are made).
+pub struct DeltaNetChunks<'a> {
+    /// `U = T(βv)`, `(BH, N, C, dv)`.
+    pub u: &'a Tensor,
+    /// `W = T(βk ⊙ e^G)`, `(BH, N, C, dk)`.
+    pub w: &'a Tensor,
+    /// `q ⊙ e^G`, `(BH, N, C, dk)`.
+    pub q: &'a Tensor,
+    /// `(q kᵀ) ⊙ D`, zero above the diagonal, `(BH, N, C, C)`.
+    pub a: &'a Tensor,
+    /// `(k ⊙ e^{G_last − G})ᵀ`, `(BH, N, dk, C)`.
+    pub k_carry: &'a Tensor,
+    /// `e^{G_last}`, `(BH, N)` (any shape with that many elements).
+    pub decay: &'a Tensor,
+}
+
+/// Runs the pass from the state `(BH, dk, dv)` (f32): the outputs `(BH, N, C, dv)` and the last
+/// state (a new tensor; the input is not changed). `None` when the sizes are outside the
+/// kernel's (C ≤ 64, dk ≤ 128, both multiples of 4, dv a multiple of 32) or the shared memory
+/// it needs is more than the device allows: use candle operations then.
+pub fn deltanet_chunks(
+    chunks: &DeltaNetChunks,
+    state: &Tensor,
+) -> Result<Option<(Tensor, Tensor)>> {
+    let (bh, n, c, dv) = chunks.u.dims4()?;
+    let dk = chunks.w.dim(3)?;
+    if c > 64 || dk > 128 || !c.is_multiple_of(4) || !dk.is_multiple_of(4) || !dv.is_multiple_of(32)
+    {
+        return Ok(None);
+    }
+    let expect = |t: &Tensor, dims: &[usize], what: &str| -> Result<()> {
+        if t.dims() != dims {
+            candle_core::bail!("lamar kernel: {what} is {:?}, expected {dims:?}", t.dims());
+        }
+        Ok(())
+    };
+    expect(chunks.w, &[bh, n, c, dk], "W")?;
+    expect(chunks.q, &[bh, n, c, dk], "Q")?;
+    expect(chunks.a, &[bh, n, c, c], "A")?;
+    expect(chunks.k_carry, &[bh, n, dk, c], "K")?;
+    expect(state, &[bh, dk, dv], "the state")?;
+    if chunks.decay.elem_count() != bh * n {
+        candle_core::bail!(
+            "lamar kernel: the chunk decays are {:?}",
+            chunks.decay.dims()
+        );
+    }
+    let shared_floats = dk * 32 + c * 32 + 3 * c * dk + c * c;
+    let shared_bytes = (shared_floats * 4) as u32;
+    let device = cuda_device(chunks.u)?;
+    let stream = device.cuda_stream();
+    let func = function(&device, "deltanet_chunks", DType::F32, MODULE, PTX)?;
+    let allowed = stream
+        .context()
+        .attribute(
+            candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+        )
+        .w()?;
+    if shared_bytes as i32 > allowed {
+        return Ok(None);
+    }
+    func.set_attribute(
+        CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        shared_bytes as i32,
+    )
+    .w()?;
+    let f32 = DType::F32;
+    let u = contiguous_address(chunks.u, f32, "U")?;
+    let w = contiguous_address(chunks.w, f32, "W")?;
+    let q = contiguous_address(chunks.q, f32, "Q")?;
+    let a = contiguous_address(chunks.a, f32, "A")?;
+    let k = contiguous_address(chunks.k_carry, f32, "K")?;
+    let decay = chunks.decay.contiguous()?;
+    let decay_ptr = contiguous_address(&decay, f32, "the chunk decays")?;
+    if [u, w, q, a, k].iter().any(|p| !p.is_multiple_of(16)) {
+        return Ok(None);
+    }
+    // The kernel overwrites the state: give it a copy of its own.
+    let last = state.contiguous()?.copy()?;
+    let state_ptr = contiguous_address(&last, f32, "the state")?;
+    // SAFETY: every element is written by the kernel.
+    let out = unsafe { Tensor::empty((bh, n, c, dv), f32, chunks.u.device())? };
+    let out_ptr = contiguous_address(&out, f32, "the output")?;
+    let int = |x: usize| x as i32;
+    let (n_i, c_i, dk_i, dv_i) = (int(n), int(c), int(dk), int(dv));
+    let mut launch = stream.launch_builder(&func);
+    launch
+        .arg(&u)
+        .arg(&w)
+        .arg(&q)
+        .arg(&a)
+        .arg(&k)
+        .arg(&decay_ptr);
+    launch.arg(&state_ptr).arg(&out_ptr);
+    launch.arg(&n_i).arg(&c_i).arg(&dk_i).arg(&dv_i);
+    let config = LaunchConfig {
+        grid_dim: ((dv / 32) as u32, bh as u32, 1),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: shared_bytes,
+    };
+    // SAFETY: shapes, contiguity and the kernel's size limits checked above; 16-byte alignment
+    // holds because candle's buffers are aligned and every tile is a multiple of 4 floats.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(Some((out, last)))
+}
