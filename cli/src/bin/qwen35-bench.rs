@@ -352,6 +352,48 @@ fn profile(
     }))
 }
 
+/// One prefill of `batch` rows of `tokens` tokens, timed stage by stage
+/// (`qwen35::stopwatch`): seconds per stage, largest first, and the unprofiled time of the same
+/// call.
+fn prefill_stages(
+    model: &mut qwen35::model::Qwen35Model,
+    batch: usize,
+    tokens: usize,
+    device: &Device,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    use lamar_gpu::qwen35::stopwatch::Stopwatch;
+    use std::sync::Arc;
+    let ids = Tensor::ones((batch, tokens), DType::U32, device)?;
+    let run = |model: &qwen35::model::Qwen35Model| -> candle_core::Result<f64> {
+        device.synchronize()?;
+        let t = Instant::now();
+        let mut cache = model.new_cache();
+        model.forward_last(&ids, None, &mut cache)?;
+        device.synchronize()?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run(model)?; // warm-up
+    let plain = run(model)?;
+    let watch = Arc::new(Stopwatch::new(device));
+    model.set_stopwatch(Some(watch.clone()));
+    let profiled = run(model);
+    model.set_stopwatch(None);
+    let profiled = profiled?;
+    let mut stages = watch.take();
+    stages.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let stages: Vec<serde_json::Value> = stages
+        .into_iter()
+        .map(|(name, s, laps)| serde_json::json!({"stage": name, "ms": 1e3 * s, "laps": laps}))
+        .collect();
+    Ok(serde_json::json!({
+        "prefill_stages_batch": batch,
+        "tokens": tokens,
+        "unprofiled_ms": 1e3 * plain,
+        "profiled_ms": 1e3 * profiled,
+        "stages": stages,
+    }))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = options()?;
     let device = match o.device.as_str() {
@@ -376,6 +418,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if o.profile {
         for &batch in &o.batches {
             println!("{}", profile(&model, batch, &device)?);
+        }
+    }
+    if o.profile {
+        // Prefill stage by stage, one call as generation makes them (batch 1, then as many
+        // rows as one call takes).
+        let rows = (PREFILL_TOKENS / o.prompt_tokens).max(1);
+        for batch in [1, rows] {
+            println!(
+                "{}",
+                prefill_stages(&mut model, batch, o.prompt_tokens, &device)?
+            );
         }
     }
     let vocab = model.config().vocab_size as u32;

@@ -12,6 +12,9 @@
 //   3. `deltanet_gated_norm_*`: RMSNorm of o per value head times the norm weight, rounded to
 //      the model's dtype, times SiLU(z), rounded again.
 //
+// Prefill (many tokens per row) uses `deltanet_conv_prefill_*` for the convolution and the same
+// gated norm; its delta rule is the chunked form (`deltanet_chunks.cu`).
+//
 // `T` is the model's dtype (float or bfloat16); the state, the gates and every sum are float.
 // Rounding points follow the candle path: the convolution output and its SiLU are rounded to T.
 
@@ -33,6 +36,30 @@ __device__ void conv_step(const T* x, int64_t x_stride, T* history, const T* wei
     for (int j = 0; j + 1 < kernel - 1; ++j) h[(int64_t)j * channels] = h[(int64_t)(j + 1) * channels];
     h[(int64_t)(kernel - 2) * channels] = newest;
     out[idx] = rounded<T>(silu(rounded<T>(acc)));
+}
+
+// Prefill: the same convolution and SiLU for `tokens` new inputs per row, one thread per (row,
+// token, channel): out = round(silu(round(sum_j w[j] * [history, x][t + j]))). Rows of `x` (all
+// tokens of all rows) are `x_stride` apart; `history` (B, kernel - 1, channels) is only read (the
+// caller keeps the last kernel - 1 inputs); `out` is (B, tokens, channels).
+template <typename T>
+__device__ void conv_prefill(const T* x, int64_t x_stride, const T* history, const T* weight,
+                             T* out, int rows, int tokens, int channels, int kernel) {
+    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (int64_t)rows * tokens * channels) return;
+    const int c = (int)(idx % channels);
+    const int64_t row_token = idx / channels;
+    const int t = (int)(row_token % tokens);
+    const int64_t b = row_token / tokens;
+    const T* w = weight + (int64_t)c * kernel;
+    float acc = 0.0f;
+    for (int j = 0; j < kernel; ++j) {
+        const int from = t + j - (kernel - 1);  // the input's token; negative: the history
+        const T v = from >= 0 ? x[(b * tokens + from) * x_stride + c]
+                              : history[(b * (kernel - 1) + from + kernel - 1) * channels + c];
+        acc += to_float(w[j]) * to_float(v);
+    }
+    out[idx] = from_float<T>(silu(rounded<T>(acc)));
 }
 
 // Grid (ceil(dv / 32), nv, rows), 32 threads; shared memory 2 * dk floats.
@@ -188,6 +215,11 @@ __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const f
                                                       const T* weight, float* out, int rows,     \
                                                       int channels, int kernel) {                \
         conv_step<T>(x, x_stride, history, weight, out, rows, channels, kernel);                 \
+    }                                                                                             \
+    extern "C" __global__ void deltanet_conv_prefill_##SUFFIX(                                    \
+        const T* x, int64_t x_stride, const T* history, const T* weight, T* out, int rows,        \
+        int tokens, int channels, int kernel) {                                                   \
+        conv_prefill<T>(x, x_stride, history, weight, out, rows, tokens, channels, kernel);       \
     }                                                                                             \
     extern "C" __global__ void deltanet_delta_##SUFFIX(                                           \
         const float* mixed, int channels, const T* beta_in, int64_t beta_stride, const T* a_in,  \

@@ -142,22 +142,125 @@ pub fn deltanet_decode(step: &DeltaNetDecode) -> Result<Tensor> {
     // SAFETY: as above.
     unsafe { launch.launch(config) }.w()?;
 
-    let norm = function(&device, "deltanet_gated_norm", dtype, MODULE, PTX)?;
-    let eps = step.eps as f32;
+    launch_gated_norm(
+        &device,
+        dtype,
+        [o_ptr, z, norm_weight, out_ptr],
+        z_stride,
+        rows,
+        nv,
+        dv,
+        step.eps,
+    )?;
+    Ok(out)
+}
+
+/// `deltanet_gated_norm`: `out = round(round(rms(o) · weight) · silu(z))` per value head, for
+/// `rows` rows of `nv` heads of `dv` values; pointers `[o, z, weight, out]`.
+#[allow(clippy::too_many_arguments)]
+fn launch_gated_norm(
+    device: &candle_core::CudaDevice,
+    dtype: DType,
+    [o, z, weight, out]: [u64; 4],
+    z_stride: i64,
+    rows: usize,
+    nv: usize,
+    dv: usize,
+    eps: f64,
+) -> Result<()> {
+    let norm = function(device, "deltanet_gated_norm", dtype, MODULE, PTX)?;
+    let eps = eps as f32;
+    let (nv_i, dv_i) = (nv as i32, dv as i32);
+    let stream = device.cuda_stream();
     let mut launch = stream.launch_builder(&norm);
-    launch
-        .arg(&o_ptr)
-        .arg(&z)
-        .arg(&z_stride)
-        .arg(&norm_weight)
-        .arg(&out_ptr);
+    launch.arg(&o).arg(&z).arg(&z_stride).arg(&weight).arg(&out);
     launch.arg(&nv_i).arg(&dv_i).arg(&eps);
     let config = LaunchConfig {
         grid_dim: (nv as u32, rows as u32, 1),
         block_dim: (dv.div_ceil(32).clamp(1, 32) as u32 * 32, 1, 1),
         shared_mem_bytes: 0,
     };
-    // SAFETY: as above.
+    // SAFETY: the callers check the pointers' sizes; one block per (row, head) stays in it.
     unsafe { launch.launch(config) }.w()?;
+    Ok(())
+}
+
+/// The gated RMSNorm of a DeltaNet layer's output for any number of tokens: `o` `(…, nv, dv)`
+/// f32 contiguous, `z` `(…, nv·dv)` in the model's dtype (rows evenly spaced), `weight` `(dv)`
+/// f32: `(…, nv·dv)` in the model's dtype. `None` for more rows than one launch takes.
+pub fn gated_norm(o: &Tensor, z: &Tensor, weight: &Tensor, eps: f64) -> Result<Option<Tensor>> {
+    let dtype = z.dtype();
+    let dims = o.dims();
+    let [.., nv, dv] = *dims else {
+        bail!("lamar kernel (gated norm): output {dims:?}");
+    };
+    let rows = o.elem_count() / (nv * dv).max(1);
+    if rows > 65_535 || z.elem_count() != rows * nv * dv || weight.dims() != [dv] {
+        return Ok(None);
+    }
+    let device = cuda_device(z)?;
+    let o_ptr = contiguous_address(o, DType::F32, "o")?;
+    let (z_ptr, z_stride) = address(z, dtype, "z")?;
+    let weight_ptr = contiguous_address(weight, DType::F32, "norm weight")?;
+    // SAFETY: every element is written by the kernel.
+    let out = unsafe { Tensor::empty(z.shape(), dtype, z.device())? };
+    let out_ptr = contiguous_address(&out, dtype, "out")?;
+    launch_gated_norm(
+        &device,
+        dtype,
+        [o_ptr, z_ptr, weight_ptr, out_ptr],
+        z_stride,
+        rows,
+        nv,
+        dv,
+        eps,
+    )?;
+    Ok(Some(out))
+}
+
+/// A DeltaNet layer's causal convolution and SiLU for a prefill: `x` `(B, T, channels)` (rows
+/// evenly spaced), after the last `kernel − 1` inputs `history` `(B, kernel − 1, channels)`,
+/// with `weight` `(channels, kernel)`, all in the model's dtype: `(B, T, channels)`. The history
+/// is not changed.
+pub fn conv_prefill(x: &Tensor, history: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let (rows, tokens, channels) = x.dims3()?;
+    let (channels_w, kernel) = weight.dims2()?;
+    if channels_w != channels || history.dims() != [rows, kernel - 1, channels] {
+        bail!(
+            "lamar kernel (DeltaNet convolution): input {:?}, history {:?}, weight {:?}",
+            x.dims(),
+            history.dims(),
+            weight.dims()
+        );
+    }
+    let device = cuda_device(x)?;
+    let (x_ptr, x_stride) = address(x, dtype, "input")?;
+    let history = history.contiguous()?;
+    let history_ptr = contiguous_address(&history, dtype, "convolution history")?;
+    let weight_ptr = contiguous_address(weight, dtype, "convolution weight")?;
+    // SAFETY: every element is written by the kernel.
+    let out = unsafe { Tensor::empty((rows, tokens, channels), dtype, x.device())? };
+    let out_ptr = contiguous_address(&out, dtype, "out")?;
+    let int = |n: usize| n as i32;
+    let (rows_i, tokens_i, channels_i, kernel_i) =
+        (int(rows), int(tokens), int(channels), int(kernel));
+    let func = function(&device, "deltanet_conv_prefill", dtype, MODULE, PTX)?;
+    let stream = device.cuda_stream();
+    let mut launch = stream.launch_builder(&func);
+    launch
+        .arg(&x_ptr)
+        .arg(&x_stride)
+        .arg(&history_ptr)
+        .arg(&weight_ptr)
+        .arg(&out_ptr);
+    launch
+        .arg(&rows_i)
+        .arg(&tokens_i)
+        .arg(&channels_i)
+        .arg(&kernel_i);
+    let threads = (rows * tokens * channels) as u32;
+    // SAFETY: sizes checked above; one thread per output element.
+    unsafe { launch.launch(LaunchConfig::for_num_elems(threads)) }.w()?;
     Ok(out)
 }

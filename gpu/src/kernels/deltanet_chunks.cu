@@ -9,8 +9,8 @@
 //
 // One block per (sequence-head, 32 value columns): the state's columns are independent, so the
 // block's slice of S lives in shared memory for all chunks. Each chunk's W, Q, K and A are
-// staged in shared memory with 16-byte loads issued together (one memory latency per chunk);
-// lane = value column, the 8 warps take rows. Every sum is float, as in the candle operations
+// copied into shared memory asynchronously (cp.async), W and Q while the previous chunk is
+// still being finished; lane = value column, the 8 warps take rows. Every sum is float, as in the candle operations
 // it replaces (which sum in another order: agreement is to rounding).
 //
 // Block (32, 8); dynamic shared memory (dk * 32 + C * 32 + 3 * C * dk + C * C) floats;
@@ -21,12 +21,19 @@
 #define CHUNK_MAX 64
 #define KEY_MAX 128
 
-// Copies `count` float4 from global to shared memory, spread over the block's 256 threads.
+// Starts copying `count` float4 from global to shared memory (cp.async: no registers, all in
+// flight at once), spread over the block's 256 threads; `wait_copies` ends them.
 __device__ __forceinline__ void stage(float* to, const float* from, int count, int thread) {
-    float4* t = reinterpret_cast<float4*>(to);
-    const float4* f = reinterpret_cast<const float4*>(from);
-    for (int i = thread; i < count; i += 256) t[i] = f[i];
+    for (int i = thread; i < count; i += 256) {
+        const unsigned dst = (unsigned)__cvta_generic_to_shared(to + 4 * i);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(from + 4 * i));
+    }
 }
+
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+
+// Waits for this thread's copies; a __syncthreads() after it makes every thread's visible.
+__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
     const float* __restrict__ u,      // (BH, N, C, dv)
@@ -52,12 +59,24 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
     for (int d = warp; d < dk; d += 8) s[d * 32 + lane] = st[(int64_t)d * dv + col];
     constexpr int ROWS = CHUNK_MAX / 8;  // chunk rows per warp
     constexpr int KEYS = KEY_MAX / 8;    // state rows per warp
+    // Chunk n + 1's W and Q are fetched while chunk n finishes (they are free once V' is
+    // made), its K and A once chunk n no longer reads them.
+    const int64_t first = bh * chunks;
+    stage(tw, w + first * c_len * dk, c_len * dk / 4, thread);
+    stage(tq, q + first * c_len * dk, c_len * dk / 4, thread);
+    stage(tk, kc + first * dk * c_len, dk * c_len / 4, thread);
+    stage(ta, a + first * c_len * c_len, c_len * c_len / 4, thread);
+    commit_copies();
     for (int n = 0; n < chunks; ++n) {
         const int64_t chunk = bh * chunks + n;
-        stage(tw, w + chunk * c_len * dk, c_len * dk / 4, thread);
-        stage(tq, q + chunk * c_len * dk, c_len * dk / 4, thread);
-        stage(tk, kc + chunk * dk * c_len, dk * c_len / 4, thread);
-        stage(ta, a + chunk * c_len * c_len, c_len * c_len / 4, thread);
+        // This chunk's U, for the rows this thread makes V' of (loads in flight meanwhile).
+        float u_rows[ROWS];
+#pragma unroll
+        for (int i = 0; i < ROWS; ++i) {
+            const int c = warp + 8 * i;
+            u_rows[i] = c < c_len ? u[(chunk * c_len + c) * dv + col] : 0.0f;
+        }
+        wait_copies();
         __syncthreads();
         // V' = U - W S and the first half of O (Q S), rows c = warp + 8 i.
         float acc_v[ROWS], acc_o[ROWS];
@@ -80,9 +99,14 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
 #pragma unroll
         for (int i = 0; i < ROWS; ++i) {
             const int c = warp + 8 * i;
-            if (c < c_len) fresh[c * 32 + lane] = u[(chunk * c_len + c) * dv + col] - acc_v[i];
+            if (c < c_len) fresh[c * 32 + lane] = u_rows[i] - acc_v[i];
         }
         __syncthreads();
+        if (n + 1 < chunks) {
+            stage(tw, w + (chunk + 1) * c_len * dk, c_len * dk / 4, thread);
+            stage(tq, q + (chunk + 1) * c_len * dk, c_len * dk / 4, thread);
+            commit_copies();
+        }
         // O = Q S + A V' (A is zero above the diagonal: only columns up to c count).
 #pragma unroll
         for (int i = 0; i < ROWS; ++i) {
@@ -123,6 +147,11 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
             if (d < dk) s[d * 32 + lane] = acc_s[i];
         }
         __syncthreads();
+        if (n + 1 < chunks) {
+            stage(tk, kc + (chunk + 1) * dk * c_len, dk * c_len / 4, thread);
+            stage(ta, a + (chunk + 1) * c_len * c_len, c_len * c_len / 4, thread);
+            commit_copies();
+        }
     }
     for (int d = warp; d < dk; d += 8) st[(int64_t)d * dv + col] = s[d * 32 + lane];
 }

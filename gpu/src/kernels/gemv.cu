@@ -110,12 +110,7 @@ __device__ void gemv(const T* x, int64_t x_stride, const T* w, T* y, int64_t y_s
 
 #define GEMV_PLANS(SUFFIX, T, R)                                                                  \
     GEMV_KERNEL(SUFFIX, T, R, 1, 1)                                                               \
-    GEMV_KERNEL(SUFFIX, T, R, 1, 2)                                                               \
-    GEMV_KERNEL(SUFFIX, T, R, 1, 3)                                                               \
-    GEMV_KERNEL(SUFFIX, T, R, 1, 4)                                                               \
-    GEMV_KERNEL(SUFFIX, T, R, 2, 1)                                                               \
     GEMV_KERNEL(SUFFIX, T, R, 2, 2)                                                               \
-    GEMV_KERNEL(SUFFIX, T, R, 2, 4)                                                               \
     GEMV_KERNEL(SUFFIX, T, R, 4, 1)                                                               \
     GEMV_KERNEL(SUFFIX, T, R, 4, 2)
 

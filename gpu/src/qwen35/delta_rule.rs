@@ -51,116 +51,156 @@ pub const CHUNK: usize = 64;
 /// `v' = U − W S`, `o = (q ⊙ e^G) S + ((q kᵀ) ⊙ D) v'`, `S ← e^{G_last} S + (k ⊙ e^{G_last − G})ᵀ v'`.
 ///
 /// Everything that does not involve the state `S` (decays, `T`, `U`, `W`, `(q kᵀ) ⊙ D`) is
-/// computed for all chunks at once, as `(B·H, N, C, ·)` tensors; only the three state
-/// products run chunk by chunk. That keeps the number of kernel launches nearly independent
-/// of the prompt length.
-///
-/// With `kernel` (CUDA only), the pass over chunks runs in one kernel
-/// (`kernels::deltanet_chunks`) where its sizes allow; otherwise (and on the CPU) as candle
-/// operations, about eight per chunk.
+/// computed for all chunks at once ([`Chunks::prepare`]); only the pass that carries the state
+/// from chunk to chunk is sequential ([`Chunks::carry`]). With `kernel` (CUDA only), that pass
+/// runs in one kernel (`kernels::deltanet_chunks`) where its sizes allow; otherwise (and on the
+/// CPU) as candle operations, about eight per chunk.
 pub fn delta_rule_chunked(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     beta: &Tensor,
     g: &Tensor,
-    mut state: Tensor,
+    state: Tensor,
     kernel: bool,
 ) -> Result<(Tensor, Tensor)> {
-    let (b, h, t, dk) = q.dims4()?;
-    let dv = v.dim(3)?;
-    let device = q.device();
-    // Chunks of a multiple of 4 tokens (the kernel's loads are 4 floats wide).
-    let c = CHUNK.min(t.max(1).next_multiple_of(4));
-    let n = t.div_ceil(c);
-    let padded = n * c;
-    // Zero padding: β = 0 and g = 0 leave the state alone; padded outputs are dropped.
-    let pad = |x: &Tensor| -> Result<Tensor> {
-        if padded == t {
-            return Ok(x.clone());
-        }
-        let mut shape = x.dims().to_vec();
-        shape[2] = padded - t;
-        Tensor::cat(&[x, &Tensor::zeros(shape, x.dtype(), device)?], 2)
-    };
-    // (B·H, N, C, d) and (B·H, N, C): candle's batched products take two batch axes.
-    let bh = b * h;
-    let q = pad(q)?.reshape((bh, n, c, dk))?;
-    let k = pad(k)?.reshape((bh, n, c, dk))?;
-    let v = pad(v)?.reshape((bh, n, c, dv))?;
-    let beta = pad(beta)?.reshape((bh, n, c))?;
-    let g = pad(g)?.reshape((bh, n, c))?;
-    state = state.reshape((bh, dk, dv))?;
-    let lower: Vec<u8> = (0..c)
-        .flat_map(|i| (0..c).map(move |j| u8::from(j <= i)))
-        .collect();
-    let lower = Tensor::from_vec(lower, (c, c), device)?;
-    let strictly: Vec<f32> = (0..c)
-        .flat_map(|i| (0..c).map(move |j| if j < i { 1.0 } else { 0.0 }))
-        .collect();
-    let strictly = Tensor::from_vec(strictly, (c, c), device)?;
-    let eye = Tensor::eye(c, DType::F32, device)?;
-    let cum = g.cumsum(2)?; // G, within each chunk
-    let diff = cum.unsqueeze(3)?.broadcast_sub(&cum.unsqueeze(2)?)?; // G_i − G_j
-    let minus_inf = Tensor::full(f32::NEG_INFINITY, (bh, n, c, c), device)?;
-    let decay = lower
-        .broadcast_as((bh, n, c, c))?
-        .where_cond(&diff, &minus_inf)?
-        .exp()?; // D
-    let k_beta = k.broadcast_mul(&beta.unsqueeze(3)?)?;
-    let v_beta = v.broadcast_mul(&beta.unsqueeze(3)?)?;
-    let k_t = k.transpose(2, 3)?.contiguous()?;
-    let grown = cum.exp()?.unsqueeze(3)?; // e^G
-    let l = k_beta.matmul(&k_t)?.mul(&decay)?.broadcast_mul(&strictly)?;
-    // (I + L)⁻¹ = Π_{k<6} (I + M^{2^k}) with M = −L (L^64 = 0 for chunks of 64).
-    let mut power = l.neg()?;
-    let mut inverse = power.broadcast_add(&eye)?;
-    let mut span = 2;
-    while span < c {
-        power = power.matmul(&power)?;
-        inverse = inverse.matmul(&power.broadcast_add(&eye)?)?;
-        span *= 2;
-    }
-    let u = inverse.matmul(&v_beta)?; // (B·H, N, C, dv)
-    let w = inverse.matmul(&k_beta.broadcast_mul(&grown)?)?; // (B·H, N, C, dk)
-    let qk = q.matmul(&k_t)?.mul(&decay)?; // (B·H, N, C, C)
-    let q_grown = q.broadcast_mul(&grown)?; // (B·H, N, C, dk)
-    let last = cum.narrow(2, c - 1, 1)?; // (B·H, N, 1)
-    // (k ⊙ e^{G_last − G})ᵀ per chunk: (B·H, N, dk, C).
-    let k_carry_t = k
-        .broadcast_mul(&last.broadcast_sub(&cum)?.exp()?.unsqueeze(3)?)?
-        .transpose(2, 3)?
-        .contiguous()?;
-    let last_decay = last.exp()?.unsqueeze(3)?; // (B·H, N, 1, 1)
-    #[cfg(feature = "cuda")]
-    if kernel && device.is_cuda() {
-        use crate::kernels::deltanet_chunks::{DeltaNetChunks, deltanet_chunks};
-        let chunks = DeltaNetChunks {
-            u: &u,
-            w: &w,
-            q: &q_grown,
-            a: &qk,
-            k_carry: &k_carry_t,
-            decay: &last_decay,
+    Chunks::prepare(q, k, v, beta, g)?.carry(state, kernel)
+}
+
+/// The state-independent part of [`delta_rule_chunked`], for all chunks at once, as
+/// `(B·H, N, C, ·)` tensors (candle's batched products take two batch axes): the number of
+/// kernel launches does not grow with the prompt.
+pub struct Chunks {
+    /// `(B, H, T)` of the input, and the key and value sizes.
+    dims: (usize, usize, usize, usize, usize),
+    /// `U = T(βv)`, `(B·H, N, C, dv)`.
+    u: Tensor,
+    /// `W = T(βk ⊙ e^G)`, `(B·H, N, C, dk)`.
+    w: Tensor,
+    /// `q ⊙ e^G`, `(B·H, N, C, dk)`.
+    q_grown: Tensor,
+    /// `(q kᵀ) ⊙ D`, `(B·H, N, C, C)`.
+    qk: Tensor,
+    /// `(k ⊙ e^{G_last − G})ᵀ`, `(B·H, N, dk, C)`.
+    k_carry_t: Tensor,
+    /// `e^{G_last}`, `(B·H, N, 1, 1)`.
+    last_decay: Tensor,
+}
+
+impl Chunks {
+    /// Splits `(B, H, T, ·)` inputs (as [`delta_rule_recurrent`] takes them) into chunks and
+    /// computes everything that does not need the state.
+    pub fn prepare(q: &Tensor, k: &Tensor, v: &Tensor, beta: &Tensor, g: &Tensor) -> Result<Self> {
+        let (b, h, t, dk) = q.dims4()?;
+        let dv = v.dim(3)?;
+        let device = q.device();
+        // Chunks of a multiple of 4 tokens (the kernel's loads are 4 floats wide).
+        let c = CHUNK.min(t.max(1).next_multiple_of(4));
+        let n = t.div_ceil(c);
+        let padded = n * c;
+        // Zero padding: β = 0 and g = 0 leave the state alone; padded outputs are dropped.
+        let pad = |x: &Tensor| -> Result<Tensor> {
+            if padded == t {
+                return Ok(x.clone());
+            }
+            let mut shape = x.dims().to_vec();
+            shape[2] = padded - t;
+            Tensor::cat(&[x, &Tensor::zeros(shape, x.dtype(), device)?], 2)
         };
-        if let Some((out, state)) = deltanet_chunks(&chunks, &state)? {
-            let out = out.reshape((bh, padded, dv))?.narrow(1, 0, t)?;
-            return Ok((out.reshape((b, h, t, dv))?, state.reshape((b, h, dk, dv))?));
+        let bh = b * h;
+        let q = pad(q)?.reshape((bh, n, c, dk))?;
+        let k = pad(k)?.reshape((bh, n, c, dk))?;
+        let v = pad(v)?.reshape((bh, n, c, dv))?;
+        let beta = pad(beta)?.reshape((bh, n, c))?;
+        let g = pad(g)?.reshape((bh, n, c))?;
+        let lower: Vec<u8> = (0..c)
+            .flat_map(|i| (0..c).map(move |j| u8::from(j <= i)))
+            .collect();
+        let lower = Tensor::from_vec(lower, (c, c), device)?;
+        let strictly: Vec<f32> = (0..c)
+            .flat_map(|i| (0..c).map(move |j| if j < i { 1.0 } else { 0.0 }))
+            .collect();
+        let strictly = Tensor::from_vec(strictly, (c, c), device)?;
+        let eye = Tensor::eye(c, DType::F32, device)?;
+        let cum = g.cumsum(2)?; // G, within each chunk
+        let diff = cum.unsqueeze(3)?.broadcast_sub(&cum.unsqueeze(2)?)?; // G_i − G_j
+        let minus_inf = Tensor::full(f32::NEG_INFINITY, (bh, n, c, c), device)?;
+        let decay = lower
+            .broadcast_as((bh, n, c, c))?
+            .where_cond(&diff, &minus_inf)?
+            .exp()?; // D
+        let k_beta = k.broadcast_mul(&beta.unsqueeze(3)?)?;
+        let v_beta = v.broadcast_mul(&beta.unsqueeze(3)?)?;
+        let k_t = k.transpose(2, 3)?.contiguous()?;
+        let grown = cum.exp()?.unsqueeze(3)?; // e^G
+        let l = k_beta.matmul(&k_t)?.mul(&decay)?.broadcast_mul(&strictly)?;
+        // (I + L)⁻¹ = Π_{k<6} (I + M^{2^k}) with M = −L (L^64 = 0 for chunks of 64).
+        let mut power = l.neg()?;
+        let mut inverse = power.broadcast_add(&eye)?;
+        let mut span = 2;
+        while span < c {
+            power = power.matmul(&power)?;
+            inverse = inverse.matmul(&power.broadcast_add(&eye)?)?;
+            span *= 2;
         }
+        let u = inverse.matmul(&v_beta)?;
+        let w = inverse.matmul(&k_beta.broadcast_mul(&grown)?)?;
+        let qk = q.matmul(&k_t)?.mul(&decay)?;
+        let q_grown = q.broadcast_mul(&grown)?;
+        let last = cum.narrow(2, c - 1, 1)?; // (B·H, N, 1)
+        let k_carry_t = k
+            .broadcast_mul(&last.broadcast_sub(&cum)?.exp()?.unsqueeze(3)?)?
+            .transpose(2, 3)?
+            .contiguous()?;
+        let last_decay = last.exp()?.unsqueeze(3)?;
+        Ok(Chunks {
+            dims: (b, h, t, dk, dv),
+            u,
+            w,
+            q_grown,
+            qk,
+            k_carry_t,
+            last_decay,
+        })
     }
-    #[cfg(not(feature = "cuda"))]
-    let _ = kernel;
-    let mut outputs = Vec::with_capacity(n);
-    for chunk in 0..n {
-        let at = |x: &Tensor| x.narrow(1, chunk, 1)?.squeeze(1);
-        let v_new = (at(&u)? - at(&w)?.matmul(&state)?)?;
-        outputs.push((at(&q_grown)?.matmul(&state)? + at(&qk)?.matmul(&v_new)?)?);
-        state = (state.broadcast_mul(&at(&last_decay)?)? + at(&k_carry_t)?.matmul(&v_new)?)?;
+
+    /// Carries the state `(B, H, dk, dv)` through the chunks in order: the outputs
+    /// `(B, H, T, dv)` and the last state. `kernel`: see [`delta_rule_chunked`].
+    pub fn carry(self, state: Tensor, kernel: bool) -> Result<(Tensor, Tensor)> {
+        let (b, h, t, dk, dv) = self.dims;
+        let (bh, n) = (self.u.dim(0)?, self.u.dim(1)?);
+        let mut state = state.reshape((bh, dk, dv))?;
+        #[cfg(feature = "cuda")]
+        if kernel && self.u.device().is_cuda() {
+            use crate::kernels::deltanet_chunks::{DeltaNetChunks, deltanet_chunks};
+            let chunks = DeltaNetChunks {
+                u: &self.u,
+                w: &self.w,
+                q: &self.q_grown,
+                a: &self.qk,
+                k_carry: &self.k_carry_t,
+                decay: &self.last_decay,
+            };
+            if let Some((out, state)) = deltanet_chunks(&chunks, &state)? {
+                let out = out.reshape((bh, n * self.u.dim(2)?, dv))?.narrow(1, 0, t)?;
+                return Ok((out.reshape((b, h, t, dv))?, state.reshape((b, h, dk, dv))?));
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        let _ = kernel;
+        let mut outputs = Vec::with_capacity(n);
+        for chunk in 0..n {
+            let at = |x: &Tensor| x.narrow(1, chunk, 1)?.squeeze(1);
+            let v_new = (at(&self.u)? - at(&self.w)?.matmul(&state)?)?;
+            outputs.push((at(&self.q_grown)?.matmul(&state)? + at(&self.qk)?.matmul(&v_new)?)?);
+            state = (state.broadcast_mul(&at(&self.last_decay)?)?
+                + at(&self.k_carry_t)?.matmul(&v_new)?)?;
+        }
+        let out = Tensor::cat(&outputs, 1)?
+            .narrow(1, 0, t)?
+            .reshape((b, h, t, dv))?;
+        Ok((out, state.reshape((b, h, dk, dv))?))
     }
-    let out = Tensor::cat(&outputs, 1)?
-        .narrow(1, 0, t)?
-        .reshape((b, h, t, dv))?;
-    Ok((out, state.reshape((b, h, dk, dv))?))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod delta_rule;
 pub mod graph;
 pub mod model;
 pub mod random;
+pub mod stopwatch;
 
 use crate::lora::LoraAdapter;
 use candle_core::{DType, Device};

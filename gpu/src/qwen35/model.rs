@@ -5,12 +5,14 @@
 //! its recurrent form for decoding ([`delta_rule_recurrent`]).
 
 use super::config::{LayerType, Qwen35Config};
-use super::delta_rule::{delta_rule_chunked, delta_rule_recurrent};
+use super::delta_rule::{Chunks, delta_rule_recurrent};
 use super::graph::GraphSlot;
+use super::stopwatch::Stopwatch;
 use crate::lora::{FusedProjection, LoraAdapter, Projection, apply_linear};
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
+use std::sync::Arc;
 
 /// `x / sqrt(mean(x²) + eps) · scale` over the last dimension, computed in f32 (one fused
 /// kernel) and returned in f32.
@@ -189,6 +191,7 @@ impl FullAttention {
             .forward(x, step.fused.gemv)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("q/k/v projection".into()))?;
+        step.lap("attention: q/k/v projection")?;
         #[cfg(feature = "cuda")]
         if t == 1 && step.fused.attention && x.device().is_cuda() {
             use crate::kernels::attention::{
@@ -269,6 +272,7 @@ impl FullAttention {
             self.rope(&k, &step.cos, &step.sin)?.contiguous()?,
         );
         let (k, v) = cache.append(&k, &v, reserve)?;
+        step.lap("attention: norms, RoPE, cache")?;
         self.attend(&q, &k, &v, &gate, step)
     }
 
@@ -299,8 +303,11 @@ impl FullAttention {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b, t, h * hd))?;
+        step.lap("attention: scores, softmax, values")?;
         let gated = out.mul(&candle_nn::ops::sigmoid(gate)?)?;
-        self.o.project(&gated, step.fused.gemv)
+        let out = self.o.project(&gated, step.fused.gemv)?;
+        step.lap("attention: gate, output projection")?;
+        Ok(out)
     }
 }
 
@@ -545,13 +552,28 @@ impl GatedDeltaNet {
         })
     }
 
-    /// `silu(causal depthwise conv(x))` with the cached history; updates the cache.
-    fn convolve(&self, x: &Tensor, cache: &mut DeltaNetCache) -> Result<Tensor> {
+    /// `silu(causal depthwise conv(x))` with the cached history; updates the cache. With
+    /// `kernel` on a CUDA device, a prefill (several tokens) runs in one kernel.
+    fn convolve(&self, x: &Tensor, cache: &mut DeltaNetCache, kernel: bool) -> Result<Tensor> {
         let (b, t, ch) = x.dims3()?;
         let history = match cache.conv.take() {
             Some(h) => h,
             None => Tensor::zeros((b, self.kernel - 1, ch), x.dtype(), x.device())?,
         };
+        #[cfg(feature = "cuda")]
+        if kernel && t > 1 && x.device().is_cuda() {
+            let out = crate::kernels::deltanet::conv_prefill(x, &history, &self.conv)?;
+            let keep = self.kernel - 1;
+            cache.conv = Some(if t >= keep {
+                x.narrow(1, t - keep, keep)?.contiguous()?
+            } else {
+                Tensor::cat(&[&history, &x.contiguous()?], 1)?
+                    .narrow(1, t, keep)?
+                    .contiguous()?
+            });
+            return Ok(out);
+        }
+        let _ = kernel;
         let padded = Tensor::cat(&[&history, x], 1)?;
         cache.conv = Some(padded.narrow(1, t, self.kernel - 1)?.contiguous()?);
         if t == 1 {
@@ -626,6 +648,7 @@ impl GatedDeltaNet {
             .forward(x, step.fused.gemv)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("DeltaNet input projection".into()))?;
+        step.lap("deltanet: input projection")?;
         #[cfg(feature = "cuda")]
         if t == 1
             && step.fused.deltanet
@@ -635,7 +658,8 @@ impl GatedDeltaNet {
         {
             return self.out.project(&out, step.fused.gemv);
         }
-        let mixed = self.convolve(&qkv.contiguous()?, cache)?;
+        let mixed = self.convolve(&qkv, cache, step.fused.deltanet)?;
+        step.lap("deltanet: convolution")?;
         let f32 = |x: Tensor| x.to_dtype(DType::F32);
         // Each query/key head serves `nv / nk` consecutive value heads.
         let widen = |x: Tensor| -> Result<Tensor> {
@@ -671,18 +695,37 @@ impl GatedDeltaNet {
         let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
         let (beta, g) = (heads(&beta)?, heads(&g)?);
         // Decoding steps use the recurrence, longer inputs (prefill) the chunked form.
+        step.lap("deltanet: norms, gates, layout")?;
         let (o, state) = if t == 1 {
             delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
         } else {
-            delta_rule_chunked(&q, &k, &v, &beta, &g, state, step.fused.chunks)?
+            let chunks = Chunks::prepare(&q, &k, &v, &beta, &g)?;
+            step.lap("deltanet: chunks, state-free part")?;
+            chunks.carry(state, step.fused.chunks)?
         };
+        step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
         cache.state = Some(state);
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
+        #[cfg(feature = "cuda")]
+        if step.fused.deltanet
+            && x.device().is_cuda()
+            && let Some(gated) =
+                crate::kernels::deltanet::gated_norm(&o, &z, &self.norm_weight_f32, self.eps)?
+        {
+            step.lap("deltanet: gated norm")?;
+            let out = self.out.project(&gated, step.fused.gemv)?;
+            step.lap("deltanet: output projection")?;
+            return Ok(out);
+        }
         let z = f32(z.contiguous()?.reshape((b, t, nv, dv))?)?;
         let normed = rms_scaled(&o, &self.norm_weight_f32, self.eps)?.to_dtype(x.dtype())?;
         let gated = f32(normed)?.mul(&z.silu()?)?.to_dtype(x.dtype())?;
-        self.out
-            .project(&gated.reshape((b, t, nv * dv))?, step.fused.gemv)
+        step.lap("deltanet: gated norm")?;
+        let out = self
+            .out
+            .project(&gated.reshape((b, t, nv * dv))?, step.fused.gemv)?;
+        step.lap("deltanet: output projection")?;
+        Ok(out)
     }
 }
 
@@ -915,6 +958,19 @@ pub(super) struct Step {
     /// Which of lamar's fused CUDA kernels layers may use ([`Qwen35Model::set_fused_kernels`]).
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     pub(super) fused: FusedKernels,
+    /// Times stages when profiling ([`Qwen35Model::set_stopwatch`]; never inside a graph
+    /// capture, where waiting for the device is not allowed).
+    pub(super) stopwatch: Option<Arc<Stopwatch>>,
+}
+
+impl Step {
+    /// Ends stage `name` on the stopwatch, if there is one.
+    fn lap(&self, name: &'static str) -> Result<()> {
+        match &self.stopwatch {
+            Some(watch) => watch.lap(name),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The text model with its LM head.
@@ -928,6 +984,7 @@ pub struct Qwen35Model {
     config: Qwen35Config,
     pub(super) fused: FusedKernels,
     cuda_graphs: bool,
+    stopwatch: Option<Arc<Stopwatch>>,
 }
 
 /// Which of lamar's fused CUDA kernels ([`crate::kernels`]) the model uses on a CUDA device
@@ -1067,6 +1124,7 @@ impl Qwen35Model {
             config: config.clone(),
             fused: FusedKernels::ALL,
             cuda_graphs: true,
+            stopwatch: None,
         })
     }
 
@@ -1081,6 +1139,12 @@ impl Qwen35Model {
         GraphSlot::new(self.cuda_graphs)
     }
 
+    /// Times every later forward call's stages on `watch` (or stops timing with `None`):
+    /// see [`Stopwatch`]. Decoding steps through CUDA graphs are not timed.
+    pub fn set_stopwatch(&mut self, watch: Option<Arc<Stopwatch>>) {
+        self.stopwatch = watch;
+    }
+
     /// Chooses which of lamar's fused CUDA kernels run ([`FusedKernels`]; all by default).
     pub fn set_fused_kernels(&mut self, fused: FusedKernels) {
         self.fused = fused;
@@ -1090,7 +1154,12 @@ impl Qwen35Model {
     /// and attention sizes the decoding attention kernel handles.
     #[cfg(feature = "cuda")]
     pub(super) fn graphable(&self) -> bool {
-        self.fused == FusedKernels::ALL
+        // The prefill kernel (`chunks`) does not matter to a decoding step.
+        let decoding = FusedKernels {
+            chunks: self.fused.chunks,
+            ..FusedKernels::ALL
+        };
+        self.fused == decoding
             && self.layers.iter().all(|l| match &l.mixer {
                 Mixer::Attention(a) => crate::kernels::attention::attention_decode_supports(
                     a.heads, a.kv_heads, a.head_dim,
@@ -1174,19 +1243,17 @@ impl Qwen35Model {
         let bias = if t == 1 {
             padding // a single new token may look at everything before it
         } else {
-            let causal: Vec<f32> = (0..t)
-                .flat_map(|i| {
-                    (0..s).map(move |j| {
-                        if j > offset + i {
-                            f32::NEG_INFINITY
-                        } else {
-                            0.0
-                        }
-                    })
-                })
-                .collect();
-            let causal = Tensor::from_vec(causal, (1, 1, t, s), device)?;
-            causal.broadcast_add(&padding)?
+            // Query i (at column offset + i) may not look at columns j > offset + i; built on
+            // the device (a T × S mask is tens of megabytes for a long prompt).
+            let query =
+                Tensor::arange(offset as u32, (offset + t) as u32, device)?.reshape((t, 1))?;
+            let key = Tensor::arange(0u32, s as u32, device)?.reshape((1, s))?;
+            let future = key.broadcast_gt(&query)?;
+            let causal = future.where_cond(
+                &Tensor::full(f32::NEG_INFINITY, (t, s), device)?,
+                &Tensor::zeros((t, s), DType::F32, device)?,
+            )?;
+            causal.reshape((1, 1, t, s))?.broadcast_add(&padding)?
         };
         Ok(Step {
             positions,
@@ -1197,6 +1264,7 @@ impl Qwen35Model {
             mask: mask.map(|_| mask_f),
             fused: self.fused,
             graph: None,
+            stopwatch: self.stopwatch.clone(),
         })
     }
 
@@ -1216,7 +1284,17 @@ impl Qwen35Model {
         cache: &mut Cache,
     ) -> Result<Tensor> {
         let h = self.hidden(input_ids, mask, cache)?;
-        apply_linear(&self.lm_head, &self.norm.forward(&h)?, self.fused.gemv)
+        let logits = apply_linear(&self.lm_head, &self.norm.forward(&h)?, self.fused.gemv)?;
+        self.lap("final norm, LM head")?;
+        Ok(logits)
+    }
+
+    /// Ends stage `name` on the stopwatch, if there is one.
+    fn lap(&self, name: &'static str) -> Result<()> {
+        match &self.stopwatch {
+            Some(watch) => watch.lap(name),
+            None => Ok(()),
+        }
     }
 
     /// Logits `(B, vocab)` of the last position only (what generation needs: the LM head over
@@ -1229,7 +1307,10 @@ impl Qwen35Model {
     ) -> Result<Tensor> {
         let h = self.hidden(input_ids, mask, cache)?;
         let last = h.narrow(1, h.dim(1)? - 1, 1)?;
-        apply_linear(&self.lm_head, &self.norm.forward(&last)?, self.fused.gemv)?.squeeze(1)
+        let logits =
+            apply_linear(&self.lm_head, &self.norm.forward(&last)?, self.fused.gemv)?.squeeze(1)?;
+        self.lap("final norm, LM head")?;
+        Ok(logits)
     }
 
     /// The last layer's hidden states `(B, T, hidden)`, before the final norm.
@@ -1240,7 +1321,11 @@ impl Qwen35Model {
         cache: &mut Cache,
     ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
+        if let Some(watch) = &self.stopwatch {
+            watch.restart()?;
+        }
         let step = self.step(mask, b, t, cache)?;
+        step.lap("positions, masks, rotary angles")?;
         let h = self.run_layers(input_ids, &step, cache)?;
         cache.position += t;
         cache.revision += 1;
@@ -1256,6 +1341,7 @@ impl Qwen35Model {
         cache: &mut Cache,
     ) -> Result<Tensor> {
         let mut h = self.embed.forward(input_ids)?;
+        step.lap("embedding")?;
         let reserve = cache.reserve;
         // Each residual addition is done by the norm that follows it (one kernel on CUDA).
         let mut pending: Option<Tensor> = None;
@@ -1263,6 +1349,7 @@ impl Qwen35Model {
             let normed = layer
                 .input_norm
                 .add_forward(&mut h, pending.take(), step.fused.norm)?;
+            step.lap("residual + norm")?;
             let mixed = match (&layer.mixer, layer_cache) {
                 (Mixer::Attention(a), LayerCache::Attention(c)) => {
                     a.forward(&normed, c, step, reserve)?
@@ -1273,7 +1360,9 @@ impl Qwen35Model {
             let normed = layer
                 .post_norm
                 .add_forward(&mut h, Some(mixed), step.fused.norm)?;
+            step.lap("residual + norm")?;
             pending = Some(layer.mlp.forward(&normed, step.fused)?);
+            step.lap("mlp")?;
         }
         if let Some(last) = pending {
             h = (h + last)?;

@@ -230,6 +230,7 @@ impl Qwen35Model {
                 mask: None,
                 fused: self.fused,
                 graph: Some(counters.clone()),
+                stopwatch: None,
             };
             let h = self.run_layers(&ids, &step, cache)?;
             let normed = self.norm.apply(&h)?;

@@ -1,0 +1,69 @@
+//! Where a forward call's time goes, stage by stage (`qwen35-bench --profile`). A [`Stopwatch`]
+//! given to the model ([`super::model::Qwen35Model::set_stopwatch`]) waits for the device at
+//! the end of every stage and charges the time since the previous stage's end to it, so each
+//! stage's time is its host work plus its device work, without the overlap of a normal run
+//! (the stages' sum is an upper bound of an unprofiled call). Without a stopwatch the stage
+//! marks cost nothing.
+
+use candle_core::{Device, Result};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Seconds and counts per stage name, accumulated over forward calls.
+pub struct Stopwatch {
+    device: Device,
+    state: Mutex<Laps>,
+}
+
+struct Laps {
+    last: Instant,
+    stages: BTreeMap<&'static str, (f64, usize)>,
+}
+
+impl Stopwatch {
+    /// A stopwatch for work on `device`.
+    pub fn new(device: &Device) -> Self {
+        Stopwatch {
+            device: device.clone(),
+            state: Mutex::new(Laps {
+                last: Instant::now(),
+                stages: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Starts timing from now (the time before is charged to no stage).
+    pub fn restart(&self) -> Result<()> {
+        self.device.synchronize()?;
+        self.laps().last = Instant::now();
+        Ok(())
+    }
+
+    /// Ends stage `name`: waits for the device and charges the time since the last mark.
+    pub fn lap(&self, name: &'static str) -> Result<()> {
+        self.device.synchronize()?;
+        let now = Instant::now();
+        let mut laps = self.laps();
+        let spent = now.duration_since(laps.last).as_secs_f64();
+        let entry = laps.stages.entry(name).or_insert((0.0, 0));
+        entry.0 += spent;
+        entry.1 += 1;
+        laps.last = now;
+        Ok(())
+    }
+
+    /// `(stage, seconds, laps)` for every stage so far, by name; then forgets them.
+    pub fn take(&self) -> Vec<(&'static str, f64, usize)> {
+        let mut laps = self.laps();
+        let stages = std::mem::take(&mut laps.stages);
+        stages.into_iter().map(|(k, (s, n))| (k, s, n)).collect()
+    }
+
+    fn laps(&self) -> std::sync::MutexGuard<'_, Laps> {
+        // A panic while holding the lock leaves only timings behind: keep using them.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
