@@ -1,5 +1,7 @@
-//! Launches `deltanet_chunks.cu`: the chunked delta rule's pass from chunk to chunk (prefill) in
-//! one kernel, where candle operations need about eight launches per chunk and layer.
+//! Launches `deltanet_chunks.cu`: a DeltaNet layer's prefill in two kernels, the state-free
+//! part of the chunked delta rule straight from the convolution's output ([`chunk_prepare`],
+//! about sixty candle operations) and the pass from chunk to chunk that carries the state
+//! ([`deltanet_chunks`], about eight candle operations per chunk).
 
 use super::launch::{contiguous_address, cuda_device, function};
 use candle_core::cuda_backend::WrapErr;
@@ -116,4 +118,118 @@ pub fn deltanet_chunks(
     // holds because candle's buffers are aligned and every tile is a multiple of 4 floats.
     unsafe { launch.launch(config) }.w()?;
     Ok(Some((out, last)))
+}
+
+/// Tokens per chunk, key and value sizes of [`chunk_prepare`] (Qwen3.5's).
+const PREPARE_CHUNK: usize = 64;
+const PREPARE_DIM: usize = 128;
+/// Shared memory of `deltanet_chunk_prepare` in floats (`PREP_SHARED` in the kernel).
+const PREPARE_SHARED: usize = 3 * 64 * 129 + 2 * 64 * 65 + 4 * 64;
+
+/// What [`chunk_prepare`] reads: a DeltaNet layer's prefill after the convolution.
+pub struct ChunkInputs<'a> {
+    /// The convolution's output `(B, T, 2·nk·dk + nv·dv)`, contiguous, the model's dtype.
+    pub mixed: &'a Tensor,
+    /// `in_proj_b` and `in_proj_a` outputs `(B, T, nv)` (rows evenly spaced), the model's dtype.
+    pub beta: &'a Tensor,
+    /// See `beta`.
+    pub a: &'a Tensor,
+    /// `−exp(A_log)` and `dt_bias`, `(nv)` f32.
+    pub neg_a: &'a Tensor,
+    /// See `neg_a`.
+    pub dt_bias: &'a Tensor,
+    /// Query/key heads and value heads.
+    pub key_heads: usize,
+    /// See `key_heads`.
+    pub value_heads: usize,
+}
+
+/// The state-free part of the chunked delta rule straight from the convolution's output (the
+/// L2 norms, gates and decays included), in chunks of 64 tokens: `[U, W, Q, A, K, d]` as
+/// [`DeltaNetChunks`] takes them, for `B·nv` sequence-heads. `None` unless dk = dv = 128 (the
+/// kernel's sizes).
+pub fn chunk_prepare(
+    inputs: &ChunkInputs,
+    key_dim: usize,
+    value_dim: usize,
+) -> Result<Option<[Tensor; 6]>> {
+    let (nk, nv) = (inputs.key_heads, inputs.value_heads);
+    if key_dim != PREPARE_DIM || value_dim != PREPARE_DIM || nk == 0 || !nv.is_multiple_of(nk) {
+        return Ok(None);
+    }
+    let dtype = inputs.mixed.dtype();
+    let (b, t, channels) = inputs.mixed.dims3()?;
+    if channels != (2 * nk + nv) * PREPARE_DIM {
+        candle_core::bail!("lamar kernel (chunk prepare): {channels} channels for {nk}/{nv} heads");
+    }
+    for (x, what) in [(inputs.beta, "beta"), (inputs.a, "a")] {
+        if x.dims() != [b, t, nv] {
+            candle_core::bail!("lamar kernel (chunk prepare): {what} is {:?}", x.dims());
+        }
+    }
+    let device = cuda_device(inputs.mixed)?;
+    let stream = device.cuda_stream();
+    let func = function(&device, "deltanet_chunk_prepare", dtype, MODULE, PTX)?;
+    let shared_bytes = (PREPARE_SHARED * 4) as u32;
+    let allowed = stream
+        .context()
+        .attribute(
+            candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+        )
+        .w()?;
+    if shared_bytes as i32 > allowed {
+        return Ok(None);
+    }
+    func.set_attribute(
+        CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        shared_bytes as i32,
+    )
+    .w()?;
+    let mixed = contiguous_address(inputs.mixed, dtype, "the convolution output")?;
+    let (beta, beta_stride) = super::launch::address(inputs.beta, dtype, "beta")?;
+    let (a, a_stride) = super::launch::address(inputs.a, dtype, "a")?;
+    let neg_a = contiguous_address(inputs.neg_a, DType::F32, "neg_a")?;
+    let dt_bias = contiguous_address(inputs.dt_bias, DType::F32, "dt_bias")?;
+    let (c, d) = (PREPARE_CHUNK, PREPARE_DIM);
+    let n = t.div_ceil(c);
+    let bh = b * nv;
+    let gpu = inputs.mixed.device();
+    // SAFETY: the kernel writes every element of each.
+    let outputs = unsafe {
+        [
+            Tensor::empty((bh, n, c, d), DType::F32, gpu)?,
+            Tensor::empty((bh, n, c, d), DType::F32, gpu)?,
+            Tensor::empty((bh, n, c, d), DType::F32, gpu)?,
+            Tensor::empty((bh, n, c, c), DType::F32, gpu)?,
+            Tensor::empty((bh, n, d, c), DType::F32, gpu)?,
+            Tensor::empty((bh, n), DType::F32, gpu)?,
+        ]
+    };
+    let names = ["U", "W", "Q", "A", "K", "d"];
+    let mut ptrs = [0u64; 6];
+    for (slot, (x, what)) in ptrs.iter_mut().zip(outputs.iter().zip(names)) {
+        *slot = contiguous_address(x, DType::F32, what)?;
+    }
+    let int = |x: usize| x as i32;
+    let (t_i, nk_i, nv_i) = (int(t), int(nk), int(nv));
+    let mut launch = stream.launch_builder(&func);
+    launch
+        .arg(&mixed)
+        .arg(&beta)
+        .arg(&beta_stride)
+        .arg(&a)
+        .arg(&a_stride);
+    launch.arg(&neg_a).arg(&dt_bias);
+    for p in &ptrs {
+        launch.arg(p);
+    }
+    launch.arg(&t_i).arg(&nk_i).arg(&nv_i);
+    let config = LaunchConfig {
+        grid_dim: (n as u32, nv as u32, b as u32),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: shared_bytes,
+    };
+    // SAFETY: sizes and shapes checked above; each block writes its own chunk of every output.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(Some(outputs))
 }

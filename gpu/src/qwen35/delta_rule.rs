@@ -164,6 +164,34 @@ impl Chunks {
         })
     }
 
+    /// [`Chunks::prepare`] in one CUDA kernel straight from a DeltaNet layer's convolution
+    /// output (the L2 norms, gates and decays included: `kernels::deltanet_chunks`), in chunks
+    /// of 64 tokens. `None` where the kernel does not take the sizes.
+    #[cfg(feature = "cuda")]
+    pub fn prepare_fused(
+        inputs: &crate::kernels::deltanet_chunks::ChunkInputs,
+        key_dim: usize,
+        value_dim: usize,
+    ) -> Result<Option<Self>> {
+        use crate::kernels::deltanet_chunks::chunk_prepare;
+        let Some([u, w, q_grown, qk, k_carry_t, last_decay]) =
+            chunk_prepare(inputs, key_dim, value_dim)?
+        else {
+            return Ok(None);
+        };
+        let (b, t, _) = inputs.mixed.dims3()?;
+        let (bh, n) = last_decay.dims2()?;
+        Ok(Some(Chunks {
+            dims: (b, inputs.value_heads, t, key_dim, value_dim),
+            u,
+            w,
+            q_grown,
+            qk,
+            k_carry_t,
+            last_decay: last_decay.reshape((bh, n, 1, 1))?,
+        }))
+    }
+
     /// Carries the state `(B, H, dk, dv)` through the chunks in order: the outputs
     /// `(B, H, T, dv)` and the last state. `kernel`: see [`delta_rule_chunked`].
     pub fn carry(self, state: Tensor, kernel: bool) -> Result<(Tensor, Tensor)> {

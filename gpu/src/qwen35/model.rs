@@ -629,6 +629,92 @@ impl GatedDeltaNet {
         out.map(Some)
     }
 
+    /// The gated delta rule of a call, from the convolution's output `mixed` `(B, T, channels)`
+    /// and the `b`/`a` projections `(B, T, nv)`: the outputs `(B, nv, T, dv)` (f32) and the new
+    /// state. A prefill with the `chunks` kernels on CUDA runs in two kernels
+    /// (`kernels::deltanet_chunks`); otherwise candle operations make the normed queries and
+    /// keys, the gates and decays, and run the recurrent (one token) or chunked form.
+    fn delta_rule(
+        &self,
+        mixed: &Tensor,
+        beta_in: &Tensor,
+        a_in: &Tensor,
+        state: Tensor,
+        step: &Step,
+    ) -> Result<(Tensor, Tensor)> {
+        let (b, t, _) = mixed.dims3()?;
+        let (nk, nv, dk, dv) = (
+            self.key_heads,
+            self.value_heads,
+            self.key_dim,
+            self.value_dim,
+        );
+        #[cfg(feature = "cuda")]
+        if t > 1
+            && step.fused.chunks
+            && mixed.device().is_cuda()
+            && let Some(chunks) = Chunks::prepare_fused(
+                &crate::kernels::deltanet_chunks::ChunkInputs {
+                    mixed,
+                    beta: beta_in,
+                    a: a_in,
+                    neg_a: &self.neg_a,
+                    dt_bias: &self.dt_bias,
+                    key_heads: nk,
+                    value_heads: nv,
+                },
+                dk,
+                dv,
+            )?
+        {
+            step.lap("deltanet: chunks, state-free part")?;
+            let out = chunks.carry(state, true)?;
+            step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
+            return Ok(out);
+        }
+        let f32 = |x: Tensor| x.to_dtype(DType::F32);
+        // Each query/key head serves `nv / nk` consecutive value heads.
+        let widen = |x: Tensor| -> Result<Tensor> {
+            let n = nv / nk;
+            x.unsqueeze(3)?
+                .broadcast_as((b, t, nk, n, dk))?
+                .contiguous()?
+                .reshape((b, t, nv, dk))
+        };
+        let mixed = f32(mixed.clone())?;
+        let q = mixed
+            .narrow(D::Minus1, 0, nk * dk)?
+            .reshape((b, t, nk, dk))?;
+        let k = mixed
+            .narrow(D::Minus1, nk * dk, nk * dk)?
+            .reshape((b, t, nk, dk))?;
+        let v = mixed
+            .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
+            .reshape((b, t, nv, dv))?;
+        let q = widen(l2_normalised(&q, &self.q_scale)?)?;
+        let k = widen(l2_normalised(&k, &self.k_scale)?)?;
+        let beta = candle_nn::ops::sigmoid(&f32(beta_in.clone())?)?; // (B, T, nv)
+        let a = f32(a_in.clone())?.broadcast_add(&self.dt_bias)?;
+        // softplus(a) = max(a, 0) + ln(1 + e^{−|a|})
+        let softplus = (a.relu()? + (a.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        let g = softplus.broadcast_mul(&self.neg_a)?; // log-decay ≤ 0, (B, T, nv)
+        // Heads first: (B, nv, T, d).
+        let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous();
+        let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
+        let (beta, g) = (heads(&beta)?, heads(&g)?);
+        // Decoding steps use the recurrence, longer inputs (prefill) the chunked form.
+        step.lap("deltanet: norms, gates, layout")?;
+        let (o, state) = if t == 1 {
+            delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
+        } else {
+            let chunks = Chunks::prepare(&q, &k, &v, &beta, &g)?;
+            step.lap("deltanet: chunks, state-free part")?;
+            chunks.carry(state, step.fused.chunks)?
+        };
+        step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
+        Ok((o, state))
+    }
+
     fn forward(&self, x: &Tensor, cache: &mut DeltaNetCache, step: &Step) -> Result<Tensor> {
         // Padding contributes nothing: zero inputs give zero keys (no state writes) and zero
         // convolution inputs.
@@ -637,12 +723,7 @@ impl GatedDeltaNet {
             None => x.clone(),
         };
         let (b, t, _) = x.dims3()?;
-        let (nk, nv, dk, dv) = (
-            self.key_heads,
-            self.value_heads,
-            self.key_dim,
-            self.value_dim,
-        );
+        let (nv, dk, dv) = (self.value_heads, self.key_dim, self.value_dim);
         let [qkv, z, beta_in, a_in]: [Tensor; 4] = self
             .input
             .forward(x, step.fused.gemv)?
@@ -660,51 +741,13 @@ impl GatedDeltaNet {
         }
         let mixed = self.convolve(&qkv, cache, step.fused.deltanet)?;
         step.lap("deltanet: convolution")?;
-        let f32 = |x: Tensor| x.to_dtype(DType::F32);
-        // Each query/key head serves `nv / nk` consecutive value heads.
-        let widen = |x: Tensor| -> Result<Tensor> {
-            let n = nv / nk;
-            x.unsqueeze(3)?
-                .broadcast_as((b, t, nk, n, dk))?
-                .contiguous()?
-                .reshape((b, t, nv, dk))
-        };
-        let mixed = f32(mixed)?;
-        let q = mixed
-            .narrow(D::Minus1, 0, nk * dk)?
-            .reshape((b, t, nk, dk))?;
-        let k = mixed
-            .narrow(D::Minus1, nk * dk, nk * dk)?
-            .reshape((b, t, nk, dk))?;
-        let v = mixed
-            .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
-            .reshape((b, t, nv, dv))?;
-        let q = widen(l2_normalised(&q, &self.q_scale)?)?;
-        let k = widen(l2_normalised(&k, &self.k_scale)?)?;
-        let beta = candle_nn::ops::sigmoid(&f32(beta_in)?)?; // (B, T, nv)
-        let a = f32(a_in)?.broadcast_add(&self.dt_bias)?;
-        // softplus(a) = max(a, 0) + ln(1 + e^{−|a|})
-        let softplus = (a.relu()? + (a.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-        let g = softplus.broadcast_mul(&self.neg_a)?; // log-decay ≤ 0, (B, T, nv)
         let state = match cache.state.take() {
             Some(s) => s,
             None => Tensor::zeros((b, nv, dk, dv), DType::F32, x.device())?,
         };
-        // Heads first: (B, nv, T, d).
-        let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous();
-        let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
-        let (beta, g) = (heads(&beta)?, heads(&g)?);
-        // Decoding steps use the recurrence, longer inputs (prefill) the chunked form.
-        step.lap("deltanet: norms, gates, layout")?;
-        let (o, state) = if t == 1 {
-            delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
-        } else {
-            let chunks = Chunks::prepare(&q, &k, &v, &beta, &g)?;
-            step.lap("deltanet: chunks, state-free part")?;
-            chunks.carry(state, step.fused.chunks)?
-        };
-        step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
+        let (o, state) = self.delta_rule(&mixed, &beta_in, &a_in, state, step)?;
         cache.state = Some(state);
+        let f32 = |x: Tensor| x.to_dtype(DType::F32);
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
         #[cfg(feature = "cuda")]
         if step.fused.deltanet
