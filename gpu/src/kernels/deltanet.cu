@@ -41,25 +41,26 @@ __device__ void conv_step(const T* x, int64_t x_stride, T* history, const T* wei
 // Prefill: the same convolution and SiLU for `tokens` new inputs per row, one thread per (row,
 // token, channel): out = round(silu(round(sum_j w[j] * [history, x][t + j]))). Rows of `x` (all
 // tokens of all rows) are `x_stride` apart; `history` (B, kernel - 1, channels) is only read (the
-// caller keeps the last kernel - 1 inputs); `out` is (B, tokens, channels).
+// caller keeps the last kernel - 1 inputs); `out` is (B, tokens, channels). Grid (channel
+// blocks, any number of (row, token) lines, taken in strides).
 template <typename T>
 __device__ void conv_prefill(const T* x, int64_t x_stride, const T* history, const T* weight,
                              T* out, int rows, int tokens, int channels, int kernel) {
-    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (int64_t)rows * tokens * channels) return;
-    const int c = (int)(idx % channels);
-    const int64_t row_token = idx / channels;
-    const int t = (int)(row_token % tokens);
-    const int64_t b = row_token / tokens;
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= channels) return;
     const T* w = weight + (int64_t)c * kernel;
-    float acc = 0.0f;
-    for (int j = 0; j < kernel; ++j) {
-        const int from = t + j - (kernel - 1);  // the input's token; negative: the history
-        const T v = from >= 0 ? x[(b * tokens + from) * x_stride + c]
-                              : history[(b * (kernel - 1) + from + kernel - 1) * channels + c];
-        acc += to_float(w[j]) * to_float(v);
+    for (int line = blockIdx.y; line < rows * tokens; line += gridDim.y) {
+        const int b = line / tokens, t = line % tokens;
+        float acc = 0.0f;
+        for (int j = 0; j < kernel; ++j) {
+            const int from = t + j - (kernel - 1);  // the input's token; negative: the history
+            const T v = from >= 0
+                            ? x[((int64_t)b * tokens + from) * x_stride + c]
+                            : history[((int64_t)b * (kernel - 1) + from + kernel - 1) * channels + c];
+            acc += to_float(w[j]) * to_float(v);
+        }
+        out[(int64_t)line * channels + c] = from_float<T>(silu(rounded<T>(acc)));
     }
-    out[idx] = from_float<T>(silu(rounded<T>(acc)));
 }
 
 // Grid (ceil(dv / 32), nv, rows), 32 threads; shared memory 2 * dk floats.
@@ -197,6 +198,7 @@ __device__ void delta_step_fixed(const float* mixed, int channels, const T* beta
 template <typename T>
 __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const float* weight,
                            T* out, int nv, int dv, float eps) {
+    allow_next_kernel();  // the output projection can start streaming its weights
     const int h = blockIdx.x;
     const int64_t b = blockIdx.y;
     const float* x = o + (b * nv + h) * dv;

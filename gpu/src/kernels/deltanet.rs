@@ -259,8 +259,13 @@ pub fn conv_prefill(x: &Tensor, history: &Tensor, weight: &Tensor) -> Result<Ten
         .arg(&tokens_i)
         .arg(&channels_i)
         .arg(&kernel_i);
-    let threads = (rows * tokens * channels) as u32;
-    // SAFETY: sizes checked above; one thread per output element.
-    unsafe { launch.launch(LaunchConfig::for_num_elems(threads)) }.w()?;
+    let config = LaunchConfig {
+        grid_dim: (channels.div_ceil(256) as u32, (rows * tokens).min(65_535) as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: sizes checked above; one thread per channel, the grid's lines stride over
+    // (row, token) pairs.
+    unsafe { launch.launch(config) }.w()?;
     Ok(out)
 }
