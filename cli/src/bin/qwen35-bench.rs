@@ -3,7 +3,7 @@
 //! ```text
 //! qwen35-bench --model DIR [--device cuda|cpu] [--dtype bf16|f32] [--prompt-tokens 3000]
 //!          [--new-tokens 3000] [--batches 1,32|none] [--reference FILE.safetensors]
-//!          [--mixed N] [--fused all|none|deltanet,attention,norm,mlp,gemv,chunks,overlap] [--profile] [--no-graphs]
+//!          [--mixed N] [--fused all|none|deltanet,attention,norm,mlp,gemv,chunks] [--profile] [--no-graphs]
 //! ```
 //! Prompts are random token ids (seeded); decoding ignores stop tokens, so every sequence makes
 //! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),

@@ -86,20 +86,6 @@ ATTENTION_KERNELS(bf16, __nv_bfloat16)
 // The length comes from `length_on_device` when it is not null (a CUDA graph replays with a
 // length it reads), else from `length`.
 
-// Eight consecutive values (16-byte aligned) as floats, in one or two 16-byte loads.
-__device__ __forceinline__ void load8(const __nv_bfloat16* p, float out[8]) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(p);
-    const __nv_bfloat16* v = reinterpret_cast<const __nv_bfloat16*>(&raw);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) out[i] = __bfloat162float(v[i]);
-}
-__device__ __forceinline__ void load8(const float* p, float out[8]) {
-    const float4 lo = *reinterpret_cast<const float4*>(p);
-    const float4 hi = *reinterpret_cast<const float4*>(p + 4);
-    out[0] = lo.x; out[1] = lo.y; out[2] = lo.z; out[3] = lo.w;
-    out[4] = hi.x; out[5] = hi.y; out[6] = hi.z; out[7] = hi.w;
-}
-
 constexpr int DECODE_WARPS = 4;
 constexpr int DECODE_DIMS_PER_LANE = 8;  // head_dim 256 = 32 lanes x 8
 template <typename T, int GROUP>
@@ -134,20 +120,14 @@ __device__ void attention_decode_split(const T* q, const T* k_cache, const T* v_
         for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) acc[g][d] = 0.0f;
     }
     const int64_t base = (row * kv_heads + kv) * capacity;
-    // Each warp's keys j = begin + warp + 4 i; the next key's loads are issued before the
-    // current key's arithmetic, so that one memory latency overlaps one key's work.
-    float kr[DECODE_DIMS_PER_LANE], vr[DECODE_DIMS_PER_LANE];
-    int j = begin + warp;
-    if (j < end) {
-        load8(k_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE, kr);
-        load8(v_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE, vr);
-    }
-    for (; j < end; j += DECODE_WARPS) {
-        const int next = j + DECODE_WARPS;
-        float kn[DECODE_DIMS_PER_LANE], vn[DECODE_DIMS_PER_LANE];
-        if (next < end) {
-            load8(k_cache + (base + next) * HD + lane * DECODE_DIMS_PER_LANE, kn);
-            load8(v_cache + (base + next) * HD + lane * DECODE_DIMS_PER_LANE, vn);
+    for (int j = begin + warp; j < end; j += DECODE_WARPS) {
+        const T* kj = k_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE;
+        const T* vj = v_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE;
+        float kr[DECODE_DIMS_PER_LANE], vr[DECODE_DIMS_PER_LANE];
+#pragma unroll
+        for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) {
+            kr[d] = to_float(kj[d]);
+            vr[d] = to_float(vj[d]);
         }
         const float b = bias[row * bias_stride + j];
 #pragma unroll
@@ -164,13 +144,6 @@ __device__ void attention_decode_split(const T* q, const T* k_cache, const T* v_
 #pragma unroll
             for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) acc[g][d] = acc[g][d] * correction + p * vr[d];
             m[g] = m_new;
-        }
-        if (next < end) {
-#pragma unroll
-            for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) {
-                kr[d] = kn[d];
-                vr[d] = vn[d];
-            }
         }
     }
     // Join the warps: warp 0 collects through shared memory.
@@ -210,7 +183,6 @@ __device__ void attention_decode_split(const T* q, const T* k_cache, const T* v_
 template <typename T>
 __device__ void attention_decode_combine(const float* partial, const T* gate, int64_t gate_stride,
                                          T* out, int heads, int kv_heads, int splits) {
-    allow_next_kernel();  // the output projection can start streaming its weights
     constexpr int HD = 32 * DECODE_DIMS_PER_LANE;
     const int head = blockIdx.x;
     const int64_t row = blockIdx.y;

@@ -201,9 +201,8 @@ pub fn attention_decode(a: &AttentionCore) -> Result<Tensor> {
         );
     }
     let length = length as i32;
-    // Enough blocks to keep the GPU's memory system busy: at least ~528 (four per SM of an
-    // H100), keys split evenly (at batch 1 and a 3,000-token context, ~27 keys a block).
-    let wanted = 528usize.div_ceil(rows * kv_heads).max(1);
+    // Enough blocks to fill the GPU: at least ~264 (two per SM of an H100), keys split evenly.
+    let wanted = 264usize.div_ceil(rows * kv_heads).max(1);
     let chunk = a.keys.div_ceil(wanted).max(32);
     let splits = a.keys.div_ceil(chunk);
     // SAFETY: every element of these is written by the kernels below before it is read.

@@ -40,19 +40,3 @@ __device__ __forceinline__ float block_sum(float x) {
     __syncthreads();
     return total;
 }
-
-// Programmatic dependent launch (Hopper and later; no-ops before): a kernel launched with
-// overlap allowed (`launch::launch_overlapping`) may start while the kernel before it on the
-// stream is still running; it must call `wait_for_previous_kernel()` before it reads anything
-// that kernel wrote or writes anything at all. A kernel that calls `allow_next_kernel()` lets
-// such a successor start once all of its own blocks are running.
-__device__ __forceinline__ void wait_for_previous_kernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void allow_next_kernel() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;" :::);
-#endif
-}

@@ -198,7 +198,6 @@ __device__ void delta_step_fixed(const float* mixed, int channels, const T* beta
 template <typename T>
 __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const float* weight,
                            T* out, int nv, int dv, float eps) {
-    allow_next_kernel();  // the output projection can start streaming its weights
     const int h = blockIdx.x;
     const int64_t b = blockIdx.y;
     const float* x = o + (b * nv + h) * dv;

@@ -48,23 +48,11 @@ __device__ void gemv(const T* x, int64_t x_stride, const T* w, T* y, int64_t y_s
     for (int m = 0; m < M; ++m)
 #pragma unroll
         for (int r = 0; r < R; ++r) acc[m][r] = 0.0f;
-    const T* rows[M];
-#pragma unroll
-    for (int m = 0; m < M; ++m) rows[m] = w + (int64_t)min(n0 + m, n_total - 1) * k_total;
-    const int first = (part * 32 + lane) * 8;
-    // Launched to overlap the kernel before it (which makes `x`): the weights do not depend on
-    // it, so their first bytes are requested into L2 before waiting for it.
     if (active) {
+        const T* rows[M];
 #pragma unroll
-        for (int m = 0; m < M; ++m)
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-                const int k = first + u * S * 32 * 8;
-                if (k < k_total) asm volatile("prefetch.global.L2 [%0];" ::"l"(rows[m] + k));
-            }
-    }
-    wait_for_previous_kernel();
-    if (active) {
+        for (int m = 0; m < M; ++m) rows[m] = w + (int64_t)min(n0 + m, n_total - 1) * k_total;
+        const int first = (part * 32 + lane) * 8;
 #pragma unroll UNROLL
         for (int k = first; k < k_total; k += S * 32 * 8) {
             Pack<T> wv[M];

@@ -2,24 +2,13 @@
 //! streaming the weight at close to the memory bandwidth (cuBLAS reaches 2.0–2.8 TB/s on these
 //! shapes at one row on an H100: BENCHMARKS.md).
 
-use super::launch::{address, contiguous_address, cuda_device, function, launch_overlapping};
+use super::launch::{address, contiguous_address, cuda_device, function};
 use candle_core::cuda_backend::WrapErr;
 use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 use candle_core::{D, Result, Tensor};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/gemv.ptx"));
 const MODULE: &str = "lamar_gemv";
-
-/// Whether [`gemv`] launches may overlap the kernel before them ([`set_overlap`]).
-static OVERLAP: AtomicBool = AtomicBool::new(true);
-
-/// Lets every later [`gemv`] launch in this process start while the kernel before it finishes
-/// (on by default): the weights, which do not depend on that kernel, start streaming early
-/// (`launch::launch_overlapping`). A process-wide launch policy, like cuBLAS's settings.
-pub fn set_overlap(on: bool) {
-    OVERLAP.store(on, Ordering::Relaxed);
-}
 
 /// Most rows [`gemv`] takes.
 pub const MAX_ROWS: usize = 8;
@@ -116,27 +105,6 @@ pub fn gemv_planned(x: &Tensor, w: &Tensor, plan: GemvPlan) -> Result<Option<Ten
     let y_ptr = contiguous_address(&y, dtype, "output")?;
     let (y_stride, n_i, k_i) = (n as i64, n as i32, k as i32);
     let func = function(&device, &plan.kernel(rows), dtype, MODULE, PTX)?;
-    let config = LaunchConfig {
-        grid_dim: (plan.blocks(n) as u32, 1, 1),
-        block_dim: (32, 4, 1),
-        shared_mem_bytes: 0,
-    };
-    if OVERLAP.load(Ordering::Relaxed) {
-        let mut args = [
-            (&raw const x_ptr).cast_mut().cast(),
-            (&raw const x_stride).cast_mut().cast(),
-            (&raw const w_ptr).cast_mut().cast(),
-            (&raw const y_ptr).cast_mut().cast(),
-            (&raw const y_stride).cast_mut().cast(),
-            (&raw const n_i).cast_mut().cast(),
-            (&raw const k_i).cast_mut().cast(),
-        ];
-        // SAFETY: one pointer per kernel parameter, of its type (u64, i64, u64, u64, i64, i32,
-        // i32); sizes, alignment and rows checked above; the kernel waits for the previous one
-        // before reading `x` or writing `y`.
-        unsafe { launch_overlapping(&device, &func, config, &mut args)? };
-        return Ok(Some(y));
-    }
     let mut launch = stream.launch_builder(&func);
     launch
         .arg(&x_ptr)
@@ -145,6 +113,11 @@ pub fn gemv_planned(x: &Tensor, w: &Tensor, plan: GemvPlan) -> Result<Option<Ten
         .arg(&y_ptr)
         .arg(&y_stride);
     launch.arg(&n_i).arg(&k_i);
+    let config = LaunchConfig {
+        grid_dim: (plan.blocks(n) as u32, 1, 1),
+        block_dim: (32, 4, 1),
+        shared_mem_bytes: 0,
+    };
     // SAFETY: sizes, alignment and rows checked above; each group writes its own columns.
     unsafe { launch.launch(config) }.w()?;
     Ok(Some(y))

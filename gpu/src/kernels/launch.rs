@@ -2,7 +2,7 @@
 //! dtype.
 
 use candle_core::cuda_backend::CudaStorageSlice;
-use candle_core::cuda_backend::cudarc::driver::{CudaFunction, DevicePtr, LaunchConfig};
+use candle_core::cuda_backend::cudarc::driver::{CudaFunction, DevicePtr};
 use candle_core::{CudaDevice, DType, Device, Result, Storage, Tensor, bail};
 
 /// The device address of a tensor's first element and the distance between its rows (in
@@ -73,51 +73,4 @@ pub(crate) fn function(
     Ok(device
         .get_or_load_custom_func(&format!("{name}_{suffix}"), module, ptx)?
         .into_cuda_function())
-}
-
-/// Launches `func` allowing it to overlap the kernel before it on the stream (programmatic
-/// dependent launch, Hopper and later): it may be scheduled while that kernel still runs, and
-/// must call `wait_for_previous_kernel()` (`common.cuh`) before it reads that kernel's output
-/// or writes anything. Inside a stream capture this records a programmatic edge.
-///
-/// # Safety
-/// `args` must hold one pointer to each of the kernel's parameters, of the kernel's types, and
-/// the grid must stay inside the buffers they point to (as for any launch).
-pub(crate) unsafe fn launch_overlapping(
-    device: &CudaDevice,
-    func: &CudaFunction,
-    config: LaunchConfig,
-    args: &mut [*mut std::ffi::c_void],
-) -> Result<()> {
-    use candle_core::cuda_backend::WrapErr;
-    use candle_core::cuda_backend::cudarc::driver::sys;
-    let stream = device.cuda_stream();
-    stream.context().bind_to_thread().w()?;
-    // SAFETY: a zeroed attribute is a valid "ignore" attribute; id and value are set next.
-    let mut attribute: sys::CUlaunchAttribute = unsafe { std::mem::zeroed() };
-    attribute.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-    attribute.value.programmaticStreamSerializationAllowed = 1;
-    let launch = sys::CUlaunchConfig {
-        gridDimX: config.grid_dim.0,
-        gridDimY: config.grid_dim.1,
-        gridDimZ: config.grid_dim.2,
-        blockDimX: config.block_dim.0,
-        blockDimY: config.block_dim.1,
-        blockDimZ: config.block_dim.2,
-        sharedMemBytes: config.shared_mem_bytes,
-        hStream: stream.cu_stream(),
-        attrs: &mut attribute,
-        numAttrs: 1,
-    };
-    // SAFETY: the caller vouches for the arguments; the config and attribute outlive the call.
-    unsafe {
-        sys::cuLaunchKernelEx(
-            &launch,
-            func.cu_function(),
-            args.as_mut_ptr(),
-            std::ptr::null_mut(),
-        )
-    }
-    .result()
-    .w()
 }

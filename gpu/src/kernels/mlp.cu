@@ -7,7 +7,6 @@
 template <typename T>
 __device__ void silu_mul(const T* gate, int64_t gate_stride, const T* up, int64_t up_stride,
                          T* out, int64_t rows, int cols) {
-    allow_next_kernel();  // the down projection's weights can start streaming
     const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= rows * cols) return;
     const int64_t r = idx / cols;

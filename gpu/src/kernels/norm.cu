@@ -10,7 +10,6 @@
 template <typename T>
 __device__ void add_rms_norm(T* residual, const T* delta, const float* scale, T* out, int cols,
                              float eps) {
-    allow_next_kernel();  // the projection that follows can start streaming its weights
     const int64_t row = blockIdx.x;
     T* x = residual + row * cols;
     const T* d = delta == nullptr ? nullptr : delta + row * cols;

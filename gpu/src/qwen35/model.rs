@@ -1047,10 +1047,6 @@ pub struct FusedKernels {
     pub gemv: bool,
     /// A DeltaNet layer's prefill: the pass over chunks (`kernels::deltanet_chunks`).
     pub chunks: bool,
-    /// Projections of up to 8 rows start while the kernel before them finishes
-    /// (`kernels::gemv::set_overlap`; a process-wide setting, made by
-    /// [`Qwen35Model::set_fused_kernels`]).
-    pub overlap: bool,
 }
 
 impl FusedKernels {
@@ -1062,7 +1058,6 @@ impl FusedKernels {
         mlp: true,
         gemv: true,
         chunks: true,
-        overlap: true,
     };
     /// None: candle operations only.
     pub const NONE: FusedKernels = FusedKernels {
@@ -1072,11 +1067,10 @@ impl FusedKernels {
         mlp: false,
         gemv: false,
         chunks: false,
-        overlap: false,
     };
 
     /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`,
-    /// `mlp`, `gemv`, `chunks`, `overlap`.
+    /// `mlp`, `gemv`, `chunks`.
     pub fn parse(text: &str) -> std::result::Result<FusedKernels, String> {
         match text {
             "all" => return Ok(FusedKernels::ALL),
@@ -1092,11 +1086,10 @@ impl FusedKernels {
                 "mlp" => fused.mlp = true,
                 "gemv" => fused.gemv = true,
                 "chunks" => fused.chunks = true,
-                "overlap" => fused.overlap = true,
                 other => {
                     return Err(format!(
                         "unknown fused kernel {other:?} (all, none, or a list of deltanet, \
-                         attention, norm, mlp, gemv, chunks, overlap)"
+                         attention, norm, mlp, gemv, chunks)"
                     ));
                 }
             }
@@ -1198,18 +1191,15 @@ impl Qwen35Model {
     /// Chooses which of lamar's fused CUDA kernels run ([`FusedKernels`]; all by default).
     pub fn set_fused_kernels(&mut self, fused: FusedKernels) {
         self.fused = fused;
-        #[cfg(feature = "cuda")]
-        crate::kernels::gemv::set_overlap(fused.overlap);
     }
 
     /// Whether every layer can run inside a CUDA graph's decoding step: all fused kernels on,
     /// and attention sizes the decoding attention kernel handles.
     #[cfg(feature = "cuda")]
     pub(super) fn graphable(&self) -> bool {
-        // The prefill kernels (`chunks`) and the launch policy (`overlap`) do not matter.
+        // The prefill kernels (`chunks`) do not matter to a decoding step.
         let decoding = FusedKernels {
             chunks: self.fused.chunks,
-            overlap: self.fused.overlap,
             ..FusedKernels::ALL
         };
         self.fused == decoding
