@@ -58,6 +58,12 @@ impl Sampler {
         }
     }
 
+    /// Whether this sampler picks the largest logit (temperature 0): no random draws, so the
+    /// choice can be made wherever the logits are (e.g. inside a CUDA graph).
+    pub fn is_greedy(&self) -> bool {
+        self.params.temperature <= 0.0
+    }
+
     /// The next token of every row of `logits` `(B, V)`, and each token's log-probability
     /// under the model's untempered distribution.
     pub fn next(&mut self, logits: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {

@@ -122,6 +122,10 @@ fn compare_logits(
     drop(got);
     let want = reference["logits"].to_dtype(DType::F32)?.squeeze(0)?;
     report.insert("decoding".into(), compare_decoding(model, &ids, &want)?);
+    report.insert(
+        "greedy_graphs".into(),
+        compare_greedy_graphs(model, device)?,
+    );
     Ok(report.into())
 }
 
@@ -212,6 +216,60 @@ fn compare_decoding(
         "row0_vs_logits": agreement(&decoded.get(0)?, &reference)?,
         "row0_vs_lamar_one_call": agreement(&decoded.get(0)?, &own(0)?)?,
         "row1_vs_lamar_one_call": agreement(&decoded.get(1)?, &own(1)?)?,
+    }))
+}
+
+/// Greedy generation as `generate_each` runs it (several steps per CUDA graph, the choice made
+/// on the device) against eager steps picked on the host, for two random prompts of 200 tokens
+/// and 48 new tokens: the share of equal tokens and the largest log-probability difference.
+fn compare_greedy_graphs(
+    model: &qwen35::model::Qwen35Model,
+    device: &Device,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    const NEW: usize = 48;
+    let vocab = model.config().vocab_size as u32;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let prompts: Vec<Vec<u32>> = (0..2)
+        .map(|_| (0..200).map(|_| rng.random_range(0..vocab)).collect())
+        .collect();
+    let mut sampler = Sampler::new(SamplingParams::default());
+    let graphed = model.generate_each(
+        &prompts,
+        &[NEW, NEW],
+        &Decoding::default(),
+        &mut sampler,
+        device,
+        |_| {},
+    )?;
+    // Eager steps, one token at a time.
+    let flat: Vec<u32> = prompts.iter().flatten().copied().collect();
+    let mut cache = model.new_cache();
+    let mut logits =
+        model.forward_last(&Tensor::from_vec(flat, (2, 200), device)?, None, &mut cache)?;
+    let mut eager = vec![(Vec::new(), Vec::new()); 2];
+    for _ in 0..NEW {
+        let (tokens, log_probs) = sampler.next(&logits)?;
+        for row in 0..2 {
+            eager[row].0.push(tokens[row]);
+            eager[row].1.push(log_probs[row]);
+        }
+        logits =
+            model.forward_last(&Tensor::from_vec(tokens, (2, 1), device)?, None, &mut cache)?;
+    }
+    let (mut same, mut total, mut worst) = (0usize, 0usize, 0f32);
+    for (g, (tokens, log_probs)) in graphed.iter().zip(&eager) {
+        for (i, (&t, &lp)) in tokens.iter().zip(log_probs).enumerate() {
+            total += 1;
+            if g.tokens.get(i) == Some(&t) {
+                same += 1;
+                worst = worst.max((g.log_probs[i] - lp).abs());
+            }
+        }
+    }
+    Ok(serde_json::json!({
+        "tokens": total,
+        "same_token_share": same as f64 / total.max(1) as f64,
+        "log_prob_max_abs_diff": worst,
     }))
 }
 

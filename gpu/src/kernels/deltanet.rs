@@ -260,7 +260,11 @@ pub fn conv_prefill(x: &Tensor, history: &Tensor, weight: &Tensor) -> Result<Ten
         .arg(&channels_i)
         .arg(&kernel_i);
     let config = LaunchConfig {
-        grid_dim: (channels.div_ceil(256) as u32, (rows * tokens).min(65_535) as u32, 1),
+        grid_dim: (
+            channels.div_ceil(256) as u32,
+            (rows * tokens).min(65_535) as u32,
+            1,
+        ),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
     };

@@ -91,3 +91,21 @@ extern "C" __global__ void greedy_finish_f32(const float* partial, int blocks, i
                                              float* out) {
     greedy_finish(partial, blocks, rows, out);
 }
+
+// Inside a CUDA graph of several greedy decoding steps: after a step's greedy choice `picked`
+// (2B: indices as float, then log-probabilities), record it in `record` (2B floats) and make
+// the next step's inputs: ids[r] = picked[r], positions[r] += 1, and the key/value column and
+// length `counters` (2) one further. One thread per row (one block of at least B threads).
+extern "C" __global__ void greedy_advance_f32(const float* picked, float* record, unsigned int* ids,
+                                              float* positions, unsigned int* counters, int rows) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r == 0) {
+        counters[0] += 1;
+        counters[1] += 1;
+    }
+    if (r >= rows) return;
+    record[r] = picked[r];
+    record[rows + r] = picked[rows + r];
+    ids[r] = (unsigned int)picked[r];
+    positions[r] += 1.0f;
+}

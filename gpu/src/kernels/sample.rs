@@ -59,3 +59,58 @@ pub fn greedy(logits: &Tensor) -> Result<Tensor> {
     unsafe { launch.launch(config) }.w()?;
     Ok(out)
 }
+
+/// For the steps of a greedy decoding graph: copies `picked` (`(2B)` f32, [`greedy`]'s output)
+/// into `record` (any `2B` contiguous f32 elements, e.g. a row of a `(steps, 2B)` buffer) and
+/// makes the next step's inputs in place: `ids` `(B, 1)` u32 become the picked tokens,
+/// `positions` `(B, 1)` f32 and `counters` `(2)` u32 (key/value column and length) go one
+/// further.
+pub fn advance(
+    picked: &Tensor,
+    record: &Tensor,
+    ids: &Tensor,
+    positions: &Tensor,
+    counters: &Tensor,
+) -> Result<()> {
+    let rows = ids.elem_count();
+    let f32 = DType::F32;
+    if picked.elem_count() != 2 * rows
+        || record.elem_count() != 2 * rows
+        || positions.elem_count() != rows
+        || counters.elem_count() != 2
+    {
+        candle_core::bail!(
+            "lamar kernel (greedy advance): {rows} rows but picks {:?}, record {:?}, positions {:?}, counters {:?}",
+            picked.dims(),
+            record.dims(),
+            positions.dims(),
+            counters.dims()
+        );
+    }
+    let device = cuda_device(ids)?;
+    let picked_ptr = contiguous_address(picked, f32, "picks")?;
+    let record_ptr = contiguous_address(record, f32, "record")?;
+    let ids_ptr = contiguous_address(ids, DType::U32, "ids")?;
+    let positions_ptr = contiguous_address(positions, f32, "positions")?;
+    let counters_ptr = contiguous_address(counters, DType::U32, "counters")?;
+    let rows_i = rows as i32;
+    let func = function(&device, "greedy_advance", f32, MODULE, PTX)?;
+    let stream = device.cuda_stream();
+    let mut launch = stream.launch_builder(&func);
+    launch
+        .arg(&picked_ptr)
+        .arg(&record_ptr)
+        .arg(&ids_ptr)
+        .arg(&positions_ptr)
+        .arg(&counters_ptr)
+        .arg(&rows_i);
+    let config = LaunchConfig {
+        grid_dim: (rows.div_ceil(256).max(1) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: sizes checked above; one thread per row, thread 0 also moves the counters (one
+    // block holds it, and only it touches them).
+    unsafe { launch.launch(config) }.w()?;
+    Ok(())
+}

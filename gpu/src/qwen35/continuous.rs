@@ -15,9 +15,11 @@
 //! time ([`Cache::trim_padding`]), so attention does not run over a growing history of finished
 //! sequences. Positions are counted per row, so none of this moves a token's rotary angle.
 
+use super::graph::GREEDY_STEPS;
 use super::model::{Cache, Decoding, Generation, Qwen35Model};
 use crate::sampling::Sampler;
 use candle_core::{Device, Result, Tensor};
+use std::collections::VecDeque;
 
 /// One slot's sequence.
 struct Slot {
@@ -58,14 +60,38 @@ impl Qwen35Model {
             candle_core::bail!("every prompt needs at least one token");
         }
         let slots = slots.max(1);
-        let room = limits.iter().copied().max().unwrap_or(0);
+        // Key/value room after a prompt: the longest limit, and the steps a greedy graph may
+        // take past it.
+        let room = limits.iter().copied().max().unwrap_or(0) + GREEDY_STEPS;
         let mut waiting = (0..prompts.len()).rev().collect::<Vec<_>>(); // next on top
         let mut running: Vec<Option<Slot>> = Vec::new();
         let mut graphs = self.graph_slot();
         let mut cache: Option<Cache> = None;
         // Rows were added, replaced or removed since the last look for shared padding.
         let mut reshaped = false;
+        // Steps already computed for the current rows (greedy decoding computes several at a
+        // time: `decode_greedy_graphed`), oldest first. Rows are only admitted or dropped when
+        // none are left, so that every row's cache matches its tokens.
+        let mut picks: VecDeque<(Vec<u32>, Vec<f32>)> = VecDeque::new();
         loop {
+            if let Some((tokens, log_probs)) = picks.pop_front() {
+                progress(running.iter().flatten().count());
+                for (row, slot) in running.iter_mut().enumerate() {
+                    let Some(s) = slot else { continue };
+                    let limit = limits[s.request];
+                    if s.generation
+                        .push(tokens[row], log_probs[row], decoding.stop, limit)
+                    {
+                        s.next = tokens[row];
+                    } else if let Some(finished) = slot.take() {
+                        done(finished.request, finished.generation)?;
+                    }
+                }
+                if !picks.is_empty() && running.iter().any(Option::is_some) {
+                    continue;
+                }
+                picks.clear();
+            }
             // Fill free slots (and start the batch) from the waiting prompts.
             while running.iter().filter(|s| s.is_some()).count() < slots {
                 let Some(request) = waiting.pop() else { break };
@@ -125,21 +151,13 @@ impl Qwen35Model {
             if std::mem::take(&mut reshaped) {
                 c.trim_padding(room)?;
             }
-            // One decoding step for every running sequence.
+            // Decoding step(s) for every running sequence.
             let next: Vec<u32> = running.iter().flatten().map(|s| s.next).collect();
-            let logits = self.decode_step_graphed(&next, c, &mut graphs)?;
-            let (tokens, log_probs) = sampler.next(&logits)?;
-            progress(running.len());
-            for (row, slot) in running.iter_mut().enumerate() {
-                let Some(s) = slot else { continue };
-                let limit = limits[s.request];
-                if s.generation
-                    .push(tokens[row], log_probs[row], decoding.stop, limit)
-                {
-                    s.next = tokens[row];
-                } else if let Some(finished) = slot.take() {
-                    done(finished.request, finished.generation)?;
-                }
+            if sampler.is_greedy() {
+                picks.extend(self.decode_greedy_graphed(&next, c, &mut graphs, GREEDY_STEPS)?);
+            } else {
+                let logits = self.decode_step_graphed(&next, c, &mut graphs)?;
+                picks.push_back(sampler.next(&logits)?);
             }
         }
         Ok(())

@@ -6,12 +6,13 @@
 
 use super::config::{LayerType, Qwen35Config};
 use super::delta_rule::{Chunks, delta_rule_recurrent};
-use super::graph::GraphSlot;
+use super::graph::{GREEDY_STEPS, GraphSlot};
 use super::stopwatch::Stopwatch;
 use crate::lora::{FusedProjection, LoraAdapter, Projection, apply_linear};
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// `x / sqrt(mean(x²) + eps) · scale` over the last dimension, computed in f32 (one fused
@@ -1496,15 +1497,18 @@ impl Qwen35Model {
             let ids = Tensor::from_vec(ids, (group.len(), width), device)?;
             let mask = Tensor::from_vec(mask, (group.len(), width), device)?;
             let mut cache = self.new_cache();
-            cache.reserve(width + longest);
+            // Room for the last greedy graph's steps past the longest limit.
+            cache.reserve(width + longest + GREEDY_STEPS);
             logits.push(self.forward_last(&ids, Some(&mask), &mut cache)?);
             parts.push(cache);
         }
         let mut cache = Cache::concat(parts)?;
-        let mut logits = Tensor::cat(&logits, 0)?;
+        let logits = Tensor::cat(&logits, 0)?;
         let mut graphs = self.graph_slot();
-        loop {
-            let (tokens, log_probs) = sampler.next(&logits)?;
+        // Steps already computed for the current rows (several at a time for greedy decoding:
+        // `decode_greedy_graphed`), oldest first.
+        let mut picks = VecDeque::from([sampler.next(&logits)?]);
+        while let Some((tokens, log_probs)) = picks.pop_front() {
             let mut keep = Vec::with_capacity(active.len());
             for (row, &k) in active.iter().enumerate() {
                 if out[k].push(tokens[row], log_probs[row], stop, limits[k]) {
@@ -1517,10 +1521,27 @@ impl Qwen35Model {
             }
             let next: Vec<u32> = keep.iter().map(|&row| tokens[row]).collect();
             if keep.len() < active.len() {
+                // The cache (and the steps computed ahead) hold every row: keep the kept ones.
                 cache.retain(&keep)?;
                 active = keep.iter().map(|&row| active[row]).collect();
+                for (tokens, log_probs) in picks.iter_mut() {
+                    *tokens = keep.iter().map(|&row| tokens[row]).collect();
+                    *log_probs = keep.iter().map(|&row| log_probs[row]).collect();
+                }
             }
-            logits = self.decode_step_graphed(&next, &mut cache, &mut graphs)?;
+            if picks.is_empty() {
+                if sampler.is_greedy() {
+                    picks.extend(self.decode_greedy_graphed(
+                        &next,
+                        &mut cache,
+                        &mut graphs,
+                        GREEDY_STEPS,
+                    )?);
+                } else {
+                    let logits = self.decode_step_graphed(&next, &mut cache, &mut graphs)?;
+                    picks.push_back(sampler.next(&logits)?);
+                }
+            }
         }
         Ok(out)
     }

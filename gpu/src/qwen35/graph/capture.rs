@@ -10,9 +10,39 @@ use candle_core::cuda_backend::cudarc::driver::sys::{
 use candle_core::cuda_backend::cudarc::driver::{CudaGraph, result};
 use candle_core::{DType, Device, Result, Tensor, bail};
 
-/// A captured decoding step and the buffers it reads and writes.
+/// What a captured graph computes after the layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// One step; its logits are left in the graph's buffer.
+    Logits,
+    /// This many steps, each ending with the greedy choice, which becomes the next step's
+    /// input on the device (`kernels::sample::advance`).
+    Greedy(usize),
+}
+
+impl Ending {
+    fn steps(self) -> usize {
+        match self {
+            Ending::Logits => 1,
+            Ending::Greedy(steps) => steps,
+        }
+    }
+}
+
+/// What a decoding call gives back.
+pub(super) enum Decoded {
+    /// The logits `(B, vocab)` of one step (an eager step, or a graph ending in logits).
+    Logits(Tensor),
+    /// Each step's greedy tokens and log-probabilities (a graph ending in greedy choices).
+    Picks(Vec<(Vec<u32>, Vec<f32>)>),
+}
+
+/// A captured decoding step (or several) and the buffers it reads and writes.
 pub struct DecodeGraph {
     graph: CudaGraph,
+    ending: Ending,
+    /// `(steps, 2B)` f32 for a greedy graph: each step's tokens (as floats) and log-probs.
+    picks: Option<Tensor>,
     /// `(B, 1)` u32: the new tokens.
     ids: Tensor,
     /// `(B, 1)` f32: their positions.
@@ -98,9 +128,10 @@ fn attention_extent(cache: &Cache) -> Option<(usize, usize)> {
 }
 
 impl DecodeGraph {
-    /// Whether this graph was captured with `cache`'s current buffers and batch size.
-    fn matches(&self, identity: &[u64]) -> bool {
-        self.identity == identity
+    /// Whether this graph was captured with `cache`'s current buffers and batch size, to end
+    /// as asked.
+    fn matches(&self, identity: &[u64], ending: Ending) -> bool {
+        self.identity == identity && self.ending == ending
     }
 }
 
@@ -112,11 +143,26 @@ impl Qwen35Model {
         cache: &mut Cache,
         slot: &mut GraphSlot,
     ) -> Result<Tensor> {
+        match self.decode_cuda(tokens, cache, slot, Ending::Logits)? {
+            Decoded::Logits(logits) => Ok(logits),
+            Decoded::Picks(_) => bail!("CUDA graph: a logits graph returned greedy picks"),
+        }
+    }
+
+    /// One eager step (logits), or a graph's step(s) ending as asked.
+    pub(super) fn decode_cuda(
+        &self,
+        tokens: &[u32],
+        cache: &mut Cache,
+        slot: &mut GraphSlot,
+        ending: Ending,
+    ) -> Result<Decoded> {
         let device = self.embed.embeddings().device().clone();
         let b = tokens.len();
-        let eager = |cache: &mut Cache| -> Result<Tensor> {
+        let steps = ending.steps();
+        let eager = |cache: &mut Cache| -> Result<Decoded> {
             let ids = Tensor::from_vec(tokens.to_vec(), (b, 1), &device)?;
-            self.forward_last(&ids, None, cache)
+            Ok(Decoded::Logits(self.forward_last(&ids, None, cache)?))
         };
         if !slot.enabled || slot.failure.is_some() || !device.is_cuda() || !self.graphable() {
             return eager(cache);
@@ -127,11 +173,19 @@ impl Qwen35Model {
         let Some(identity) = cache_identity(cache)? else {
             return eager(cache);
         };
-        if len >= capacity || cache.next_position.len() != b || cache.seen.is_none() {
+        if steps == 0
+            || len + steps > capacity
+            || cache.next_position.len() != b
+            || cache.seen.is_none()
+        {
             slot.graph = None;
             return eager(cache); // grows the buffers; the next step captures anew
         }
-        if !slot.graph.as_ref().is_some_and(|g| g.matches(&identity)) {
+        if !slot
+            .graph
+            .as_ref()
+            .is_some_and(|g| g.matches(&identity, ending))
+        {
             slot.graph = None;
             if slot.warmed.as_deref() != Some(&identity[..]) {
                 // One eager step first with these buffers, so that every kernel module is
@@ -142,13 +196,13 @@ impl Qwen35Model {
                     return eager(cache);
                 };
                 let _cached = cuda.enable_cuda_graph_htod_cache();
-                let logits = eager(cache)?;
+                let decoded = eager(cache)?;
                 // The step bumped the revision: what the next call will see, if nothing else
                 // changes the cache in between.
                 slot.warmed = cache_identity(cache)?;
-                return Ok(logits);
+                return Ok(decoded);
             }
-            match self.capture(cache, identity, len, capacity) {
+            match self.capture(cache, identity, len, capacity, ending) {
                 Ok(graph) => {
                     slot.graph = Some(graph);
                     slot.captures += 1;
@@ -166,30 +220,44 @@ impl Qwen35Model {
         upload(&graph.counters, &[len as u32, len as u32 + 1])?;
         graph.graph.launch().w()?;
         slot.replays += 1;
-        // The bookkeeping an eager step does on the host.
+        // The bookkeeping eager steps do on the host.
         for layer in &mut cache.layers {
             if let LayerCache::Attention(a) = layer {
-                a.len += 1;
+                a.len += steps;
             }
         }
-        cache.position += 1;
+        cache.position += steps;
         for p in &mut cache.next_position {
-            *p += 1;
+            *p += steps as u32;
         }
         if let Some(seen) = cache.seen.take() {
-            let ones = Tensor::ones((b, 1), DType::F32, &device)?;
+            let ones = Tensor::ones((b, steps), DType::F32, &device)?;
             cache.seen = Some(Tensor::cat(&[&seen, &ones], 1)?);
         }
-        Ok(graph.logits.clone())
+        match &graph.picks {
+            None => Ok(Decoded::Logits(graph.logits.clone())),
+            Some(picks) => {
+                let rows: Vec<Vec<f32>> = picks.to_vec2()?;
+                Ok(Decoded::Picks(
+                    rows.into_iter()
+                        .map(|row| {
+                            let tokens = row[..b].iter().map(|&t| t as u32).collect();
+                            (tokens, row[b..].to_vec())
+                        })
+                        .collect(),
+                ))
+            }
+        }
     }
 
-    /// Captures one decoding step for `cache`'s batch and buffers.
+    /// Captures decoding step(s) for `cache`'s batch and buffers.
     fn capture(
         &self,
         cache: &mut Cache,
         identity: Vec<u64>,
         len: usize,
         capacity: usize,
+        ending: Ending,
     ) -> Result<DecodeGraph> {
         let device = self.embed.embeddings().device().clone();
         let Device::Cuda(cuda) = &device else {
@@ -212,6 +280,14 @@ impl Qwen35Model {
             self.embed.embeddings().dtype(),
             &device,
         )?;
+        let picks = match ending {
+            Ending::Logits => None,
+            Ending::Greedy(steps) => {
+                // Loads the sampling kernels' module now: a capture may not.
+                crate::kernels::sample::greedy(&logits)?;
+                Some(Tensor::zeros((steps, 2 * b), DType::F32, &device)?)
+            }
+        };
         let freqs = positions.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?;
         let emb = Tensor::cat(&[&freqs, &freqs], 2)?.unsqueeze(1)?;
         let stream = cuda.cuda_stream();
@@ -232,11 +308,23 @@ impl Qwen35Model {
                 graph: Some(counters.clone()),
                 stopwatch: None,
             };
-            let h = self.run_layers(&ids, &step, cache)?;
-            let normed = self.norm.apply(&h)?;
-            let out = crate::lora::apply_linear(&self.lm_head, &normed, self.fused.gemv)?;
-            let out = out.squeeze(1)?;
-            logits.slice_set(&out, 0, 0)
+            for s in 0..ending.steps() {
+                let h = self.run_layers(&ids, &step, cache)?;
+                let normed = self.norm.apply(&h)?;
+                let out = crate::lora::apply_linear(&self.lm_head, &normed, self.fused.gemv)?;
+                let out = out.squeeze(1)?;
+                match &picks {
+                    None => logits.slice_set(&out, 0, 0)?,
+                    Some(picks) => {
+                        let picked = crate::kernels::sample::greedy(&out)?;
+                        let record = picks.narrow(0, s, 1)?;
+                        crate::kernels::sample::advance(
+                            &picked, &record, &ids, &positions, &counters,
+                        )?;
+                    }
+                }
+            }
+            Ok(())
         })();
         // Always end the capture, so the stream is usable whatever happened.
         let graph = stream.end_capture(CUgraphInstantiate_flags(0));
@@ -247,6 +335,8 @@ impl Qwen35Model {
         graph.upload().w()?;
         Ok(DecodeGraph {
             graph,
+            ending,
+            picks,
             ids,
             positions,
             counters,

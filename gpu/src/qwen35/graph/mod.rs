@@ -18,6 +18,7 @@
 mod capture;
 
 use super::model::{Cache, Qwen35Model};
+use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{Result, Tensor};
 
 impl Qwen35Model {
@@ -46,6 +47,50 @@ impl Qwen35Model {
         }
     }
 }
+
+impl Qwen35Model {
+    /// Greedy decoding: up to `steps` steps for every row, starting from `tokens`, as one CUDA
+    /// graph whose steps each end with the greedy choice (made on the device and fed to the
+    /// next step there), so the host waits once per `steps` tokens instead of once per token.
+    /// Returns each step's tokens and log-probabilities: `steps` of them, or one on CUDA when
+    /// the graph cannot be used (its warm-up step, a full cache), where the eager step is picked
+    /// greedily ([`Sampler`] at temperature 0, as it is for every step on the CPU). Every row
+    /// takes all the returned steps: a caller whose row stopped earlier ignores that row's later
+    /// tokens. Callers reserve `steps` extra key/value columns, so that a graph fits to the end.
+    pub fn decode_greedy_graphed(
+        &self,
+        tokens: &[u32],
+        cache: &mut Cache,
+        slot: &mut GraphSlot,
+        steps: usize,
+    ) -> Result<Vec<(Vec<u32>, Vec<f32>)>> {
+        #[cfg(feature = "cuda")]
+        let logits = match self.decode_cuda(tokens, cache, slot, capture::Ending::Greedy(steps))? {
+            capture::Decoded::Picks(picks) => return Ok(picks),
+            capture::Decoded::Logits(logits) => logits,
+        };
+        let mut greedy = Sampler::new(SamplingParams::default());
+        #[cfg(feature = "cuda")]
+        return Ok(vec![greedy.next(&logits)?]);
+        #[cfg(not(feature = "cuda"))]
+        {
+            let mut picks = Vec::with_capacity(steps);
+            let mut next = tokens.to_vec();
+            for _ in 0..steps.max(1) {
+                let logits = self.decode_step_graphed(&next, cache, slot)?;
+                let pick = greedy.next(&logits)?;
+                next.clone_from(&pick.0);
+                picks.push(pick);
+            }
+            Ok(picks)
+        }
+    }
+}
+
+/// Steps per greedy decoding graph in generation ([`Qwen35Model::decode_greedy_graphed`]): the
+/// host's turn between graphs (reading the tokens back, the next launch) is paid once per this
+/// many tokens; a row that stops inside a graph costs the rest of its steps.
+pub const GREEDY_STEPS: usize = 4;
 
 /// Where a generation keeps its decoding graph between steps, and what happened to it.
 #[derive(Default)]
