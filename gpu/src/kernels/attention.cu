@@ -120,30 +120,41 @@ __device__ void attention_decode_split(const T* q, const T* k_cache, const T* v_
         for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) acc[g][d] = 0.0f;
     }
     const int64_t base = (row * kv_heads + kv) * capacity;
-    for (int j = begin + warp; j < end; j += DECODE_WARPS) {
-        const T* kj = k_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE;
-        const T* vj = v_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE;
-        float kr[DECODE_DIMS_PER_LANE], vr[DECODE_DIMS_PER_LANE];
+    // Each warp takes keys j = begin + warp + 4 i, KEYS_AT_ONCE at a time: their keys and
+    // values are all requested before the first is used, so that one memory latency is paid
+    // per group of keys instead of per key.
+    constexpr int KEYS_AT_ONCE = 4;
+    for (int j0 = begin + warp; j0 < end; j0 += KEYS_AT_ONCE * DECODE_WARPS) {
+        Pack<T> kp[KEYS_AT_ONCE], vp[KEYS_AT_ONCE];
+        float bs[KEYS_AT_ONCE];
 #pragma unroll
-        for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) {
-            kr[d] = to_float(kj[d]);
-            vr[d] = to_float(vj[d]);
+        for (int u = 0; u < KEYS_AT_ONCE; ++u) {
+            const int j = j0 + u * DECODE_WARPS;
+            if (j < end) {
+                kp[u].load(k_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE);
+                vp[u].load(v_cache + (base + j) * HD + lane * DECODE_DIMS_PER_LANE);
+                bs[u] = bias[row * bias_stride + j];
+            }
         }
-        const float b = bias[row * bias_stride + j];
 #pragma unroll
-        for (int g = 0; g < group; ++g) {
-            float dot = 0.0f;
+        for (int u = 0; u < KEYS_AT_ONCE; ++u) {
+            if (j0 + u * DECODE_WARPS >= end) break;
 #pragma unroll
-            for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) dot += qr[g][d] * kr[d];
-            dot = warp_sum(dot);
-            const float s = rounded<T>(rounded<T>(dot) * scale) + b;
-            const float m_new = fmaxf(m[g], s);
-            const float correction = expf(m[g] - m_new);
-            const float p = expf(s - m_new);
-            l[g] = l[g] * correction + p;
+            for (int g = 0; g < group; ++g) {
+                float dot = 0.0f;
 #pragma unroll
-            for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) acc[g][d] = acc[g][d] * correction + p * vr[d];
-            m[g] = m_new;
+                for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d) dot += qr[g][d] * kp[u].at(d);
+                dot = warp_sum(dot);
+                const float s = rounded<T>(rounded<T>(dot) * scale) + bs[u];
+                const float m_new = fmaxf(m[g], s);
+                const float correction = expf(m[g] - m_new);
+                const float p = expf(s - m_new);
+                l[g] = l[g] * correction + p;
+#pragma unroll
+                for (int d = 0; d < DECODE_DIMS_PER_LANE; ++d)
+                    acc[g][d] = acc[g][d] * correction + p * vp[u].at(d);
+                m[g] = m_new;
+            }
         }
     }
     // Join the warps: warp 0 collects through shared memory.

@@ -18,6 +18,29 @@ template <typename T> __device__ __forceinline__ float rounded(float x) {
     return to_float(from_float<T>(x));
 }
 
+// Eight consecutive values of T (16-byte aligned), loaded in one (bf16) or two (float) 16-byte
+// loads and read back as floats.
+template <typename T> struct Pack;  // 8 values of T in 16 or 32 bytes
+template <> struct Pack<__nv_bfloat16> {
+    uint4 raw;
+    __device__ __forceinline__ void load(const __nv_bfloat16* p) { raw = *reinterpret_cast<const uint4*>(p); }
+    __device__ __forceinline__ float at(int i) const {
+        const __nv_bfloat16* v = reinterpret_cast<const __nv_bfloat16*>(&raw);
+        return __bfloat162float(v[i]);
+    }
+};
+template <> struct Pack<float> {
+    float4 lo, hi;
+    __device__ __forceinline__ void load(const float* p) {
+        lo = *reinterpret_cast<const float4*>(p);
+        hi = *reinterpret_cast<const float4*>(p + 4);
+    }
+    __device__ __forceinline__ float at(int i) const {
+        const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        return v[i];
+    }
+};
+
 __device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
 
 __device__ __forceinline__ float warp_sum(float x) {

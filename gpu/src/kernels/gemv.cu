@@ -13,27 +13,6 @@
 
 #include "common.cuh"
 
-template <typename T> struct Pack;  // 8 values of T in 16 or 32 bytes
-template <> struct Pack<__nv_bfloat16> {
-    uint4 raw;
-    __device__ __forceinline__ void load(const __nv_bfloat16* p) { raw = *reinterpret_cast<const uint4*>(p); }
-    __device__ __forceinline__ float at(int i) const {
-        const __nv_bfloat16* v = reinterpret_cast<const __nv_bfloat16*>(&raw);
-        return __bfloat162float(v[i]);
-    }
-};
-template <> struct Pack<float> {
-    float4 lo, hi;
-    __device__ __forceinline__ void load(const float* p) {
-        lo = *reinterpret_cast<const float4*>(p);
-        hi = *reinterpret_cast<const float4*>(p + 4);
-    }
-    __device__ __forceinline__ float at(int i) const {
-        const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-        return v[i];
-    }
-};
-
 template <typename T, int R, int S, int M>
 __device__ void gemv(const T* x, int64_t x_stride, const T* w, T* y, int64_t y_stride, int n_total,
                      int k_total) {
