@@ -452,6 +452,9 @@ fn prefill_stages(
     }))
 }
 
+/// The step from which `decode_steady_tok_s` counts.
+const STEADY_FROM: usize = 64;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = options()?;
     let device = match o.device.as_str() {
@@ -519,6 +522,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut sampler = Sampler::new(SamplingParams::default());
         let t1 = Instant::now();
         let mut first_step: Option<f64> = None;
+        // Steady state: from the 64th step on (after the decoding graph's capture).
+        let (mut steps, mut steady_from) = (0usize, None);
         let generated = model.generate_each(
             &prompts,
             &limits,
@@ -527,8 +532,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &device,
             |_| {
                 first_step.get_or_insert_with(|| t1.elapsed().as_secs_f64());
+                steps += 1;
+                if steps == STEADY_FROM {
+                    steady_from = Some(Instant::now());
+                }
             },
         )?;
+        let steady = steady_from.map(|t| (steps - STEADY_FROM) as f64 / t.elapsed().as_secs_f64());
         device.synchronize()?;
         let total = t1.elapsed().as_secs_f64();
         let first = first_step.unwrap_or(0.0);
@@ -547,6 +557,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "decode_s": decode,
                 "decode_tok_s": (new - batch) as f64 / decode.max(1e-9),
                 "decode_ms_per_step": 1e3 * decode / (o.new_tokens.max(2) - 1) as f64,
+                // Steps per second after the first STEADY_FROM (the graph's capture excluded),
+                // times the batch: tokens per second once decoding runs.
+                "decode_steady_tok_s": steady.map(|s| s * batch as f64),
             })
         );
     }

@@ -200,16 +200,31 @@ __device__ void attention_decode_combine(const float* partial, const T* gate, in
     const int d = threadIdx.x;
     const int group = heads / kv_heads;
     const int kv = head / group, g = head % group;
+    // Each split's maximum and sum are read once, by one thread each, into shared memory
+    // (`splits` floats twice, dynamic); then every thread's loads of its dimension are
+    // independent of each other.
+    extern __shared__ float shared[];
+    float* weight = shared;           // e^{m_s - max}
+    float* sums = shared + splits;    // l_s e^{m_s - max}
+    const float* first = partial + ((row * kv_heads + kv) * splits * group + g) * (HD + 2);
+    const int64_t split_stride = (int64_t)group * (HD + 2);
+    for (int s = d; s < splits; s += blockDim.x) weight[s] = first[s * split_stride];
+    __syncthreads();
     float mm = -INFINITY;
-    for (int s = 0; s < splits; ++s) {
-        mm = fmaxf(mm, partial[(((row * kv_heads + kv) * splits + s) * group + g) * (HD + 2)]);
+    for (int s = 0; s < splits; ++s) mm = fmaxf(mm, weight[s]);
+    __syncthreads();
+    for (int s = d; s < splits; s += blockDim.x) {
+        const float m = first[s * split_stride];
+        const float c = m == -INFINITY ? 0.0f : expf(m - mm);
+        weight[s] = c;
+        sums[s] = first[s * split_stride + 1] * c;
     }
+    __syncthreads();
     float ll = 0.0f, aa = 0.0f;
+#pragma unroll 8
     for (int s = 0; s < splits; ++s) {
-        const float* p = partial + (((row * kv_heads + kv) * splits + s) * group + g) * (HD + 2);
-        const float c = p[0] == -INFINITY ? 0.0f : expf(p[0] - mm);
-        ll += p[1] * c;
-        aa += p[2 + d] * c;
+        ll += sums[s];
+        aa += first[s * split_stride + 2 + d] * weight[s];
     }
     const float attention = rounded<T>(aa / ll);
     const float gv = to_float(gate[row * gate_stride + (int64_t)head * 2 * HD + HD + d]);

@@ -259,9 +259,9 @@ pub fn attention_decode(a: &AttentionCore) -> Result<Tensor> {
     let config = LaunchConfig {
         grid_dim: (heads as u32, rows as u32, 1),
         block_dim: (hd as u32, 1, 1),
-        shared_mem_bytes: 0,
+        shared_mem_bytes: (2 * splits * 4) as u32,
     };
-    // SAFETY: as above.
+    // SAFETY: as above; the shared memory holds two floats per split.
     unsafe { launch.launch(config) }.w()?;
     Ok(out)
 }
