@@ -7,10 +7,11 @@
 //! and rounds where the candle path rounds.
 //!
 //! * `deltanet`: one decoding step of a Gated DeltaNet layer (convolution, norms, gates,
-//!   delta rule on the state in place, gated norm): three kernels for about forty operations.
-//! * `deltanet_chunks`: a DeltaNet layer's prefill, the pass over chunks that carries the state
-//!   (the part of the chunked form that cannot be batched): one kernel for about eight
-//!   operations per chunk.
+//!   delta rule on the state in place, gated norm): three kernels for about forty operations;
+//!   and a prefill's convolution and gated norm.
+//! * `deltanet_chunks`: a DeltaNet layer's prefill in two kernels: the chunked rule's
+//!   state-free part straight from the convolution's output (about sixty operations), and the
+//!   pass over chunks that carries the state (about eight operations per chunk).
 //! * `attention`: the start of a full-attention decoding step (query/key norms, partial RoPE,
 //!   the new key and value written into the cache): one kernel for about thirty operations;
 //!   and split-key (flash-decoding) attention with the output gate: two for about ten.
@@ -18,7 +19,8 @@
 //! * `mlp`: the MLP's `silu(gate) · up`: one kernel for two operations.
 //! * `gemv`: projections of a few rows (decoding), streaming the weights faster than cuBLAS
 //!   does at one row.
-//! * `sample`: greedy decoding's token and log-probability: two kernels for about a dozen.
+//! * `sample`: greedy decoding's token and log-probability: two kernels for about a dozen; and
+//!   inside a greedy CUDA graph, the choice fed to the next step on the device.
 
 #[cfg(feature = "cuda")]
 pub mod attention;

@@ -1036,7 +1036,8 @@ pub struct Qwen35Model {
 /// GPU bench compares with. Without the `cuda` feature there are none and this changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FusedKernels {
-    /// A DeltaNet layer's decoding step (`kernels::deltanet`).
+    /// A DeltaNet layer's decoding step, and its convolution and gated norm in prefill
+    /// (`kernels::deltanet`).
     pub deltanet: bool,
     /// The start of a full-attention decoding step (`kernels::attention`).
     pub attention: bool,
@@ -1046,7 +1047,8 @@ pub struct FusedKernels {
     pub mlp: bool,
     /// Projections of up to 8 rows (decoding; `kernels::gemv`).
     pub gemv: bool,
-    /// A DeltaNet layer's prefill: the pass over chunks (`kernels::deltanet_chunks`).
+    /// A DeltaNet layer's prefill: the chunked rule's state-free part and its pass over
+    /// chunks (`kernels::deltanet_chunks`).
     pub chunks: bool,
 }
 
