@@ -1,8 +1,9 @@
 //! The Qwen3.5 text model: a stack of decoder layers, each a token mixer (Gated DeltaNet or gated
 //! full attention, per `layer_types`) and a SwiGLU MLP, with zero-centred RMSNorms and a tied LM
 //! head. Layout and formulas follow transformers' `modeling_qwen3_5.py` (the parity tests compare
-//! logits with it). The DeltaNet runs its chunked form for prefill ([`delta_rule_chunked`]) and
-//! its recurrent form for decoding ([`delta_rule_recurrent`]).
+//! logits with it). The DeltaNet runs its chunked form for prefill
+//! ([`delta_rule_chunked`](super::delta_rule::delta_rule_chunked)) and its recurrent form for
+//! decoding ([`delta_rule_recurrent`]).
 
 use super::config::{LayerType, Qwen35Config};
 use super::delta_rule::{Chunks, delta_rule_recurrent};
