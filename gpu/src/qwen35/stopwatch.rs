@@ -67,3 +67,23 @@ impl Stopwatch {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn laps_add_up_per_stage_and_take_forgets_them() {
+        let watch = Stopwatch::new(&Device::Cpu);
+        watch.restart().unwrap();
+        watch.lap("b").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        watch.lap("a").unwrap();
+        watch.lap("b").unwrap();
+        let laps = watch.take();
+        let names: Vec<_> = laps.iter().map(|(n, _, k)| (*n, *k)).collect();
+        assert_eq!(names, [("a", 1), ("b", 2)]);
+        assert!(laps[0].1 >= 0.002, "stage a took {} s", laps[0].1);
+        assert!(watch.take().is_empty());
+    }
+}
