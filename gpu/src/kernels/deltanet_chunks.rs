@@ -3,9 +3,8 @@
 //! about sixty candle operations) and the pass from chunk to chunk that carries the state
 //! ([`deltanet_chunks`], about eight candle operations per chunk).
 
-use super::launch::{contiguous_address, cuda_device, function};
+use super::launch::{allow_shared_memory, contiguous_address, cuda_device, function};
 use candle_core::cuda_backend::WrapErr;
-use candle_core::cuda_backend::cudarc::driver::sys::CUfunction_attribute_enum;
 use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 use candle_core::{DType, Result, Tensor};
 
@@ -62,24 +61,13 @@ pub fn deltanet_chunks(
         );
     }
     let shared_floats = dk * 32 + c * 32 + 3 * c * dk + c * c;
-    let shared_bytes = (shared_floats * 4) as u32;
+    let shared_bytes = shared_floats * 4;
     let device = cuda_device(chunks.u)?;
     let stream = device.cuda_stream();
     let func = function(&device, "deltanet_chunks", DType::F32, MODULE, PTX)?;
-    let allowed = stream
-        .context()
-        .attribute(
-            candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
-        )
-        .w()?;
-    if shared_bytes as i32 > allowed {
+    if !allow_shared_memory(&device, &func, shared_bytes)? {
         return Ok(None);
     }
-    func.set_attribute(
-        CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-        shared_bytes as i32,
-    )
-    .w()?;
     let f32 = DType::F32;
     let u = contiguous_address(chunks.u, f32, "U")?;
     let w = contiguous_address(chunks.w, f32, "W")?;
@@ -112,7 +100,7 @@ pub fn deltanet_chunks(
     let config = LaunchConfig {
         grid_dim: ((dv / 32) as u32, bh as u32, 1),
         block_dim: (32, 8, 1),
-        shared_mem_bytes: shared_bytes,
+        shared_mem_bytes: shared_bytes as u32,
     };
     // SAFETY: shapes, contiguity and the kernel's size limits checked above; 16-byte alignment
     // holds because candle's buffers are aligned and every tile is a multiple of 4 floats.
@@ -170,21 +158,10 @@ pub fn chunk_prepare(
     let device = cuda_device(inputs.mixed)?;
     let stream = device.cuda_stream();
     let func = function(&device, "deltanet_chunk_prepare", dtype, MODULE, PTX)?;
-    let shared_bytes = (PREPARE_SHARED * 4) as u32;
-    let allowed = stream
-        .context()
-        .attribute(
-            candle_core::cuda_backend::cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
-        )
-        .w()?;
-    if shared_bytes as i32 > allowed {
+    let shared_bytes = PREPARE_SHARED * 4;
+    if !allow_shared_memory(&device, &func, shared_bytes)? {
         return Ok(None);
     }
-    func.set_attribute(
-        CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-        shared_bytes as i32,
-    )
-    .w()?;
     let mixed = contiguous_address(inputs.mixed, dtype, "the convolution output")?;
     let (beta, beta_stride) = super::launch::address(inputs.beta, dtype, "beta")?;
     let (a, a_stride) = super::launch::address(inputs.a, dtype, "a")?;
@@ -227,7 +204,7 @@ pub fn chunk_prepare(
     let config = LaunchConfig {
         grid_dim: (n as u32, nv as u32, b as u32),
         block_dim: (256, 1, 1),
-        shared_mem_bytes: shared_bytes,
+        shared_mem_bytes: shared_bytes as u32,
     };
     // SAFETY: sizes and shapes checked above; each block writes its own chunk of every output.
     unsafe { launch.launch(config) }.w()?;

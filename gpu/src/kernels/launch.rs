@@ -74,3 +74,33 @@ pub(crate) fn function(
         .get_or_load_custom_func(&format!("{name}_{suffix}"), module, ptx)?
         .into_cuda_function())
 }
+
+/// Lets `func` use `bytes` of dynamic shared memory (past the default 48 KB, up to the device's
+/// opt-in limit); false when the device allows less (the caller falls back then).
+pub(crate) fn allow_shared_memory(
+    device: &CudaDevice,
+    func: &CudaFunction,
+    bytes: usize,
+) -> Result<bool> {
+    use candle_core::cuda_backend::WrapErr;
+    use candle_core::cuda_backend::cudarc::driver::sys::{
+        CUdevice_attribute, CUfunction_attribute_enum,
+    };
+    let allowed = device
+        .cuda_stream()
+        .context()
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+        .w()?;
+    let Ok(bytes) = i32::try_from(bytes) else {
+        return Ok(false);
+    };
+    if bytes > allowed {
+        return Ok(false);
+    }
+    func.set_attribute(
+        CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        bytes,
+    )
+    .w()?;
+    Ok(true)
+}
