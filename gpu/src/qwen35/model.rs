@@ -724,7 +724,7 @@ impl GatedDeltaNet {
             Some(mask) => x.broadcast_mul(&mask.unsqueeze(2)?.to_dtype(x.dtype())?)?,
             None => x.clone(),
         };
-        let (b, t, _) = x.dims3()?;
+        let b = x.dim(0)?;
         let (nv, dk, dv) = (self.value_heads, self.key_dim, self.value_dim);
         let [qkv, z, beta_in, a_in]: [Tensor; 4] = self
             .input
@@ -733,7 +733,7 @@ impl GatedDeltaNet {
             .map_err(|_| candle_core::Error::Msg("DeltaNet input projection".into()))?;
         step.lap("deltanet: input projection")?;
         #[cfg(feature = "cuda")]
-        if t == 1
+        if x.dim(1)? == 1
             && step.fused.deltanet
             && step.mask.is_none()
             && x.device().is_cuda()
@@ -749,28 +749,39 @@ impl GatedDeltaNet {
         };
         let (o, state) = self.delta_rule(&mixed, &beta_in, &a_in, state, step)?;
         cache.state = Some(state);
-        let f32 = |x: Tensor| x.to_dtype(DType::F32);
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
-        #[cfg(feature = "cuda")]
-        if step.fused.deltanet
-            && x.device().is_cuda()
-            && let Some(gated) =
-                crate::kernels::deltanet::gated_norm(&o, &z, &self.norm_weight_f32, self.eps)?
-        {
-            step.lap("deltanet: gated norm")?;
-            let out = self.out.project(&gated, step.fused.gemv)?;
-            step.lap("deltanet: output projection")?;
-            return Ok(out);
-        }
-        let z = f32(z.contiguous()?.reshape((b, t, nv, dv))?)?;
-        let normed = rms_scaled(&o, &self.norm_weight_f32, self.eps)?.to_dtype(x.dtype())?;
-        let gated = f32(normed)?.mul(&z.silu()?)?.to_dtype(x.dtype())?;
+        let gated = self.gated_norm(&o, &z, step.fused.deltanet)?;
         step.lap("deltanet: gated norm")?;
-        let out = self
-            .out
-            .project(&gated.reshape((b, t, nv * dv))?, step.fused.gemv)?;
+        let out = self.out.project(&gated, step.fused.gemv)?;
         step.lap("deltanet: output projection")?;
         Ok(out)
+    }
+
+    /// `round(round(rms(o) · weight) · silu(z))` per value head, for the outputs `o`
+    /// `(B, T, nv, dv)` (f32) and the gate `z` `(B, T, nv·dv)`: `(B, T, nv·dv)` in the model's
+    /// dtype. With `kernel` on a CUDA device, one kernel.
+    fn gated_norm(&self, o: &Tensor, z: &Tensor, kernel: bool) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if kernel
+            && o.device().is_cuda()
+            && let Some(gated) =
+                crate::kernels::deltanet::gated_norm(o, z, &self.norm_weight_f32, self.eps)?
+        {
+            return Ok(gated);
+        }
+        let _ = kernel;
+        let (b, t, nv, dv) = o.dims4()?;
+        let dtype = z.dtype();
+        let z = z
+            .contiguous()?
+            .reshape((b, t, nv, dv))?
+            .to_dtype(DType::F32)?;
+        let normed = rms_scaled(o, &self.norm_weight_f32, self.eps)?.to_dtype(dtype)?;
+        normed
+            .to_dtype(DType::F32)?
+            .mul(&z.silu()?)?
+            .to_dtype(dtype)?
+            .reshape((b, t, nv * dv))
     }
 }
 
