@@ -277,6 +277,14 @@ impl FusedProjection {
         })
     }
 
+    /// The stacked weight `(Σ out, in)`, when the parts were fused.
+    pub fn stacked_weight(&self) -> Option<&Tensor> {
+        match self {
+            FusedProjection::Stacked { linear, .. } => Some(linear.weight()),
+            FusedProjection::Apart(_) => None,
+        }
+    }
+
     /// Each part's output, in order (views of one product when stacked); `gemv` as in
     /// [`apply_linear`].
     pub fn forward(&self, x: &Tensor, gemv: bool) -> Result<Vec<Tensor>> {

@@ -282,7 +282,7 @@ fn profile(
     batch: usize,
     device: &Device,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-    const STEPS: usize = 32;
+    const STEPS: usize = 128;
     let prompt = Tensor::zeros((batch, 512), DType::U32, device)?;
     let next = Tensor::ones((batch, 1), DType::U32, device)?;
     let mut cache = model.new_cache();

@@ -33,15 +33,20 @@ __device__ void attention_decode_prologue(const T* qg, int64_t qg_stride, const 
     const T* src = is_query ? qg + row * qg_stride + (int64_t)head * 2 * hd
                             : k_in + row * k_stride + (int64_t)kv * hd;
     const float* scale = is_query ? q_scale : k_scale;
+    // Every load this thread needs, issued before the sum.
     const float x = j < hd ? to_float(src[j]) : 0.0f;
+    const float scale_j = j < hd ? scale[j] : 0.0f;
+    const float position = positions[row];
+    const float frequency = j < rotary ? inv_freq[j % (rotary / 2)] : 0.0f;
+    const T value = !is_query && j < hd ? v_in[row * v_stride + (int64_t)kv * hd + j] : T();
     const float inv = rsqrtf(block_sum(x * x) / hd + eps);
-    if (j < hd) normed[j] = rounded<T>(x * inv * scale[j]);
+    if (j < hd) normed[j] = rounded<T>(x * inv * scale_j);
     __syncthreads();
     if (j >= hd) return;
     float y = normed[j];
     if (j < rotary) {
         const int half = rotary / 2;
-        const float angle = positions[row] * inv_freq[j % half];
+        const float angle = position * frequency;
         const float c = rounded<T>(cosf(angle)), s = rounded<T>(sinf(angle));
         const float turned = j < half ? -normed[j + half] : normed[j - half];
         y = rounded<T>(rounded<T>(normed[j] * c) + rounded<T>(turned * s));
@@ -51,7 +56,7 @@ __device__ void attention_decode_prologue(const T* qg, int64_t qg_stride, const 
     } else {
         const int64_t at = ((row * kv_heads + kv) * capacity + column) * hd + j;
         k_cache[at] = from_float<T>(y);
-        v_cache[at] = v_in[row * v_stride + (int64_t)kv * hd + j];
+        v_cache[at] = value;
     }
 }
 
@@ -208,6 +213,8 @@ __device__ void attention_decode_combine(const float* partial, const T* gate, in
     float* sums = shared + splits;    // l_s e^{m_s - max}
     const float* first = partial + ((row * kv_heads + kv) * splits * group + g) * (HD + 2);
     const int64_t split_stride = (int64_t)group * (HD + 2);
+    // The gate's load first: it is independent of the rest.
+    const float gv = to_float(gate[row * gate_stride + (int64_t)head * 2 * HD + HD + d]);
     for (int s = d; s < splits; s += blockDim.x) weight[s] = first[s * split_stride];
     __syncthreads();
     float mm = -INFINITY;
@@ -227,7 +234,6 @@ __device__ void attention_decode_combine(const float* partial, const T* gate, in
         aa += first[s * split_stride + 2 + d] * weight[s];
     }
     const float attention = rounded<T>(aa / ll);
-    const float gv = to_float(gate[row * gate_stride + (int64_t)head * 2 * HD + HD + d]);
     const float gated = rounded<T>(1.0f / (1.0f + expf(-gv)));
     out[(row * heads + head) * HD + d] = from_float<T>(attention * gated);
 }

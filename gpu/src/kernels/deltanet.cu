@@ -201,6 +201,20 @@ __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const f
     const int h = blockIdx.x;
     const int64_t b = blockIdx.y;
     const float* x = o + (b * nv + h) * dv;
+    if (dv <= blockDim.x) {
+        // A value per thread (decoding's 128): every load issued before the sum.
+        const int j = threadIdx.x;
+        const bool live = j < dv;
+        const float xj = live ? x[j] : 0.0f;
+        const float wj = live ? weight[j] : 0.0f;
+        const float gate = live ? to_float(z[b * z_stride + h * dv + j]) : 0.0f;
+        const float scale = rsqrtf(block_sum(xj * xj) / dv + eps);
+        if (live) {
+            const float normed = rounded<T>(xj * scale * wj);
+            out[b * nv * dv + h * dv + j] = from_float<T>(normed * silu(gate));
+        }
+        return;
+    }
     float sq = 0.0f;
     for (int j = threadIdx.x; j < dv; j += blockDim.x) sq += x[j] * x[j];
     const float scale = rsqrtf(block_sum(sq) / dv + eps);

@@ -101,8 +101,15 @@ pub fn deltanet_decode(step: &DeltaNetDecode) -> Result<Tensor> {
         .arg(&weight)
         .arg(&mixed_ptr);
     launch.arg(&rows_i).arg(&channels_i).arg(&kernel_i);
+    // Blocks of 128 threads: at batch 1 the 8k channels spread over 64 multiprocessors (blocks
+    // of 1024 put them on 8, each waiting on its own loads).
+    let config = LaunchConfig {
+        grid_dim: (threads.div_ceil(128), 1, 1),
+        block_dim: (128, 1, 1),
+        shared_mem_bytes: 0,
+    };
     // SAFETY: the pointers and sizes were checked above; the kernel stays inside them.
-    unsafe { launch.launch(LaunchConfig::for_num_elems(threads)) }.w()?;
+    unsafe { launch.launch(config) }.w()?;
 
     let (nk_i, nv_i, dk_i, dv_i) = (int(nk), int(nv), int(dk), int(dv));
     let q_factor = (1.0 / (dk as f64).sqrt()) as f32;

@@ -1,11 +1,12 @@
 //! Launches `gemv.cu`: a projection `x · wᵀ` of at most eight rows (a decoding step's batch),
 //! streaming the weight at close to the memory bandwidth (cuBLAS reaches 2.0–2.8 TB/s on these
-//! shapes at one row on an H100: BENCHMARKS.md).
+//! shapes at one row on an H100: BENCHMARKS.md); and [`gemv_swiglu`], the MLP's stacked gate/up
+//! product finished with its activation in the same kernel.
 
 use super::launch::{address, contiguous_address, cuda_device, function};
 use candle_core::cuda_backend::WrapErr;
 use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
-use candle_core::{D, Result, Tensor};
+use candle_core::{D, DType, Result, Tensor};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/gemv.ptx"));
 const MODULE: &str = "lamar_gemv";
@@ -42,14 +43,21 @@ impl GemvPlan {
     pub fn for_shape(_n: usize, _k: usize) -> Self {
         GemvPlan::new(4, 2)
     }
+}
 
-    /// Blocks of four warps for `n` output columns.
-    fn blocks(self, n: usize) -> usize {
-        n.div_ceil(self.columns).div_ceil(4 / self.split)
-    }
+/// What a product's sums become (`gemv.cu` explains).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Product {
+    Plain,
+    SwiGlu,
+}
 
-    fn kernel(self, rows: usize) -> String {
-        format!("gemv{rows}_s{}m{}", self.split, self.columns)
+impl Product {
+    fn name(&self) -> &'static str {
+        match self {
+            Product::Plain => "gemv",
+            Product::SwiGlu => "swiglu",
+        }
     }
 }
 
@@ -66,17 +74,43 @@ pub fn gemv(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
 
 /// [`gemv`] with a given plan (the bench compares them).
 pub fn gemv_planned(x: &Tensor, w: &Tensor, plan: GemvPlan) -> Result<Option<Tensor>> {
-    if !GemvPlan::ALL.contains(&plan) {
-        candle_core::bail!("lamar kernel: no matrix-vector kernel for {plan:?}");
-    }
-    let dtype = x.dtype();
+    launch(x, w, plan, Product::Plain)
+}
+
+/// The MLP's `round(silu(gate)) · up` straight from `x` and the stacked gate/up weight
+/// `w = [gate; up]` `(2·N, K)`: `(…, N)`, as `silu_mul` of [`gemv`]'s two halves gives it, in
+/// one kernel. `None` where [`gemv`] would not apply (or `w` has an odd number of rows).
+pub fn gemv_swiglu(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     let Ok((n, k)) = w.dims2() else {
         return Ok(None);
+    };
+    if !n.is_multiple_of(2) {
+        return Ok(None);
+    }
+    launch(x, w, GemvPlan::for_shape(n / 2, k), Product::SwiGlu)
+}
+
+fn launch(x: &Tensor, w: &Tensor, plan: GemvPlan, product: Product) -> Result<Option<Tensor>> {
+    let swiglu = product == Product::SwiGlu;
+    if !GemvPlan::ALL.contains(&plan) || (swiglu && plan != GemvPlan::new(4, 2)) {
+        candle_core::bail!(
+            "lamar kernel: no matrix-vector kernel for {plan:?} ({})",
+            product.name()
+        );
+    }
+    let dtype = x.dtype();
+    let Ok((weight_rows, k)) = w.dims2() else {
+        return Ok(None);
+    };
+    // Output columns, and columns per group (SwiGLU: each takes a (gate, up) pair of streams).
+    let (n, group_columns) = match product {
+        Product::Plain => (weight_rows, plan.columns),
+        Product::SwiGlu => (weight_rows / 2, plan.columns / 2),
     };
     let rows = x.elem_count() / k.max(1);
     let size = dtype.size_in_bytes();
     if w.dtype() != dtype
-        || !matches!(dtype, candle_core::DType::BF16 | candle_core::DType::F32)
+        || !matches!(dtype, DType::BF16 | DType::F32)
         || x.dim(D::Minus1)? != k
         || rows == 0
         || rows > MAX_ROWS
@@ -104,7 +138,8 @@ pub fn gemv_planned(x: &Tensor, w: &Tensor, plan: GemvPlan) -> Result<Option<Ten
     let y = unsafe { Tensor::empty(shape, dtype, x.device())? };
     let y_ptr = contiguous_address(&y, dtype, "output")?;
     let (y_stride, n_i, k_i) = (n as i64, n as i32, k as i32);
-    let func = function(&device, &plan.kernel(rows), dtype, MODULE, PTX)?;
+    let name = format!("{}{rows}_s{}m{}", product.name(), plan.split, plan.columns);
+    let func = function(&device, &name, dtype, MODULE, PTX)?;
     let mut launch = stream.launch_builder(&func);
     launch
         .arg(&x_ptr)
@@ -114,7 +149,11 @@ pub fn gemv_planned(x: &Tensor, w: &Tensor, plan: GemvPlan) -> Result<Option<Ten
         .arg(&y_stride);
     launch.arg(&n_i).arg(&k_i);
     let config = LaunchConfig {
-        grid_dim: (plan.blocks(n) as u32, 1, 1),
+        grid_dim: (
+            n.div_ceil(group_columns).div_ceil(4 / plan.split) as u32,
+            1,
+            1,
+        ),
         block_dim: (32, 4, 1),
         shared_mem_bytes: 0,
     };

@@ -15,10 +15,12 @@
 //! * `attention`: the start of a full-attention decoding step (query/key norms, partial RoPE,
 //!   the new key and value written into the cache): one kernel for about thirty operations;
 //!   and split-key (flash-decoding) attention with the output gate: two for about ten.
-//! * `norm`: residual addition and zero-centred RMSNorm: one kernel for four operations.
-//! * `mlp`: the MLP's `silu(gate) · up`: one kernel for two operations.
+//! * `norm`: residual addition and zero-centred RMSNorm: one kernel for four operations (rows of
+//!   up to 8k values held in registers, every load issued before the sum).
+//! * `mlp`: the MLP's `silu(gate) · up`: one kernel for two operations (prefill; decoding
+//!   computes it in the gate/up product's kernel, `gemv::gemv_swiglu`).
 //! * `gemv`: projections of a few rows (decoding), streaming the weights faster than cuBLAS
-//!   does at one row.
+//!   does at one row; one variant finishes the MLP's gate/up product with its activation.
 //! * `sample`: greedy decoding's token and log-probability: two kernels for about a dozen; and
 //!   inside a greedy CUDA graph, the choice fed to the next step on the device.
 

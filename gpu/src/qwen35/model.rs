@@ -106,6 +106,15 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, fused: FusedKernels) -> Result<Tensor> {
+        // Decoding: the activation straight from the stacked gate/up product, in its kernel.
+        #[cfg(feature = "cuda")]
+        if fused.mlp
+            && fused.gemv
+            && let Some(weight) = self.gate_up.stacked_weight()
+            && let Some(activated) = crate::kernels::gemv::gemv_swiglu(x, weight)?
+        {
+            return self.down.project(&activated, true);
+        }
         let [gate, up]: [Tensor; 2] = self
             .gate_up
             .forward(x, fused.gemv)?
@@ -1055,7 +1064,8 @@ pub struct FusedKernels {
     pub attention: bool,
     /// Residual addition + RMSNorm (`kernels::norm`).
     pub norm: bool,
-    /// The MLP's activation (`kernels::mlp`).
+    /// The MLP's activation (`kernels::mlp`; when decoding with `gemv`, computed by the gate/up
+    /// product's kernel, `kernels::gemv::gemv_swiglu`).
     pub mlp: bool,
     /// Projections of up to 8 rows (decoding; `kernels::gemv`).
     pub gemv: bool,
