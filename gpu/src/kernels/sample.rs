@@ -13,6 +13,12 @@ const MODULE: &str = "lamar_sample";
 /// Vocabulary entries one block scans.
 const SLICE: usize = 2048;
 
+/// Loads this module's kernels for logits of `dtype` on `device` (a CUDA graph's capture may not
+/// load modules, so it calls this first).
+pub fn load(device: &candle_core::CudaDevice, dtype: DType) -> Result<()> {
+    function(device, "greedy_partial", dtype, MODULE, PTX).map(drop)
+}
+
 /// For logits `(B, V)` (f32 or bf16, rows evenly spaced): a `(2B)` f32 tensor holding each row's
 /// largest logit's index (the first on ties; as f32, exact below 2²⁴) and then each row's
 /// log-probability of it under the softmax.

@@ -283,8 +283,8 @@ impl Qwen35Model {
         let picks = match ending {
             Ending::Logits => None,
             Ending::Greedy(steps) => {
-                // Loads the sampling kernels' module now: a capture may not.
-                crate::kernels::sample::greedy(&logits)?;
+                // The sampling kernels' module is loaded now: a capture may not.
+                crate::kernels::sample::load(cuda, logits.dtype())?;
                 Some(Tensor::zeros((steps, 2 * b), DType::F32, &device)?)
             }
         };
