@@ -273,7 +273,7 @@ fn compare_greedy_graphs(
     }))
 }
 
-/// Where a decoding step's time goes at batch size `batch`: after a 512-token prefill, 32 steps
+/// Where a decoding step's time goes at batch size `batch`: after a 512-token prefill, 128 steps
 /// (fixed ids, no sampling) timed twice, once without waiting for the device after each step
 /// (the host's time to enqueue it) and once waiting; then each weight shape's matrix product
 /// alone (effective GB/s of its weights).
@@ -480,8 +480,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for &batch in &o.batches {
             println!("{}", profile(&model, batch, &device)?);
         }
-    }
-    if o.profile {
         // Prefill stage by stage, one call as generation makes them (batch 1, then as many
         // rows as one call takes).
         let rows = (PREFILL_TOKENS / o.prompt_tokens).max(1);

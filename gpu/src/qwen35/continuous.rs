@@ -153,12 +153,7 @@ impl Qwen35Model {
             }
             // Decoding step(s) for every running sequence.
             let next: Vec<u32> = running.iter().flatten().map(|s| s.next).collect();
-            if sampler.is_greedy() {
-                picks.extend(self.decode_greedy_graphed(&next, c, &mut graphs, GREEDY_STEPS)?);
-            } else {
-                let logits = self.decode_step_graphed(&next, c, &mut graphs)?;
-                picks.push_back(sampler.next(&logits)?);
-            }
+            picks.extend(self.decode_picks(&next, c, &mut graphs, sampler)?);
         }
         Ok(())
     }

@@ -1031,10 +1031,7 @@ pub(super) struct Step {
 impl Step {
     /// Ends stage `name` on the stopwatch, if there is one.
     fn lap(&self, name: &'static str) -> Result<()> {
-        match &self.stopwatch {
-            Some(watch) => watch.lap(name),
-            None => Ok(()),
-        }
+        Stopwatch::lap_on(self.stopwatch.as_deref(), name)
     }
 }
 
@@ -1359,10 +1356,7 @@ impl Qwen35Model {
 
     /// Ends stage `name` on the stopwatch, if there is one.
     fn lap(&self, name: &'static str) -> Result<()> {
-        match &self.stopwatch {
-            Some(watch) => watch.lap(name),
-            None => Ok(()),
-        }
+        Stopwatch::lap_on(self.stopwatch.as_deref(), name)
     }
 
     /// Logits `(B, vocab)` of the last position only (what generation needs: the LM head over
@@ -1554,17 +1548,7 @@ impl Qwen35Model {
                 }
             }
             if picks.is_empty() {
-                if sampler.is_greedy() {
-                    picks.extend(self.decode_greedy_graphed(
-                        &next,
-                        &mut cache,
-                        &mut graphs,
-                        GREEDY_STEPS,
-                    )?);
-                } else {
-                    let logits = self.decode_step_graphed(&next, &mut cache, &mut graphs)?;
-                    picks.push_back(sampler.next(&logits)?);
-                }
+                picks.extend(self.decode_picks(&next, &mut cache, &mut graphs, sampler)?);
             }
         }
         Ok(out)

@@ -53,6 +53,15 @@ impl Stopwatch {
         Ok(())
     }
 
+    /// [`Stopwatch::lap`] on `watch` when there is one (a model's optional stopwatch); nothing
+    /// otherwise.
+    pub fn lap_on(watch: Option<&Stopwatch>, name: &'static str) -> Result<()> {
+        match watch {
+            Some(watch) => watch.lap(name),
+            None => Ok(()),
+        }
+    }
+
     /// `(stage, seconds, laps)` for every stage so far, by name; then forgets them.
     pub fn take(&self) -> Vec<(&'static str, f64, usize)> {
         let mut laps = self.laps();

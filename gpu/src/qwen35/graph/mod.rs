@@ -87,6 +87,25 @@ impl Qwen35Model {
     }
 }
 
+impl Qwen35Model {
+    /// The next decoding step(s) of generation for `tokens`, as tokens and log-probabilities
+    /// per step: greedy samplers take [`GREEDY_STEPS`] at a time through
+    /// [`Qwen35Model::decode_greedy_graphed`], others one step sampled on the host.
+    pub(super) fn decode_picks(
+        &self,
+        tokens: &[u32],
+        cache: &mut Cache,
+        slot: &mut GraphSlot,
+        sampler: &mut Sampler,
+    ) -> Result<Vec<(Vec<u32>, Vec<f32>)>> {
+        if sampler.is_greedy() {
+            return self.decode_greedy_graphed(tokens, cache, slot, GREEDY_STEPS);
+        }
+        let logits = self.decode_step_graphed(tokens, cache, slot)?;
+        Ok(vec![sampler.next(&logits)?])
+    }
+}
+
 /// Steps per greedy decoding graph in generation ([`Qwen35Model::decode_greedy_graphed`]): the
 /// host's turn between graphs (reading the tokens back, the next launch) is paid once per this
 /// many tokens; a row that stops inside a graph costs the rest of its steps.
