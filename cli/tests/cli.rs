@@ -442,11 +442,28 @@ fn tune_finds_thresholds_resumes_and_feeds_ensemble() {
         lines[0]["params"]["min_cluster_support"], 0.34,
         "the default point is tried first"
     );
-    let best_score = lines
-        .iter()
-        .map(|t| t["score"].as_f64().unwrap())
-        .fold(f64::MIN, f64::max);
-    assert!(best_score >= lines[0]["score"].as_f64().unwrap());
+    // The written thresholds are those of the best trial (the earliest of equal scores), and
+    // the summary names it.
+    let scores: Vec<f64> = lines.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+    let best_score = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let at = scores.iter().position(|&s| s == best_score).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&best).unwrap()).unwrap();
+    assert_eq!(
+        written, lines[at]["params"],
+        "best.json holds the best trial"
+    );
+    assert!(
+        second.contains(&format!(
+            "best {best_score:.4} at trial {}",
+            lines[at]["number"]
+        )),
+        "{second}"
+    );
+    assert!(
+        lines.iter().any(|t| t["params"] != lines[0]["params"]),
+        "the sampler moved away from the default point"
+    );
     let merged = dir.path().join("merged.json");
     let mut args = vec![
         "ensemble",
@@ -561,13 +578,16 @@ fn plugins_check_vote_and_reward() {
     ]);
     assert!(said.contains("5 completions, mean reward 1.0000"), "{said}");
     assert_eq!(std::fs::read_to_string(&scores).unwrap().lines().count(), 5);
-    std::fs::write(&completions, "{\"completion\": \"x\"}\n").unwrap();
-    let err = fails(&["reward", "--plugin", p(&reward), "--input", p(&completions)]);
-    assert!(err.contains("completions.jsonl:1"), "{err}");
-    // A voter is not a reward.
+    // A voter is not a reward: valid completions, refused for the plugin's interface.
     let err = fails(&["reward", "--plugin", p(&vote), "--input", p(&completions)]);
     assert!(
-        err.contains("completions.jsonl:1") || err.contains("reward@1.0.0"),
+        err.contains("lamar_plugin_boundary_vote.wasm")
+            && err.contains("lamar:plugin/voter@1.0.0")
+            && err.contains("lamar:plugin/reward@1.0.0"),
         "{err}"
     );
+    assert!(!err.contains("completions.jsonl"), "{err}");
+    std::fs::write(&completions, "{\"completion\": \"x\"}\n").unwrap();
+    let err = fails(&["reward", "--plugin", p(&reward), "--input", p(&completions)]);
+    assert!(err.contains("completions.jsonl: line 1: expected"), "{err}");
 }

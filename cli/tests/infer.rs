@@ -1,5 +1,5 @@
 //! `lamar infer` end to end on the CPU with a tiny random Qwen3.5 snapshot (the test tokenizer
-//! and chat template of tests/golden/chat): batching does not change results, interrupted runs
+//! and chat template of gpu/assets/tiny-chat): batching does not change results, interrupted runs
 //! resume, CSV and custom prompts work, and bad input is reported with its file.
 
 mod common;
@@ -25,21 +25,8 @@ fn infer<'a>(model: &'a Path, input: &'a Path, out: &'a Path, extra: &[&'a str])
 
 /// A tiny random snapshot with the test tokenizer and chat template.
 fn snapshot(dir: &Path) -> PathBuf {
-    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/chat");
     let snap = dir.join("snapshot");
-    std::fs::create_dir_all(&snap).unwrap();
-    for name in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "chat_template.jinja",
-    ] {
-        std::fs::copy(golden.join(name), snap.join(name)).unwrap();
-    }
-    let vocab = lamar_gpu::tokenizer::TextTokenizer::from_snapshot(&snap)
-        .unwrap()
-        .vocab_size();
-    let config = lamar_gpu::qwen35::random::tiny_config(vocab);
-    lamar_gpu::qwen35::random::write_random_snapshot(&snap, &config, 11).unwrap();
+    lamar_model::qwen35::random::write_tiny_snapshot(&snap, 11).unwrap();
     snap
 }
 

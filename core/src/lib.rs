@@ -1,20 +1,24 @@
 //! # lamar-core
 //!
-//! The pure-Rust heart of lamar: everything that needs no GPU and no operating system, so that it
-//! also runs in the browser (`wasm32-unknown-unknown`).
+//! The pure-Rust heart of lamar: everything that needs no model and no GPU. It compiles to
+//! WebAssembly (`wasm32-unknown-unknown`, the browser viewer runs it); the functions that read
+//! or write files (in [`formats`], [`scorer::load`], [`synth`]) use the standard library's file
+//! system, which native builds have and the browser build never calls.
 //!
 //! | concept | module |
 //! |---|---|
 //! | the nine decision categories, gold labels | [`category`] |
 //! | spans (code-point offsets) and documents | [`span`] |
 //! | Python-compatible text handling | [`text`] |
-//! | MedDec / LAMAR file formats | [`formats`] |
-//! | spans ⇄ tagged text | [`codec`] |
-//! | merging several models' spans (Span-Cluster Consensus, other voters) | [`ensemble`] |
+//! | MedDec / LAMAR file formats, training rows from gold | [`formats`] |
+//! | the task prompt the tagging model reads | [`prompt`] |
+//! | spans ⇄ tagged text, a file of model outputs → offsets | [`codec`] |
+//! | merging several models' spans (Span-Cluster Consensus, other voters, the tuner) | [`ensemble`] |
+//! | scoring completions for GRPO (the [`reward::Reward`] trait) | [`reward`] |
 //! | the synthetic MedDec-format corpus and simulated models | [`synth`] |
 //! | exact-match span scores (a quick check, not the shared-task metric) | [`metrics`] |
 //! | NLTK tokenizer ports (Treebank, word tokenizer, Punkt) | [`nltk`] |
-//! | the official MedDec scorer | [`scorer`] |
+//! | the official MedDec scorer, files in → scores out | [`scorer`] |
 //!
 //! Offsets are always Unicode code points into the raw text, half-open, exactly as Python
 //! indexes a `str`.
@@ -26,6 +30,7 @@ pub mod formats;
 pub mod metrics;
 pub mod nltk;
 pub mod prompt;
+pub mod reward;
 pub mod scorer;
 pub mod span;
 pub mod synth;

@@ -2,17 +2,17 @@
 //! template, its tokenizer, batched generation, and the decoded result with its "entropy".
 //!
 //! [`Tagger`] holds everything loaded from a snapshot; [`Tagger::tag_all`] runs the documents
-//! with continuous batching and hands over each result as it finishes. Writing results and
-//! resuming is the caller's (`lamar infer`).
+//! with continuous batching and hands over each result as it finishes; [`Tagger::tag_into`]
+//! appends them to an output file as they finish, which a later run resumes.
 
 use crate::chat::{ChatError, ChatTemplate};
 use crate::lora::{AdapterError, LoraAdapter};
-use crate::qwen35::model::{Decoding, Qwen35Model};
 use crate::qwen35::{self, LoadError};
+use crate::qwen35::{Decoding, Qwen35Model};
 use crate::sampling::Sampler;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
 use candle_core::{DType, Device};
-use lamar_core::formats::inference::{DocumentRow, InferenceRecord};
+use lamar_core::formats::inference::{DocumentRow, InferenceOutput, InferenceRecord};
 use lamar_core::prompt::TaskPrompt;
 use std::path::Path;
 
@@ -230,6 +230,75 @@ impl Tagger {
             return Err(e);
         }
         outcome.map_err(InferError::from)
+    }
+}
+
+/// How [`Tagger::tag_into`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct TagSettings {
+    /// Documents decoding at a time (continuous batching).
+    pub slots: usize,
+    /// New-token limit per document.
+    pub budget: TokenBudget,
+}
+
+/// What [`Tagger::tag_into`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TagReport {
+    /// Documents tagged.
+    pub documents: usize,
+    /// Their prompt tokens.
+    pub prompt_tokens: usize,
+    /// New tokens generated.
+    pub new_tokens: usize,
+    /// Documents that hit their token limit before the end of their tagged copy.
+    pub cut: usize,
+}
+
+impl Tagger {
+    /// Tags `documents` into `output`, each record appended and flushed as soon as its
+    /// document finishes (a killed run loses only the documents in flight; the caller passes
+    /// [`InferenceOutput::pending`] documents to resume). `on_record` is called after each
+    /// record, `on_tokens` with each decoding step's new tokens.
+    pub fn tag_into(
+        &self,
+        documents: Vec<DocumentRow>,
+        output: &mut InferenceOutput,
+        settings: &TagSettings,
+        sampler: &mut Sampler,
+        mut on_record: impl FnMut(),
+        mut on_tokens: impl FnMut(usize),
+    ) -> Result<TagReport, InferError> {
+        let prepared = documents
+            .into_iter()
+            .map(|row| self.prepare(row, &settings.budget))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut report = TagReport {
+            documents: prepared.len(),
+            prompt_tokens: prepared.iter().map(|d| d.prompt_ids.len()).sum(),
+            ..TagReport::default()
+        };
+        let (mut new_tokens, mut cut) = (0, 0);
+        self.tag_all(
+            prepared,
+            settings.slots,
+            sampler,
+            |record| {
+                cut += usize::from(!record.finished);
+                output
+                    .append(&record)
+                    .map_err(|e| InferError::Output(Box::new(e)))?;
+                on_record();
+                Ok(())
+            },
+            |n| {
+                new_tokens += n;
+                on_tokens(n);
+            },
+        )?;
+        report.new_tokens = new_tokens;
+        report.cut = cut;
+        Ok(report)
     }
 }
 

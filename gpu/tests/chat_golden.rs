@@ -6,8 +6,8 @@
 //! and template, which are not committed here).
 
 use lamar_core::prompt::TaskPrompt;
-use lamar_gpu::chat::{ChatTemplate, Message};
-use lamar_gpu::tokenizer::TextTokenizer;
+use lamar_model::chat::{ChatTemplate, Message};
+use lamar_model::tokenizer::TextTokenizer;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -29,15 +29,24 @@ struct RawMessage {
     content: String,
 }
 
+/// The snapshot folder (tokenizer and chat template): the tiny test tokenizer, or a real
+/// snapshot named by `LAMAR_CHAT_GOLDEN_DIR` (which then holds its `expected.json` too).
 fn snapshot() -> PathBuf {
     match std::env::var_os("LAMAR_CHAT_GOLDEN_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/chat"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/tiny-chat"),
     }
 }
 
+/// What transformers made of each case (`gpu/tools/make_chat_golden.py`).
 fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(snapshot().join("expected.json")).unwrap();
+    let expected = match std::env::var_os("LAMAR_CHAT_GOLDEN_DIR") {
+        Some(dir) => PathBuf::from(dir).join("expected.json"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/chat/expected.json")
+        }
+    };
+    let text = std::fs::read_to_string(expected).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

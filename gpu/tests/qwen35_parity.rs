@@ -4,7 +4,7 @@
 //! token by token, and a greedy continuation.
 
 use candle_core::{DType, Device, Tensor};
-use lamar_gpu::qwen35;
+use lamar_model::qwen35;
 use std::path::PathBuf;
 
 fn golden() -> PathBuf {
@@ -62,6 +62,41 @@ fn logits_match_transformers_in_one_call_and_token_by_token() {
     let diff = max_abs_diff(&stepwise, &want["step_logits"]);
     assert!(diff < 1e-4, "token-by-token logits differ by {diff}");
     assert_eq!(cache.position, 100);
+}
+
+#[test]
+fn the_cache_free_forward_pass_matches_transformers() {
+    let device = Device::Cpu;
+    let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
+    let want = expected();
+    let ids = want["input_ids"].to_dtype(DType::U32).unwrap();
+    let logits = model.forward_sequence(&ids, None).unwrap();
+    let diff = max_abs_diff(&logits, &want["logits"]);
+    assert!(diff < 1e-4, "cache-free logits differ by {diff}");
+    // The head over the hidden states a chunk of positions at a time gives the same logits.
+    let hidden = model.hidden_states(&ids, None).unwrap();
+    let head = model.lm_head_weight();
+    let chunk = hidden
+        .narrow(1, 40, 30)
+        .unwrap()
+        .broadcast_matmul(&head.t().unwrap())
+        .unwrap();
+    let diff = max_abs_diff(&chunk, &want["logits"].narrow(1, 40, 30).unwrap());
+    assert!(diff < 1e-4, "chunked head differs by {diff}");
+    // A left-padded row's real positions equal the row alone.
+    let short: Vec<u32> = golden_tokens("input_ids")[..37].to_vec();
+    let mut padded = vec![0u32; 13];
+    padded.extend_from_slice(&short);
+    let mut mask = vec![0u32; 13];
+    mask.extend(std::iter::repeat_n(1u32, 37));
+    let padded = Tensor::from_vec(padded, (1, 50), &device).unwrap();
+    let mask = Tensor::from_vec(mask, (1, 50), &device).unwrap();
+    let logits = model.forward_sequence(&padded, Some(&mask)).unwrap();
+    let diff = max_abs_diff(
+        &logits.narrow(1, 13, 37).unwrap(),
+        &want["logits"].narrow(1, 0, 37).unwrap(),
+    );
+    assert!(diff < 1e-4, "padded cache-free row differs by {diff}");
 }
 
 #[test]
@@ -158,7 +193,7 @@ fn left_padded_batches_match_each_sequence_alone() {
 
 #[test]
 fn batched_generation_gives_each_prompt_its_own_result() {
-    use lamar_gpu::sampling::{Sampler, SamplingParams};
+    use lamar_model::sampling::{Sampler, SamplingParams};
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
     let ids: Vec<u32> = golden_tokens("input_ids");
@@ -212,8 +247,8 @@ fn batched_generation_gives_each_prompt_its_own_result() {
 
 #[test]
 fn each_prompt_keeps_its_own_limit_when_the_batch_shrinks_and_prefills_in_groups() {
-    use lamar_gpu::qwen35::model::Decoding;
-    use lamar_gpu::sampling::{Sampler, SamplingParams};
+    use lamar_model::qwen35::Decoding;
+    use lamar_model::sampling::{Sampler, SamplingParams};
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
     let ids: Vec<u32> = golden_tokens("input_ids");
@@ -264,8 +299,8 @@ fn each_prompt_keeps_its_own_limit_when_the_batch_shrinks_and_prefills_in_groups
 
 #[test]
 fn continuous_batching_refills_slots_and_matches_each_prompt_alone() {
-    use lamar_gpu::qwen35::model::Decoding;
-    use lamar_gpu::sampling::{Sampler, SamplingParams};
+    use lamar_model::qwen35::Decoding;
+    use lamar_model::sampling::{Sampler, SamplingParams};
     let device = Device::Cpu;
     let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
     let ids: Vec<u32> = golden_tokens("input_ids");
@@ -332,7 +367,7 @@ fn continuous_batching_refills_slots_and_matches_each_prompt_alone() {
 
 #[test]
 fn lora_adapters_match_peft_merged_and_unmerged() {
-    use lamar_gpu::lora::LoraAdapter;
+    use lamar_model::lora::LoraAdapter;
     let device = Device::Cpu;
     let dir = golden().join("../qwen35_tiny_lora");
     let want: std::collections::HashMap<String, Tensor> =
@@ -398,7 +433,7 @@ fn decoding_steps_through_the_graph_api_match_transformers() {
 
 #[test]
 fn fused_kernel_choices_parse() {
-    use lamar_gpu::qwen35::model::FusedKernels;
+    use lamar_model::qwen35::FusedKernels;
     assert_eq!(FusedKernels::parse("all"), Ok(FusedKernels::ALL));
     assert_eq!(FusedKernels::parse("none"), Ok(FusedKernels::NONE));
     let some = FusedKernels::parse("deltanet, gemv").unwrap();

@@ -15,23 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-ENV_DIR=${LAMAR_CUDA_ENV:-$ROOT/target/cuda-env}
 export CARGO_TARGET_DIR=$ROOT/target/cuda
-export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
-export CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-$(nproc)}
-
-if [ ! -x "$ENV_DIR/bin/python" ]; then
-  python3 -m venv "$ENV_DIR"
-  "$ENV_DIR/bin/pip" install -q nvidia-cuda-nvcc==13.0.88 nvidia-cuda-runtime==13.0.96 \
-    nvidia-cuda-crt==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-cccl==13.0.85
-  "$ENV_DIR/bin/pip" install -q --no-deps nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 \
-    nvidia-cuda-nvrtc==13.0.88
-fi
-CUDA=$(echo "$ENV_DIR"/lib/python3*/site-packages/nvidia/cu13)
-# The wheels ship versioned sonames only; the linker wants the plain names.
-(cd "$CUDA/lib" && for l in cublas cublasLt cudart nvrtc; do ln -sf "lib$l.so.13" "lib$l.so"; done &&
-  ln -sf libcurand.so.10 libcurand.so)
-export CUDA_HOME=$CUDA PATH=$CUDA/bin:$PATH
+# shellcheck source=gpu/tools/cuda-env.sh
+source gpu/tools/cuda-env.sh
 STUBS=$CARGO_TARGET_DIR/stubs
 mkdir -p "$STUBS"
 export RUSTFLAGS="-L native=$STUBS -L native=$CUDA/lib"

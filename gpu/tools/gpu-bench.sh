@@ -67,11 +67,14 @@ w = pathlib.Path(sys.argv[1])
 rows = [{"file_id": p.stem, "raw_text": p.read_text()} for p in sorted((w / "corpus" / "raw_text").glob("*.txt"))]
 (w / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 PY
-"$WORK/lamar" demo --out "$WORK/demo" --docs 20 >/dev/null 2>&1 || true
-if [ -d "$WORK/demo/tiny-qwen35" ]; then
-  "$WORK/lamar" infer --model "$WORK/demo/tiny-qwen35" --input "$WORK/docs.jsonl" --out "$OUT/infer_cuda.jsonl" \
-    --device cuda --max-new-tokens 64 --batch-size 4 2>&1 | tail -3 | tee "$OUT/infer_cuda.txt"
-  "$WORK/lamar" infer --model "$WORK/demo/tiny-qwen35" --input "$WORK/docs.jsonl" --out "$OUT/infer_cpu.jsonl" \
-    --device cpu --max-new-tokens 64 --batch-size 4 2>&1 | tail -3 | tee "$OUT/infer_cpu.txt"
+# The demo writes the tiny snapshot (its plugin and viewer steps skip here: no wasm builds).
+if ! "$WORK/lamar" demo --out "$WORK/demo" --docs 20 >"$OUT/demo.log" 2>&1; then
+  echo "lamar demo failed (see $OUT/demo.log):" >&2
+  tail -20 "$OUT/demo.log" >&2
+  exit 1
 fi
+"$WORK/lamar" infer --model "$WORK/demo/tiny-qwen35" --input "$WORK/docs.jsonl" --out "$OUT/infer_cuda.jsonl" \
+  --device cuda --max-new-tokens 64 --batch-size 4 2>&1 | tail -3 | tee "$OUT/infer_cuda.txt"
+"$WORK/lamar" infer --model "$WORK/demo/tiny-qwen35" --input "$WORK/docs.jsonl" --out "$OUT/infer_cpu.jsonl" \
+  --device cpu --max-new-tokens 64 --batch-size 4 2>&1 | tail -3 | tee "$OUT/infer_cpu.txt"
 rm -rf "$WORK"

@@ -1,17 +1,18 @@
 """Golden files for lamar's tokenizer and chat-template rendering.
 
 Trains a small byte-level BPE tokenizer (Qwen-style pre-tokenizer, Qwen's chat special
-tokens) on the synthetic corpus, saves it with `tests/golden/chat/chat_template.jinja`
-as a snapshot folder, then records what transformers' `apply_chat_template` makes of a set of
+tokens) on the synthetic corpus, saves it with `gpu/assets/tiny-chat/chat_template.jinja`
+as a snapshot folder (the tokenizer lamar's tests and demo use), then records what transformers' `apply_chat_template` makes of a set of
 conversations: the rendered text, the token ids, and the decoded ids.
 
 Usage (transformers >= 5.2, tokenizers, jinja2):
     python gpu/tools/make_chat_golden.py RAW_TEXT_DIR   # folder of synthetic *.txt notes
-Writes tests/golden/chat/{tokenizer.json, tokenizer_config.json, expected.json}.
+Writes gpu/assets/tiny-chat/{tokenizer.json, tokenizer_config.json} and
+tests/golden/chat/expected.json.
 
     python gpu/tools/make_chat_golden.py RAW_TEXT_DIR --snapshot DIR
 Uses a real snapshot's tokenizer and chat template instead (nothing trained) and writes
-DIR/expected.json; then `LAMAR_CHAT_GOLDEN_DIR=DIR cargo test -p lamar-gpu --test chat_golden`
+DIR/expected.json; then `LAMAR_CHAT_GOLDEN_DIR=DIR cargo test -p lamar-model --test chat_golden`
 checks lamar against it (e.g. a Qwen tokenizer.json with fancy-regex against Python's onig).
 """
 
@@ -22,7 +23,9 @@ import sys
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "tests" / "golden" / "chat"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / "gpu" / "assets" / "tiny-chat"
+GOLDEN = ROOT / "tests" / "golden" / "chat"
 PROMPT = pathlib.Path(__file__).resolve().parents[2] / "core" / "assets" / "prompts" / "lamar-tagging-v1.txt"
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 ADDED = ["<think>", "</think>"]
@@ -117,7 +120,7 @@ def main():
                                                 add_generation_prompt=True, enable_thinking=False)
             c["ids"] = list(tok(c["text"], add_special_tokens=False)["input_ids"])
             c["decoded"] = tok.decode(c["ids"], skip_special_tokens=True)
-    (out / "expected.json").write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n")
+    (GOLDEN if out == OUT else out).joinpath("expected.json").write_text(json.dumps(cases, ensure_ascii=False, indent=1) + "\n")
     print(f"{len(cases)} cases, vocabulary {len(tok)}")
 
 

@@ -1,5 +1,5 @@
 """Makes a PEFT LoRA adapter for the tiny Qwen3.5 golden model (`tests/golden/qwen35_tiny`) and
-the logits with it applied, for lamar-gpu's LoRA parity test.
+the logits with it applied, for lamar-model's LoRA parity test.
 
 Usage: python3 make_tiny_lora.py MODEL_DIR OUT_DIR
 Writes OUT_DIR/adapter_config.json, OUT_DIR/adapter_model.safetensors and

@@ -1,4 +1,4 @@
-"""Makes the golden files of lamar-gpu's parity tests with Hugging Face transformers (>= 5.2,
+"""Makes the golden files of lamar-model's parity tests with Hugging Face transformers (>= 5.2,
 which has `qwen3_5`): a tiny, randomly initialised Qwen3.5 text model (3 Gated DeltaNet layers
 and 1 gated full-attention layer, every weight perturbed so that zero-initialised norms count
 too), its logits on a fixed prompt longer than one DeltaNet chunk (64), and greedy continuations.

@@ -1,10 +1,12 @@
 //! Reward plugins: score completions against the gold for GRPO. The trainer and `lamar reward`
-//! use the same call, [`RewardPlugin::score`], which sends the samples in batches.
+//! use the same call, [`RewardPlugin::score`], which sends the samples in batches; a loaded
+//! plugin is a [`Reward`] like the native ones.
 
 use crate::error::PluginError;
 use crate::load::PluginKind;
 use crate::pool::Pool;
 use crate::{PluginHost, PluginInfo};
+use lamar_core::reward::{Reward, RewardError};
 use std::path::Path;
 
 mod bindings {
@@ -16,16 +18,8 @@ use bindings::exports::lamar::plugin::reward as wit;
 /// How many samples one call carries.
 pub const BATCH_SAMPLES: usize = 64;
 
-/// One completion to score.
-#[derive(Debug, Clone, Copy)]
-pub struct RewardInput<'a> {
-    /// The model's output.
-    pub completion: &'a str,
-    /// The gold tagged text.
-    pub gold: &'a str,
-    /// The untagged document.
-    pub raw_text: &'a str,
-}
+/// One completion to score (the samples every [`Reward`] scores).
+pub use lamar_core::reward::Sample as RewardInput;
 
 /// A loaded reward plugin.
 pub struct RewardPlugin {
@@ -90,5 +84,15 @@ impl RewardPlugin {
             scores.extend(got);
         }
         Ok(scores)
+    }
+}
+
+impl Reward for RewardPlugin {
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn score(&self, samples: &[RewardInput<'_>]) -> Result<Vec<f64>, RewardError> {
+        RewardPlugin::score(self, samples).map_err(|e| RewardError::Failed(Box::new(e)))
     }
 }

@@ -7,8 +7,11 @@
 //! documents, several models' predictions, gold and demographics, which merges with any voter
 //! (explanations included) and scores with the official scorer. Data crosses the boundary as
 //! JSON strings; their shapes are declared as TypeScript types in the generated `.d.ts`. The
-//! logic lives in [`workbench`] (plain Rust, tested natively and in Chromium).
+//! logic lives in [`workbench`] (plain Rust, tested natively and in Chromium); `site` (native
+//! builds only) writes the page with data preloaded as a static site (`lamar view`).
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod site;
 pub mod workbench;
 
 use lamar_core::Span;

@@ -8,8 +8,8 @@
 
 use lamar_core::Span;
 use lamar_core::ensemble::input::{VotesByDocument, add_model};
-use lamar_core::ensemble::scc::{BoundaryVote, SccParams, SpanClusterConsensus};
-use lamar_core::ensemble::voters::{Intersection, Majority, Union, WeightedBoundaryFusion};
+use lamar_core::ensemble::registry::{VoterSettings, voter_by_name};
+use lamar_core::ensemble::scc::{BoundaryVote, SccParams};
 use lamar_core::ensemble::{Explanation, Voter, merge_all};
 use lamar_core::formats::gold::{GoldAnnotation, GoldDocument, parse_gold};
 use lamar_core::formats::predictions::{PredictedSpan, PredictionFile, parse_predictions};
@@ -233,33 +233,12 @@ impl Workbench {
     }
 
     fn voter(settings: &MergeSettings, explain: bool) -> Result<Box<dyn Voter>, String> {
-        let p = settings.params;
-        for v in [
-            p.min_cluster_iou,
-            p.min_pairwise_iou,
-            p.min_cluster_support,
-            p.min_iou_same_cat,
-        ] {
-            if !v.is_finite() {
-                return Err(format!("thresholds must be finite numbers, got {v}"));
-            }
-        }
-        Ok(match settings.voter.as_str() {
-            "scc" => Box::new(SpanClusterConsensus {
-                params: p,
-                boundary: settings.boundary,
-                spans_only: !explain,
-            }),
-            "majority" => Box::new(Majority),
-            "union" => Box::new(Union),
-            "intersection" => Box::new(Intersection),
-            "wbf" => Box::new(WeightedBoundaryFusion { params: p }),
-            other => {
-                return Err(format!(
-                    "unknown voter {other:?} (scc, majority, union, intersection, wbf)"
-                ));
-            }
-        })
+        let settings_of_voter = VoterSettings {
+            params: settings.params,
+            boundary: settings.boundary,
+            explain,
+        };
+        voter_by_name(&settings.voter, &settings_of_voter).map_err(|e| e.to_string())
     }
 
     /// Merges every document.

@@ -22,9 +22,9 @@
 //! One JSON object per measurement goes to stdout.
 
 use candle_core::{D, DType, Device, Tensor};
-use lamar_gpu::qwen35;
-use lamar_gpu::qwen35::model::{Decoding, FusedKernels, PREFILL_TOKENS};
-use lamar_gpu::sampling::{Sampler, SamplingParams};
+use lamar_model::qwen35;
+use lamar_model::qwen35::{Decoding, FusedKernels, PREFILL_TOKENS};
+use lamar_model::sampling::{Sampler, SamplingParams};
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
 
@@ -102,7 +102,7 @@ fn options() -> Result<Options, String> {
 /// Compares the model's logits for the reference's ids with the reference's `logits` (and,
 /// when present, with `logits_bf16`).
 fn compare_logits(
-    model: &qwen35::model::Qwen35Model,
+    model: &qwen35::Qwen35Model,
     path: &std::path::Path,
     device: &Device,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
@@ -153,7 +153,7 @@ fn agreement(got: &Tensor, want: &Tensor) -> candle_core::Result<serde_json::Val
 /// compares each step's logits with `reference` (row 0's, `(T, V)`) and with lamar's one-call
 /// logits of each row.
 fn compare_decoding(
-    model: &qwen35::model::Qwen35Model,
+    model: &qwen35::Qwen35Model,
     ids: &Tensor,
     reference: &Tensor,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
@@ -223,7 +223,7 @@ fn compare_decoding(
 /// on the device) against eager steps picked on the host, for two random prompts of 200 tokens
 /// and 48 new tokens: the share of equal tokens and the largest log-probability difference.
 fn compare_greedy_graphs(
-    model: &qwen35::model::Qwen35Model,
+    model: &qwen35::Qwen35Model,
     device: &Device,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
     const NEW: usize = 48;
@@ -278,7 +278,7 @@ fn compare_greedy_graphs(
 /// (the host's time to enqueue it) and once waiting; then each weight shape's matrix product
 /// alone (effective GB/s of its weights).
 fn profile(
-    model: &qwen35::model::Qwen35Model,
+    model: &qwen35::Qwen35Model,
     batch: usize,
     device: &Device,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
@@ -362,7 +362,7 @@ fn profile(
         // lamar's kernel for a few rows, where it applies: the plan it picks, and every plan.
         #[cfg(feature = "cuda")]
         let (lamar_gb_s, plans) = {
-            use lamar_gpu::kernels::gemv::{GemvPlan, gemv_planned};
+            use lamar_model::kernels::gemv::{GemvPlan, gemv_planned};
             let speed = |plan: GemvPlan| -> candle_core::Result<Option<f64>> {
                 if gemv_planned(&x, w, plan)?.is_none() {
                     return Ok(None);
@@ -414,15 +414,15 @@ fn profile(
 /// (`qwen35::stopwatch`): seconds per stage, largest first, and the unprofiled time of the same
 /// call.
 fn prefill_stages(
-    model: &mut qwen35::model::Qwen35Model,
+    model: &mut qwen35::Qwen35Model,
     batch: usize,
     tokens: usize,
     device: &Device,
 ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-    use lamar_gpu::qwen35::stopwatch::Stopwatch;
+    use lamar_model::qwen35::stopwatch::Stopwatch;
     use std::sync::Arc;
     let ids = Tensor::ones((batch, tokens), DType::U32, device)?;
-    let run = |model: &qwen35::model::Qwen35Model| -> candle_core::Result<f64> {
+    let run = |model: &qwen35::Qwen35Model| -> candle_core::Result<f64> {
         device.synchronize()?;
         let t = Instant::now();
         let mut cache = model.new_cache();
@@ -459,7 +459,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = options()?;
     let device = match o.device.as_str() {
         "cpu" => Device::Cpu,
-        _ => lamar_gpu::device::open_cuda(0)?,
+        _ => lamar_model::device::open_cuda(0)?,
     };
     let started = Instant::now();
     let mut model = qwen35::load(&o.model, o.dtype, &device)?;

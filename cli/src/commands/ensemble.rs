@@ -1,36 +1,22 @@
 //! `lamar ensemble`: merge several models' predictions.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use lamar_core::ensemble::input::read_models;
-use lamar_core::ensemble::scc::{BoundaryVote, SccParams, SpanClusterConsensus};
-use lamar_core::ensemble::voters::{Intersection, Majority, Union, WeightedBoundaryFusion};
-use lamar_core::ensemble::{Voter, merge_all};
-use lamar_core::formats::predictions::{PredictionFile, write_predictions};
+use lamar_core::ensemble::registry::{VOTER_NAMES, VoterSettings, check_thresholds, voter_by_name};
+use lamar_core::ensemble::scc::{BoundaryVote, SccParams};
+use lamar_core::ensemble::{explanations_json, merge_all, prediction_files};
+use lamar_core::formats::predictions::write_predictions;
 use lamar_core::formats::{read_utf8, write_atomic};
 use lamar_plugins::PluginHost;
 use std::path::PathBuf;
 
-/// A built-in voter.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VoterKind {
-    /// Span-Cluster Consensus (LAMAR).
-    Scc,
-    /// Exact spans predicted by more than half of the models.
-    Majority,
-    /// Every span of every model.
-    Union,
-    /// Exact spans predicted by every model.
-    Intersection,
-    /// SCC clusters with weight-averaged boundaries snapped to observed ones.
-    Wbf,
-}
-
-/// Which voter merges the models: a built-in one or a plugin file.
+/// Which voter merges the models: a built-in one (by its name in
+/// [`VOTER_NAMES`](lamar_core::ensemble::registry::VOTER_NAMES)) or a plugin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoterChoice {
-    /// A built-in voter.
-    Builtin(VoterKind),
+    /// A built-in voter, by name.
+    Builtin(String),
     /// A `.wasm` voter plugin.
     Plugin(PathBuf),
 }
@@ -42,11 +28,14 @@ impl std::str::FromStr for VoterChoice {
         if s.ends_with(".wasm") {
             return Ok(VoterChoice::Plugin(PathBuf::from(s)));
         }
-        VoterKind::from_str(s, true)
-            .map(VoterChoice::Builtin)
-            .map_err(|_| {
-                format!("unknown voter {s:?}: use scc, majority, union, intersection, wbf or a .wasm plugin file")
-            })
+        let name = s.to_ascii_lowercase();
+        if VOTER_NAMES.contains(&name.as_str()) {
+            return Ok(VoterChoice::Builtin(name));
+        }
+        Err(format!(
+            "unknown voter {s:?}: use {} or a .wasm plugin file",
+            VOTER_NAMES.join(", ")
+        ))
     }
 }
 
@@ -107,23 +96,6 @@ pub struct EnsembleArgs {
 }
 
 impl EnsembleArgs {
-    /// Arguments with every option at its default.
-    pub fn new(predictions: Vec<PathBuf>, voter: VoterChoice, out: PathBuf) -> EnsembleArgs {
-        EnsembleArgs {
-            predictions,
-            voter,
-            params: None,
-            min_cluster_iou: None,
-            min_pairwise_iou: None,
-            min_cluster_support: None,
-            min_iou_same_cat: None,
-            boundary: BoundaryKind::Joint,
-            out,
-            explain: None,
-            limits: Default::default(),
-        }
-    }
-
     /// The thresholds: --params, then the individual flags.
     pub fn scc_params(&self) -> Result<SccParams> {
         let mut p = match &self.params {
@@ -142,35 +114,19 @@ impl EnsembleArgs {
                 *slot = v;
             }
         }
-        for (name, v) in [
-            ("min_cluster_iou", p.min_cluster_iou),
-            ("min_pairwise_iou", p.min_pairwise_iou),
-            ("min_cluster_support", p.min_cluster_support),
-            ("min_iou_same_cat", p.min_iou_same_cat),
-        ] {
-            if !v.is_finite() {
-                bail!("{name} must be a finite number, not {v}");
-            }
-        }
+        check_thresholds(&p)?;
         Ok(p)
     }
 
-    fn builtin(&self, kind: VoterKind) -> Result<Box<dyn Voter>> {
-        let params = self.scc_params()?;
-        let boundary = match self.boundary {
-            BoundaryKind::Joint => BoundaryVote::Joint,
-            BoundaryKind::Independent => BoundaryVote::Independent,
-        };
-        Ok(match kind {
-            VoterKind::Scc => Box::new(SpanClusterConsensus {
-                params,
-                boundary,
-                spans_only: self.explain.is_none(),
-            }),
-            VoterKind::Majority => Box::new(Majority),
-            VoterKind::Union => Box::new(Union),
-            VoterKind::Intersection => Box::new(Intersection),
-            VoterKind::Wbf => Box::new(WeightedBoundaryFusion { params }),
+    /// The settings of a built-in voter.
+    fn voter_settings(&self) -> Result<VoterSettings> {
+        Ok(VoterSettings {
+            params: self.scc_params()?,
+            boundary: match self.boundary {
+                BoundaryKind::Joint => BoundaryVote::Joint,
+                BoundaryKind::Independent => BoundaryVote::Independent,
+            },
+            explain: self.explain.is_some(),
         })
     }
 }
@@ -179,8 +135,8 @@ impl EnsembleArgs {
 pub fn run(args: &EnsembleArgs) -> Result<()> {
     let raw = read_models(&args.predictions)?;
     let (name, merged) = match &args.voter {
-        &VoterChoice::Builtin(kind) => {
-            let voter = args.builtin(kind)?;
+        VoterChoice::Builtin(name) => {
+            let voter = voter_by_name(name, &args.voter_settings()?)?;
             (voter.name().to_string(), merge_all(&raw, voter.as_ref()))
         }
         VoterChoice::Plugin(path) => {
@@ -191,17 +147,10 @@ pub fn run(args: &EnsembleArgs) -> Result<()> {
             (format!("plugin {}", voter.info().name), merged)
         }
     };
-    let files: Vec<PredictionFile> = merged
-        .iter()
-        .map(|(name, m)| PredictionFile::from_spans(name.clone(), &m.spans))
-        .collect();
+    let files = prediction_files(&merged);
     write_predictions(&args.out, &files)?;
     if let Some(path) = &args.explain {
-        let explain: serde_json::Map<String, serde_json::Value> = merged
-            .iter()
-            .map(|(name, m)| Ok((name.clone(), serde_json::to_value(&m.explanation)?)))
-            .collect::<Result<_>>()?;
-        write_atomic(path, serde_json::to_string_pretty(&explain)?.as_bytes())?;
+        write_atomic(path, explanations_json(&merged)?.as_bytes())?;
     }
     let spans: usize = files.iter().map(|f| f.predictions.len()).sum();
     println!(

@@ -4,9 +4,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use lamar_core::formats::write_atomic;
 use lamar_core::nltk::NltkVersion;
-use lamar_core::scorer::load::{InputPaths, load_inputs};
+use lamar_core::scorer::evaluate::evaluate_files;
+use lamar_core::scorer::load::InputPaths;
 use lamar_core::scorer::report::summary;
-use lamar_core::scorer::{Evaluation, Scorer, ScorerOptions, TokenF1Rule};
+use lamar_core::scorer::{ScorerOptions, TokenF1Rule};
 use std::path::PathBuf;
 
 /// Score predictions with the MedDec shared-task metrics (exact to the official evaluate.py).
@@ -53,51 +54,41 @@ pub struct EvaluateArgs {
     pub token_f1: TokenF1Rule,
 }
 
-/// Loads the inputs and scores every predictions file (shared with the demo).
-pub fn evaluate(args: &EvaluateArgs, quiet: bool) -> Result<Vec<(PathBuf, Evaluation)>> {
-    let inputs = load_inputs(&InputPaths {
-        gold_dir: args.gold_dir.clone(),
-        gold_file: args.gold_file.clone(),
-        predictions: args.predictions.clone(),
-        raw_text_dir: args.raw_text_dir.clone(),
-        split: args.split.clone(),
-        stats: args.stats_csv.clone(),
-    })?;
-    let options = ScorerOptions {
-        nltk: args.nltk,
-        token_f1: args.token_f1,
-    };
-    let scorer = Scorer::new(
-        &inputs.gold,
-        &inputs.raw_texts,
-        inputs.stats.as_deref(),
-        options,
-    )?;
-    let mut results = Vec::with_capacity(inputs.predictions.len());
-    for (path, predictions) in &inputs.predictions {
-        if let Some(split) = args
-            .split
-            .as_ref()
-            .filter(|_| inputs.split_applied && !quiet)
-        {
-            println!(
-                "Filtered to {} gold files and {} prediction files based on {}",
-                inputs.gold.len(),
-                predictions.len(),
-                split.display()
-            );
+impl EvaluateArgs {
+    /// The files to read.
+    pub fn input_paths(&self) -> InputPaths {
+        InputPaths {
+            gold_dir: self.gold_dir.clone(),
+            gold_file: self.gold_file.clone(),
+            predictions: self.predictions.clone(),
+            raw_text_dir: self.raw_text_dir.clone(),
+            split: self.split.clone(),
+            stats: self.stats_csv.clone(),
         }
-        let evaluation = scorer
-            .score(predictions)
-            .with_context(|| format!("scoring {}", path.display()))?;
-        results.push((path.clone(), evaluation));
     }
-    Ok(results)
+
+    /// The scoring options.
+    pub fn scorer_options(&self) -> ScorerOptions {
+        ScorerOptions {
+            nltk: self.nltk,
+            token_f1: self.token_f1,
+        }
+    }
 }
 
 /// Runs `lamar evaluate`.
 pub fn run(args: &EvaluateArgs) -> Result<()> {
-    let results = evaluate(args, false)?;
+    let evaluated = evaluate_files(&args.input_paths(), args.scorer_options())?;
+    if let Some(split) = args.split.as_ref().filter(|_| evaluated.split_applied) {
+        for predicted in &evaluated.predicted_documents {
+            println!(
+                "Filtered to {} gold files and {predicted} prediction files based on {}",
+                evaluated.gold_documents,
+                split.display()
+            );
+        }
+    }
+    let results = evaluated.results;
     let several = results.len() > 1;
     for (path, evaluation) in &results {
         if several {

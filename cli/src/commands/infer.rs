@@ -5,8 +5,8 @@ use candle_core::{DType, Device};
 use clap::{Args, ValueEnum};
 use lamar_core::formats::inference::{InferenceOutput, read_documents};
 use lamar_core::prompt::TaskPrompt;
-use lamar_gpu::infer::{Tagger, TokenBudget};
-use lamar_gpu::sampling::{Sampler, SamplingParams};
+use lamar_model::infer::{TagSettings, Tagger, TokenBudget};
+use lamar_model::sampling::{Sampler, SamplingParams};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -109,7 +109,7 @@ pub fn device(choice: DeviceChoice) -> Result<Device> {
                      (see README) or pass --device cpu"
                 );
             }
-            lamar_gpu::device::open_cuda(0).context("could not open CUDA device 0")
+            lamar_model::device::open_cuda(0).context("could not open CUDA device 0")
         }
     }
 }
@@ -142,10 +142,7 @@ pub fn run(args: &InferArgs) -> Result<()> {
             output.dropped_bytes
         );
     }
-    let todo: Vec<_> = documents
-        .into_iter()
-        .filter(|d| !output.done().contains(&d.file_id))
-        .collect();
+    let todo = output.pending(documents);
     let skipped = output.done().len();
     if todo.is_empty() {
         println!(
@@ -176,37 +173,28 @@ pub fn run(args: &InferArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let budget = TokenBudget {
-        max_new_tokens: args.max_new_tokens,
-        factor: args.length_factor,
-        ..TokenBudget::default()
+    let settings = TagSettings {
+        slots: args.batch_size,
+        budget: TokenBudget {
+            max_new_tokens: args.max_new_tokens,
+            factor: args.length_factor,
+            ..TokenBudget::default()
+        },
     };
-    let prepared = todo
-        .into_iter()
-        .map(|row| tagger.prepare(row, &budget))
-        .collect::<Result<Vec<_>, _>>()?;
-    let prompt_tokens: usize = prepared.iter().map(|d| d.prompt_ids.len()).sum();
-    let total = prepared.len();
-    let bar = crate::progress::bar(total, "infer");
+    let bar = crate::progress::bar(todo.len(), "infer");
     let mut sampler = Sampler::new(SamplingParams {
         temperature: args.temperature,
         top_p: args.top_p,
         seed: args.seed,
     });
     let generating = Instant::now();
-    let (mut new_tokens, mut cut) = (0usize, 0usize);
-    tagger.tag_all(
-        prepared,
-        args.batch_size,
+    let mut new_tokens = 0usize;
+    let report = tagger.tag_into(
+        todo,
+        &mut output,
+        &settings,
         &mut sampler,
-        |record| {
-            cut += usize::from(!record.finished);
-            output
-                .append(&record)
-                .map_err(|e| lamar_gpu::infer::InferError::Output(Box::new(e)))?;
-            bar.inc(1);
-            Ok(())
-        },
+        || bar.inc(1),
         |n| {
             new_tokens += n;
             let secs = generating.elapsed().as_secs_f64().max(1e-9);
@@ -216,11 +204,15 @@ pub fn run(args: &InferArgs) -> Result<()> {
     bar.finish_and_clear();
     let secs = generating.elapsed().as_secs_f64();
     println!(
-        "tagged {total} documents ({prompt_tokens} prompt tokens, {new_tokens} new tokens) in \
-         {secs:.1} s: {:.1} new tokens/s → {}",
-        new_tokens as f64 / secs.max(1e-9),
+        "tagged {} documents ({} prompt tokens, {} new tokens) in {secs:.1} s: {:.1} new \
+         tokens/s → {}",
+        report.documents,
+        report.prompt_tokens,
+        report.new_tokens,
+        report.new_tokens as f64 / secs.max(1e-9),
         args.out.display()
     );
+    let cut = report.cut;
     if cut > 0 {
         eprintln!(
             "warning: {cut} documents hit their token limit before the end of the tagged copy \

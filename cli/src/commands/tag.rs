@@ -3,13 +3,11 @@
 use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use lamar_core::codec::same_category_crossings;
-use lamar_core::formats::gold::{GoldDocument, SkipReason, read_gold_file};
-use lamar_core::formats::raw_text::{raw_text_path, read_raw_text};
-use lamar_core::formats::rows::{GoldOffset, TrainingRow, is_csv, write_training_rows};
+use lamar_core::formats::gold::SkipReason;
+use lamar_core::formats::rows::{is_csv, write_training_rows};
 use lamar_core::formats::split::read_split;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use lamar_core::formats::training::{TrainingSet, training_set};
+use std::path::PathBuf;
 
 /// Output format of the training rows.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,20 +48,6 @@ pub struct TagArgs {
     pub skip_missing: bool,
 }
 
-fn gold_of(path: &Path, id: &str) -> Result<GoldDocument> {
-    let docs = read_gold_file(path)?;
-    let n = docs.len();
-    let by_id = docs.iter().position(|d| d.id.as_deref() == Some(id));
-    match (by_id, n) {
-        (Some(i), _) => Ok(docs.into_iter().nth(i).expect("index in range")),
-        (None, 1) => Ok(docs.into_iter().next().expect("one document")),
-        _ => bail!(
-            "{}: holds {n} documents, none with discharge_summary_id {id}",
-            path.display()
-        ),
-    }
-}
-
 /// Runs `lamar tag`.
 pub fn run(args: &TagArgs) -> Result<()> {
     let mut ids = read_split(&args.split)?;
@@ -74,38 +58,19 @@ pub fn run(args: &TagArgs) -> Result<()> {
             args.split.display()
         );
     }
-    let mut rows = Vec::with_capacity(ids.len());
-    let mut skipped: BTreeMap<SkipReason, usize> = BTreeMap::new();
-    let mut crossings = 0;
-    let mut missing = 0;
     let progress = bar(ids.len(), "tagging");
-    for id in &ids {
-        progress.inc(1);
-        let text_path = raw_text_path(&args.raw_text_dir, id);
-        if args.skip_missing && !text_path.exists() {
-            progress.suspend(|| {
-                eprintln!(
-                    "warning: {}: missing, document {id} skipped",
-                    text_path.display()
-                )
-            });
-            missing += 1;
-            continue;
-        }
-        let text = read_raw_text(&text_path)?;
-        let gold = gold_of(&args.gold_dir.join(format!("{id}.json")), id)?;
-        let (row, left_out) = TrainingRow::from_gold(id, &text, &gold);
-        for reason in left_out {
-            *skipped.entry(reason).or_default() += 1;
-        }
-        let spans: Vec<_> = row
-            .gold_offsets
-            .iter()
-            .filter_map(GoldOffset::span)
-            .collect();
-        crossings += same_category_crossings(&spans);
-        rows.push(row);
-    }
+    let TrainingSet {
+        rows,
+        skipped,
+        crossings,
+        missing,
+    } = training_set(
+        &args.gold_dir,
+        &args.raw_text_dir,
+        &ids,
+        args.skip_missing,
+        || progress.inc(1),
+    )?;
     progress.finish_and_clear();
     let out = &args.out;
     let csv = match args.format {
@@ -130,8 +95,11 @@ pub fn run(args: &TagArgs) -> Result<()> {
     if crossings > 0 {
         println!("  note: {crossings} pairs of crossing same-category spans will read back nested");
     }
-    if missing > 0 {
-        println!("  skipped {missing} documents without raw text");
+    for path in &missing {
+        eprintln!("warning: {}: missing, document skipped", path.display());
+    }
+    if !missing.is_empty() {
+        println!("  skipped {} documents without raw text", missing.len());
     }
     Ok(())
 }

@@ -4,17 +4,13 @@ use crate::progress::bar;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lamar_core::ensemble::input::read_models;
-use lamar_core::ensemble::scc::{SccParams, SpanClusterConsensus};
-use lamar_core::ensemble::tune::{Trial, Tuner};
-use lamar_core::ensemble::{Voter, Votes};
-use lamar_core::formats::predictions::PredictedSpan;
-use lamar_core::formats::rows::parse_jsonl;
-use lamar_core::formats::{read_utf8, write_atomic};
+use lamar_core::ensemble::scc::SccParams;
+use lamar_core::ensemble::tune::{ConsensusObjective, Tuner, read_trial_log};
+use lamar_core::formats::write_atomic;
 use lamar_core::nltk::NltkVersion;
 use lamar_core::scorer::load::{InputPaths, load_inputs};
-use lamar_core::scorer::{Scorer, ScorerOptions, TokenF1Rule};
+use lamar_core::scorer::{ScorerOptions, TokenF1Rule};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -85,59 +81,8 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         nltk: args.nltk,
         token_f1: args.token_f1,
     };
-    let mut scorer = Scorer::new(
-        &inputs.gold,
-        &inputs.raw_texts,
-        inputs.stats.as_deref(),
-        options,
-    )?;
-    // Everything that does not depend on the thresholds, once: votes per document and the
-    // refined text of every span a model predicted.
-    let raw = read_models(&args.predictions)?;
-    let docs: Vec<(String, Votes)> = raw
-        .iter()
-        // Documents in the gold or in a (split-filtered) predictions file: those with raw text.
-        .filter(|(name, _)| inputs.raw_texts.contains_key(*name))
-        .map(|(name, votes)| (name.clone(), votes.clone()))
-        .collect();
-    if docs.is_empty() {
-        bail!("no predicted document is in the gold (check --split and the file names)");
-    }
-    for (name, votes) in &docs {
-        let offsets = votes
-            .models
-            .iter()
-            .flat_map(|(_, s)| s.iter().map(|x| (x.start as i64, x.end as i64)));
-        scorer.prime(name, offsets)?;
-    }
-    let objective = |params: &SccParams| -> f64 {
-        let voter = SpanClusterConsensus {
-            params: *params,
-            spans_only: true,
-            ..SpanClusterConsensus::default()
-        };
-        let merged: BTreeMap<String, Vec<PredictedSpan>> = docs
-            .iter()
-            .map(|(name, votes)| {
-                (
-                    name.clone(),
-                    voter
-                        .vote(votes)
-                        .spans
-                        .into_iter()
-                        .map(PredictedSpan::from)
-                        .collect(),
-                )
-            })
-            .collect();
-        match scorer.score(&merged) {
-            Ok(e) => match e.shared_task {
-                Some(st) => st.final_score,
-                None => (e.span_f1.f1 + e.token_f1) / 2.0,
-            },
-            Err(_) => f64::NAN,
-        }
-    };
+    let objective = ConsensusObjective::new(&inputs, &read_models(&args.predictions)?, options)?;
+    let objective = |params: &SccParams| objective.score(params);
 
     if args.serve_objective {
         let stdin = std::io::stdin();
@@ -150,18 +95,19 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let mut tuner = Tuner::new(args.seed);
-    if let Some(log) = args.log.as_ref().filter(|p| p.exists()) {
-        let earlier: Vec<Trial> = parse_jsonl(&read_utf8(log)?, &log.display().to_string())?;
-        println!(
-            "resuming from {} trials in {}",
-            earlier.len(),
-            log.display()
-        );
-        for t in earlier {
-            tuner.tell(t);
+    let earlier = match args.log.as_ref().filter(|p| p.exists()) {
+        Some(log) => {
+            let earlier = read_trial_log(log)?;
+            println!(
+                "resuming from {} trials in {}",
+                earlier.len(),
+                log.display()
+            );
+            earlier
         }
-    }
+        None => Vec::new(),
+    };
+    let mut tuner = Tuner::resume(args.seed, earlier);
     let mut log = match &args.log {
         Some(p) => Some(
             std::fs::OpenOptions::new()

@@ -8,17 +8,20 @@
 //!
 //! Stages, one module each: [`parse`] (tags → spans in the tag-free text), [`align`] (span text
 //! → raw offsets, the reference's cascade), [`difflib`] (the fuzzy matcher the cascade needs),
-//! and [`decode`](mod@decode) (the pipeline, with lamar's verbatim shortcut).
+//! and [`decode`](mod@decode) (the pipeline, with lamar's verbatim shortcut); [`outputs`] decodes
+//! a whole file of model outputs with totals and the dropped spans.
 
 pub mod align;
 pub mod canonical;
 pub mod decode;
 pub mod difflib;
 pub mod encode;
+pub mod outputs;
 pub mod parse;
 
 pub use align::{AlignMethod, AlignParams, DropReason};
 pub use canonical::{canonicalize, same_category_crossings};
 pub use decode::{AlignedSpan, DecodeOptions, Decoded, DroppedSpan, decision_text, decode};
 pub use encode::{SpanOutOfText, encode, encoding_order};
+pub use outputs::{DecodeTally, DecodedFile, decode_outputs, dropped_csv};
 pub use parse::{ParseDiagnostics, ParsedOutput, TaggedSpan, parse_tagged};

@@ -12,16 +12,19 @@
 //! | weighted boundary fusion | [`voters`] | SCC clusters, boundaries averaged by weight and snapped to observed ones |
 //!
 //! [`input`] reads prediction files into per-document votes with the reference's rules;
-//! [`tune`] searches the consensus thresholds; [`decide`] exposes the consensus's clusters so
+//! [`registry`] makes the built-in voters by name; [`tune`] searches the consensus thresholds
+//! (the sampler and the objective it maximises); [`decide`] exposes the consensus's clusters so
 //! that something else (a plugin) can decide them.
 
 pub mod decide;
 pub mod input;
+pub mod registry;
 pub mod scc;
 pub mod tune;
 pub mod voters;
 
 use crate::category::Category;
+use crate::formats::predictions::PredictionFile;
 use crate::span::Span;
 use serde::{Deserialize, Serialize};
 
@@ -155,4 +158,22 @@ pub fn merge_all(votes: &input::VotesByDocument, voter: &dyn Voter) -> Vec<(Stri
         .iter()
         .map(|(name, v)| (name.clone(), voter.vote(v)))
         .collect()
+}
+
+/// Every document's merged spans as the entries of a predictions file.
+pub fn prediction_files(merged: &[(String, Merged)]) -> Vec<PredictionFile> {
+    merged
+        .iter()
+        .map(|(name, m)| PredictionFile::from_spans(name.clone(), &m.spans))
+        .collect()
+}
+
+/// Every document's explanation (model weights, clusters), keyed by document, as pretty JSON
+/// (what `lamar ensemble --explain` writes).
+pub fn explanations_json(merged: &[(String, Merged)]) -> Result<String, serde_json::Error> {
+    let by_document = merged
+        .iter()
+        .map(|(name, m)| Ok((name.clone(), serde_json::to_value(&m.explanation)?)))
+        .collect::<Result<serde_json::Map<_, _>, serde_json::Error>>()?;
+    serde_json::to_string_pretty(&by_document)
 }

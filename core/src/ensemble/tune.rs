@@ -11,10 +11,20 @@
 //! trials, Optuna's default split: the `tpe` crate's fixed fraction (10 % of all trials) would
 //! model 500 "good" trials after 5,000, and explore where Optuna exploits.
 
-use super::scc::SccParams;
+use super::Voter;
+use super::Votes;
+use super::input::VotesByDocument;
+use super::scc::{SccParams, SpanClusterConsensus};
+use crate::formats::predictions::PredictedSpan;
+use crate::formats::rows::parse_jsonl;
+use crate::formats::{FormatError, read_utf8};
+use crate::scorer::load::Inputs;
+use crate::scorer::{ScoreError, Scorer, ScorerOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
 use tpe::TpeOptimizer;
 use tpe::density_estimation::DefaultEstimatorBuilder;
 
@@ -166,6 +176,104 @@ impl Tuner {
                 on_trial(&trial);
                 self.tell(trial);
             }
+        }
+    }
+}
+
+impl Tuner {
+    /// A study that continues from `earlier` trials (a trial log, [`read_trial_log`]).
+    pub fn resume(seed: u64, earlier: impl IntoIterator<Item = Trial>) -> Tuner {
+        let mut tuner = Tuner::new(seed);
+        for trial in earlier {
+            tuner.tell(trial);
+        }
+        tuner
+    }
+}
+
+/// The trials of a JSONL trial log (one [`Trial`] per line, as `lamar tune --log` appends them).
+pub fn read_trial_log(path: &Path) -> Result<Vec<Trial>, FormatError> {
+    parse_jsonl(&read_utf8(path)?, &path.display().to_string())
+}
+
+/// Why a tuning objective could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectiveError {
+    /// The gold could not be prepared, or a predicted span refined.
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    /// No model predicted on any scored document.
+    #[error("no predicted document is in the gold (check the split and the file names)")]
+    NoDocuments,
+}
+
+/// What a trial scores: the models' votes merged by Span-Cluster Consensus with the trial's
+/// thresholds, then scored with the official metrics: the shared-task final score when
+/// demographics were loaded, else (span F1 + token F1) / 2, as LAMAR's `optimize.py`.
+/// Everything that does not depend on the thresholds is done once, when it is built.
+pub struct ConsensusObjective {
+    scorer: Scorer,
+    documents: Vec<(String, Votes)>,
+}
+
+impl ConsensusObjective {
+    /// Prepares the objective on the scored documents of `inputs` (gold, raw texts, optional
+    /// split and demographics) for the models' `votes`.
+    pub fn new(
+        inputs: &Inputs,
+        votes: &VotesByDocument,
+        options: ScorerOptions,
+    ) -> Result<ConsensusObjective, ObjectiveError> {
+        let mut scorer = Scorer::new(
+            &inputs.gold,
+            &inputs.raw_texts,
+            inputs.stats.as_deref(),
+            options,
+        )?;
+        // Documents in the gold or in a (split-filtered) predictions file: those with raw text.
+        let documents: Vec<(String, Votes)> = votes
+            .iter()
+            .filter(|(name, _)| inputs.raw_texts.contains_key(*name))
+            .map(|(name, votes)| (name.clone(), votes.clone()))
+            .collect();
+        if documents.is_empty() {
+            return Err(ObjectiveError::NoDocuments);
+        }
+        // The refined text of every span a model predicted, once.
+        for (name, votes) in &documents {
+            let offsets = votes
+                .models
+                .iter()
+                .flat_map(|(_, s)| s.iter().map(|x| (x.start as i64, x.end as i64)));
+            scorer.prime(name, offsets)?;
+        }
+        Ok(ConsensusObjective { scorer, documents })
+    }
+
+    /// The objective at `params` (higher is better; NaN when scoring failed).
+    pub fn score(&self, params: &SccParams) -> f64 {
+        let voter = SpanClusterConsensus {
+            params: *params,
+            spans_only: true,
+            ..SpanClusterConsensus::default()
+        };
+        let merged: BTreeMap<String, Vec<PredictedSpan>> = self
+            .documents
+            .iter()
+            .map(|(name, votes)| {
+                let spans = voter.vote(votes).spans;
+                (
+                    name.clone(),
+                    spans.into_iter().map(PredictedSpan::from).collect(),
+                )
+            })
+            .collect();
+        match self.scorer.score(&merged) {
+            Ok(e) => match e.shared_task {
+                Some(st) => st.final_score,
+                None => (e.span_f1.f1 + e.token_f1) / 2.0,
+            },
+            Err(_) => f64::NAN,
         }
     }
 }

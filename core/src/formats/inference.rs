@@ -163,6 +163,14 @@ impl InferenceOutput {
         &self.done
     }
 
+    /// The documents of `documents` that are not done yet, in their order.
+    pub fn pending(&self, documents: Vec<DocumentRow>) -> Vec<DocumentRow> {
+        documents
+            .into_iter()
+            .filter(|d| !self.done.contains(&d.file_id))
+            .collect()
+    }
+
     /// Appends one record and flushes it to the file.
     pub fn append(&mut self, record: &InferenceRecord) -> Result<(), FormatError> {
         let line = if self.csv {

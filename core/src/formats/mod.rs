@@ -19,6 +19,7 @@ pub mod raw_text;
 pub mod rows;
 pub mod split;
 pub mod stats;
+pub mod training;
 
 use std::path::Path;
 
@@ -74,7 +75,8 @@ pub enum FormatError {
 }
 
 impl FormatError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> FormatError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> FormatError {
         FormatError::Io {
             path: path.display().to_string(),
             source,

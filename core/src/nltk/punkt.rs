@@ -93,10 +93,6 @@ impl PunktParameters {
     }
 }
 
-fn is_space(c: char) -> bool {
-    super::pyre::is_space(c)
-}
-
 /// The character classes of Punkt's `PunktLanguageVars`, which NLTK 3.10 widened to the Unicode
 /// quotes `‘ ’ “ ” « »`.
 #[derive(Debug, Clone, Copy)]
@@ -403,7 +399,7 @@ fn second_pass(tok1: &mut Token, tok2: &Token, params: &PunktParameters) {
 fn contains_sentbreak(lang: LangVars, text: &str, params: &PunktParameters) -> bool {
     let mut tokens: Vec<Token> = text
         .split('\n')
-        .filter(|line| !line.chars().all(is_space))
+        .filter(|line| !line.chars().all(crate::text::is_python_space))
         .flat_map(|line| word_tokens(lang, line))
         .map(|t| Token::new(t, lang.flavor))
         .collect();
@@ -526,7 +522,10 @@ pub fn sentence_spans(
             last_break = m.next_tok.unwrap_or(m.end);
         }
     }
-    let stripped = s.iter().rposition(|&c| !is_space(c)).map_or(0, |p| p + 1);
+    let stripped = s
+        .iter()
+        .rposition(|&c| !crate::text::is_python_space(c))
+        .map_or(0, |p| p + 1);
     slices.push((last_break, stripped));
     realign(lang, &s, slices)
 }

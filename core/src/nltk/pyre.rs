@@ -49,7 +49,7 @@ impl Flavor {
     /// `\s` for one character.
     pub fn is_space(self, c: char) -> bool {
         match self {
-            Flavor::Re => is_space(c),
+            Flavor::Re => crate::text::is_python_space(c),
             Flavor::Mrab => c.is_whitespace(),
         }
     }
@@ -120,11 +120,6 @@ pub fn is_decimal(c: char) -> bool {
         return c.is_ascii_digit();
     }
     in_table(DECIMAL, c)
-}
-
-/// Python's `str.isspace()` for one character.
-pub fn is_space(c: char) -> bool {
-    crate::text::is_python_space(c)
 }
 
 fn class_body(table: &[(char, char)], out: &mut String) {

@@ -8,7 +8,8 @@
 //!   `stats.csv`; final = (base + worst group base) / 2.
 //!
 //! A [`Scorer`] tokenizes and refines the gold once, so scoring many prediction sets (tuning
-//! loops) costs only the predictions' share.
+//! loops) costs only the predictions' share; [`evaluate::evaluate_files`] loads files and scores
+//! them (the command line's and the pipeline's entry point).
 //!
 //! Deliberate differences from the Python script, none of which changes a value it computes
 //! deterministically:
@@ -17,6 +18,7 @@
 //! * where the script crashes (offsets that are not integers, a missing raw text), lamar returns
 //!   an error naming the file.
 
+pub mod evaluate;
 pub mod load;
 pub mod refine;
 pub mod report;

@@ -15,8 +15,10 @@
 //! time ([`Cache::trim_padding`]), so attention does not run over a growing history of finished
 //! sequences. Positions are counted per row, so none of this moves a token's rotary angle.
 
+use super::cache::Cache;
+use super::generate::{Decoding, Generation};
 use super::graph::GREEDY_STEPS;
-use super::model::{Cache, Decoding, Generation, Qwen35Model};
+use super::model::Qwen35Model;
 use crate::sampling::Sampler;
 use candle_core::{Device, Result, Tensor};
 use std::collections::VecDeque;

@@ -2,19 +2,27 @@
 //! Face `config.json`, [`model`] builds the network from safetensors weights; [`load`] does
 //! both for a local snapshot folder.
 
+pub mod cache;
 pub mod config;
 pub mod continuous;
 pub mod delta_rule;
+pub mod generate;
 pub mod graph;
+mod layers;
 pub mod model;
 pub mod random;
+pub mod step;
 pub mod stopwatch;
+
+pub use cache::Cache;
+pub use generate::{Decoding, Generation, PREFILL_TOKENS};
+pub use model::Qwen35Model;
+pub use step::FusedKernels;
 
 use crate::lora::LoraAdapter;
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use config::Qwen35Config;
-use model::Qwen35Model;
 use std::path::{Path, PathBuf};
 
 /// Why a model folder could not be loaded.

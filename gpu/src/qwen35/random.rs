@@ -64,6 +64,38 @@ pub fn tiny_config(vocab: usize) -> String {
     .to_string()
 }
 
+/// The tiny tokenizer and chat template lamar's tests and demo use (a byte-level BPE of 1,200
+/// tokens trained on the synthetic corpus, with Qwen's chat special tokens and Qwen3's chat
+/// template; made by `gpu/tools/make_chat_golden.py`).
+pub const TINY_CHAT_FILES: [(&str, &str); 3] = [
+    (
+        "tokenizer.json",
+        include_str!("../../assets/tiny-chat/tokenizer.json"),
+    ),
+    (
+        "tokenizer_config.json",
+        include_str!("../../assets/tiny-chat/tokenizer_config.json"),
+    ),
+    (
+        "chat_template.jinja",
+        include_str!("../../assets/tiny-chat/chat_template.jinja"),
+    ),
+];
+
+/// Writes a complete tiny random snapshot into `dir`: [`TINY_CHAT_FILES`], then a
+/// [`tiny_config`] model sized to that tokenizer with random weights from `seed`. Something
+/// `lamar infer` can load without any downloaded weights (it tags nothing useful).
+pub fn write_tiny_snapshot(dir: &Path, seed: u64) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in TINY_CHAT_FILES {
+        std::fs::write(dir.join(name), text)?;
+    }
+    let vocab = crate::tokenizer::TextTokenizer::from_snapshot(dir)
+        .map_err(candle_core::Error::wrap)?
+        .vocab_size();
+    write_random_snapshot(dir, &tiny_config(vocab), seed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

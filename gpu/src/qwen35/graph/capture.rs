@@ -2,7 +2,9 @@
 
 use super::GraphSlot;
 use crate::kernels::launch::{address, contiguous_address, cuda_device};
-use crate::qwen35::model::{Cache, LayerCache, Qwen35Model, Step};
+use crate::qwen35::cache::{Cache, LayerCache};
+use crate::qwen35::model::Qwen35Model;
+use crate::qwen35::step::Step;
 use candle_core::cuda_backend::WrapErr;
 use candle_core::cuda_backend::cudarc::driver::sys::{
     CUgraphInstantiate_flags, CUstreamCaptureMode,
@@ -307,10 +309,11 @@ impl Qwen35Model {
                 fused: self.fused,
                 graph: Some(counters.clone()),
                 stopwatch: None,
+                reserve: cache.reserve,
             };
             for s in 0..ending.steps() {
-                let h = self.run_layers(&ids, &step, cache)?;
-                let normed = self.norm.apply(&h)?;
+                let h = self.run_layers(&ids, &step, Some(&mut *cache))?;
+                let normed = self.norm.forward(&h)?;
                 let out = crate::lora::apply_linear(&self.lm_head, &normed, self.fused.gemv)?;
                 let out = out.squeeze(1)?;
                 match &picks {

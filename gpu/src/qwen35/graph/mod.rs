@@ -17,11 +17,18 @@
 #[cfg(feature = "cuda")]
 mod capture;
 
-use super::model::{Cache, Qwen35Model};
+use super::cache::Cache;
+use super::model::Qwen35Model;
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{Result, Tensor};
 
 impl Qwen35Model {
+    /// A [`GraphSlot`] for one generation, capturing graphs when they are turned on
+    /// ([`Qwen35Model::set_cuda_graphs`]).
+    pub fn graph_slot(&self) -> GraphSlot {
+        GraphSlot::new(self.cuda_graphs)
+    }
+
     /// Logits `(B, vocab)` of one decoding step (one new token per row, no padding): through a
     /// CUDA graph when the model and cache allow it (captured into `slot` on first use and
     /// whenever the batch or the cache buffers changed), else as an eager

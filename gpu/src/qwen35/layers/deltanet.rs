@@ -1,0 +1,321 @@
+//! Gated DeltaNet: one stacked input projection (q/k/v channels, output gate, β, decay), a
+//! short causal depthwise convolution, the gated delta rule per value head (chunked for
+//! several tokens, recurrent for one), a gated RMSNorm and the output projection.
+
+use super::norm::{l2_normalised, l2_scale, rms_scaled};
+use crate::lora::{FusedProjection, LoraAdapter, Projection};
+use crate::qwen35::cache::DeltaNetCache;
+use crate::qwen35::config::Qwen35Config;
+use crate::qwen35::delta_rule::{Chunks, delta_rule_recurrent};
+use crate::qwen35::step::Step;
+use candle_core::{D, DType, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// Gated DeltaNet: short causal convolution, then a delta-rule recurrence per value head.
+pub(crate) struct GatedDeltaNet {
+    /// `in_proj_qkv`, `in_proj_z`, `in_proj_b`, `in_proj_a`.
+    input: FusedProjection,
+    out: Projection,
+    /// Depthwise convolution weights `[channels, kernel]`.
+    conv: Tensor,
+    /// The same as `(1, kernel, channels)`, for a single-token step.
+    conv_window: Tensor,
+    /// `−exp(A_log)` per value head (f32).
+    neg_a: Tensor,
+    dt_bias: Tensor,
+    /// The gated norm's weight (plain, not zero-centred), f32.
+    norm_weight_f32: Tensor,
+    /// [`l2_scale`] of the queries (L2 norm, then `1/√dk`) and of the keys (L2 norm).
+    q_scale: Tensor,
+    k_scale: Tensor,
+    eps: f64,
+    key_heads: usize,
+    value_heads: usize,
+    key_dim: usize,
+    value_dim: usize,
+    kernel: usize,
+}
+
+impl GatedDeltaNet {
+    /// Reads the layer's projections, convolution, decay, bias and norm weights under `vb`.
+    pub(crate) fn load(
+        vb: VarBuilder,
+        c: &Qwen35Config,
+        lora: Option<&LoraAdapter>,
+    ) -> Result<Self> {
+        let (nk, nv, dk, dv) = (
+            c.linear_num_key_heads,
+            c.linear_num_value_heads,
+            c.linear_key_head_dim,
+            c.linear_value_head_dim,
+        );
+        let channels = 2 * nk * dk + nv * dv;
+        let conv = vb
+            .get((channels, 1, c.linear_conv_kernel_dim), "conv1d.weight")?
+            .reshape((channels, c.linear_conv_kernel_dim))?;
+        let a_log = vb.get(nv, "A_log")?.to_dtype(DType::F32)?;
+        Ok(GatedDeltaNet {
+            input: FusedProjection::new(vec![
+                Projection::load(c.hidden_size, channels, vb.pp("in_proj_qkv"), lora)?,
+                Projection::load(c.hidden_size, nv * dv, vb.pp("in_proj_z"), lora)?,
+                Projection::load(c.hidden_size, nv, vb.pp("in_proj_b"), lora)?,
+                Projection::load(c.hidden_size, nv, vb.pp("in_proj_a"), lora)?,
+            ])?,
+            out: Projection::load(nv * dv, c.hidden_size, vb.pp("out_proj"), lora)?,
+            conv_window: conv.t()?.unsqueeze(0)?.contiguous()?,
+            conv,
+            neg_a: a_log.exp()?.neg()?,
+            dt_bias: vb.get(nv, "dt_bias")?.to_dtype(DType::F32)?,
+            norm_weight_f32: vb.get(dv, "norm.weight")?.to_dtype(DType::F32)?,
+            q_scale: l2_scale(dk, 1.0 / (dk as f64).sqrt(), vb.device())?,
+            k_scale: l2_scale(dk, 1.0, vb.device())?,
+            eps: c.rms_norm_eps,
+            key_heads: nk,
+            value_heads: nv,
+            key_dim: dk,
+            value_dim: dv,
+            kernel: c.linear_conv_kernel_dim,
+        })
+    }
+
+    /// `silu(causal depthwise conv(x))` with the cached history; updates the cache. With
+    /// `kernel` on a CUDA device, a prefill (several tokens) runs in one kernel.
+    fn convolve(&self, x: &Tensor, cache: &mut DeltaNetCache, kernel: bool) -> Result<Tensor> {
+        let (b, t, ch) = x.dims3()?;
+        let history = match cache.conv.take() {
+            Some(h) => h,
+            None => Tensor::zeros((b, self.kernel - 1, ch), x.dtype(), x.device())?,
+        };
+        #[cfg(feature = "cuda")]
+        if kernel && t > 1 && x.device().is_cuda() {
+            let out = crate::kernels::deltanet::conv_prefill(x, &history, &self.conv)?;
+            let keep = self.kernel - 1;
+            cache.conv = Some(if t >= keep {
+                x.narrow(1, t - keep, keep)?.contiguous()?
+            } else {
+                Tensor::cat(&[&history, &x.contiguous()?], 1)?
+                    .narrow(1, t, keep)?
+                    .contiguous()?
+            });
+            return Ok(out);
+        }
+        let _ = kernel;
+        let padded = Tensor::cat(&[&history, x], 1)?;
+        cache.conv = Some(padded.narrow(1, t, self.kernel - 1)?.contiguous()?);
+        if t == 1 {
+            // One decoding step: the window is the whole padded input.
+            return padded
+                .broadcast_mul(&self.conv_window)?
+                .sum_keepdim(1)?
+                .silu();
+        }
+        let mut out = Tensor::zeros((b, t, ch), x.dtype(), x.device())?;
+        for j in 0..self.kernel {
+            let w = self.conv.narrow(1, j, 1)?.reshape((1, 1, ch))?;
+            out = (out + padded.narrow(1, j, t)?.broadcast_mul(&w)?)?;
+        }
+        out.silu()
+    }
+
+    /// One decoding step in lamar's fused CUDA kernels (`crate::kernels::deltanet`): the
+    /// gated, normed output `(B, 1, nv·dv)` before `out_proj`, or `None` when the cache has no
+    /// history yet (the first call goes through the candle operations).
+    #[cfg(feature = "cuda")]
+    fn decode_fused(
+        &self,
+        [qkv, z, beta, a]: [&Tensor; 4],
+        cache: &mut DeltaNetCache,
+    ) -> Result<Option<Tensor>> {
+        use crate::kernels::deltanet::{DeltaNetDecode, deltanet_decode};
+        let (Some(history), Some(state)) = (cache.conv.take(), cache.state.take()) else {
+            return Ok(None);
+        };
+        // Both are overwritten in place: they must be contiguous buffers of this cache alone
+        // (they are: prefill and the cache operations make fresh ones).
+        let (history, state) = (history.contiguous()?, state.contiguous()?);
+        let out = deltanet_decode(&DeltaNetDecode {
+            qkv,
+            z,
+            beta,
+            a,
+            conv_weight: &self.conv,
+            conv_history: &history,
+            state: &state,
+            neg_a: &self.neg_a,
+            dt_bias: &self.dt_bias,
+            norm_weight: &self.norm_weight_f32,
+            key_heads: self.key_heads,
+            value_heads: self.value_heads,
+            key_dim: self.key_dim,
+            value_dim: self.value_dim,
+            eps: self.eps,
+        });
+        cache.conv = Some(history);
+        cache.state = Some(state);
+        out.map(Some)
+    }
+
+    /// The gated delta rule of a call, from the convolution's output `mixed` `(B, T, channels)`
+    /// and the `b`/`a` projections `(B, T, nv)`: the outputs `(B, nv, T, dv)` (f32) and the new
+    /// state. A prefill with the `chunks` kernels on CUDA runs in two kernels
+    /// (`kernels::deltanet_chunks`); otherwise candle operations make the normed queries and
+    /// keys, the gates and decays, and run the recurrent (one token) or chunked form.
+    fn delta_rule(
+        &self,
+        mixed: &Tensor,
+        beta_in: &Tensor,
+        a_in: &Tensor,
+        state: Tensor,
+        step: &Step,
+    ) -> Result<(Tensor, Tensor)> {
+        let (b, t, _) = mixed.dims3()?;
+        let (nk, nv, dk, dv) = (
+            self.key_heads,
+            self.value_heads,
+            self.key_dim,
+            self.value_dim,
+        );
+        #[cfg(feature = "cuda")]
+        if t > 1
+            && step.fused.chunks
+            && mixed.device().is_cuda()
+            && let Some(chunks) = Chunks::prepare_fused(
+                &crate::kernels::deltanet_chunks::ChunkInputs {
+                    mixed,
+                    beta: beta_in,
+                    a: a_in,
+                    neg_a: &self.neg_a,
+                    dt_bias: &self.dt_bias,
+                    key_heads: nk,
+                    value_heads: nv,
+                },
+                dk,
+                dv,
+            )?
+        {
+            step.lap("deltanet: chunks, state-free part")?;
+            let out = chunks.carry(state, true)?;
+            step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
+            return Ok(out);
+        }
+        let f32 = |x: Tensor| x.to_dtype(DType::F32);
+        // Each query/key head serves `nv / nk` consecutive value heads.
+        let widen = |x: Tensor| -> Result<Tensor> {
+            let n = nv / nk;
+            x.unsqueeze(3)?
+                .broadcast_as((b, t, nk, n, dk))?
+                .contiguous()?
+                .reshape((b, t, nv, dk))
+        };
+        let mixed = f32(mixed.clone())?;
+        let q = mixed
+            .narrow(D::Minus1, 0, nk * dk)?
+            .reshape((b, t, nk, dk))?;
+        let k = mixed
+            .narrow(D::Minus1, nk * dk, nk * dk)?
+            .reshape((b, t, nk, dk))?;
+        let v = mixed
+            .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
+            .reshape((b, t, nv, dv))?;
+        let q = widen(l2_normalised(&q, &self.q_scale)?)?;
+        let k = widen(l2_normalised(&k, &self.k_scale)?)?;
+        let beta = candle_nn::ops::sigmoid(&f32(beta_in.clone())?)?; // (B, T, nv)
+        let a = f32(a_in.clone())?.broadcast_add(&self.dt_bias)?;
+        // softplus(a) = max(a, 0) + ln(1 + e^{−|a|})
+        let softplus = (a.relu()? + (a.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        let g = softplus.broadcast_mul(&self.neg_a)?; // log-decay ≤ 0, (B, T, nv)
+        // Heads first: (B, nv, T, d).
+        let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous();
+        let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
+        let (beta, g) = (heads(&beta)?, heads(&g)?);
+        // Decoding steps use the recurrence, longer inputs (prefill) the chunked form.
+        step.lap("deltanet: norms, gates, layout")?;
+        let (o, state) = if t == 1 {
+            delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
+        } else {
+            let chunks = Chunks::prepare(&q, &k, &v, &beta, &g)?;
+            step.lap("deltanet: chunks, state-free part")?;
+            chunks.carry(state, step.fused.chunks)?
+        };
+        step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
+        Ok((o, state))
+    }
+
+    /// The layer's output for `x` `(B, T, hidden)`. With a `cache`, the convolution history and
+    /// recurrent state continue from it and are left in it (on CUDA, a single new token goes
+    /// through lamar's decoding kernel); without one, both start at zero and are dropped (a
+    /// whole sequence, e.g. for training).
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        step: &Step,
+        cache: Option<&mut DeltaNetCache>,
+    ) -> Result<Tensor> {
+        let mut scratch = DeltaNetCache::default();
+        let cache = cache.unwrap_or(&mut scratch);
+        // Padding contributes nothing: zero inputs give zero keys (no state writes) and zero
+        // convolution inputs.
+        let x = &match &step.mask {
+            Some(mask) => x.broadcast_mul(&mask.unsqueeze(2)?.to_dtype(x.dtype())?)?,
+            None => x.clone(),
+        };
+        let b = x.dim(0)?;
+        let (nv, dk, dv) = (self.value_heads, self.key_dim, self.value_dim);
+        let [qkv, z, beta_in, a_in]: [Tensor; 4] = self
+            .input
+            .forward(x, step.fused.gemv)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("DeltaNet input projection".into()))?;
+        step.lap("deltanet: input projection")?;
+        #[cfg(feature = "cuda")]
+        if x.dim(1)? == 1
+            && step.fused.deltanet
+            && step.mask.is_none()
+            && x.device().is_cuda()
+            && let Some(out) = self.decode_fused([&qkv, &z, &beta_in, &a_in], cache)?
+        {
+            return self.out.project(&out, step.fused.gemv);
+        }
+        let mixed = self.convolve(&qkv, cache, step.fused.deltanet)?;
+        step.lap("deltanet: convolution")?;
+        let state = match cache.state.take() {
+            Some(s) => s,
+            None => Tensor::zeros((b, nv, dk, dv), DType::F32, x.device())?,
+        };
+        let (o, state) = self.delta_rule(&mixed, &beta_in, &a_in, state, step)?;
+        cache.state = Some(state);
+        let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
+        let gated = self.gated_norm(&o, &z, step.fused.deltanet)?;
+        step.lap("deltanet: gated norm")?;
+        let out = self.out.project(&gated, step.fused.gemv)?;
+        step.lap("deltanet: output projection")?;
+        Ok(out)
+    }
+
+    /// `round(round(rms(o) · weight) · silu(z))` per value head, for the outputs `o`
+    /// `(B, T, nv, dv)` (f32) and the gate `z` `(B, T, nv·dv)`: `(B, T, nv·dv)` in the model's
+    /// dtype. With `kernel` on a CUDA device, one kernel.
+    fn gated_norm(&self, o: &Tensor, z: &Tensor, kernel: bool) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if kernel
+            && o.device().is_cuda()
+            && let Some(gated) =
+                crate::kernels::deltanet::gated_norm(o, z, &self.norm_weight_f32, self.eps)?
+        {
+            return Ok(gated);
+        }
+        let _ = kernel;
+        let (b, t, nv, dv) = o.dims4()?;
+        let dtype = z.dtype();
+        let z = z
+            .contiguous()?
+            .reshape((b, t, nv, dv))?
+            .to_dtype(DType::F32)?;
+        let normed = rms_scaled(o, &self.norm_weight_f32, self.eps)?.to_dtype(dtype)?;
+        normed
+            .to_dtype(DType::F32)?
+            .mul(&z.silu()?)?
+            .to_dtype(dtype)?
+            .reshape((b, t, nv * dv))
+    }
+}

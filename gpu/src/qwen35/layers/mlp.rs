@@ -1,0 +1,56 @@
+//! The SwiGLU feed-forward block: `down(silu(gate(x)) · up(x))`.
+
+use crate::lora::{FusedProjection, LoraAdapter, Projection};
+use crate::qwen35::config::Qwen35Config;
+use crate::qwen35::step::FusedKernels;
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// SwiGLU feed-forward.
+pub(crate) struct Mlp {
+    /// `gate_proj` and `up_proj`.
+    gate_up: FusedProjection,
+    down: Projection,
+}
+
+impl Mlp {
+    /// Reads `gate_proj`, `up_proj` and `down_proj` under `vb` (with `lora`'s adapters).
+    pub(crate) fn load(
+        vb: VarBuilder,
+        c: &Qwen35Config,
+        lora: Option<&LoraAdapter>,
+    ) -> Result<Self> {
+        Ok(Mlp {
+            gate_up: FusedProjection::new(vec![
+                Projection::load(c.hidden_size, c.intermediate_size, vb.pp("gate_proj"), lora)?,
+                Projection::load(c.hidden_size, c.intermediate_size, vb.pp("up_proj"), lora)?,
+            ])?,
+            down: Projection::load(c.intermediate_size, c.hidden_size, vb.pp("down_proj"), lora)?,
+        })
+    }
+
+    /// The block's output for `x` `(B, T, hidden)`; `fused` chooses lamar's CUDA kernels.
+    pub(crate) fn forward(&self, x: &Tensor, fused: FusedKernels) -> Result<Tensor> {
+        // Decoding: the activation straight from the stacked gate/up product, in its kernel.
+        #[cfg(feature = "cuda")]
+        if fused.mlp
+            && fused.gemv
+            && let Some(weight) = self.gate_up.stacked_weight()
+            && let Some(activated) = crate::kernels::gemv::gemv_swiglu(x, weight)?
+        {
+            return self.down.project(&activated, true);
+        }
+        let [gate, up]: [Tensor; 2] = self
+            .gate_up
+            .forward(x, fused.gemv)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("gate/up projection".into()))?;
+        #[cfg(feature = "cuda")]
+        if fused.mlp && x.device().is_cuda() {
+            return self
+                .down
+                .project(&crate::kernels::mlp::silu_mul(&gate, &up)?, fused.gemv);
+        }
+        self.down.project(&gate.silu()?.mul(&up)?, fused.gemv)
+    }
+}

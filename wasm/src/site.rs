@@ -1,0 +1,183 @@
+//! The ensemble viewer as a self-contained static site: the page (`wasm/web/`), the viewer's
+//! WebAssembly package (wasm-bindgen output, inlined as base64 so that the page opens straight
+//! from disk) and the data, preloaded. The data goes through the same [`Workbench`] the page
+//! runs, so bad input fails here, naming the file, instead of in the browser.
+
+use crate::workbench::Workbench;
+use base64::Engine;
+use lamar_core::formats::predictions::{parse_predictions, predictions_to_string};
+use lamar_core::formats::raw_text::read_raw_text;
+use lamar_core::formats::split::read_split;
+use lamar_core::formats::{FormatError, read_utf8, write_atomic};
+use serde_json::json;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// The page's own files, compiled in.
+const PAGE: [(&str, &str); 3] = [
+    ("index.html", include_str!("../web/index.html")),
+    ("viewer.css", include_str!("../web/viewer.css")),
+    ("viewer.js", include_str!("../web/viewer.js")),
+];
+
+/// What goes into a site.
+#[derive(Debug, Clone)]
+pub struct SiteInputs {
+    /// Folder of raw texts (`<id>.txt`).
+    pub raw_text_dir: PathBuf,
+    /// Predictions JSON of each model.
+    pub predictions: Vec<PathBuf>,
+    /// Folder of gold JSON files (enables scores).
+    pub gold_dir: Option<PathBuf>,
+    /// Demographics (enables the worst-group and final scores).
+    pub stats_csv: Option<PathBuf>,
+    /// Only the documents of this split file.
+    pub split: Option<PathBuf>,
+    /// The viewer's WebAssembly package (`lamar_wasm.js`, `lamar_wasm_bg.wasm`).
+    pub pkg: PathBuf,
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteReport {
+    /// The page to open.
+    pub index: PathBuf,
+    /// Documents in the site.
+    pub documents: usize,
+    /// Whether gold was loaded.
+    pub has_gold: bool,
+    /// What the workbench warned about (documents without raw text, …).
+    pub warnings: Vec<String>,
+}
+
+/// Why a site could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    /// The WebAssembly package is not there.
+    #[error(
+        "{0}: the viewer's WebAssembly package is missing (build it with wasm/build-web.sh, \
+         which needs wasm-bindgen-cli 0.2.130)"
+    )]
+    MissingPackage(PathBuf),
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A file's contents were refused by the workbench.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+fn sorted_files(dir: &Path, extension: &str) -> Result<Vec<PathBuf>, FormatError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| FormatError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Writes the site into `out` (created if missing).
+pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteError> {
+    let glue = inputs.pkg.join("lamar_wasm.js");
+    let module = inputs.pkg.join("lamar_wasm_bg.wasm");
+    if !glue.is_file() || !module.is_file() {
+        return Err(SiteError::MissingPackage(inputs.pkg.clone()));
+    }
+    let keep: Option<HashSet<String>> = match &inputs.split {
+        Some(path) => Some(read_split(path)?.into_iter().collect()),
+        None => None,
+    };
+    let wanted = |id: &str| keep.as_ref().is_none_or(|k| k.contains(id));
+    let invalid = |path: &Path, message: String| SiteError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut bench = Workbench::new();
+    let mut raw_texts = serde_json::Map::new();
+    for path in sorted_files(&inputs.raw_text_dir, "txt")? {
+        let name = file_name(&path);
+        if !wanted(name.trim_end_matches(".txt")) {
+            continue;
+        }
+        let text = read_raw_text(&path)?;
+        bench.add_raw_text(&name, &text);
+        raw_texts.insert(name, json!(text));
+    }
+    let mut gold = Vec::new();
+    if let Some(dir) = &inputs.gold_dir {
+        for path in sorted_files(dir, "json")? {
+            let name = file_name(&path);
+            if !wanted(name.trim_end_matches(".json").trim_end_matches('_')) {
+                continue;
+            }
+            let text = read_utf8(&path)?;
+            bench
+                .add_gold(&name, &text)
+                .map_err(|e| invalid(&path, e))?;
+            gold.push(json!({"name": name, "json": text}));
+        }
+    }
+    let stats = match &inputs.stats_csv {
+        Some(path) => {
+            let name = file_name(path);
+            let csv = read_utf8(path)?;
+            bench.set_stats(&name, &csv).map_err(|e| invalid(path, e))?;
+            Some(json!({"name": name, "csv": csv}))
+        }
+        None => None,
+    };
+    let mut predictions = Vec::new();
+    for path in &inputs.predictions {
+        let name = file_name(path);
+        let mut text = read_utf8(path)?;
+        if keep.is_some() {
+            // Keep only the split's documents (the page gets less to load).
+            let files = parse_predictions(&text, &path.display().to_string())?;
+            let kept: Vec<_> = files.into_iter().filter(|f| wanted(&f.file_name)).collect();
+            text = predictions_to_string(&kept);
+        }
+        bench
+            .add_predictions(&name, &text)
+            .map_err(|e| invalid(path, e))?;
+        predictions.push(json!({"name": name, "json": text}));
+    }
+    let data = json!({
+        "rawTexts": raw_texts,
+        "gold": gold,
+        "stats": stats,
+        "predictions": predictions,
+    });
+    std::fs::create_dir_all(out).map_err(|e| FormatError::io(out, e))?;
+    for (name, contents) in PAGE {
+        write_atomic(&out.join(name), contents.as_bytes())?;
+    }
+    write_atomic(&out.join("lamar_wasm.js"), read_utf8(&glue)?.as_bytes())?;
+    let bytes = std::fs::read(&module).map_err(|e| FormatError::io(&module, e))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    write_atomic(
+        &out.join("lamar_wasm_bytes.js"),
+        format!("window.LAMAR_WASM_BASE64 = \"{encoded}\";\n").as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("data.js"),
+        format!("window.LAMAR_DATA = {data};\n").as_bytes(),
+    )?;
+    Ok(SiteReport {
+        index: out.join("index.html"),
+        documents: bench.documents().len(),
+        has_gold: bench.has_gold(),
+        warnings: bench.warnings(),
+    })
+}
