@@ -12,7 +12,7 @@ use lamar_plugins::PluginHost;
 use std::path::PathBuf;
 
 /// Which voter merges the models: a built-in one (by its name in
-/// [`VOTER_NAMES`](lamar_core::ensemble::registry::VOTER_NAMES)) or a plugin file.
+/// [`VOTER_NAMES`]) or a plugin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoterChoice {
     /// A built-in voter, by name.

@@ -1,4 +1,4 @@
-//! The Qwen3.5 text model: the embedding, a stack of decoder layers ([`super::layers`]: each a
+//! The Qwen3.5 text model: the embedding, a stack of decoder layers (`qwen35::layers`: each a
 //! token mixer, Gated DeltaNet or gated full attention per `layer_types`, and a SwiGLU MLP, with
 //! zero-centred RMSNorms) and a tied LM head. Layout and formulas follow transformers'
 //! `modeling_qwen3_5.py` (the parity tests compare logits with it).

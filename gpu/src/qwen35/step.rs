@@ -1,4 +1,4 @@
-//! The context of one forward call that every layer reads ([`Step`]: rotary angles, attention
+//! The context of one forward call that every layer reads (`Step`: rotary angles, attention
 //! bias, padding mask, the CUDA graph's counters, the stopwatch), and the switches for lamar's
 //! fused CUDA kernels ([`FusedKernels`]).
 
