@@ -106,6 +106,7 @@ fn tag_then_offsets_round_trips_the_gold() {
     let preds: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&preds).unwrap()).unwrap();
     let mut same = 0;
+    assert_eq!(preds.as_array().unwrap().len(), expected.len());
     for (entry, want) in preds.as_array().unwrap().iter().zip(&expected) {
         let mut got: Vec<(u64, u64, u64)> = entry["predictions"]
             .as_array()

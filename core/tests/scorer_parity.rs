@@ -251,6 +251,7 @@ fn scores_match_the_python_harness_bit_for_bit() {
         "the Python harness",
     );
     let expected: Vec<Value> = serde_json::from_slice(&out).unwrap();
+    assert_eq!(expected.len(), cases.len(), "the harness scored every case");
     let mut with_groups = 0;
     let mut notes = 0;
     for (i, (case, want)) in cases.iter().zip(&expected).enumerate() {

@@ -206,6 +206,7 @@ fn batched_generation_gives_each_prompt_its_own_result() {
     let batch = model
         .generate(&prompts, 12, &[], &mut Sampler::new(greedy), &device)
         .unwrap();
+    assert_eq!(batch.len(), prompts.len());
     for (prompt, got) in prompts.iter().zip(&batch) {
         let alone = model
             .generate(
@@ -217,6 +218,7 @@ fn batched_generation_gives_each_prompt_its_own_result() {
             )
             .unwrap();
         assert_eq!(got.tokens, alone[0].tokens);
+        assert_eq!(got.log_probs.len(), got.tokens.len());
         for (a, b) in got.log_probs.iter().zip(&alone[0].log_probs) {
             assert!((a - b).abs() < 1e-4);
         }
@@ -276,6 +278,7 @@ fn each_prompt_keeps_its_own_limit_when_the_batch_shrinks_and_prefills_in_groups
             |n| steps.push(n),
         )
         .unwrap();
+    assert_eq!(batch.len(), prompts.len());
     for ((prompt, got), &limit) in prompts.iter().zip(&batch).zip(&limits) {
         assert_eq!(got.tokens.len(), limit);
         let alone = model
@@ -354,6 +357,11 @@ fn continuous_batching_refills_slots_and_matches_each_prompt_alone() {
                 .unwrap();
             let g = got[k].as_ref().unwrap();
             assert_eq!(g.tokens, alone[0].tokens, "slots {slots}, prompt {k}");
+            assert_eq!(
+                g.log_probs.len(),
+                g.tokens.len(),
+                "slots {slots}, prompt {k}"
+            );
             for (a, b) in g.log_probs.iter().zip(&alone[0].log_probs) {
                 assert!((a - b).abs() < 1e-4, "slots {slots}, prompt {k}");
             }

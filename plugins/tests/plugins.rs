@@ -69,7 +69,9 @@ fn boundary_vote_plugin_equals_the_native_consensus() {
         let plugged = voter.merge_all(&votes, &params, true).unwrap();
         assert_eq!(plugged.len(), native.len());
         let spans_only = voter.merge_all(&votes, &params, false).unwrap();
-        for ((_, a), (_, b)) in spans_only.iter().zip(&native) {
+        assert_eq!(spans_only.len(), native.len());
+        for ((name, a), (other, b)) in spans_only.iter().zip(&native) {
+            assert_eq!(name, other);
             assert_eq!(a.spans, b.spans);
         }
         for ((name, a), (other, b)) in plugged.iter().zip(&native) {
@@ -275,7 +277,9 @@ fn exact_match_reward_equals_the_python_oracle() {
     let mut completions: Vec<(String, String)> = Vec::new();
     for k in 0..2 {
         let sim = simulate(&corpus, k, &NoiseRates::default(), 9);
-        for (out, gold) in sim.outputs.iter().zip(&gold_rows) {
+        assert_eq!(sim.outputs.len(), gold_rows.len());
+        for ((out, gold), doc) in sim.outputs.iter().zip(&gold_rows).zip(&corpus.documents) {
+            assert_eq!(out.file_id, doc.id);
             completions.push((out.predicted.clone(), gold.clone()));
         }
     }

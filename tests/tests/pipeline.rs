@@ -63,7 +63,9 @@ fn browser_bindings_decode_like_the_core() {
     let (dir, corpus) = corpus_on_disk(30);
     let layout = CorpusLayout::new(dir.path());
     let outputs = read_model_outputs(&layout.outputs("model_1")).unwrap();
+    assert_eq!(outputs.len(), corpus.documents.len());
     for (doc, out) in corpus.documents.iter().zip(&outputs) {
+        assert_eq!(out.file_id, doc.id);
         let native = decode(&out.predicted, &doc.text, &DecodeOptions::default());
         let via_wasm: serde_json::Value =
             serde_json::from_str(&lamar_wasm::decode_tags(&out.predicted, &doc.text)).unwrap();

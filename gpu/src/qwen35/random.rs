@@ -100,21 +100,80 @@ pub fn write_tiny_snapshot(dir: &Path, seed: u64) -> Result<()> {
 mod tests {
     use super::*;
 
+    const CONFIG: &str = r#"{"vocab_size": 32, "hidden_size": 16, "intermediate_size": 24,
+        "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "head_dim": 8, "linear_num_key_heads": 1, "linear_num_value_heads": 2,
+        "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,
+        "rms_norm_eps": 1e-6, "layer_types": ["linear_attention", "full_attention"],
+        "tie_word_embeddings": true,
+        "rope_parameters": {"rope_theta": 10000.0, "partial_rotary_factor": 0.5}}"#;
+
     #[test]
-    fn a_random_snapshot_loads_and_runs() {
-        let dir = std::env::temp_dir().join(format!("lamar-random-{}", std::process::id()));
-        let config = r#"{"vocab_size": 32, "hidden_size": 16, "intermediate_size": 24,
-            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-            "head_dim": 8, "linear_num_key_heads": 1, "linear_num_value_heads": 2,
-            "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,
-            "rms_norm_eps": 1e-6, "layer_types": ["linear_attention", "full_attention"],
-            "tie_word_embeddings": true,
-            "rope_parameters": {"rope_theta": 10000.0, "partial_rotary_factor": 0.5}}"#;
-        write_random_snapshot(&dir, config, 7).unwrap();
-        let model = super::super::load(&dir, DType::F32, &Device::Cpu).unwrap();
+    fn weights_follow_the_seed_and_the_stated_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("c"),
+        );
+        write_random_snapshot(&a, CONFIG, 7).unwrap();
+        write_random_snapshot(&b, CONFIG, 7).unwrap();
+        write_random_snapshot(&c, CONFIG, 8).unwrap();
+        let bytes = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+        assert_eq!(bytes(&a), bytes(&b), "one seed, one snapshot");
+        assert_ne!(bytes(&a), bytes(&c), "another seed, other weights");
+        let weights =
+            candle_core::safetensors::load(a.join("model.safetensors"), &Device::Cpu).unwrap();
+        assert!(weights.contains_key("model.layers.1.self_attn.q_proj.weight"));
+        assert!(weights.contains_key("model.layers.0.linear_attn.A_log"));
+        for (name, t) in &weights {
+            let dims = t.dims();
+            let bound = if dims.len() >= 2 {
+                (*dims.last().unwrap() as f32).sqrt().recip()
+            } else {
+                0.1
+            };
+            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            assert!(
+                v.iter().all(|x| x.abs() <= bound),
+                "{name} outside ±{bound}"
+            );
+            assert!(
+                v.len() < 2 || v.iter().any(|x| *x != v[0]),
+                "{name} is constant"
+            );
+        }
+    }
+
+    #[test]
+    fn a_random_snapshot_generates_what_its_logits_say() {
+        let dir = tempfile::tempdir().unwrap();
+        write_random_snapshot(dir.path(), CONFIG, 7).unwrap();
+        let model = super::super::load(dir.path(), DType::F32, &Device::Cpu).unwrap();
         let out = model.greedy(&[1, 2, 3], 5, None, &Device::Cpu).unwrap();
         assert_eq!(out.len(), 5);
-        assert!(out.iter().all(|&t| t < 32));
-        std::fs::remove_dir_all(&dir).unwrap();
+        // Each greedy token (cached decoding) is the argmax of the cache-free forward pass over
+        // everything before it, and the logits are not flat.
+        let mut seq = vec![1u32, 2, 3];
+        for &token in &out {
+            let ids = Tensor::new(seq.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let logits = model.forward_sequence(&ids, None).unwrap();
+            let last: Vec<f32> = logits
+                .squeeze(0)
+                .unwrap()
+                .get(seq.len() - 1)
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert!(last.iter().any(|x| *x != last[0]), "flat logits");
+            let best = (0..last.len())
+                .max_by(|&i, &j| last[i].total_cmp(&last[j]))
+                .unwrap();
+            assert_eq!(token as usize, best, "after {seq:?}");
+            seq.push(token);
+        }
     }
 }
