@@ -156,6 +156,161 @@ proptest! {
     }
 }
 
+/// Pieces of clinical text with `<` that is not a tag (`<5`, `a<b`, `<1>`, arrows), besides
+/// ordinary text.
+fn text_with_angle_brackets() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        3 => "[a-zA-Z0-9 .,;:()-]{1,8}",
+        2 => prop::sample::select(vec!["<", "<5", "< 100", "<=", "<<", "a<b", "<1>", "<-", "->"])
+            .prop_map(String::from),
+        1 => prop::sample::select(SPECIAL).prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 1..30)
+        .prop_map(|v| v.concat())
+        .prop_filter("text reads as markup", |t| {
+            let p = parse_tagged(t);
+            p.spans.is_empty() && p.diagnostics.unknown_tags == 0 && !holds_category_tag(t)
+        })
+}
+
+/// Mostly whitespace of every kind, with a few words, so that blank spans are common.
+fn mostly_blank_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => prop::sample::select(vec![" ", "\t", "\n", "\u{a0}", "\u{2009}", "\u{3000}", "  \n "])
+            .prop_map(String::from),
+        1 => "[a-z]{1,4}",
+    ];
+    prop::collection::vec(piece, 1..30).prop_map(|v| v.concat())
+}
+
+/// Text without `<` and `\r`, which starts with a non-space (the reference's whitespace step
+/// is off by one on leading whitespace, a documented quirk).
+fn plain_lf_text() -> impl Strategy<Value = String> {
+    text_without_angle_brackets()
+        .prop_map(|t| t.replace('\r', " "))
+        .prop_map(|t| format!("A{t}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Every tagged span of any output is accounted for: placed or dropped, never lost.
+    #[test]
+    fn every_tagged_span_is_placed_or_dropped(tagged in arbitrary_tagged(), raw in text()) {
+        let parsed = parse_tagged(&tagged).spans.len();
+        for options in [DecodeOptions::default(), DecodeOptions::reference()] {
+            let d = decode(&tagged, &raw, &options);
+            prop_assert_eq!(d.spans.len() + d.dropped.len(), parsed);
+        }
+    }
+
+    /// An empty raw text places nothing: every tagged span is dropped.
+    #[test]
+    fn an_empty_raw_text_places_nothing(tagged in arbitrary_tagged()) {
+        prop_assert_eq!(encode("", &[]).unwrap(), "");
+        let parsed = parse_tagged(&tagged).spans.len();
+        for options in [DecodeOptions::default(), DecodeOptions::reference()] {
+            let d = decode(&tagged, "", &options);
+            prop_assert!(d.spans.is_empty(), "{:?}", d.spans);
+            prop_assert_eq!(d.dropped.len(), parsed);
+        }
+    }
+
+    /// An empty tag pair (a zero-length span) anywhere between tags changes nothing but adds one
+    /// `empty_span` drop, in lamar's mode and the reference's.
+    #[test]
+    fn empty_tag_pairs_are_dropped_as_empty((text, spans) in spans_over(plain_lf_text()), at in any::<prop::sample::Index>(), c in category()) {
+        let index = CharIndex::new(&text);
+        let spans: Vec<Span> = canonicalize(&spans)
+            .into_iter()
+            .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
+            .collect();
+        let tagged = encode(&text, &spans).unwrap();
+        // Positions outside tags (the text has no '<': every '<' opens a tag).
+        let safe: Vec<usize> = tagged
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([tagged.len()])
+            .filter(|&i| {
+                let before = &tagged[..i];
+                before.rfind('<').is_none_or(|l| before[l..].contains('>'))
+            })
+            .collect();
+        let i = safe[at.index(safe.len())];
+        let pair = format!("<{0}></{0}>", c.tag());
+        let edited = format!("{}{pair}{}", &tagged[..i], &tagged[i..]);
+        for options in [DecodeOptions::default(), DecodeOptions::reference()] {
+            let plain = decode(&tagged, &text, &options);
+            let with_pair = decode(&edited, &text, &options);
+            prop_assert_eq!(sorted(with_pair.plain_spans()), sorted(plain.plain_spans()));
+            prop_assert_eq!(with_pair.dropped.len(), plain.dropped.len() + 1);
+            prop_assert!(with_pair.dropped.iter().any(|d| d.reason.as_str() == "empty_span"));
+        }
+    }
+
+    /// Text with `<` that is not markup (lab values, arrows) round-trips exactly, through the
+    /// reference cascade alone as well.
+    #[test]
+    fn angle_brackets_in_the_text_round_trip((text, spans) in spans_over(text_with_angle_brackets())) {
+        let index = CharIndex::new(&text);
+        let spans: Vec<Span> = canonicalize(&spans)
+            .into_iter()
+            .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
+            .collect();
+        let tagged = encode(&text, &spans).unwrap();
+        prop_assert_eq!(parse_tagged(&tagged).verbatim, text.clone());
+        let lamar = decode(&tagged, &text, &DecodeOptions::default());
+        prop_assert!(lamar.dropped.is_empty(), "dropped {:?}", lamar.dropped);
+        prop_assert_eq!(sorted(lamar.plain_spans()), sorted(spans.clone()));
+        let cascade = DecodeOptions { verbatim: false, ..DecodeOptions::default() };
+        prop_assert_eq!(sorted(decode(&tagged, &text, &cascade).plain_spans()), sorted(spans));
+    }
+
+    /// Whitespace-only spans: the reference drops each as `empty_span` and places the others;
+    /// lamar's verbatim shortcut keeps them all.
+    #[test]
+    fn whitespace_only_spans((text, spans) in spans_over(mostly_blank_text())) {
+        let index = CharIndex::new(&text);
+        let spans = canonicalize(&spans);
+        let blank = |s: &Span| lamar_core::text::is_blank(index.slice(s.start, s.end));
+        let tagged = encode(&text, &spans).unwrap();
+        let lamar = decode(&tagged, &text, &DecodeOptions::default());
+        prop_assert_eq!(sorted(lamar.plain_spans()), sorted(spans.clone()));
+        let reference = decode(&tagged, &text, &DecodeOptions::reference());
+        let blanks = spans.iter().filter(|s| blank(s)).count();
+        let empty_drops = reference.dropped.iter().filter(|d| d.reason.as_str() == "empty_span").count();
+        prop_assert_eq!(empty_drops, blanks);
+        for s in reference.plain_spans() {
+            prop_assert!(!blank(&s), "a blank span was placed: {}", s);
+        }
+    }
+
+    /// A model that writes Windows line ends (`\r\n`) into its copy of an LF document: every
+    /// span is still placed, with its category and its text up to whitespace. And a CRLF raw
+    /// text file reads as the LF text (Python's universal newlines), so offsets agree.
+    #[test]
+    fn crlf_outputs_and_documents((text, spans) in spans_over(plain_lf_text())) {
+        let index = CharIndex::new(&text);
+        let spans: Vec<Span> = canonicalize(&spans)
+            .into_iter()
+            .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
+            .collect();
+        let crlf = encode(&text, &spans).unwrap().replace('\n', "\r\n");
+        let decoded = decode(&crlf, &text, &DecodeOptions::default());
+        prop_assert!(decoded.dropped.is_empty(), "dropped {:?}", decoded.dropped);
+        let words = |s: &str| s.split(lamar_core::text::is_python_space).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+        let mut want: Vec<(u8, String)> = spans.iter().map(|s| (s.category.id(), words(index.slice(s.start, s.end)))).collect();
+        let mut got: Vec<(u8, String)> = decoded.plain_spans().iter().map(|s| (s.category.id(), words(index.slice(s.start, s.end)))).collect();
+        want.sort();
+        got.sort();
+        prop_assert_eq!(got, want);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.txt");
+        std::fs::write(&path, text.replace('\n', "\r\n")).unwrap();
+        prop_assert_eq!(lamar_core::formats::raw_text::read_raw_text(&path).unwrap(), text);
+    }
+}
+
 fn check_inside(spans: &[Span], raw: &str) -> Result<(), TestCaseError> {
     let index = CharIndex::new(raw);
     for s in spans {
