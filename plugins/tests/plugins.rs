@@ -263,11 +263,11 @@ fn reward_plugin_scores_in_order() {
     }
 }
 
-/// The reward plugin against a Python transcription of the reference's reward
-/// (`tests/python/exact_match_reward.py`, from lamar-spec §6.4) on simulated model outputs and
-/// hand-made edge cases.
+/// The reward plugin against LAMAR's own `reward_exact_match_f1` (goldens it computed,
+/// `tests/golden/exact_match_reward`: its README names the commit and the generator) on
+/// simulated model outputs and hand-made edge cases.
 #[test]
-fn exact_match_reward_equals_the_python_oracle() {
+fn exact_match_reward_equals_the_reference() {
     let corpus = generate(&SynthConfig { docs: 40, seed: 9 });
     let gold_rows: Vec<String> = corpus
         .documents
@@ -297,6 +297,29 @@ fn exact_match_reward_equals_the_python_oracle() {
     ] {
         completions.push((edge.to_string(), gold.to_string()));
     }
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/exact_match_reward");
+    let inputs_text: String = completions
+        .iter()
+        .map(|(c, g)| serde_json::json!({"completion": c, "gold": g}).to_string() + "\n")
+        .collect();
+    if std::env::var_os("LAMAR_WRITE_REWARD_INPUTS").is_some() {
+        std::fs::write(golden.join("inputs.jsonl"), &inputs_text).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(golden.join("inputs.jsonl")).unwrap(),
+        inputs_text,
+        "the goldens were made from these completions"
+    );
+    let theirs: Vec<f64> = std::fs::read_to_string(golden.join("rewards.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["reward"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
     let reward = PluginHost::new(Limits::default())
         .unwrap()
         .load_reward(&plugin("lamar-plugin-exact-match-reward"))
@@ -310,29 +333,6 @@ fn exact_match_reward_equals_the_python_oracle() {
         })
         .collect();
     let ours = reward.score(&inputs).unwrap();
-    let json: Vec<serde_json::Value> = completions
-        .iter()
-        .map(|(c, g)| serde_json::json!({"completion": c, "gold": g}))
-        .collect();
-    let mut child = std::process::Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/exact_match_reward.py"
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&json).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let theirs: Vec<f64> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ours.len(), theirs.len());
     let mut distinct = std::collections::BTreeSet::new();
     for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
