@@ -1,6 +1,7 @@
 //! Golden test: `lamar evaluate` against outputs of the published MedDec evaluator
-//! (CLU-UML/MedDec `evaluate.py` at f4374cd), run once on the synthetic corpus in
-//! `tests/golden/official/` with NLTK 3.9.4 and 3.10.4 (see that folder's README).
+//! (CLU-UML/MedDec `evaluate.py` at f4374cd), run on the synthetic corpus in
+//! `tests/golden/official/` with NLTK 3.8.1, 3.9.2, 3.9.4 and 3.10.4 by that folder's
+//! `make_goldens.py` (see its README).
 //!
 //! Everything is compared exactly except averages over files: the script sums per-file token F1
 //! in Python set order (which follows the hash seed), lamar in sorted order, so those may differ
@@ -63,11 +64,17 @@ fn compare(ours: &Value, theirs: &Value, case: &str) {
 }
 
 fn run(name: &str, nltk: &str, model: &str, split: Option<&str>) {
-    let dir = golden();
+    run_in(&golden(), name, nltk, model, split);
+}
+
+/// `lamar evaluate` on the inputs in `dir`, compared with the golden `name` (in the golden
+/// folder).
+fn run_in(dir: &Path, name: &str, nltk: &str, model: &str, split: Option<&str>) {
+    let goldens = golden();
     let out = tempfile::tempdir().unwrap();
     let output = out.path().join("results.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lamar"));
-    cmd.current_dir(&dir).args([
+    cmd.current_dir(dir).args([
         "evaluate",
         "--gold-dir",
         "data",
@@ -94,13 +101,14 @@ fn run(name: &str, nltk: &str, model: &str, split: Option<&str>) {
         String::from_utf8_lossy(&result.stderr)
     );
     let ours: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
-    let theirs: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
-            .unwrap();
+    let theirs: Value = serde_json::from_str(
+        &std::fs::read_to_string(goldens.join(format!("{name}.json"))).unwrap(),
+    )
+    .unwrap();
     compare(&ours, &theirs, name);
     // The printed summary is the script's, line for line (up to where the output path is named).
     let printed = String::from_utf8(result.stdout).unwrap();
-    let official = std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap();
+    let official = std::fs::read_to_string(goldens.join(format!("{name}.txt"))).unwrap();
     let cut = |s: &str| {
         s.split("\nResults saved to:")
             .next()
@@ -125,8 +133,49 @@ fn matches_the_official_evaluator_nltk_3_9_4() {
 }
 
 #[test]
+fn matches_the_official_evaluator_nltk_3_8_1() {
+    run("official_3.8.1_model_0", "3.8", "model_0", None);
+}
+
+#[test]
+fn matches_the_official_evaluator_nltk_3_9_2() {
+    run("official_3.9.2_model_0", "3.9.2", "model_0", None);
+}
+
+#[test]
 fn matches_the_official_evaluator_nltk_3_10_4() {
     run("official_3.10.4_model_0", "3.10", "model_0", None);
+}
+
+/// Notes where the NLTK releases tokenize differently (`tests/golden/official/versions`): each
+/// `--nltk` mode matches the evaluator under its release, and the releases disagree there.
+#[test]
+fn each_nltk_mode_matches_its_release_where_they_differ() {
+    let dir = golden().join("versions");
+    for (release, mode) in [
+        ("3.8.1", "3.8"),
+        ("3.9.2", "3.9.2"),
+        ("3.9.4", "3.9"),
+        ("3.10.4", "3.10"),
+    ] {
+        run_in(
+            &dir,
+            &format!("official_{release}_versions"),
+            mode,
+            "model_0",
+            None,
+        );
+    }
+    let token_f1 = |release: &str| -> f64 {
+        let path = golden().join(format!("official_{release}_versions.json"));
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["token_f1"].as_f64().unwrap()
+    };
+    let (old, current, new) = (token_f1("3.8.1"), token_f1("3.9.4"), token_f1("3.10.4"));
+    assert!(
+        old != current && current != new && old != new,
+        "{old} {current} {new}"
+    );
 }
 
 #[test]

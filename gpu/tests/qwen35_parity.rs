@@ -111,6 +111,43 @@ fn greedy_decoding_matches_transformers_token_for_token() {
     assert_eq!(got, continuation);
 }
 
+/// LAMAR's pseudo-label "entropy" (the mean negative log-likelihood of the generated tokens) as
+/// transformers computes it for a greedy continuation (`gpu/tools/make_tiny_entropy_golden.py`).
+#[test]
+fn entropy_is_the_mean_nll_transformers_gives() {
+    let device = Device::Cpu;
+    let model = qwen35::load(&golden(), DType::F32, &device).unwrap();
+    let text = std::fs::read_to_string(golden().join("entropy.json")).unwrap();
+    let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ids = |key: &str| -> Vec<u32> {
+        want[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let (prompt, tokens) = (ids("prompt"), ids("tokens"));
+    let mut sampler = lamar_model::sampling::Sampler::new(Default::default());
+    let got = model
+        .generate(&[prompt], tokens.len(), &[], &mut sampler, &device)
+        .unwrap()
+        .remove(0);
+    assert_eq!(got.tokens, tokens);
+    let log_probs = want["log_probs"].as_array().unwrap();
+    assert_eq!(got.log_probs.len(), log_probs.len());
+    for (k, (a, b)) in got.log_probs.iter().zip(log_probs).enumerate() {
+        let b = b.as_f64().unwrap();
+        assert!((f64::from(*a) - b).abs() < 1e-4, "token {k}: {a} vs {b}");
+    }
+    let mean = want["mean_nll"].as_f64().unwrap();
+    assert!(
+        (got.mean_nll() - mean).abs() < 1e-5,
+        "{} vs {mean}",
+        got.mean_nll()
+    );
+}
+
 #[test]
 fn bad_folders_are_reported() {
     let err = qwen35::load(&PathBuf::from("/nonexistent"), DType::F32, &Device::Cpu)

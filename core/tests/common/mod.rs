@@ -199,6 +199,15 @@ pub fn oracle(release: &str) -> PathBuf {
             "could not create a virtual environment in {}",
             root.display()
         );
+        // Every package pinned (NLTK's dependencies too), so that the oracle is the same on
+        // every machine.
+        let pins = std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements-nltk.txt"),
+        )
+        .unwrap()
+        .replace("NLTK_RELEASE", release);
+        let requirements = root.join("requirements.txt");
+        std::fs::write(&requirements, pins).unwrap();
         let ok = Command::new(&python)
             .args([
                 "-m",
@@ -206,12 +215,14 @@ pub fn oracle(release: &str) -> PathBuf {
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                &format!("nltk=={release}"),
+                "--no-deps",
+                "-r",
             ])
+            .arg(&requirements)
             .status()
             .unwrap()
             .success();
-        assert!(ok, "pip could not install nltk=={release}");
+        assert!(ok, "pip could not install {}", requirements.display());
     }
     python
 }
