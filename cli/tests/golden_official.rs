@@ -178,6 +178,55 @@ fn each_nltk_mode_matches_its_release_where_they_differ() {
     );
 }
 
+/// `--token-f1 lamar` against LAMAR's own evaluator (medexact-lamar 2c0d9c5
+/// `evaluate/evaluate.py`, run by `make_lamar_token_f1.py`), which differs from the official
+/// rule wherever spans overlap.
+#[test]
+fn lamar_token_f1_matches_lamars_evaluator() {
+    let text = std::fs::read_to_string(golden().join("lamar_token_f1_3.9.4.json")).unwrap();
+    let want: Value = serde_json::from_str(&text).unwrap();
+    let mut differs = 0;
+    for (case, (folder, model)) in [
+        ("model_0", (".", "model_0")),
+        ("model_1", (".", "model_1")),
+        ("model_2", (".", "model_2")),
+        ("versions", ("versions", "model_0")),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let output = out.path().join("results.json");
+        let result = Command::new(env!("CARGO_BIN_EXE_lamar"))
+            .current_dir(golden().join(folder))
+            .args([
+                "evaluate",
+                "--gold-dir",
+                "data",
+                "--raw-text-dir",
+                "raw_text",
+            ])
+            .args(["--predictions", &format!("predictions/{model}.json")])
+            .args(["--nltk", "3.9", "--token-f1", "lamar", "--output"])
+            .arg(&output)
+            .output()
+            .unwrap();
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let ours: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+        close(
+            &ours["token_f1"],
+            &want["token_f1"][case],
+            &format!("{case}: lamar token_f1"),
+        );
+        let official = golden().join(format!("official_3.9.4_{case}.json"));
+        let official: Value =
+            serde_json::from_str(&std::fs::read_to_string(official).unwrap()).unwrap();
+        differs += usize::from(official["token_f1"] != want["token_f1"][case]);
+    }
+    assert!(differs >= 3, "the goldens tell the two rules apart");
+}
+
 #[test]
 fn several_models_in_one_run_match_separate_official_runs() {
     let dir = golden();
