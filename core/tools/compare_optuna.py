@@ -5,12 +5,22 @@ LAMAR's optimize.py does) asks for parameters; a `lamar tune --serve-objective` 
 each score, so both samplers face an identical objective. Reports the best score of each per seed
 and on average, and the time each needed.
 
-    python core/tools/compare_optuna.py LAMAR_BINARY CORPUS_DIR TRIALS SEED [SEED ...]
+    python3 -m venv target/optuna-env
+    target/optuna-env/bin/pip install --no-deps -r core/tools/requirements-optuna.txt
+    cargo build --release -p lamar-cli && target/release/lamar demo --out out/demo
+    target/optuna-env/bin/python core/tools/compare_optuna.py target/release/lamar out/demo \
+        TRIALS SEED [SEED ...] --json RESULTS.json
 
 CORPUS_DIR: a `lamar demo` output folder (decoded/model_*.json, data/, raw_text/, splits/val.txt,
-stats.csv). Needs `pip install optuna`.
+stats.csv). The Optuna environment is pinned (core/tools/requirements-optuna.txt: Optuna 5.0.0
+and every package it imports); the script refuses another Optuna. --json writes every figure it
+prints, with the versions, the machine and the lamar binary's hash: BENCHMARKS.md quotes that
+file.
 """
+import hashlib
 import json
+import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -19,8 +29,17 @@ from pathlib import Path
 
 import optuna
 
-binary, corpus, trials = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
-seeds = [int(s) for s in sys.argv[4:]]
+OPTUNA = "5.0.0"
+if optuna.__version__ != OPTUNA:
+    sys.exit(f"Optuna {optuna.__version__} installed; this comparison is pinned to {OPTUNA}")
+args = sys.argv[1:]
+json_out = None
+if "--json" in args:
+    k = args.index("--json")
+    json_out = Path(args[k + 1])
+    del args[k:k + 2]
+binary, corpus, trials = args[0], Path(args[1]), int(args[2])
+seeds = [int(s) for s in args[3:]]
 models = sorted(str(p) for p in (corpus / "decoded").glob("model_*.json"))
 common = ["--gold-dir", str(corpus / "data"), "--raw-text-dir", str(corpus / "raw_text"),
           "--split", str(corpus / "splits" / "val.txt"), "--stats-csv", str(corpus / "stats.csv"),
@@ -61,5 +80,24 @@ for seed in seeds:
 server.stdin.close()
 server.wait()
 n = len(rows)
-print(f"mean over {n} seeds, {trials} trials: optuna {sum(r[1] for r in rows) / n:.6f}, "
-      f"lamar {sum(r[3] for r in rows) / n:.6f}")
+means = {k: sum(r[i] for r in rows) / n for k, i in
+         [("optuna_best", 1), ("optuna_seconds", 2), ("lamar_best", 3), ("lamar_seconds", 4)]}
+print(f"mean over {n} seeds, {trials} trials: optuna {means['optuna_best']:.6f} "
+      f"({means['optuna_seconds']:.1f} s), lamar {means['lamar_best']:.6f} "
+      f"({means['lamar_seconds']:.1f} s): lamar {means['optuna_seconds'] / means['lamar_seconds']:.1f}x "
+      f"faster")
+if json_out:
+    lamar_version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+    json_out.write_text(json.dumps({
+        "trials": trials,
+        "seeds": [{"seed": r[0], "optuna_best": r[1], "optuna_seconds": r[2], "lamar_best": r[3],
+                   "lamar_seconds": r[4]} for r in rows],
+        "mean": means,
+        "speedup": means["optuna_seconds"] / means["lamar_seconds"],
+        "optuna": optuna.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "lamar": lamar_version,
+        "lamar_sha256": hashlib.sha256(Path(binary).read_bytes()).hexdigest(),
+    }, indent=1) + "\n")
+    print(f"written to {json_out}")

@@ -38,10 +38,16 @@ fi
 BENCH=(--model "$SNAP/snapshot" --prompt-tokens 3000 --new-tokens "$LAMAR_NEW" --batches 1,32)
 # e.g. LAMAR_BENCH_ARGS=--profile (only lamar's own runs get them, not the baseline's)
 read -ra EXTRA <<<"${LAMAR_BENCH_ARGS:-}"
+# The driver compiles lamar's kernels (PTX) on their first use on a machine and caches them: a
+# short warm-up first, so that no measured run pays for it.
+"$WORK/qwen35-bench" --model "$SNAP/snapshot" --prompt-tokens 64 --new-tokens 8 --batches 1 \
+  >"$OUT/warm_up.jsonl" 2>&1
 if [ -n "${BASELINE:-}" ]; then
-  # An earlier build's bench: the same measurement on the same machine, for ratios.
+  # An earlier build's bench: the same measurement on the same machine, for ratios, and the same
+  # logits comparisons (a change that should not move a number can be checked value for value).
   gunzip -c "$BASELINE" >"$WORK/baseline-bench" && chmod +x "$WORK/baseline-bench"
-  "$WORK/baseline-bench" "${BENCH[@]}" 2>&1 | tee "$OUT/baseline.jsonl"
+  "$WORK/baseline-bench" "${BENCH[@]}" --reference "$SNAP/reference.safetensors" 2>&1 |
+    tee "$OUT/baseline.jsonl"
 fi
 "$WORK/qwen35-bench" "${BENCH[@]}" "${EXTRA[@]}" --reference "$SNAP/reference.safetensors" 2>&1 |
   tee "$OUT/lamar.jsonl"
