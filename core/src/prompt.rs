@@ -16,7 +16,8 @@
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// SHA-256 of the reference system's `prompt/prompt.txt` (lamar-spec §2.1).
+/// SHA-256 of the reference system's `prompt/prompt.txt` (LAMAR,
+/// <https://github.com/biodatlab/medexact-lamar> at commit `2c0d9c5`).
 pub const REFERENCE_PROMPT_SHA256: &str =
     "f0bcaf9b1df3092c8a9ec9e7beddd1f5c5a221470ba245c5b372e77f3749d40c";
 

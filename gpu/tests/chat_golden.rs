@@ -77,7 +77,11 @@ fn qwen3() -> Golden {
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut out).unwrap();
         out
     };
-    std::fs::write(unpacked.path().join("tokenizer.json"), gunzip("tokenizer.json")).unwrap();
+    std::fs::write(
+        unpacked.path().join("tokenizer.json"),
+        gunzip("tokenizer.json"),
+    )
+    .unwrap();
     std::fs::copy(
         golden.join("tokenizer_config.json"),
         unpacked.path().join("tokenizer_config.json"),
@@ -160,7 +164,11 @@ fn token_ids_and_decoding_match_transformers() {
 fn the_real_qwen3_tokenizer_and_template_match_transformers_on_451_notes() {
     let golden = qwen3();
     assert_eq!(
-        golden.cases.iter().filter(|c| c.name.starts_with("note_")).count(),
+        golden
+            .cases
+            .iter()
+            .filter(|c| c.name.starts_with("note_"))
+            .count(),
         447,
         "every note but the four of the fixed cases"
     );

@@ -1,7 +1,7 @@
 """A randomly initialised full-size Qwen3.5-4B text model, and transformers' own numbers for it.
 
 Runs on the GPU machine (transformers >= 5.2 with `qwen3_5`, PyTorch with CUDA; no weights
-needed). Builds the 4B text configuration (lamar's qwen35-and-candle reference, section 1),
+needed). Builds the 4B text configuration (that of Qwen/Qwen3.5-4B's config.json, written below),
 initialises it randomly (seeded; every weight perturbed so zero-initialised norms count too),
 saves it as a snapshot lamar can load, and records:
 

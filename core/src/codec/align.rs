@@ -1,4 +1,5 @@
-//! Aligning one span's text to the raw document: the reference cascade (lamar-spec.md §3.2).
+//! Aligning one span's text to the raw document: the reference cascade (LAMAR's
+//! `utils/pred_to_offset.py`, <https://github.com/biodatlab/medexact-lamar> at commit `2c0d9c5`).
 //!
 //! Steps, first success wins:
 //! 1. **exact** – every occurrence of the span text (overlapping ones too);

@@ -1,6 +1,8 @@
 //! Gold spans → tagged text, the training target of the generative tagger.
 //!
-//! Reproduces the reference `gt_to_tag` conventions exactly (lamar-spec.md §1.6):
+//! Reproduces the reference `gt_to_tag` conventions exactly (LAMAR's `utils/gt_to_tag.py`,
+//! <https://github.com/biodatlab/medexact-lamar> at commit `2c0d9c5`; goldens it computed in
+//! `tests/golden/reference_codec`):
 //! * spans are ordered by start ascending, end descending, then nest rank descending (so among
 //!   identical spans the rarer category is outermost), keeping input order on full ties;
 //! * at one position every closing tag is written before any opening tag;
@@ -94,7 +96,8 @@ mod tests {
 
     const TEXT: &str = "0123456789abcdef";
 
-    /// The conventions table of lamar-spec.md §1.6, verified there by running the reference.
+    /// The conventions of LAMAR's `gt_to_tag` on small cases (the goldens in
+    /// `tests/golden/reference_codec` check them on whole notes).
     #[test]
     fn reference_conventions_table() {
         let cases: Vec<(Vec<Span>, &str)> = vec![

@@ -1,6 +1,7 @@
 //! Tagged model output → tag-free text plus the spans the tags mark in it.
 //!
-//! The parser follows the reference `extract_spans_from_tags` (lamar-spec.md §3.1):
+//! The parser follows the reference `extract_spans_from_tags` (LAMAR's `utils/pred_to_offset.py`,
+//! <https://github.com/biodatlab/medexact-lamar> at commit `2c0d9c5`):
 //! * a tag is `<name>` or `</name>` where `name` is one or more ASCII letters or `_` (no spaces,
 //!   digits, hyphens or attributes);
 //! * a tag whose name is not one of the nine category tags (case-sensitive) is dropped;

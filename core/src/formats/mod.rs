@@ -1,13 +1,15 @@
-//! MedDec and LAMAR file formats, read and written as the reference tools do.
+//! MedDec and LAMAR file formats, read and written as the reference tools do: MedDec's
+//! `evaluate.py` (<https://github.com/CLU-UML/MedDec>, commit `f4374cd`) for the dataset's files,
+//! LAMAR's scripts (<https://github.com/biodatlab/medexact-lamar>, commit `2c0d9c5`) for its own.
 //!
-//! | format | module | reference |
+//! | format | module | read as |
 //! |---|---|---|
-//! | gold annotations `data/<id>.json` (single object or list) | [`gold`] | lamar-spec.md §1.2 |
-//! | raw text `raw_text/<id>.txt` (universal newlines) | [`raw_text`] | §1.1 |
-//! | split files `splits/*.txt` (ids with or without `.json`) | [`split`] | §1.4 |
-//! | demographics `stats.csv` | [`stats`] | §1.5 |
-//! | training rows (`gt_to_tag` output) and model outputs | [`rows`] | §1.6, §1.7 |
-//! | predictions JSON (submission format) | [`predictions`] | §1.7 |
+//! | gold annotations `data/<id>.json` (single object or list) | [`gold`] | MedDec `evaluate.py` `load_gold_annotations` |
+//! | raw text `raw_text/<id>.txt` (universal newlines) | [`raw_text`] | MedDec `evaluate.py` `load_raw_text` |
+//! | split files `splits/*.txt` (ids with or without `.json`) | [`split`] | MedDec `evaluate.py` `--split_file` |
+//! | demographics `stats.csv` | [`stats`] | MedDec `evaluate.py` `load_stats_csv` |
+//! | training rows (`gt_to_tag` output) and model outputs | [`rows`], [`training`] | LAMAR `utils/gt_to_tag.py`, `scripts/inference.py` |
+//! | predictions JSON (submission format) | [`predictions`] | MedDec `evaluate.py` `load_predictions` |
 //!
 //! Every reader reports errors as [`FormatError`], which names the file and, where it can, the
 //! line or JSON path at fault.

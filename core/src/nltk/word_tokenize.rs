@@ -54,7 +54,8 @@ fn count_chars(s: &str) -> usize {
 mod tests {
     use super::*;
 
-    /// The golden fixture of evaluator-parity.md §4.2 (token lists verified there with NLTK).
+    /// A note where NLTK 3.8.1, 3.9.x and 3.10.x tokenize differently (token lists of the real
+    /// releases; the differential tests in `core/tests/nltk_parity.rs` rerun NLTK itself).
     #[test]
     fn version_fixture() {
         let text = "Pt's\nLasix was held. Pt can't\ntake ASA due to GI bleed. Troponin 'neg' x3, d/c'd\nhome.";

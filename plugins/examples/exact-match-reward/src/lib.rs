@@ -1,4 +1,6 @@
-//! LAMAR's `reward_exact_match_f1` (GRPO reward 3, lamar-spec §6.4) as a plugin.
+//! LAMAR's `reward_exact_match_f1` (GRPO reward 3; `utils/rewards.py` of
+//! <https://github.com/biodatlab/medexact-lamar> at commit `2c0d9c5`, whose outputs are the goldens
+//! of `tests/golden/exact_match_reward`) as a plugin.
 //!
 //! The completion's answer is the text after its last `</think>` (stripped), or nothing when it
 //! opens a thinking block it never closes. From the answer and from the gold tagged text it
