@@ -1,9 +1,19 @@
 """Writes tests/golden/reference_codec/: what LAMAR's own gt_to_tag and pred_to_offset functions
 produce on the golden synthetic corpus, for core/tests/reference_codec.rs.
 
-The reference functions are not part of this repository. Point REF at a module that provides
-them under the reference names (convert_xml_from_loaded, extract_spans_from_tags,
-find_span_in_raw, _fuzzy_match), e.g. a checkout of biodatlab/medexact-lamar's utils/.
+The reference functions are not part of this repository. What to fetch: `utils/gt_to_tag.py`
+and `utils/pred_to_offset.py` of https://github.com/biodatlab/medexact-lamar at commit
+f6c8b34e491d96a9a09426f3c5797b6433d75aba:
+
+    for f in gt_to_tag pred_to_offset; do curl -LO \
+      https://raw.githubusercontent.com/biodatlab/medexact-lamar/f6c8b34e491d96a9a09426f3c5797b6433d75aba/utils/$f.py; done
+
+REF_DIR holds those two files and a module `ref_lamar.py` that imports them and exposes
+`convert_xml_from_loaded(file_id, raw_text, gold_json)` (gt_to_tag's per-document conversion,
+returning its `gold_span` and `gold_offsets`) and `convert_rows(rows)` (pred_to_offset's
+per-row loop over `file_id, predicted, raw_text`: `extract_spans_from_tags`, then
+`find_span_in_raw` for each span, returning the rows' predictions and the dropped spans with
+their reason, text and closest match).
 
     python core/tools/golden_reference_codec.py REF_DIR SIMULATED_OUTPUTS_DIR
 

@@ -2,9 +2,13 @@
 invalid entries, models missing a document, duplicates, thresholds at 0 and 1) and what LAMAR's
 Span-Cluster Consensus (ensemble/mbr.py) makes of them, for core/tests/reference_ensemble.rs.
 
-The reference is not part of this repository. REF_DIR must hold a module `ref_mbr` exposing
-mbr.py's functions, with `mbr(indexed_predictions, min_cluster_iou, min_pairwise_iou,
-min_cluster_support, min_iou_same_cat) -> (final_predictions, weights_by_category)`.
+The reference is not part of this repository. What to fetch: `ensemble/mbr.py` of
+https://github.com/biodatlab/medexact-lamar at commit f6c8b34e491d96a9a09426f3c5797b6433d75aba
+(curl -LO https://raw.githubusercontent.com/biodatlab/medexact-lamar/f6c8b34e491d96a9a09426f3c5797b6433d75aba/ensemble/mbr.py).
+REF_DIR holds it and a module `ref_mbr.py` that imports it and exposes
+`mbr(indexed_predictions, min_cluster_iou, min_pairwise_iou, min_cluster_support,
+min_iou_same_cat) -> (final_predictions, weights_by_category)`: mbr.py's per-document
+consensus with its model weights per category. Python 3.11, standard library only.
 
     python core/tools/golden_reference_ensemble.py REF_DIR
 """
