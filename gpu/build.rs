@@ -1,9 +1,9 @@
 //! With the `cuda` feature, compiles lamar's own CUDA kernels (`src/kernels/*.cu`) to PTX in
 //! `OUT_DIR`; the driver JIT-compiles the PTX for the GPU at first use. Without the feature
-//! nothing happens (CI builds the CPU path, with no CUDA toolkit).
+//! nothing happens (CI's tests run the CPU path; `gpu/tools/check-cuda.sh` compiles this one).
 //!
 //! nvcc is `$CUDA_HOME/bin/nvcc` (else `nvcc` on `PATH`), the same one candle's kernels use
-//! (`gpu/tools/build-cuda.sh` pins 13.0: the CUDA 13.0 driver cannot JIT newer PTX). The virtual
+//! (`gpu/tools/cuda-env.sh` pins 13.0: the CUDA 13.0 driver cannot JIT newer PTX). The virtual
 //! architecture is `compute_$CUDA_COMPUTE_CAP` (default 80, which every GPU since Ampere runs).
 
 use std::path::{Path, PathBuf};

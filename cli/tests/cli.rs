@@ -244,6 +244,28 @@ fn demo_runs_end_to_end() {
     ]);
     assert!(out.contains("[6/8] official MedDec scores"), "{out}");
     assert!(out.contains("ensemble:scc"), "{out}");
+    let summary_of = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+    };
+    // Without the WebAssembly builds (none at the default paths from here) the optional steps
+    // are skipped and say so; with --strict that is an error.
+    let summary = summary_of(dir.path());
+    assert_eq!(summary["plugins"], "skipped");
+    assert_eq!(summary["viewer"], "skipped");
+    let err = fails(&[
+        "demo",
+        "--strict",
+        "--out",
+        p(&dir.path().join("strict")),
+        "--docs",
+        "20",
+        "--models",
+        "2",
+    ]);
+    assert!(
+        err.contains("lamar_plugin_boundary_vote.wasm not found"),
+        "{err}"
+    );
     // The plugin step runs when the example plugins are built (as CI builds them) and is
     // otherwise skipped with a note.
     let plugin_dir = plugin_build::plugin("lamar-plugin-boundary-vote")
@@ -266,9 +288,22 @@ fn demo_runs_end_to_end() {
         "{out}"
     );
     assert!(out.contains("plugin:majority_voter"), "{out}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
-            .unwrap();
+    let with_plugins = summary_of(&dir.path().join("with_plugins"));
+    assert_eq!(
+        with_plugins["plugins"]["boundary_vote_identical_to_native"],
+        true
+    );
+    let rewards = with_plugins["plugins"]["mean_exact_match_reward_on_val"]
+        .as_object()
+        .unwrap();
+    assert_eq!(rewards.len(), 2, "one mean reward per model");
+    assert!(
+        with_plugins["test_scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["model"] == "plugin:majority_voter")
+    );
     assert_eq!(
         summary["round_trip_rows"]["exact"],
         summary["round_trip_rows"]["total"]

@@ -71,43 +71,25 @@ fn run(name: &str, nltk: &str, model: &str, split: Option<&str>) {
 /// folder).
 fn run_in(dir: &Path, name: &str, nltk: &str, model: &str, split: Option<&str>) {
     let goldens = golden();
-    let out = tempfile::tempdir().unwrap();
-    let output = out.path().join("results.json");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lamar"));
-    cmd.current_dir(dir).args([
-        "evaluate",
-        "--gold-dir",
-        "data",
-        "--raw-text-dir",
-        "raw_text",
+    let predictions = format!("predictions/{model}.json");
+    let mut args = vec![
         "--stats-csv",
         "stats.csv",
-    ]);
-    cmd.args([
         "--predictions",
-        &format!("predictions/{model}.json"),
+        &predictions,
         "--nltk",
         nltk,
-        "--output",
-    ])
-    .arg(&output);
+    ];
     if let Some(split) = split {
-        cmd.args(["--split", split]);
+        args.extend(["--split", split]);
     }
-    let result = cmd.output().unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    let ours: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let (ours, printed) = evaluate_in(dir, &args);
     let theirs: Value = serde_json::from_str(
         &std::fs::read_to_string(goldens.join(format!("{name}.json"))).unwrap(),
     )
     .unwrap();
     compare(&ours, &theirs, name);
     // The printed summary is the script's, line for line (up to where the output path is named).
-    let printed = String::from_utf8(result.stdout).unwrap();
     let official = std::fs::read_to_string(goldens.join(format!("{name}.txt"))).unwrap();
     let cut = |s: &str| {
         s.split("\nResults saved to:")
@@ -116,7 +98,34 @@ fn run_in(dir: &Path, name: &str, nltk: &str, model: &str, split: Option<&str>) 
             .replace(split.unwrap_or("\u{0}"), "SPLIT")
     };
     assert_eq!(cut(&printed), cut(&official), "{name}: printed summary");
-    assert!(Path::new(&output).exists());
+}
+
+/// Runs `lamar evaluate --gold-dir data --raw-text-dir raw_text ARGS --output …` in `dir`, which
+/// must succeed: the JSON it wrote and what it printed.
+fn evaluate_in(dir: &Path, args: &[&str]) -> (Value, String) {
+    let out = tempfile::tempdir().unwrap();
+    let output = out.path().join("results.json");
+    let result = Command::new(env!("CARGO_BIN_EXE_lamar"))
+        .current_dir(dir)
+        .args([
+            "evaluate",
+            "--gold-dir",
+            "data",
+            "--raw-text-dir",
+            "raw_text",
+        ])
+        .args(args)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let json = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    (json, String::from_utf8(result.stdout).unwrap())
 }
 
 #[test]
@@ -192,28 +201,18 @@ fn lamar_token_f1_matches_lamars_evaluator() {
         ("model_2", (".", "model_2")),
         ("versions", ("versions", "model_0")),
     ] {
-        let out = tempfile::tempdir().unwrap();
-        let output = out.path().join("results.json");
-        let result = Command::new(env!("CARGO_BIN_EXE_lamar"))
-            .current_dir(golden().join(folder))
-            .args([
-                "evaluate",
-                "--gold-dir",
-                "data",
-                "--raw-text-dir",
-                "raw_text",
-            ])
-            .args(["--predictions", &format!("predictions/{model}.json")])
-            .args(["--nltk", "3.9", "--token-f1", "lamar", "--output"])
-            .arg(&output)
-            .output()
-            .unwrap();
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
+        let predictions = format!("predictions/{model}.json");
+        let (ours, _) = evaluate_in(
+            &golden().join(folder),
+            &[
+                "--predictions",
+                &predictions,
+                "--nltk",
+                "3.9",
+                "--token-f1",
+                "lamar",
+            ],
         );
-        let ours: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
         close(
             &ours["token_f1"],
             &want["token_f1"][case],
@@ -230,35 +229,17 @@ fn lamar_token_f1_matches_lamars_evaluator() {
 #[test]
 fn several_models_in_one_run_match_separate_official_runs() {
     let dir = golden();
-    let out = tempfile::tempdir().unwrap();
-    let output = out.path().join("results.json");
-    let result = Command::new(env!("CARGO_BIN_EXE_lamar"))
-        .current_dir(&dir)
-        .args([
-            "evaluate",
-            "--gold-dir",
-            "data",
-            "--raw-text-dir",
-            "raw_text",
+    let (ours, printed) = evaluate_in(
+        &dir,
+        &[
             "--stats-csv",
             "stats.csv",
-        ])
-        .args([
             "--predictions",
             "predictions/model_0.json",
             "predictions/model_1.json",
             "predictions/model_2.json",
-        ])
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+        ],
     );
-    let ours: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
     for m in ["model_0", "model_1", "model_2"] {
         let name = format!("official_3.9.4_{m}");
         let theirs: Value = serde_json::from_str(
@@ -267,7 +248,6 @@ fn several_models_in_one_run_match_separate_official_runs() {
         .unwrap();
         compare(&ours[format!("predictions/{m}.json")], &theirs, &name);
     }
-    let printed = String::from_utf8(result.stdout).unwrap();
     assert_eq!(
         printed
             .matches("MedDec Shared Task Evaluation Results")

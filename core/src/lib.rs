@@ -2,8 +2,9 @@
 //!
 //! The pure-Rust heart of lamar: everything that needs no model and no GPU. It compiles to
 //! WebAssembly (`wasm32-unknown-unknown`, the browser viewer runs it); the functions that read
-//! or write files (in [`formats`], [`scorer::load`], [`synth`]) use the standard library's file
-//! system, which native builds have and the browser build never calls.
+//! or write files (in [`formats`], [`scorer::load`], [`scorer::evaluate`], [`ensemble::input`],
+//! [`ensemble::tune`], [`prompt`], [`synth`]) use the standard library's file system, which
+//! native builds have and the browser build never calls.
 //!
 //! | concept | module |
 //! |---|---|

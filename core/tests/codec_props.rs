@@ -87,6 +87,16 @@ fn spans_over(texts: impl Strategy<Value = String>) -> impl Strategy<Value = (St
     })
 }
 
+/// The spans a round trip returns ([`canonicalize`]), without the blank ones, which the
+/// reference drops (nesting a crossing pair can leave one).
+fn canonical_non_blank(text: &str, spans: &[Span]) -> Vec<Span> {
+    let index = CharIndex::new(text);
+    canonicalize(spans)
+        .into_iter()
+        .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
+        .collect()
+}
+
 fn sorted(mut v: Vec<Span>) -> Vec<Span> {
     v.sort();
     v
@@ -121,12 +131,7 @@ proptest! {
     /// ratio singles out the true occurrence.
     #[test]
     fn reference_cascade_round_trips_plain_text((text, spans) in spans_over(text_without_angle_brackets())) {
-        let index = CharIndex::new(&text);
-        // Canonical first: nesting a crossing pair can leave a blank span, which the reference drops.
-        let spans: Vec<Span> = canonicalize(&spans)
-            .into_iter()
-            .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
-            .collect();
+        let spans = canonical_non_blank(&text, &spans);
         let tagged = encode(&text, &spans).unwrap();
         let reference = DecodeOptions { verbatim: false, ..DecodeOptions::default() };
         let decoded = decode(&tagged, &text, &reference);
@@ -220,11 +225,7 @@ proptest! {
     /// `empty_span` drop, in lamar's mode and the reference's.
     #[test]
     fn empty_tag_pairs_are_dropped_as_empty((text, spans) in spans_over(plain_lf_text()), at in any::<prop::sample::Index>(), c in category()) {
-        let index = CharIndex::new(&text);
-        let spans: Vec<Span> = canonicalize(&spans)
-            .into_iter()
-            .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
-            .collect();
+        let spans = canonical_non_blank(&text, &spans);
         let tagged = encode(&text, &spans).unwrap();
         // Positions outside tags (the text has no '<': every '<' opens a tag).
         let safe: Vec<usize> = tagged
@@ -252,11 +253,7 @@ proptest! {
     /// reference cascade alone as well.
     #[test]
     fn angle_brackets_in_the_text_round_trip((text, spans) in spans_over(text_with_angle_brackets())) {
-        let index = CharIndex::new(&text);
-        let spans: Vec<Span> = canonicalize(&spans)
-            .into_iter()
-            .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
-            .collect();
+        let spans = canonical_non_blank(&text, &spans);
         let tagged = encode(&text, &spans).unwrap();
         prop_assert_eq!(parse_tagged(&tagged).verbatim, text.clone());
         let lamar = decode(&tagged, &text, &DecodeOptions::default());
@@ -291,10 +288,7 @@ proptest! {
     #[test]
     fn crlf_outputs_and_documents((text, spans) in spans_over(plain_lf_text())) {
         let index = CharIndex::new(&text);
-        let spans: Vec<Span> = canonicalize(&spans)
-            .into_iter()
-            .filter(|s| !lamar_core::text::is_blank(index.slice(s.start, s.end)))
-            .collect();
+        let spans = canonical_non_blank(&text, &spans);
         let crlf = encode(&text, &spans).unwrap().replace('\n', "\r\n");
         let decoded = decode(&crlf, &text, &DecodeOptions::default());
         prop_assert!(decoded.dropped.is_empty(), "dropped {:?}", decoded.dropped);

@@ -243,7 +243,7 @@ pub struct TagSettings {
 }
 
 /// What [`Tagger::tag_into`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TagReport {
     /// Documents tagged.
     pub documents: usize,
@@ -253,6 +253,8 @@ pub struct TagReport {
     pub new_tokens: usize,
     /// Documents that hit their token limit before the end of their tagged copy.
     pub cut: usize,
+    /// Seconds spent generating (after the prompts were rendered and tokenized).
+    pub generation_seconds: f64,
 }
 
 impl Tagger {
@@ -279,6 +281,7 @@ impl Tagger {
             ..TagReport::default()
         };
         let (mut new_tokens, mut cut) = (0, 0);
+        let started = std::time::Instant::now();
         self.tag_all(
             prepared,
             settings.slots,
@@ -298,6 +301,7 @@ impl Tagger {
         )?;
         report.new_tokens = new_tokens;
         report.cut = cut;
+        report.generation_seconds = started.elapsed().as_secs_f64();
         Ok(report)
     }
 }

@@ -187,7 +187,8 @@ pub fn run(args: &InferArgs) -> Result<()> {
         top_p: args.top_p,
         seed: args.seed,
     });
-    let generating = Instant::now();
+    // The progress rate counts from the first decoding step (prompts are prepared before it).
+    let mut generating: Option<Instant> = None;
     let mut new_tokens = 0usize;
     let report = tagger.tag_into(
         todo,
@@ -197,12 +198,16 @@ pub fn run(args: &InferArgs) -> Result<()> {
         || bar.inc(1),
         |n| {
             new_tokens += n;
-            let secs = generating.elapsed().as_secs_f64().max(1e-9);
+            let secs = generating
+                .get_or_insert_with(Instant::now)
+                .elapsed()
+                .as_secs_f64()
+                .max(1e-9);
             bar.set_message(format!("{:.0} tok/s", new_tokens as f64 / secs));
         },
     )?;
     bar.finish_and_clear();
-    let secs = generating.elapsed().as_secs_f64();
+    let secs = report.generation_seconds;
     println!(
         "tagged {} documents ({} prompt tokens, {} new tokens) in {secs:.1} s: {:.1} new \
          tokens/s → {}",

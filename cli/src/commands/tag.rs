@@ -95,8 +95,11 @@ pub fn run(args: &TagArgs) -> Result<()> {
     if crossings > 0 {
         println!("  note: {crossings} pairs of crossing same-category spans will read back nested");
     }
-    for path in &missing {
-        eprintln!("warning: {}: missing, document skipped", path.display());
+    for (id, path) in &missing {
+        eprintln!(
+            "warning: {}: missing, document {id} skipped",
+            path.display()
+        );
     }
     if !missing.is_empty() {
         println!("  skipped {} documents without raw text", missing.len());

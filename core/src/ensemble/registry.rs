@@ -12,7 +12,7 @@ pub const VOTER_NAMES: [&str; 5] = ["scc", "majority", "union", "intersection", 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VoterError {
     /// No built-in voter has this name.
-    #[error("unknown voter {0:?} (scc, majority, union, intersection, wbf)")]
+    #[error("unknown voter {0:?} (one of {names})", names = VOTER_NAMES.join(", "))]
     Unknown(String),
     /// A consensus threshold is NaN or infinite.
     #[error("{name} must be a finite number, not {value}")]

@@ -20,8 +20,8 @@ pub struct TrainingSet {
     pub skipped: BTreeMap<SkipReason, usize>,
     /// Pairs of crossing same-category spans (they read back nested after a round trip).
     pub crossings: usize,
-    /// Raw text files that were missing (their documents skipped).
-    pub missing: Vec<PathBuf>,
+    /// Documents skipped because their raw text file was missing: id and the path looked for.
+    pub missing: Vec<(String, PathBuf)>,
 }
 
 /// The gold document of `id` in `path`: the one whose id it is, or the file's only document.
@@ -55,7 +55,7 @@ pub fn training_set(
         on_document();
         let text_path = raw_text_path(raw_text_dir, id);
         if skip_missing && !text_path.exists() {
-            set.missing.push(text_path);
+            set.missing.push((id.clone(), text_path));
             continue;
         }
         let text = read_raw_text(&text_path)?;

@@ -1,5 +1,5 @@
 // The start of a full-attention layer's decoding step in one kernel (lamar's own; the math of
-// `FullAttention::forward` in `src/qwen35/model.rs` for one new token per row): per row and head,
+// `FullAttention::forward` in `src/qwen35/layers/attention.rs` for one new token per row): per row and head,
 //   query heads:     RMSNorm (zero-centred, float scale) of the query half of q_proj's output,
 //                    rounded, then partial RoPE -> q (B, heads, 1, hd)
 //   key/value heads: the same for the key -> written into the key buffer at column `column`

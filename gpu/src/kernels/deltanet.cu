@@ -1,6 +1,6 @@
 // One decoding step of a Gated DeltaNet layer (Qwen3.5's linear-attention mixer) in three
 // kernels, for a batch of rows with one new token each. Written for lamar; the math is the one of
-// `GatedDeltaNet::forward` in `src/qwen35/model.rs` (which also runs on the CPU and is pinned to
+// `GatedDeltaNet::forward` in `src/qwen35/layers/deltanet.rs` (which also runs on the CPU and is pinned to
 // transformers by the parity tests):
 //
 //   1. `deltanet_conv_*`: the short causal depthwise convolution over [history, x] per channel,

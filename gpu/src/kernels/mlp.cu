@@ -1,5 +1,5 @@
 // The SwiGLU activation of the MLP in one kernel (lamar's own; `Mlp::forward` in
-// `src/qwen35/model.rs`): out = round(round(silu(gate)) * up), one thread per element, rounding
+// `src/qwen35/layers/mlp.rs`): out = round(round(silu(gate)) * up), one thread per element, rounding
 // where the candle path (and transformers) round. `gate` and `up` rows are `*_stride` apart.
 
 #include "common.cuh"

@@ -1,5 +1,5 @@
 // The residual stream's "add, then zero-centred RMSNorm" in one kernel (lamar's own; the math of
-// `CenteredRmsNorm` and the residual additions in `src/qwen35/model.rs`):
+// `CenteredRmsNorm` and the residual additions in `src/qwen35/layers/{norm,mod}.rs`):
 //   residual <- round(residual + delta)            (in place; skipped when delta is null)
 //   out      <- round(residual / sqrt(mean(residual^2) + eps) * scale)
 // with the sums and the product in float and `scale` (= 1 + weight) in float, as transformers

@@ -6,6 +6,7 @@
 
 use candle_core::{DType, Result, Tensor};
 
+/// Keys and values seen so far by one full-attention layer, in buffers with room to grow
 /// (`(B, kv_heads, capacity, head_dim)`; the first `len` positions are filled).
 #[derive(Default)]
 pub struct AttentionCache {

@@ -3,11 +3,8 @@
 
 use super::DemoArgs;
 use anyhow::{Result, bail};
-use lamar_core::codec::{
-    DecodeOptions, DecodedFile, canonicalize, decode, decode_outputs, dropped_csv,
-};
+use lamar_core::codec::{DecodeOptions, DecodedFile, canonicalize, decode, dropped_csv};
 use lamar_core::formats::predictions::{read_predictions, write_predictions};
-use lamar_core::formats::raw_text::read_raw_text_of;
 use lamar_core::formats::rows::{GoldOffset, read_model_outputs, write_training_rows};
 use lamar_core::formats::split::read_split;
 use lamar_core::formats::training::training_set;
@@ -110,13 +107,7 @@ pub(super) fn offsets(
             predictions,
             dropped,
             tally,
-        } = decode_outputs(
-            &rows,
-            |id| read_raw_text_of(&layout.raw_text_dir(), id),
-            &DecodeOptions::default(),
-            false,
-            || {},
-        )?;
+        } = super::decode_against_corpus(&rows, layout)?;
         let out = decoded_dir.join(format!("{name}.json"));
         write_predictions(&out, &predictions)?;
         write_atomic(

@@ -3,7 +3,6 @@
 
 use super::DemoArgs;
 use anyhow::{Result, bail};
-use lamar_core::codec::{DecodeOptions, decode_outputs};
 use lamar_core::ensemble::input::read_models;
 use lamar_core::ensemble::prediction_files;
 use lamar_core::ensemble::scc::SccParams;
@@ -103,9 +102,14 @@ pub(super) fn plugins(
                 })
             })
             .collect();
+        // As JSON objects (sorted keys, as this file always had them).
+        let lines: Vec<Value> = rows
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?;
         write_atomic(
             &dir.join(format!("completions_{name}.jsonl")),
-            to_jsonl(&rows).as_bytes(),
+            to_jsonl(&lines).as_bytes(),
         )?;
         let samples: Vec<Sample> = rows.iter().map(CompletionRow::sample).collect();
         let scores = reward.score(&samples)?;
@@ -216,13 +220,7 @@ pub(super) fn inference(args: &DemoArgs, layout: &CorpusLayout) -> Result<Value>
     }
     let records = read_documents(&out)?.len();
     let rows = read_model_outputs(&out)?;
-    let decoded = decode_outputs(
-        &rows,
-        |id| read_raw_text_of(&layout.raw_text_dir(), id),
-        &DecodeOptions::default(),
-        false,
-        || {},
-    )?;
+    let decoded = super::decode_against_corpus(&rows, layout)?;
     write_predictions(&dir.join("tiny_qwen35_offsets.json"), &decoded.predictions)?;
     println!(
         "  real tagging needs real weights: lamar infer --model <Qwen3.5-4B snapshot> --adapter \

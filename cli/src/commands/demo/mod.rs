@@ -59,6 +59,21 @@ pub struct DemoArgs {
     pub noise: NoiseArgs,
 }
 
+/// Model outputs decoded against the corpus's raw texts with lamar's default options.
+fn decode_against_corpus(
+    rows: &[lamar_core::formats::rows::ModelOutputRow],
+    layout: &CorpusLayout,
+) -> Result<lamar_core::codec::DecodedFile> {
+    let raw_text_dir = layout.raw_text_dir();
+    Ok(lamar_core::codec::decode_outputs(
+        rows,
+        |id| lamar_core::formats::raw_text::read_raw_text_of(&raw_text_dir, id),
+        &lamar_core::codec::DecodeOptions::default(),
+        false,
+        || {},
+    )?)
+}
+
 /// Prints the header of step `n`.
 fn step(n: usize, total: usize, what: &str) {
     println!("\n[{n}/{total}] {what}");
