@@ -21,9 +21,10 @@ pub enum PluginError {
         /// Why.
         message: String,
     },
-    /// The plugin imports something; plugins may import nothing (no files, network, clock).
+    /// The plugin imports something; plugins may import nothing but the shared types (no files,
+    /// network, clock).
     #[error(
-        "{plugin}: imports {imports} but lamar plugins may import nothing (no files, network or clock)"
+        "{plugin}: imports {imports} but lamar plugins may import nothing but lamar's shared types (no files, network or clock)"
     )]
     ForbiddenImport {
         /// Plugin file.

@@ -152,9 +152,12 @@ impl PluginHost {
         ) -> wasmtime::Result<pool::Instantiate<B>>,
     ) -> Result<pool::Pool<B>, PluginError> {
         let (plugin, component) = self.compiled(path, kind)?;
-        let linker = wasmtime::component::Linker::new(&self.engine);
+        let mut linker = wasmtime::component::Linker::new(&self.engine);
+        // The shared types interface: nothing to provide but the (empty) instance.
         let instantiate = linker
-            .instantiate_pre(&component)
+            .instance(&load::shared_types_name())
+            .map(|_| ())
+            .and_then(|()| linker.instantiate_pre(&component))
             .and_then(typed)
             .map_err(|e| PluginError::Load {
                 plugin: plugin.clone(),

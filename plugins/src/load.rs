@@ -3,7 +3,8 @@
 //! Plugins built with the SDK for `wasm32-unknown-unknown` are core modules carrying their
 //! interface in a custom section; lamar wraps them into components itself (wit-component,
 //! about a millisecond), so authors need no extra tool. Ready-made components are accepted too.
-//! Before compiling, lamar checks that the plugin imports nothing and exports the interface of
+//! Before compiling, lamar checks that the plugin imports nothing but the shared types
+//! interface (`lamar:plugin/types`, types only) and exports the interface of
 //! the expected kind and version.
 
 use crate::error::PluginError;
@@ -98,8 +99,11 @@ pub(crate) fn compile(
         message: format!("{e:#}"),
     })?;
     let ty = compiled.component_type();
+    // Everything a plugin imports is refused, but the shared types interface, which defines
+    // types only (no function, so no capability).
     let imports: Vec<String> = ty
         .imports(engine)
+        .filter(|(name, import)| !is_shared_types(engine, name, &import.ty))
         .map(|(name, _)| name.to_string())
         .collect();
     if !imports.is_empty() {
@@ -126,6 +130,28 @@ pub(crate) fn compile(
         found,
         expected: wanted,
     })
+}
+
+/// The name under which plugins import the shared types (`lamar:plugin/types@1.0.0`).
+pub fn shared_types_name() -> String {
+    format!("{INTERFACE_PACKAGE}/types@{INTERFACE_VERSION}")
+}
+
+/// Whether an import is the shared types interface of this version: an instance that exports
+/// types and nothing else.
+fn is_shared_types(
+    engine: &Engine,
+    name: &str,
+    item: &wasmtime::component::types::ComponentItem,
+) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    let ComponentItem::ComponentInstance(instance) = item else {
+        return false;
+    };
+    name == shared_types_name()
+        && instance
+            .exports(engine)
+            .all(|(_, export)| matches!(export.ty, ComponentItem::Type(_)))
 }
 
 /// The kind a compiled component implements, from its exports (`None`: neither).

@@ -32,7 +32,8 @@
 //!
 //! Build it with `cargo build --target wasm32-unknown-unknown --profile wasm` (or `--release`)
 //! and pass the `.wasm` file to `lamar ensemble --voter`. lamar turns the module into a
-//! component when it loads it; the plugin must import nothing (plain Rust without I/O does not).
+//! component when it loads it; the plugin must import nothing but the WIT's shared `types` (plain
+//! Rust without I/O does not).
 
 /// Bindings of the `voter` interface.
 pub mod voter {
@@ -44,8 +45,8 @@ pub mod voter {
         default_bindings_module: "lamar_plugin_sdk::voter",
     });
 
-    pub use exports::lamar::plugin::voter::PluginInfo as Info;
     pub use exports::lamar::plugin::voter::{Cluster, Decision, Guest, Member, Thresholds};
+    pub use lamar::plugin::types::PluginInfo as Info;
 
     /// Calls `decide` on every cluster with its members (checked against the member list) and
     /// collects the decisions in order.
@@ -79,6 +80,6 @@ pub mod reward {
         default_bindings_module: "lamar_plugin_sdk::reward",
     });
 
-    pub use exports::lamar::plugin::reward::PluginInfo as Info;
     pub use exports::lamar::plugin::reward::{Guest, Sample};
+    pub use lamar::plugin::types::PluginInfo as Info;
 }
