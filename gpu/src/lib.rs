@@ -37,7 +37,10 @@
 //! Dependencies point one way: `config` ← `layers` ← `model` ← `generate`/`graph` ←
 //! `continuous` ← `infer`; `cache` and `step` are read by the layers and written by the model.
 //!
-//! Not yet: training (LoRA gradients, DFT, GRPO), an attention kernel for prefill.
+//! * [`train`]: training support, in progress (issue 17; design in `gpu/TRAINING-PLAN.md`): so
+//!   far the differentiable forms of the fused operations where candle's autograd stops.
+//!
+//! Not yet: LoRA gradients, DFT and GRPO training, an attention kernel for prefill.
 
 pub mod chat;
 pub mod device;
@@ -47,3 +50,4 @@ pub mod lora;
 pub mod qwen35;
 pub mod sampling;
 pub mod tokenizer;
+pub mod train;

@@ -204,7 +204,12 @@ impl FullAttention {
         let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?
             .reshape((b, kvh, n, t, s))?
             .broadcast_add(&step.bias.to_dtype(q.dtype())?.unsqueeze(1)?)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, kvh, n * t, s))?;
+        let probs = if crate::train::ops::tracked(&[&scores]) {
+            crate::train::ops::softmax_last_dim(&scores)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        let probs = probs.reshape((b, kvh, n * t, s))?;
         let out = probs
             .matmul(v)?
             .reshape((b, h, t, hd))?

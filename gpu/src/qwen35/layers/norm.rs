@@ -6,9 +6,13 @@ use candle_core::{D, DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// `x / sqrt(mean(x²) + eps) · scale` over the last dimension, computed in f32 (one fused
-/// kernel) and returned in f32.
+/// kernel, or its differentiable form when a gradient is tracked) and returned in f32.
 pub(crate) fn rms_scaled(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
-    candle_nn::ops::rms_norm(&x.to_dtype(DType::F32)?.contiguous()?, scale, eps as f32)
+    let x = x.to_dtype(DType::F32)?;
+    if crate::train::ops::tracked(&[&x, scale]) {
+        return crate::train::ops::rms_norm(&x, scale, eps);
+    }
+    candle_nn::ops::rms_norm(&x.contiguous()?, scale, eps as f32)
 }
 
 /// `x / ‖x‖₂` (with transformers' `1e-6` inside the root) times `factor`, over the last
@@ -16,6 +20,9 @@ pub(crate) fn rms_scaled(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor>
 /// `x / sqrt(Σx² + ε) = x / sqrt(mean(x²) + ε/d) / √d`. `scale` is [`l2_scale`]`(d, factor)`.
 pub(crate) fn l2_normalised(x: &Tensor, scale: &Tensor) -> Result<Tensor> {
     let d = x.dim(D::Minus1)?;
+    if crate::train::ops::tracked(&[x, scale]) {
+        return crate::train::ops::rms_norm(x, scale, 1e-6 / d as f64);
+    }
     candle_nn::ops::rms_norm(&x.contiguous()?, scale, (1e-6 / d as f64) as f32)
 }
 

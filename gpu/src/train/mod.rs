@@ -1,0 +1,7 @@
+//! Training support (issue 17, in progress; the design is in `gpu/TRAINING-PLAN.md`).
+//!
+//! So far: [`ops`], differentiable forms of the fused operations where candle's autograd stops
+//! (its fused RMS norm and softmax have no backward). The model's layers switch to them when
+//! an input is tracked for gradients, so inference runs exactly as before.
+
+pub mod ops;

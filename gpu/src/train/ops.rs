@@ -1,0 +1,146 @@
+//! Differentiable forms of the fused operations the model uses for inference.
+//!
+//! candle's `candle_nn::ops::rms_norm` and `softmax_last_dim` are custom operations without a
+//! backward: a gradient that reaches them stops there, silently. The forms here are made of
+//! operations candle differentiates (powers, means, roots, divisions, exponentials), and the
+//! model picks them only when a tensor is tracked ([`Tensor::track_op`]), so inference keeps
+//! the fused kernels and training gets exact gradients. Training part 2 replaces each body with
+//! a fused kernel that has its own backward, one at a time, under the same names.
+
+use candle_core::{D, Result, Tensor};
+
+/// `x / sqrt(mean(x²) + eps) · scale` over the last dimension, in `x`'s dtype, as candle's
+/// fused RMS norm computes it, but differentiable in `x` and `scale`.
+pub fn rms_norm(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean_square = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let inverse_rms = (mean_square + eps)?.sqrt()?.recip()?;
+    x.broadcast_mul(&inverse_rms)?.broadcast_mul(scale)
+}
+
+/// Softmax over the last dimension, differentiable: the row maximum (not differentiated: the
+/// result does not depend on it) is subtracted before the exponential, so `−∞` entries give 0
+/// and no overflow.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let exp = x.broadcast_sub(&max)?.exp()?;
+    exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+}
+
+/// Whether any of `tensors` is tracked for gradients (then the differentiable forms run).
+pub fn tracked(tensors: &[&Tensor]) -> bool {
+    tensors.iter().any(|t| t.track_op())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let values: Vec<f64> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    }
+
+    /// Central finite differences of `Σ f(x)·w` against the gradient autograd gives.
+    fn check_gradient(f: impl Fn(&Tensor) -> Tensor, x: &Tensor, w: &Tensor) {
+        let var = Var::from_tensor(x).unwrap();
+        let loss = (f(var.as_tensor()) * w).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let got: Vec<f64> = grads
+            .get(var.as_tensor())
+            .expect("the gradient reached the input")
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let flat: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
+        let h = 1e-6;
+        for (k, g) in got.iter().enumerate() {
+            let nudged = |delta: f64| {
+                let mut v = flat.clone();
+                v[k] += delta;
+                let t = Tensor::from_vec(v, x.dims(), &Device::Cpu).unwrap();
+                (f(&t) * w)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap()
+            };
+            let numeric = (nudged(h) - nudged(-h)) / (2.0 * h);
+            assert!((numeric - g).abs() < 1e-6, "d/dx[{k}]: {g} vs {numeric}");
+        }
+    }
+
+    #[test]
+    fn the_forms_equal_candles_fused_operations() {
+        let x = random(&[3, 5, 16], 1).to_dtype(DType::F32).unwrap();
+        let scale = random(&[16], 2).to_dtype(DType::F32).unwrap();
+        let fused = candle_nn::ops::rms_norm(&x, &scale, 1e-6).unwrap();
+        let ours = rms_norm(&x, &scale, 1e-6).unwrap();
+        let diff = max_diff(
+            &fused.to_dtype(DType::F64).unwrap(),
+            &ours.to_dtype(DType::F64).unwrap(),
+        );
+        assert!(diff < 1e-5, "rms norm differs by {diff}");
+        let fused = candle_nn::ops::softmax_last_dim(&x).unwrap();
+        let ours = softmax_last_dim(&x).unwrap();
+        let diff = max_diff(
+            &fused.to_dtype(DType::F64).unwrap(),
+            &ours.to_dtype(DType::F64).unwrap(),
+        );
+        assert!(diff < 1e-6, "softmax differs by {diff}");
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let x = random(&[2, 3, 8], 3);
+        let w = random(&[2, 3, 8], 4);
+        let scale = random(&[8], 5);
+        check_gradient(|x| rms_norm(x, &scale, 1e-6).unwrap(), &x, &w);
+        check_gradient(|x| softmax_last_dim(x).unwrap(), &x, &w);
+        // A masked entry (−∞, as the causal bias makes) gets no gradient and no NaN.
+        let mut masked: Vec<f64> = x.flatten_all().unwrap().to_vec1().unwrap();
+        masked[1] = f64::NEG_INFINITY;
+        let masked = Tensor::from_vec(masked, x.dims(), &Device::Cpu).unwrap();
+        let var = Var::from_tensor(&masked).unwrap();
+        let loss = (softmax_last_dim(var.as_tensor()).unwrap() * &w)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let grad: Vec<f64> = grads
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(grad[1], 0.0);
+        assert!(grad.iter().all(|g| g.is_finite()));
+    }
+
+    #[test]
+    fn the_scale_gets_its_gradient_too() {
+        let x = random(&[4, 8], 6);
+        let w = random(&[4, 8], 7);
+        let scale = random(&[8], 8);
+        check_gradient(|s| rms_norm(&x, s, 1e-6).unwrap(), &scale, &w);
+    }
+}
