@@ -38,7 +38,9 @@
 //! `continuous` ← `infer`; `cache` and `step` are read by the layers and written by the model.
 //!
 //! * [`train`]: training support, in progress (issue 17; design in `gpu/TRAINING-PLAN.md`): so
-//!   far the differentiable forms of the fused operations where candle's autograd stops.
+//!   far the differentiable forms of the fused operations where candle's autograd stops
+//!   (gradients reach every weight: `tests/gradients.rs`) and the DFT / cross-entropy loss over
+//!   a chunked LM head.
 //!
 //! Not yet: LoRA gradients, DFT and GRPO training, an attention kernel for prefill.
 

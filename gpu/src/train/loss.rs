@@ -1,0 +1,229 @@
+//! The loss of LAMAR's training: Dynamic Fine-Tuning (DFT) or plain cross-entropy over the
+//! response tokens, with the LM head applied a chunk of positions at a time so that the full
+//! `[tokens × vocabulary]` logits never exist at once.
+//!
+//! Per response token `t` with logits `z_t` and target `y_t`:
+//! `ce_t = logsumexp(z_t) − z_t[y_t]`; DFT weighs it by the token's own probability, not
+//! differentiated: `loss = Σ_t sg(p_t)·ce_t / N` with `p_t = exp(−ce_t)` (plain cross-entropy:
+//! weight 1); `N` is the number of response tokens of the whole accumulated batch. The gradient
+//! with respect to the logits is `w_t·(softmax(z_t) − onehot(y_t)) / N`, so with respect to the
+//! final hidden state `h_t` (logits `z_t = W h_t`) it is `w_t·(softmax(z_t)·W − W[y_t]) / N`:
+//! [`head_loss`] computes that directly, chunk by chunk, and [`surrogate`] turns it into a
+//! scalar whose backward pass carries it into the model.
+
+use candle_core::{D, DType, Result, Tensor};
+
+/// Which per-token weight the loss uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossKind {
+    /// Dynamic Fine-Tuning: each token's cross-entropy weighted by its (not differentiated)
+    /// probability.
+    Dft,
+    /// Plain cross-entropy.
+    CrossEntropy,
+}
+
+/// What [`head_loss`] computed for a batch of response positions.
+#[derive(Debug, Clone)]
+pub struct HeadLoss {
+    /// `Σ_t w_t·ce_t` over the positions given (divide by `N` for the loss).
+    pub weighted_sum: f64,
+    /// `Σ_t ce_t` over the positions given (the plain cross-entropy, for reports).
+    pub cross_entropy_sum: f64,
+    /// The gradient of the loss (`weighted_sum / N`) with respect to each position's final
+    /// hidden state, `(positions, hidden)`, f32.
+    pub hidden_grad: Tensor,
+}
+
+/// The loss at response positions with final hidden states `hidden` `(positions, hidden)` and
+/// targets `targets`, for the LM head `head` `(vocabulary, hidden)`; `normaliser` is `N`, the
+/// response tokens of the whole accumulated batch. The head runs over `chunk` positions at a
+/// time, in f32; nothing here is tracked for gradients.
+pub fn head_loss(
+    hidden: &Tensor,
+    targets: &[u32],
+    head: &Tensor,
+    kind: LossKind,
+    normaliser: usize,
+    chunk: usize,
+) -> Result<HeadLoss> {
+    let (positions, _) = hidden.dims2()?;
+    if targets.len() != positions {
+        candle_core::bail!("{positions} positions but {} targets", targets.len());
+    }
+    if normaliser == 0 || chunk == 0 {
+        candle_core::bail!("the normaliser and the chunk size must be positive");
+    }
+    let head = head.detach().to_dtype(DType::F32)?;
+    let hidden = hidden.detach().to_dtype(DType::F32)?;
+    let (mut weighted_sum, mut cross_entropy_sum) = (0f64, 0f64);
+    let mut grads = Vec::with_capacity(positions.div_ceil(chunk));
+    for start in (0..positions).step_by(chunk) {
+        let n = chunk.min(positions - start);
+        let h = hidden.narrow(0, start, n)?;
+        let y = Tensor::new(&targets[start..start + n], hidden.device())?;
+        let z = h.matmul(&head.t()?)?; // (n, V)
+        let max = z.max_keepdim(D::Minus1)?;
+        let shifted = z.broadcast_sub(&max)?;
+        let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+        let log_probs = shifted.broadcast_sub(&log_sum)?; // (n, V)
+        let ce = log_probs.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?; // (n)
+        let weight = match kind {
+            LossKind::Dft => ce.neg()?.exp()?,
+            LossKind::CrossEntropy => ce.ones_like()?,
+        };
+        weighted_sum += f64::from((&weight * &ce)?.sum_all()?.to_scalar::<f32>()?);
+        cross_entropy_sum += f64::from(ce.sum_all()?.to_scalar::<f32>()?);
+        // w/N · (softmax(z)·W − W[y])
+        let expected = log_probs.exp()?.matmul(&head)?;
+        let target_rows = head.index_select(&y, 0)?;
+        let scale = (weight / normaliser as f64)?.unsqueeze(1)?;
+        grads.push((expected - target_rows)?.broadcast_mul(&scale)?);
+    }
+    Ok(HeadLoss {
+        weighted_sum,
+        cross_entropy_sum,
+        hidden_grad: Tensor::cat(&grads, 0)?,
+    })
+}
+
+/// `Σ hidden · grad` with `grad` held constant: its backward pass gives every trainable tensor
+/// behind `hidden` exactly the gradient of the loss whose gradient with respect to `hidden` is
+/// `grad` (candle's `backward` starts from a scalar only).
+pub fn surrogate(hidden: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    hidden.to_dtype(DType::F32)?.mul(&grad.detach())?.sum_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn random(shape: (usize, usize), seed: u64) -> Tensor {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let values: Vec<f32> = (0..shape.0 * shape.1)
+            .map(|_| rng.random_range(-1.5..1.5))
+            .collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    /// The loss written densely with differentiable operations (full logits), and the gradient
+    /// autograd gives for the hidden states.
+    fn dense(h: &Tensor, y: &[u32], w: &Tensor, kind: LossKind, n: usize) -> (f64, Tensor) {
+        let var = Var::from_tensor(h).unwrap();
+        let z = var.as_tensor().matmul(&w.t().unwrap()).unwrap();
+        let max = z.max_keepdim(D::Minus1).unwrap().detach();
+        let shifted = z.broadcast_sub(&max).unwrap();
+        let lse = shifted
+            .exp()
+            .unwrap()
+            .sum_keepdim(D::Minus1)
+            .unwrap()
+            .log()
+            .unwrap();
+        let log_probs = shifted.broadcast_sub(&lse).unwrap();
+        let y = Tensor::new(y, &Device::Cpu).unwrap().unsqueeze(1).unwrap();
+        let ce = log_probs
+            .gather(&y, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .neg()
+            .unwrap();
+        let weight = match kind {
+            LossKind::Dft => ce.neg().unwrap().exp().unwrap().detach(),
+            LossKind::CrossEntropy => ce.ones_like().unwrap(),
+        };
+        let loss = ((weight * &ce).unwrap().sum_all().unwrap() / n as f64).unwrap();
+        let grads = loss.backward().unwrap();
+        let value = f64::from(loss.to_scalar::<f32>().unwrap());
+        (value, grads.get(var.as_tensor()).unwrap().clone())
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn chunked_loss_and_gradient_equal_the_dense_computation() {
+        let (h, w) = (random((9, 6), 1), random((13, 6), 2));
+        let y: Vec<u32> = (0..9).map(|k| (k * 5 + 3) % 13).collect();
+        for kind in [LossKind::Dft, LossKind::CrossEntropy] {
+            // N counts the whole accumulated batch: more than these 9 positions.
+            let (value, grad) = dense(&h, &y, &w, kind, 20);
+            for chunk in [1, 4, 9, 64] {
+                let got = head_loss(&h, &y, &w, kind, 20, chunk).unwrap();
+                let loss = got.weighted_sum / 20.0;
+                assert!(
+                    (loss - value).abs() < 1e-5,
+                    "{kind:?} chunk {chunk}: {loss} vs {value}"
+                );
+                let diff = max_diff(&got.hidden_grad, &grad);
+                assert!(
+                    diff < 1e-5,
+                    "{kind:?} chunk {chunk}: gradient differs by {diff}"
+                );
+            }
+        }
+        // DFT weighs confident tokens more: its loss is below plain cross-entropy's.
+        let dft = head_loss(&h, &y, &w, LossKind::Dft, 9, 4).unwrap();
+        let ce = head_loss(&h, &y, &w, LossKind::CrossEntropy, 9, 4).unwrap();
+        assert!(dft.weighted_sum < ce.weighted_sum);
+        assert!((dft.cross_entropy_sum - ce.weighted_sum).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_surrogate_carries_the_gradient_into_what_made_the_hidden_states() {
+        // hidden = x · Aᵀ with A trainable: the surrogate's gradient for A equals the dense
+        // loss's.
+        let (x, a0, w) = (random((5, 4), 3), random((6, 4), 4), random((11, 6), 5));
+        let y = [1u32, 7, 3, 10, 0];
+        let a = Var::from_tensor(&a0).unwrap();
+        let hidden = x.matmul(&a.as_tensor().t().unwrap()).unwrap();
+        let loss = head_loss(&hidden, &y, &w, LossKind::Dft, 5, 2).unwrap();
+        let grads = surrogate(&hidden, &loss.hidden_grad)
+            .unwrap()
+            .backward()
+            .unwrap();
+        let got = grads.get(a.as_tensor()).unwrap();
+        // Dense: the same loss through full logits, differentiated with respect to A.
+        let a2 = Var::from_tensor(&a0).unwrap();
+        let z = x
+            .matmul(&a2.as_tensor().t().unwrap())
+            .unwrap()
+            .matmul(&w.t().unwrap())
+            .unwrap();
+        let log_probs = candle_nn::ops::log_softmax(&z, D::Minus1).unwrap();
+        let yt = Tensor::new(&y, &Device::Cpu).unwrap().unsqueeze(1).unwrap();
+        let ce = log_probs
+            .gather(&yt, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .neg()
+            .unwrap();
+        let p = ce.neg().unwrap().exp().unwrap().detach();
+        let dense = ((p * ce).unwrap().sum_all().unwrap() / 5.0).unwrap();
+        let want = dense.backward().unwrap();
+        let diff = max_diff(got, want.get(a2.as_tensor()).unwrap());
+        assert!(diff < 1e-5, "gradient for A differs by {diff}");
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        let (h, w) = (random((3, 4), 6), random((5, 4), 7));
+        assert!(head_loss(&h, &[1, 2], &w, LossKind::Dft, 3, 2).is_err());
+        assert!(head_loss(&h, &[1, 2, 3], &w, LossKind::Dft, 0, 2).is_err());
+        assert!(head_loss(&h, &[1, 2, 3], &w, LossKind::Dft, 3, 0).is_err());
+    }
+}
