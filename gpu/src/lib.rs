@@ -39,8 +39,9 @@
 //!
 //! * [`train`]: training support, in progress (issue 17; design in `gpu/TRAINING-PLAN.md`): so
 //!   far the differentiable forms of the fused operations where candle's autograd stops
-//!   (gradients reach every weight: `tests/gradients.rs`) and the DFT / cross-entropy loss over
-//!   a chunked LM head.
+//!   (gradients reach every weight: `tests/gradients.rs`), the DFT / cross-entropy loss over a
+//!   chunked LM head, and a trainable LoRA adapter beside the frozen model
+//!   ([`qwen35::Qwen35Model::hidden_states_with`]; `tests/lora_training.rs`).
 //!
 //! Not yet: LoRA gradients, DFT and GRPO training, an attention kernel for prefill.
 

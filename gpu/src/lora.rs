@@ -3,6 +3,7 @@
 //! weights at load (`W' = W + s·BA`, as fast as the base model). The scale `s` is `α/r`, or
 //! `α/√r` with `use_rslora`.
 
+use crate::train::lora::TrainableLora;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::Deserialize;
@@ -165,8 +166,15 @@ impl LoraAdapter {
     }
 }
 
-/// A projection without bias, possibly with an unmerged LoRA pair.
-pub enum Projection {
+/// A projection without bias, possibly with an unmerged LoRA pair, known by its module path
+/// (e.g. `model.layers.0.mlp.up_proj`), under which a trainable adapter finds its pair.
+pub struct Projection {
+    path: String,
+    kind: ProjectionKind,
+}
+
+/// How a [`Projection`] computes.
+enum ProjectionKind {
     /// `xWᵀ` (base weights, or base with a merged adapter).
     Plain(Linear),
     /// `xWᵀ + s·(xAᵀ)Bᵀ`.
@@ -192,22 +200,44 @@ impl Projection {
         adapter: Option<&LoraAdapter>,
     ) -> Result<Projection> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
-        let Some((adapter, (a, b))) =
-            adapter.and_then(|ad| ad.pairs.get(&vb.prefix()).map(|p| (ad, p)))
+        let path = vb.prefix();
+        let Some((adapter, (a, b))) = adapter.and_then(|ad| ad.pairs.get(&path).map(|p| (ad, p)))
         else {
-            return Ok(Projection::Plain(Linear::new(weight, None)));
+            return Ok(Projection {
+                path,
+                kind: ProjectionKind::Plain(Linear::new(weight, None)),
+            });
         };
         let (a, b) = (a.to_dtype(weight.dtype())?, b.to_dtype(weight.dtype())?);
         if adapter.merge {
             let delta = (b.matmul(&a)? * adapter.scale)?;
-            return Ok(Projection::Plain(Linear::new((weight + delta)?, None)));
+            return Ok(Projection {
+                path,
+                kind: ProjectionKind::Plain(Linear::new((weight + delta)?, None)),
+            });
         }
-        Ok(Projection::Lora {
-            base: Linear::new(weight, None),
-            a: a.t()?.contiguous()?,
-            b: b.t()?.contiguous()?,
-            scale: adapter.scale,
+        Ok(Projection {
+            path,
+            kind: ProjectionKind::Lora {
+                base: Linear::new(weight, None),
+                a: a.t()?.contiguous()?,
+                b: b.t()?.contiguous()?,
+                scale: adapter.scale,
+            },
         })
+    }
+
+    /// The module path, e.g. `model.layers.0.mlp.up_proj`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `(in, out)` features of the base weight.
+    pub fn dims(&self) -> Result<(usize, usize)> {
+        let (ProjectionKind::Plain(linear) | ProjectionKind::Lora { base: linear, .. }) =
+            &self.kind;
+        let (out, input) = linear.weight().dims2()?;
+        Ok((input, out))
     }
 }
 
@@ -225,13 +255,38 @@ pub fn apply_linear(linear: &Linear, x: &Tensor, gemv: bool) -> Result<Tensor> {
 impl Projection {
     /// The projection of `x`; `gemv` as in [`apply_linear`].
     pub fn project(&self, x: &Tensor, gemv: bool) -> Result<Tensor> {
-        match self {
-            Projection::Plain(linear) => apply_linear(linear, x, gemv),
-            Projection::Lora { base, a, b, scale } => {
+        self.project_with(x, gemv, None)
+    }
+
+    /// [`Projection::project`] plus the trainable adapter's delta for this module, if it has
+    /// one.
+    pub fn project_with(
+        &self,
+        x: &Tensor,
+        gemv: bool,
+        trainable: Option<&TrainableLora>,
+    ) -> Result<Tensor> {
+        let y = match &self.kind {
+            ProjectionKind::Plain(linear) => apply_linear(linear, x, gemv)?,
+            ProjectionKind::Lora { base, a, b, scale } => {
                 let low = x.broadcast_matmul(a)?.broadcast_matmul(b)?;
-                apply_linear(base, x, gemv)? + (low * *scale)?
+                (apply_linear(base, x, gemv)? + (low * *scale)?)?
             }
-        }
+        };
+        add_delta(y, &self.path, x, trainable)
+    }
+}
+
+/// `y` plus the trainable adapter's delta of module `path` for input `x`, when there is one.
+fn add_delta(
+    y: Tensor,
+    path: &str,
+    x: &Tensor,
+    trainable: Option<&TrainableLora>,
+) -> Result<Tensor> {
+    match trainable.map(|t| t.delta(path, x)).transpose()?.flatten() {
+        Some(delta) => y + delta,
+        None => Ok(y),
     }
 }
 
@@ -252,6 +307,8 @@ pub enum FusedProjection {
         linear: Linear,
         /// Each part's output width, in order.
         widths: Vec<usize>,
+        /// Each part's module path, in order.
+        paths: Vec<String>,
     },
     /// The parts as loaded.
     Apart(Vec<Projection>),
@@ -262,9 +319,9 @@ impl FusedProjection {
     pub fn new(parts: Vec<Projection>) -> Result<FusedProjection> {
         let weights: Option<Vec<Tensor>> = parts
             .iter()
-            .map(|p| match p {
-                Projection::Plain(l) => Some(l.weight().clone()),
-                Projection::Lora { .. } => None,
+            .map(|p| match &p.kind {
+                ProjectionKind::Plain(l) => Some(l.weight().clone()),
+                ProjectionKind::Lora { .. } => None,
             })
             .collect();
         let Some(weights) = weights else {
@@ -274,6 +331,7 @@ impl FusedProjection {
         Ok(FusedProjection::Stacked {
             linear: Linear::new(Tensor::cat(&weights, 0)?, None),
             widths,
+            paths: parts.into_iter().map(|p| p.path).collect(),
         })
     }
 
@@ -288,19 +346,60 @@ impl FusedProjection {
     /// Each part's output, in order (views of one product when stacked); `gemv` as in
     /// [`apply_linear`].
     pub fn forward(&self, x: &Tensor, gemv: bool) -> Result<Vec<Tensor>> {
+        self.forward_with(x, gemv, None)
+    }
+
+    /// [`FusedProjection::forward`] plus the trainable adapter's delta of each part that has
+    /// one (the base product stays one stacked product).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        gemv: bool,
+        trainable: Option<&TrainableLora>,
+    ) -> Result<Vec<Tensor>> {
         match self {
-            FusedProjection::Apart(parts) => parts.iter().map(|p| p.project(x, gemv)).collect(),
-            FusedProjection::Stacked { linear, widths } => {
+            FusedProjection::Apart(parts) => parts
+                .iter()
+                .map(|p| p.project_with(x, gemv, trainable))
+                .collect(),
+            FusedProjection::Stacked {
+                linear,
+                widths,
+                paths,
+            } => {
                 let all = apply_linear(linear, x, gemv)?;
                 let mut start = 0;
                 widths
                     .iter()
-                    .map(|&w| {
-                        let part = all.narrow(candle_core::D::Minus1, start, w);
+                    .zip(paths)
+                    .map(|(&w, path)| {
+                        let part = all.narrow(candle_core::D::Minus1, start, w)?;
                         start += w;
-                        part
+                        add_delta(part, path, x, trainable)
                     })
                     .collect()
+            }
+        }
+    }
+
+    /// Each part's module path and `(in, out)` features.
+    pub fn parts(&self) -> Result<Vec<(String, usize, usize)>> {
+        match self {
+            FusedProjection::Apart(parts) => parts
+                .iter()
+                .map(|p| Ok((p.path.clone(), p.dims()?.0, p.dims()?.1)))
+                .collect(),
+            FusedProjection::Stacked {
+                linear,
+                widths,
+                paths,
+            } => {
+                let input = linear.weight().dim(1)?;
+                Ok(paths
+                    .iter()
+                    .zip(widths)
+                    .map(|(p, &w)| (p.clone(), input, w))
+                    .collect())
             }
         }
     }

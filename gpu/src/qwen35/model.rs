@@ -17,6 +17,7 @@ use super::layers::norm::CenteredRmsNorm;
 use super::step::{FusedKernels, Step};
 use super::stopwatch::Stopwatch;
 use crate::lora::{LoraAdapter, apply_linear};
+use crate::train::lora::TrainableLora;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder, linear_no_bias};
 use std::sync::Arc;
@@ -228,6 +229,7 @@ impl Qwen35Model {
             graph: None,
             stopwatch: self.stopwatch.clone(),
             reserve,
+            lora: None,
         })
     }
 
@@ -333,10 +335,31 @@ impl Qwen35Model {
     /// the LM head reads; see [`Qwen35Model::forward_sequence`]), so that a caller can apply
     /// the head to a chunk of positions at a time.
     pub fn hidden_states(&self, input_ids: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        self.hidden_states_with(input_ids, mask, None)
+    }
+
+    /// [`Qwen35Model::hidden_states`] with a trainable adapter's deltas added to every
+    /// projection it covers (the model's own weights stay as they are).
+    pub fn hidden_states_with(
+        &self,
+        input_ids: &Tensor,
+        mask: Option<&Tensor>,
+        lora: Option<Arc<TrainableLora>>,
+    ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
-        let step = self.step(mask, b, t, None)?;
+        let mut step = self.step(mask, b, t, None)?;
+        step.lora = lora;
         let h = self.run_layers(input_ids, &step, None)?;
         self.norm.forward(&h)
+    }
+
+    /// Every projection of the model: module path and `(in, out)` features, in layer order.
+    pub fn projections(&self) -> Result<Vec<(String, usize, usize)>> {
+        let mut out = Vec::new();
+        for layer in &self.layers {
+            out.extend(layer.projections()?);
+        }
+        Ok(out)
     }
 
     /// The LM head's weight `(vocab, hidden)` (the embedding's when tied).

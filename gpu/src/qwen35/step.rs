@@ -37,6 +37,8 @@ pub(crate) struct Step {
     /// Key/value capacity the cache reserved (tokens), for attention buffers that must grow;
     /// 0 without a cache.
     pub(crate) reserve: usize,
+    /// A trainable adapter whose deltas every projection adds (training), if any.
+    pub(crate) lora: Option<Arc<crate::train::lora::TrainableLora>>,
 }
 
 impl Step {

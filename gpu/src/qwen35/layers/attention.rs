@@ -47,6 +47,14 @@ impl FullAttention {
         })
     }
 
+    /// The layer's projections: module path and `(in, out)` features.
+    pub(crate) fn projections(&self) -> Result<Vec<(String, usize, usize)>> {
+        let mut out = self.qkv.parts()?;
+        let (input, output) = self.o.dims()?;
+        out.push((self.o.path().to_string(), input, output));
+        Ok(out)
+    }
+
     /// Rotates the first `rotary_dim` dimensions of `x` (B, H, T, hd) by the angles whose
     /// cosines and sines are `cos`, `sin` (B, 1, T, rotary_dim; rotate-half convention); the
     /// rest pass through.
@@ -89,7 +97,7 @@ impl FullAttention {
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
         let [qg, k, v]: [Tensor; 3] = self
             .qkv
-            .forward(x, step.fused.gemv)?
+            .forward_with(x, step.fused.gemv, step.lora.as_deref())?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("q/k/v projection".into()))?;
         step.lap("attention: q/k/v projection")?;
@@ -152,7 +160,9 @@ impl FullAttention {
                     keys,
                     query_gate: &qg,
                 })?;
-                return self.o.project(&out, step.fused.gemv);
+                return self
+                    .o
+                    .project_with(&out, step.fused.gemv, step.lora.as_deref());
             }
             let (k, v) = cache.filled()?;
             let gate = qg
@@ -218,7 +228,9 @@ impl FullAttention {
             .reshape((b, t, h * hd))?;
         step.lap("attention: scores, softmax, values")?;
         let gated = out.mul(&candle_nn::ops::sigmoid(gate)?)?;
-        let out = self.o.project(&gated, step.fused.gemv)?;
+        let out = self
+            .o
+            .project_with(&gated, step.fused.gemv, step.lora.as_deref())?;
         step.lap("attention: gate, output projection")?;
         Ok(out)
     }

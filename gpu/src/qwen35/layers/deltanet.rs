@@ -78,6 +78,14 @@ impl GatedDeltaNet {
         })
     }
 
+    /// The layer's projections: module path and `(in, out)` features.
+    pub(crate) fn projections(&self) -> Result<Vec<(String, usize, usize)>> {
+        let mut out = self.input.parts()?;
+        let (input, output) = self.out.dims()?;
+        out.push((self.out.path().to_string(), input, output));
+        Ok(out)
+    }
+
     /// `silu(causal depthwise conv(x))` with the cached history; updates the cache. With
     /// `kernel` on a CUDA device, a prefill (several tokens) runs in one kernel.
     fn convolve(&self, x: &Tensor, cache: &mut DeltaNetCache, kernel: bool) -> Result<Tensor> {
@@ -263,7 +271,7 @@ impl GatedDeltaNet {
         let (nv, dk, dv) = (self.value_heads, self.key_dim, self.value_dim);
         let [qkv, z, beta_in, a_in]: [Tensor; 4] = self
             .input
-            .forward(x, step.fused.gemv)?
+            .forward_with(x, step.fused.gemv, step.lora.as_deref())?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("DeltaNet input projection".into()))?;
         step.lap("deltanet: input projection")?;
@@ -274,7 +282,9 @@ impl GatedDeltaNet {
             && x.device().is_cuda()
             && let Some(out) = self.decode_fused([&qkv, &z, &beta_in, &a_in], cache)?
         {
-            return self.out.project(&out, step.fused.gemv);
+            return self
+                .out
+                .project_with(&out, step.fused.gemv, step.lora.as_deref());
         }
         let mixed = self.convolve(&qkv, cache, step.fused.deltanet)?;
         step.lap("deltanet: convolution")?;
@@ -287,7 +297,9 @@ impl GatedDeltaNet {
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
         let gated = self.gated_norm(&o, &z, step.fused.deltanet)?;
         step.lap("deltanet: gated norm")?;
-        let out = self.out.project(&gated, step.fused.gemv)?;
+        let out = self
+            .out
+            .project_with(&gated, step.fused.gemv, step.lora.as_deref())?;
         step.lap("deltanet: output projection")?;
         Ok(out)
     }

@@ -3,6 +3,7 @@
 use crate::lora::{FusedProjection, LoraAdapter, Projection};
 use crate::qwen35::config::Qwen35Config;
 use crate::qwen35::step::FusedKernels;
+use crate::train::lora::TrainableLora;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -30,11 +31,17 @@ impl Mlp {
     }
 
     /// The block's output for `x` `(B, T, hidden)`; `fused` chooses lamar's CUDA kernels.
-    pub(crate) fn forward(&self, x: &Tensor, fused: FusedKernels) -> Result<Tensor> {
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        fused: FusedKernels,
+        lora: Option<&TrainableLora>,
+    ) -> Result<Tensor> {
         // Decoding: the activation straight from the stacked gate/up product, in its kernel.
         #[cfg(feature = "cuda")]
         if fused.mlp
             && fused.gemv
+            && lora.is_none()
             && let Some(weight) = self.gate_up.stacked_weight()
             && let Some(activated) = crate::kernels::gemv::gemv_swiglu(x, weight)?
         {
@@ -42,15 +49,26 @@ impl Mlp {
         }
         let [gate, up]: [Tensor; 2] = self
             .gate_up
-            .forward(x, fused.gemv)?
+            .forward_with(x, fused.gemv, lora)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("gate/up projection".into()))?;
         #[cfg(feature = "cuda")]
         if fused.mlp && x.device().is_cuda() {
-            return self
-                .down
-                .project(&crate::kernels::mlp::silu_mul(&gate, &up)?, fused.gemv);
+            return self.down.project_with(
+                &crate::kernels::mlp::silu_mul(&gate, &up)?,
+                fused.gemv,
+                lora,
+            );
         }
-        self.down.project(&gate.silu()?.mul(&up)?, fused.gemv)
+        self.down
+            .project_with(&gate.silu()?.mul(&up)?, fused.gemv, lora)
+    }
+
+    /// The block's projections: module path and `(in, out)` features.
+    pub(crate) fn projections(&self) -> Result<Vec<(String, usize, usize)>> {
+        let mut out = self.gate_up.parts()?;
+        let (input, output) = self.down.dims()?;
+        out.push((self.down.path().to_string(), input, output));
+        Ok(out)
     }
 }

@@ -94,8 +94,20 @@ impl DecoderLayer {
             .post_norm
             .add_forward(h, Some(mixed), step.fused.norm)?;
         step.lap("residual + norm")?;
-        let out = self.mlp.forward(&normed, step.fused)?;
+        let out = self
+            .mlp
+            .forward(&normed, step.fused, step.lora.as_deref())?;
         step.lap("mlp")?;
+        Ok(out)
+    }
+
+    /// Every projection of the layer: module path and `(in, out)` features.
+    pub(crate) fn projections(&self) -> Result<Vec<(String, usize, usize)>> {
+        let mut out = match &self.mixer {
+            Mixer::Attention(a) => a.projections()?,
+            Mixer::DeltaNet(d) => d.projections()?,
+        };
+        out.extend(self.mlp.projections()?);
         Ok(out)
     }
 

@@ -1,0 +1,164 @@
+//! A trainable LoRA adapter held beside the frozen model: per projection (by module path), `A`
+//! `(r, in)` and `B` `(out, r)` as f32 variables, applied unmerged as `s·(x Aᵀ) Bᵀ` when the
+//! model runs with it ([`Qwen35Model::hidden_states_with`]). The model's weights are never
+//! touched, so one loaded model serves any number of adapters.
+//!
+//! Initialised as PEFT initialises LoRA (`init_lora_weights=True`): `A` Kaiming-uniform with
+//! `a = √5` (uniform in `±1/√in`), `B` zero, so a fresh adapter changes nothing. Saved in PEFT's
+//! format (`adapter_config.json`, `adapter_model.safetensors` with
+//! `base_model.model.<path>.lora_{A,B}.weight`), which [`crate::lora::LoraAdapter`] and PEFT load.
+
+use crate::qwen35::Qwen35Model;
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand::{RngExt, SeedableRng};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The module names PEFT's `target_modules="all-linear"` picks in Qwen3.5's text model.
+pub const ALL_LINEAR: [&str; 12] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "in_proj_qkv",
+    "in_proj_z",
+    "in_proj_b",
+    "in_proj_a",
+    "out_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
+
+/// The shape and scaling of an adapter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoraShape {
+    /// Rank `r`.
+    pub rank: usize,
+    /// `α`.
+    pub alpha: f64,
+    /// Rank-stabilised scaling `α/√r` (else `α/r`).
+    pub rslora: bool,
+}
+
+impl LoraShape {
+    /// The factor `s` of the delta.
+    pub fn scale(&self) -> f64 {
+        let r = self.rank as f64;
+        if self.rslora {
+            self.alpha / r.sqrt()
+        } else {
+            self.alpha / r
+        }
+    }
+}
+
+/// A trainable adapter: `A` and `B` variables per module path.
+pub struct TrainableLora {
+    shape: LoraShape,
+    pairs: BTreeMap<String, (Var, Var)>,
+}
+
+impl TrainableLora {
+    /// A fresh adapter on every projection of `model` whose name is in `targets` (for example
+    /// [`ALL_LINEAR`]), initialised as PEFT does from a seeded stream, on `device`.
+    pub fn init(
+        model: &Qwen35Model,
+        targets: &[&str],
+        shape: LoraShape,
+        seed: u64,
+        device: &Device,
+    ) -> Result<TrainableLora> {
+        if shape.rank == 0 {
+            candle_core::bail!("a LoRA adapter needs a rank of at least 1");
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut pairs = BTreeMap::new();
+        for (path, input, output) in model.projections()? {
+            let name = path.rsplit('.').next().unwrap_or(&path);
+            if !targets.contains(&name) {
+                continue;
+            }
+            let bound = 1.0 / (input as f64).sqrt();
+            let values: Vec<f32> = (0..shape.rank * input)
+                .map(|_| rng.random_range(-bound..bound) as f32)
+                .collect();
+            let a = Var::from_tensor(&Tensor::from_vec(values, (shape.rank, input), device)?)?;
+            let b = Var::zeros((output, shape.rank), DType::F32, device)?;
+            pairs.insert(path, (a, b));
+        }
+        Ok(TrainableLora { shape, pairs })
+    }
+
+    /// The adapter's shape.
+    pub fn shape(&self) -> LoraShape {
+        self.shape
+    }
+
+    /// `s·(x Aᵀ) Bᵀ` for module `path` (in `x`'s dtype), or `None` when the adapter has no pair
+    /// there.
+    pub fn delta(&self, path: &str, x: &Tensor) -> Result<Option<Tensor>> {
+        let Some((a, b)) = self.pairs.get(path) else {
+            return Ok(None);
+        };
+        let low = x
+            .to_dtype(DType::F32)?
+            .broadcast_matmul(&a.as_tensor().t()?)?
+            .broadcast_matmul(&b.as_tensor().t()?)?;
+        Ok(Some((low * self.shape.scale())?.to_dtype(x.dtype())?))
+    }
+
+    /// Every variable under its PEFT name (`base_model.model.<path>.lora_{A,B}.weight`), sorted.
+    pub fn named_vars(&self) -> Vec<(String, &Var)> {
+        let mut out = Vec::with_capacity(2 * self.pairs.len());
+        for (path, (a, b)) in &self.pairs {
+            out.push((format!("base_model.model.{path}.lora_A.weight"), a));
+            out.push((format!("base_model.model.{path}.lora_B.weight"), b));
+        }
+        out
+    }
+
+    /// Writes the adapter in PEFT's format into `dir` (created if missing): the weights and an
+    /// `adapter_config.json` naming the target modules and `base_model` as the base.
+    pub fn save_peft(&self, dir: &Path, base_model: &str) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let tensors: Vec<(String, Tensor)> = self
+            .named_vars()
+            .into_iter()
+            .map(|(name, var)| (name, var.as_tensor().clone()))
+            .collect();
+        candle_core::safetensors::save(
+            &tensors
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+            dir.join("adapter_model.safetensors"),
+        )?;
+        let mut targets: Vec<&str> = self
+            .pairs
+            .keys()
+            .map(|p| p.rsplit('.').next().unwrap_or(p))
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let config = serde_json::json!({
+            "peft_type": "LORA",
+            "base_model_name_or_path": base_model,
+            "r": self.shape.rank,
+            "lora_alpha": self.shape.alpha,
+            "use_rslora": self.shape.rslora,
+            "lora_dropout": 0.0,
+            "bias": "none",
+            "use_dora": false,
+            "fan_in_fan_out": false,
+            "init_lora_weights": true,
+            "inference_mode": true,
+            "target_modules": targets,
+            "rank_pattern": {},
+            "alpha_pattern": {},
+            "task_type": "CAUSAL_LM",
+        });
+        let text = serde_json::to_string_pretty(&config).map_err(candle_core::Error::wrap)?;
+        std::fs::write(dir.join("adapter_config.json"), text + "\n")?;
+        Ok(())
+    }
+}

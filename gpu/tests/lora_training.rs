@@ -1,0 +1,179 @@
+//! The trainable LoRA adapter beside the frozen model (issue 17): PEFT's initialisation covers
+//! every linear layer and changes nothing; the trainable path computes what lamar's PEFT loader
+//! computes for the saved adapter (unmerged and merged); gradients of the chunked DFT loss reach
+//! every `A` and `B` and agree with the dense loss's.
+
+use candle_core::{D, DType, Device, Tensor};
+use lamar_model::lora::LoraAdapter;
+use lamar_model::qwen35;
+use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
+use lamar_model::train::loss::{LossKind, head_loss, surrogate};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn golden() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/qwen35_tiny")
+}
+
+fn ids() -> Tensor {
+    let ids: Vec<u32> = (0..70u32).map(|k| (k * 53 + 7) % 256).collect();
+    Tensor::from_vec(ids, (1, 70), &Device::Cpu).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+const SHAPE: LoraShape = LoraShape {
+    rank: 4,
+    alpha: 8.0,
+    rslora: true,
+};
+
+/// An adapter with every `B` set to small random values (a fresh one has `B = 0`, where every
+/// `A` gradient vanishes).
+fn trained(model: &qwen35::Qwen35Model) -> TrainableLora {
+    let lora = TrainableLora::init(model, &ALL_LINEAR, SHAPE, 7, &Device::Cpu).unwrap();
+    for (name, var) in lora.named_vars() {
+        if name.ends_with("lora_B.weight") {
+            let dims = var.dims().to_vec();
+            var.set(&Tensor::randn(0f32, 0.05, dims, &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
+    lora
+}
+
+#[test]
+fn a_fresh_adapter_covers_every_linear_layer_and_changes_nothing() {
+    let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = TrainableLora::init(&model, &ALL_LINEAR, SHAPE, 7, &Device::Cpu).unwrap();
+    let vars = lora.named_vars();
+    // 3 DeltaNet layers × 5 projections + 1 attention layer × 4 + 4 MLPs × 3.
+    assert_eq!(vars.len(), 2 * 31);
+    for (name, var) in &vars {
+        let values: Vec<f32> = var.flatten_all().unwrap().to_vec1().unwrap();
+        if name.ends_with("lora_B.weight") {
+            assert!(values.iter().all(|&v| v == 0.0), "{name} starts at zero");
+        } else {
+            let bound = 1.0 / (var.dim(1).unwrap() as f32).sqrt();
+            assert!(
+                values.iter().all(|v| v.abs() <= bound),
+                "{name} within ±{bound}"
+            );
+            assert!(values.iter().any(|&v| v != values[0]), "{name} is random");
+        }
+    }
+    let base = model.hidden_states(&ids(), None).unwrap();
+    let with = model
+        .hidden_states_with(&ids(), None, Some(Arc::new(lora)))
+        .unwrap();
+    // Zero deltas; the tracked variables switch the norms and softmax to their differentiable
+    // forms, which round differently in the last bits.
+    let diff = max_diff(&base, &with);
+    assert!(
+        diff < 1e-5,
+        "a fresh adapter moved the hidden states by {diff}"
+    );
+}
+
+#[test]
+fn the_trainable_path_equals_lamars_peft_loader_on_the_saved_adapter() {
+    let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = Arc::new(trained(&model));
+    let trainable = model
+        .hidden_states_with(&ids(), None, Some(lora.clone()))
+        .unwrap();
+    assert!(max_diff(&trainable, &model.hidden_states(&ids(), None).unwrap()) > 1e-3);
+    let dir = tempfile::tempdir().unwrap();
+    lora.save_peft(dir.path(), "tests/golden/qwen35_tiny")
+        .unwrap();
+    for merge in [false, true] {
+        let adapter = LoraAdapter::load(dir.path(), merge, &Device::Cpu).unwrap();
+        assert_eq!(adapter.modules(), 31);
+        let loaded =
+            qwen35::load_with_adapter(&golden(), Some(&adapter), DType::F32, &Device::Cpu).unwrap();
+        let diff = max_diff(&loaded.hidden_states(&ids(), None).unwrap(), &trainable);
+        assert!(diff < 1e-4, "merge {merge}: {diff}");
+    }
+}
+
+#[test]
+fn dft_gradients_reach_every_adapter_variable_and_equal_the_dense_loss() {
+    let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = Arc::new(trained(&model));
+    let ids = ids();
+    let targets: Vec<u32> = ids
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<u32>()
+        .unwrap()
+        .into_iter()
+        .skip(1)
+        .collect();
+    // Response positions: all but the last (whose next token is unknown).
+    let hidden = model
+        .hidden_states_with(&ids, None, Some(lora.clone()))
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .narrow(0, 0, 69)
+        .unwrap();
+    let head = model.lm_head_weight();
+    let loss = head_loss(&hidden, &targets, head, LossKind::Dft, 69, 16).unwrap();
+    let chunked = surrogate(&hidden, &loss.hidden_grad)
+        .unwrap()
+        .backward()
+        .unwrap();
+    // The same loss with full logits, differentiated directly.
+    let hidden = model
+        .hidden_states_with(&ids, None, Some(lora.clone()))
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .narrow(0, 0, 69)
+        .unwrap();
+    let logits = hidden.matmul(&head.t().unwrap()).unwrap();
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+    let y = Tensor::new(targets.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(1)
+        .unwrap();
+    let ce = log_probs
+        .gather(&y, 1)
+        .unwrap()
+        .squeeze(1)
+        .unwrap()
+        .neg()
+        .unwrap();
+    let p = ce.neg().unwrap().exp().unwrap().detach();
+    let dense_loss = ((p * ce).unwrap().sum_all().unwrap() / 69.0).unwrap();
+    let value = f64::from(dense_loss.to_scalar::<f32>().unwrap());
+    assert!((loss.weighted_sum / 69.0 - value).abs() < 1e-5);
+    let dense = dense_loss.backward().unwrap();
+    for (name, var) in lora.named_vars() {
+        let got = chunked
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient reached {name}"));
+        let largest = got.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        assert!(
+            largest.to_scalar::<f32>().unwrap() > 0.0,
+            "{name}: zero gradient"
+        );
+        let want = dense.get(var.as_tensor()).unwrap();
+        let diff = max_diff(got, want);
+        assert!(
+            diff < 1e-5,
+            "{name}: chunked and dense gradients differ by {diff}"
+        );
+    }
+}
