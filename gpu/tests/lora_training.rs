@@ -177,3 +177,60 @@ fn dft_gradients_reach_every_adapter_variable_and_equal_the_dense_loss() {
         );
     }
 }
+
+/// One DFT (and cross-entropy) step against PyTorch + PEFT on the same weights
+/// (`tests/golden/qwen35_tiny_train`, made by `gpu/tools/make_tiny_train_golden.py`): the loss
+/// and the gradient of every LoRA matrix.
+#[test]
+fn loss_and_gradients_match_pytorch_and_peft() {
+    let golden_train = golden().join("../qwen35_tiny_train");
+    let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = Arc::new(TrainableLora::from_peft(&golden_train, &model, &Device::Cpu).unwrap());
+    assert_eq!(lora.named_vars().len(), 2 * 31);
+    let want =
+        candle_core::safetensors::load(golden_train.join("train_step.safetensors"), &Device::Cpu)
+            .unwrap();
+    let ids = want["input_ids"].to_dtype(DType::U32).unwrap();
+    let prompt = want["prompt_tokens"].to_vec1::<i64>().unwrap()[0] as usize;
+    let tokens: Vec<u32> = ids.flatten_all().unwrap().to_vec1().unwrap();
+    let targets = &tokens[prompt + 1..];
+    let n = targets.len();
+    for (kind, prefix) in [(LossKind::Dft, "dft"), (LossKind::CrossEntropy, "ce")] {
+        let hidden = model
+            .hidden_states_with(&ids, None, Some(lora.clone()))
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .narrow(0, prompt, n)
+            .unwrap();
+        let loss = head_loss(&hidden, targets, model.lm_head_weight(), kind, n, 32).unwrap();
+        let value = loss.weighted_sum / n as f64;
+        let torch_loss = f64::from(want[&format!("{prefix}.loss")].to_vec1::<f32>().unwrap()[0]);
+        assert!(
+            (value - torch_loss).abs() <= 1e-5 * torch_loss.abs().max(1.0),
+            "{prefix} loss: lamar {value}, PyTorch {torch_loss}"
+        );
+        let grads = surrogate(&hidden, &loss.hidden_grad)
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, var) in lora.named_vars() {
+            let ours = grads.get(var.as_tensor()).unwrap();
+            let theirs = &want[&format!("{prefix}.{name}")];
+            let scale = theirs
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let diff = max_diff(ours, theirs);
+            assert!(
+                diff <= 1e-4 * scale.max(1e-6),
+                "{prefix} {name}: max |Δ| {diff} against max |grad| {scale}"
+            );
+        }
+    }
+}

@@ -90,6 +90,72 @@ impl TrainableLora {
         Ok(TrainableLora { shape, pairs })
     }
 
+    /// A trainable copy of a PEFT adapter folder (`adapter_config.json`,
+    /// `adapter_model.safetensors`) for `model`: to continue training it, or to check lamar's
+    /// training against PyTorch on the same weights. Every pair must belong to a projection of
+    /// the model, with its shape.
+    pub fn from_peft(dir: &Path, model: &Qwen35Model, device: &Device) -> Result<TrainableLora> {
+        let config_path = dir.join("adapter_config.json");
+        let text = std::fs::read_to_string(&config_path)?;
+        let config: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", config_path.display())))?;
+        let field = |name: &str| {
+            config.get(name).ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: no {name}", config_path.display()))
+            })
+        };
+        let rank = field("r")?.as_u64().unwrap_or(0) as usize;
+        let alpha = field("lora_alpha")?.as_f64().unwrap_or(f64::NAN);
+        let rslora = config
+            .get("use_rslora")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        if rank == 0 || !alpha.is_finite() {
+            candle_core::bail!("{}: r and lora_alpha must be set", config_path.display());
+        }
+        let weights_path = dir.join("adapter_model.safetensors");
+        let tensors = candle_core::safetensors::load(&weights_path, device)?;
+        let dims: BTreeMap<String, (usize, usize)> = model
+            .projections()?
+            .into_iter()
+            .map(|(path, input, output)| (path, (input, output)))
+            .collect();
+        let mut pairs = BTreeMap::new();
+        for (path, &(input, output)) in &dims {
+            let get = |half: &str| tensors.get(&format!("base_model.model.{path}.{half}.weight"));
+            let (Some(a), Some(b)) = (get("lora_A"), get("lora_B")) else {
+                continue;
+            };
+            if a.dims() != [rank, input] || b.dims() != [output, rank] {
+                candle_core::bail!(
+                    "{}: {path} has A {:?} and B {:?}, the model needs ({rank}, {input}) and \
+                     ({output}, {rank})",
+                    weights_path.display(),
+                    a.dims(),
+                    b.dims()
+                );
+            }
+            let var = |t: &Tensor| Var::from_tensor(&t.to_dtype(DType::F32)?);
+            pairs.insert(path.clone(), (var(a)?, var(b)?));
+        }
+        if 2 * pairs.len() != tensors.len() {
+            candle_core::bail!(
+                "{}: {} tensors, of which {} belong to projections of this model",
+                weights_path.display(),
+                tensors.len(),
+                2 * pairs.len()
+            );
+        }
+        Ok(TrainableLora {
+            shape: LoraShape {
+                rank,
+                alpha,
+                rslora,
+            },
+            pairs,
+        })
+    }
+
     /// The adapter's shape.
     pub fn shape(&self) -> LoraShape {
         self.shape
