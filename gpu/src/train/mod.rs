@@ -1,11 +1,12 @@
 //! Training support (issue 17, in progress; the design is in `gpu/TRAINING-PLAN.md`).
 //!
-//! So far: [`lora`], a trainable adapter beside the frozen model (PEFT's initialisation and
-//! format); [`loss`], the DFT and cross-entropy loss over a chunked LM head; [`optim`], AdamW,
+//! So far: [`data`], a training row as tokens with the response marked by the chat template;
+//! [`lora`], a trainable adapter beside the frozen model (PEFT's initialisation and format); [`loss`], the DFT and cross-entropy loss over a chunked LM head; [`optim`], AdamW,
 //! clipping and the warm-up + cosine schedule; and [`ops`], differentiable forms of the fused operations where candle's autograd stops
 //! (its fused RMS norm and softmax have no backward). The model's layers switch to them when
 //! an input is tracked for gradients, so inference runs exactly as before.
 
+pub mod data;
 pub mod lora;
 pub mod loss;
 pub mod ops;
