@@ -2,7 +2,8 @@
 //!
 //! So far: [`data`], a training row as tokens with the response marked by the chat template;
 //! [`lora`], a trainable adapter beside the frozen model (PEFT's initialisation and format); [`loss`], the DFT and cross-entropy loss over a chunked LM head; [`optim`], AdamW,
-//! clipping and the warm-up + cosine schedule; and [`ops`], differentiable forms of the fused operations where candle's autograd stops
+//! clipping and the warm-up + cosine schedule; [`trainer`], the loop (accumulation, clipping,
+//! schedule, seeded order); and [`ops`], differentiable forms of the fused operations where candle's autograd stops
 //! (its fused RMS norm and softmax have no backward). The model's layers switch to them when
 //! an input is tracked for gradients, so inference runs exactly as before.
 
@@ -11,3 +12,4 @@ pub mod lora;
 pub mod loss;
 pub mod ops;
 pub mod optim;
+pub mod trainer;

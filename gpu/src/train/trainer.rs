@@ -1,0 +1,166 @@
+//! The training loop: LoRA on a frozen model with the DFT (or cross-entropy) loss, AdamW,
+//! gradient accumulation, global-norm clipping and the warm-up + cosine schedule, in a seeded,
+//! deterministic order. One optimiser step covers `accumulation` examples; the loss of a step is
+//! normalised by the response tokens of all of them, as the reference's trainer does.
+
+use super::data::Example;
+use super::lora::TrainableLora;
+use super::loss::{LossKind, head_loss, surrogate};
+use super::optim::{AdamW, AdamWConfig, clip_global_norm, warmup_cosine, warmup_steps};
+use crate::qwen35::Qwen35Model;
+use candle_core::{Result, Tensor};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use std::sync::Arc;
+
+/// How to train.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainConfig {
+    /// DFT or plain cross-entropy.
+    pub loss: LossKind,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Share of the steps spent warming up.
+    pub warmup_ratio: f64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// Examples per optimiser step.
+    pub accumulation: usize,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Global gradient norm limit.
+    pub max_grad_norm: f64,
+    /// Positions the LM head runs over at a time.
+    pub head_chunk: usize,
+    /// Seed of the data order.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// LAMAR's recipe (lr 2e-4, warm-up 5 %, weight decay 0.001, accumulation 8, 2 epochs,
+    /// seed 3407) with PyTorch's clipping at 1.0.
+    fn default() -> Self {
+        TrainConfig {
+            loss: LossKind::Dft,
+            learning_rate: 2e-4,
+            warmup_ratio: 0.05,
+            weight_decay: 0.001,
+            accumulation: 8,
+            epochs: 2,
+            max_grad_norm: 1.0,
+            head_chunk: 1024,
+            seed: 3407,
+        }
+    }
+}
+
+/// What one optimiser step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// 1-based optimiser step.
+    pub step: usize,
+    /// Total steps of the run.
+    pub total_steps: usize,
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// The step's loss (DFT or cross-entropy, as trained).
+    pub loss: f64,
+    /// The step's plain cross-entropy per response token (for comparing runs).
+    pub cross_entropy: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Response tokens in the step.
+    pub tokens: usize,
+}
+
+/// Trains `lora` on `examples` with `model` frozen; `on_step` sees every optimiser step.
+pub fn train(
+    model: &Qwen35Model,
+    lora: &Arc<TrainableLora>,
+    examples: &[Example],
+    config: &TrainConfig,
+    mut on_step: impl FnMut(&StepReport),
+) -> Result<()> {
+    if examples.is_empty() || config.accumulation == 0 {
+        candle_core::bail!("training needs examples and an accumulation of at least 1");
+    }
+    let vars: Vec<_> = lora.named_vars().into_iter().map(|(_, v)| v).collect();
+    let mut optimiser = AdamW::new(
+        &vars,
+        AdamWConfig {
+            weight_decay: config.weight_decay,
+            ..AdamWConfig::default()
+        },
+    )?;
+    let steps_per_epoch = examples.len().div_ceil(config.accumulation);
+    let total = steps_per_epoch * config.epochs;
+    let warmup = warmup_steps(total, config.warmup_ratio);
+    let device = vars[0].device().clone();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let mut step = 0;
+    for epoch in 0..config.epochs {
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        order.shuffle(&mut rng);
+        for group in order.chunks(config.accumulation) {
+            let tokens: usize = group
+                .iter()
+                .map(|&k| examples[k].ids.len() - examples[k].response_start)
+                .sum();
+            let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
+            let (mut weighted, mut cross_entropy) = (0f64, 0f64);
+            for &k in group {
+                let e = &examples[k];
+                // Position t predicts token t + 1: the response tokens ids[start..] are
+                // predicted at positions start − 1 .. len − 1.
+                let ids = Tensor::new(e.ids.as_slice(), &device)?.unsqueeze(0)?;
+                let from = e.response_start - 1;
+                let n = e.ids.len() - e.response_start;
+                let hidden = model
+                    .hidden_states_with(&ids, None, Some(lora.clone()))?
+                    .squeeze(0)?
+                    .narrow(0, from, n)?;
+                let loss = head_loss(
+                    &hidden,
+                    &e.ids[e.response_start..],
+                    model.lm_head_weight(),
+                    config.loss,
+                    tokens,
+                    config.head_chunk,
+                )?;
+                weighted += loss.weighted_sum;
+                cross_entropy += loss.cross_entropy_sum;
+                let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
+                for (slot, var) in grads.iter_mut().zip(&vars) {
+                    if let Some(g) = store.get(var.as_tensor()) {
+                        *slot = Some(match slot.take() {
+                            Some(sum) => (sum + g)?,
+                            None => g.clone(),
+                        });
+                    }
+                }
+            }
+            let mut grads: Vec<Tensor> = grads
+                .into_iter()
+                .zip(&vars)
+                .map(|(g, v)| g.map_or_else(|| v.zeros_like(), Ok))
+                .collect::<Result<_>>()?;
+            let grad_norm = clip_global_norm(&mut grads, config.max_grad_norm)?;
+            let learning_rate = config.learning_rate * warmup_cosine(step, total, warmup);
+            optimiser.step(&vars, &grads, learning_rate)?;
+            step += 1;
+            on_step(&StepReport {
+                step,
+                total_steps: total,
+                epoch,
+                loss: weighted / tokens as f64,
+                cross_entropy: cross_entropy / tokens as f64,
+                learning_rate,
+                grad_norm,
+                tokens,
+            });
+        }
+    }
+    Ok(())
+}
