@@ -39,6 +39,8 @@ enum Command {
     View(commands::view::ViewArgs),
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    #[command(subcommand)]
+    Train(commands::train::TrainCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Reward(args) => commands::reward::run(&args),
         Command::View(args) => commands::view::run(&args),
         Command::Plugin(command) => commands::plugin::run(&command),
+        Command::Train(command) => commands::train::run(&command),
     }
 }
 

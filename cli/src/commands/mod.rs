@@ -9,5 +9,6 @@ pub mod plugin;
 pub mod reward;
 pub mod synth;
 pub mod tag;
+pub mod train;
 pub mod tune;
 pub mod view;
