@@ -10,7 +10,7 @@ use lamar_model::tokenizer::TextTokenizer;
 use lamar_model::train::data::{Example, example};
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use lamar_model::train::loss::LossKind;
-use lamar_model::train::trainer::{StepReport, TrainConfig, train};
+use lamar_model::train::trainer::{Checkpoints, StepReport, TrainConfig, train};
 use std::sync::Arc;
 
 /// Short windows of synthetic notes with the gold spans inside them, as tagged training rows.
@@ -55,9 +55,10 @@ fn a_tiny_model_learns_the_tagged_copies() {
         max_grad_norm: 1.0,
         head_chunk: 64,
         seed: 1,
+        stop_after_steps: None,
     };
     let mut steps: Vec<StepReport> = Vec::new();
-    train(&model, &lora, &examples, &config, |s| steps.push(*s)).unwrap();
+    train(&model, &lora, &examples, &config, None, |s| steps.push(*s)).unwrap();
     assert_eq!(steps.len(), 3 * 12);
     assert!(
         steps
@@ -79,4 +80,95 @@ fn a_tiny_model_learns_the_tagged_copies() {
         last < 0.6 * first,
         "the loss fell from {first} to only {last}"
     );
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_same_adapter_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot");
+    qwen35::random::write_tiny_snapshot(&snapshot, 6).unwrap();
+    let model = qwen35::load(&snapshot, DType::F32, &Device::Cpu).unwrap();
+    let tokenizer = TextTokenizer::from_snapshot(&snapshot).unwrap();
+    let template = ChatTemplate::from_snapshot(&snapshot).unwrap();
+    let examples = examples(&tokenizer, &template);
+    let shape = LoraShape {
+        rank: 4,
+        alpha: 8.0,
+        rslora: true,
+    };
+    let config = TrainConfig {
+        loss: LossKind::Dft,
+        learning_rate: 5e-3,
+        warmup_ratio: 0.2,
+        weight_decay: 0.01,
+        accumulation: 2,
+        epochs: 3,
+        max_grad_norm: 1.0,
+        head_chunk: 64,
+        seed: 9,
+        stop_after_steps: None,
+    };
+    let fresh =
+        || Arc::new(TrainableLora::init(&model, &ALL_LINEAR, shape, 3, &Device::Cpu).unwrap());
+    let values = |lora: &TrainableLora| -> Vec<Vec<f32>> {
+        lora.named_vars()
+            .iter()
+            .map(|(_, v)| v.flatten_all().unwrap().to_vec1().unwrap())
+            .collect()
+    };
+    // Uninterrupted: 9 steps.
+    let whole = fresh();
+    let mut whole_steps = Vec::new();
+    train(&model, &whole, &examples, &config, None, |s| {
+        whole_steps.push(*s)
+    })
+    .unwrap();
+    assert_eq!(whole_steps.len(), 9);
+    // Killed after step 5 (checkpoints every 2 steps and at epoch ends: the last is step 4),
+    // then resumed from the checkpoint.
+    let checkpoints = Checkpoints {
+        dir: dir.path().join("run"),
+        every: 2,
+        resume: true,
+    };
+    let first = fresh();
+    let killed = TrainConfig {
+        stop_after_steps: Some(5),
+        ..config
+    };
+    let mut first_steps = Vec::new();
+    train(
+        &model,
+        &first,
+        &examples,
+        &killed,
+        Some(&checkpoints),
+        |s| first_steps.push(*s),
+    )
+    .unwrap();
+    assert_eq!(first_steps.len(), 5);
+    let state = std::fs::read_to_string(checkpoints.last().join("state.json")).unwrap();
+    assert!(state.contains("\"step\":4"), "{state}");
+    let resumed =
+        Arc::new(TrainableLora::from_peft(&checkpoints.last(), &model, &Device::Cpu).unwrap());
+    let mut rest = Vec::new();
+    train(
+        &model,
+        &resumed,
+        &examples,
+        &config,
+        Some(&checkpoints),
+        |s| rest.push(*s),
+    )
+    .unwrap();
+    assert_eq!(
+        rest.iter().map(|s| s.step).collect::<Vec<_>>(),
+        vec![5, 6, 7, 8, 9]
+    );
+    for (a, b) in rest.iter().zip(&whole_steps[4..]) {
+        assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "step {}", a.step);
+    }
+    assert_eq!(values(&resumed), values(&whole), "the adapters differ");
+    // A run that was not resumed differs (the check above can fail).
+    assert_ne!(values(&first), values(&whole));
 }

@@ -3,7 +3,6 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use lamar_core::formats::rows::read_training_rows;
-use lamar_core::formats::write_atomic;
 use lamar_core::prompt::TaskPrompt;
 use lamar_model::chat::ChatTemplate;
 use lamar_model::qwen35;
@@ -11,7 +10,8 @@ use lamar_model::tokenizer::TextTokenizer;
 use lamar_model::train::data::example;
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use lamar_model::train::loss::LossKind;
-use lamar_model::train::trainer::{TrainConfig, train};
+use lamar_model::train::trainer::{Checkpoints, TrainConfig, train};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,7 +39,9 @@ pub enum LossChoice {
 /// decoupled weight decay, linear warm-up then cosine decay, gradient accumulation and clipping
 /// at 1.0; the defaults are the reference's recipe. The adapter is written to --out in PEFT's
 /// format (`lamar infer --adapter OUT` and Python's PEFT load it), with the loss of every step in
-/// OUT/metrics.jsonl. Runs on the CPU (f32); CUDA training and checkpoints are not built yet.
+/// OUT/metrics.jsonl. Checkpoints (adapter, optimiser, position) go to OUT/checkpoint every
+/// --checkpoint-every steps and at each epoch's end, atomically; --resume continues from the
+/// last. Runs on the CPU (f32); CUDA training is not built yet.
 #[derive(Args, Debug)]
 pub struct DftArgs {
     /// Model snapshot (config.json, *.safetensors, tokenizer.json, chat template).
@@ -87,6 +89,14 @@ pub struct DftArgs {
     /// Seed of the adapter's initialisation and of the data order.
     #[arg(long, default_value_t = 3407)]
     pub seed: u64,
+    /// Optimiser steps between checkpoints (OUT/checkpoint; one is also written at each
+    /// epoch's end).
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: usize,
+    /// Continue from OUT/checkpoint (same data and flags); on the CPU the result is the same,
+    /// bit for bit, as an uninterrupted run.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// Runs `lamar train`.
@@ -138,13 +148,18 @@ fn dft(args: &DftArgs) -> Result<()> {
         alpha: args.alpha,
         rslora: !args.no_rslora,
     };
-    let lora = Arc::new(TrainableLora::init(
-        &model,
-        &ALL_LINEAR,
-        shape,
-        args.seed,
-        &device,
-    )?);
+    let checkpoints = Checkpoints {
+        dir: args.out.clone(),
+        every: args.checkpoint_every,
+        resume: args.resume,
+    };
+    let resuming = args.resume && checkpoints.last().join("state.json").is_file();
+    let lora = Arc::new(if resuming {
+        println!("resuming from {}", checkpoints.last().display());
+        TrainableLora::from_peft(&checkpoints.last(), &model, &device)?
+    } else {
+        TrainableLora::init(&model, &ALL_LINEAR, shape, args.seed, &device)?
+    });
     let config = TrainConfig {
         loss: match args.loss {
             LossChoice::Dft => LossKind::Dft,
@@ -161,8 +176,21 @@ fn dft(args: &DftArgs) -> Result<()> {
     let total = examples.len().div_ceil(args.accumulation) * args.epochs;
     let bar = crate::progress::bar(total, "train");
     let started = std::time::Instant::now();
-    let (mut metrics, mut tokens, mut last) = (String::new(), 0usize, None);
-    train(&model, &lora, &examples, &config, |s| {
+    // One line per step, flushed as it is made (a killed run keeps its metrics; a resumed run
+    // appends, repeating the steps after the last checkpoint with the same values).
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let metrics_path = args.out.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(resuming)
+        .write(true)
+        .truncate(!resuming)
+        .open(&metrics_path)
+        .with_context(|| format!("opening {}", metrics_path.display()))?;
+    let mut write_error: Option<std::io::Error> = None;
+    let (mut tokens, mut last) = (0usize, None);
+    train(&model, &lora, &examples, &config, Some(&checkpoints), |s| {
         tokens += s.tokens;
         let rate = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
         bar.set_message(format!(
@@ -170,20 +198,21 @@ fn dft(args: &DftArgs) -> Result<()> {
             s.loss, s.learning_rate
         ));
         bar.inc(1);
-        metrics.push_str(
-            &serde_json::json!({
-                "step": s.step, "epoch": s.epoch, "loss": s.loss,
-                "cross_entropy": s.cross_entropy, "learning_rate": s.learning_rate,
-                "grad_norm": s.grad_norm, "tokens": s.tokens,
-            })
-            .to_string(),
-        );
-        metrics.push('\n');
+        let line = serde_json::json!({
+            "step": s.step, "epoch": s.epoch, "loss": s.loss,
+            "cross_entropy": s.cross_entropy, "learning_rate": s.learning_rate,
+            "grad_norm": s.grad_norm, "tokens": s.tokens,
+        });
+        if let Err(e) = writeln!(metrics, "{line}").and_then(|()| metrics.flush()) {
+            write_error.get_or_insert(e);
+        }
         last = Some(*s);
     })?;
+    if let Some(e) = write_error {
+        bail!("writing {}: {e}", metrics_path.display());
+    }
     bar.finish_and_clear();
     lora.save_peft(&args.out, &args.model.display().to_string())?;
-    write_atomic(&args.out.join("metrics.jsonl"), metrics.as_bytes())?;
     let last = last.context("no step ran")?;
     println!(
         "trained {} steps on {} rows ({truncated} cut at {} tokens) in {:.1} s: last loss {:.4} \

@@ -11,6 +11,8 @@ use crate::qwen35::Qwen35Model;
 use candle_core::{Result, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How to train.
@@ -34,6 +36,9 @@ pub struct TrainConfig {
     pub head_chunk: usize,
     /// Seed of the data order.
     pub seed: u64,
+    /// Stop after this many optimiser steps of the run (the schedule still spans all of it),
+    /// for example to split a run in parts; `None` runs to the end.
+    pub stop_after_steps: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -50,6 +55,7 @@ impl Default for TrainConfig {
             max_grad_norm: 1.0,
             head_chunk: 1024,
             seed: 3407,
+            stop_after_steps: None,
         }
     }
 }
@@ -75,12 +81,89 @@ pub struct StepReport {
     pub tokens: usize,
 }
 
-/// Trains `lora` on `examples` with `model` frozen; `on_step` sees every optimiser step.
+/// Where checkpoints go and how often.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    /// Folder of the run; the last checkpoint is `DIR/checkpoint` (adapter, optimiser, state).
+    pub dir: PathBuf,
+    /// Optimiser steps between checkpoints (one is also written at each epoch's end).
+    pub every: usize,
+    /// Continue from `DIR/checkpoint` when there is one: the adapter passed in must hold its
+    /// weights ([`TrainableLora::from_peft`] of [`Checkpoints::last`]).
+    pub resume: bool,
+}
+
+impl Checkpoints {
+    /// The folder of the last checkpoint.
+    pub fn last(&self) -> PathBuf {
+        self.dir.join("checkpoint")
+    }
+
+    /// Writes the adapter, the optimiser's moments and the step atomically: into a fresh
+    /// folder, then renamed over the previous checkpoint.
+    fn write(&self, lora: &TrainableLora, optimiser: &AdamW, step: usize) -> Result<()> {
+        let fresh = self.dir.join("checkpoint.tmp");
+        let _ = std::fs::remove_dir_all(&fresh);
+        lora.save_peft(&fresh, "checkpoint")?;
+        let mut moments = HashMap::new();
+        for (k, (m, v)) in optimiser.moments().iter().enumerate() {
+            moments.insert(format!("m.{k}"), m.clone());
+            moments.insert(format!("v.{k}"), v.clone());
+        }
+        candle_core::safetensors::save(&moments, fresh.join("optimizer.safetensors"))?;
+        let state = serde_json::json!({"step": step, "optimizer_steps": optimiser.steps()});
+        std::fs::write(fresh.join("state.json"), state.to_string())?;
+        let old = self.dir.join("checkpoint.old");
+        let _ = std::fs::remove_dir_all(&old);
+        if self.last().exists() {
+            std::fs::rename(self.last(), &old)?;
+        }
+        std::fs::rename(&fresh, self.last())?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// The step and optimiser state of the last checkpoint, if resuming and there is one.
+    fn read(&self, optimiser: &mut AdamW, device: &candle_core::Device) -> Result<usize> {
+        let state_path = self.last().join("state.json");
+        if !self.resume || !state_path.exists() {
+            return Ok(0);
+        }
+        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path)?)
+            .map_err(candle_core::Error::wrap)?;
+        let number = |key: &str| {
+            state[key].as_u64().ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: no {key}", state_path.display()))
+            })
+        };
+        let (step, steps) = (number("step")? as usize, number("optimizer_steps")?);
+        let tensors =
+            candle_core::safetensors::load(self.last().join("optimizer.safetensors"), device)?;
+        let pairs = (0..optimiser.moments().len())
+            .map(|k| {
+                let get = |name: String| {
+                    tensors.get(&name).cloned().ok_or_else(|| {
+                        candle_core::Error::Msg(format!("checkpoint without {name}"))
+                    })
+                };
+                Ok((get(format!("m.{k}"))?, get(format!("v.{k}"))?))
+            })
+            .collect::<Result<_>>()?;
+        optimiser.restore(steps, pairs)?;
+        Ok(step)
+    }
+}
+
+/// Trains `lora` on `examples` with `model` frozen; `on_step` sees every optimiser step. With
+/// `checkpoints`, the state is saved as they say, and a resumed run continues where the last
+/// checkpoint left off: on the CPU it ends with the same adapter, bit for bit, as a run that
+/// was never interrupted (the data order is replayed from the seed).
 pub fn train(
     model: &Qwen35Model,
     lora: &Arc<TrainableLora>,
     examples: &[Example],
     config: &TrainConfig,
+    checkpoints: Option<&Checkpoints>,
     mut on_step: impl FnMut(&StepReport),
 ) -> Result<()> {
     if examples.is_empty() || config.accumulation == 0 {
@@ -99,11 +182,23 @@ pub fn train(
     let warmup = warmup_steps(total, config.warmup_ratio);
     let device = vars[0].device().clone();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    let done = match checkpoints {
+        Some(c) => c.read(&mut optimiser, &device)?,
+        None => 0,
+    };
+    let stop = config.stop_after_steps.unwrap_or(total).min(total);
     let mut step = 0;
     for epoch in 0..config.epochs {
         let mut order: Vec<usize> = (0..examples.len()).collect();
         order.shuffle(&mut rng);
         for group in order.chunks(config.accumulation) {
+            if step < done {
+                step += 1; // done before the checkpoint: only the order is replayed
+                continue;
+            }
+            if step >= stop {
+                return Ok(());
+            }
             let tokens: usize = group
                 .iter()
                 .map(|&k| examples[k].ids.len() - examples[k].response_start)
@@ -160,6 +255,11 @@ pub fn train(
                 grad_norm,
                 tokens,
             });
+            if let Some(c) = checkpoints
+                && (step % c.every.max(1) == 0 || step % steps_per_epoch == 0)
+            {
+                c.write(lora, &optimiser, step)?;
+            }
         }
     }
     Ok(())
