@@ -193,12 +193,15 @@ impl TrainableLora {
             .into_iter()
             .map(|(name, var)| (name, var.as_tensor().clone()))
             .collect();
+        // Each file is written beside its final name, then renamed: never half-written.
+        let weights = dir.join("adapter_model.safetensors.tmp");
         candle_core::safetensors::save(
             &tensors
                 .into_iter()
                 .collect::<std::collections::HashMap<_, _>>(),
-            dir.join("adapter_model.safetensors"),
+            &weights,
         )?;
+        std::fs::rename(&weights, dir.join("adapter_model.safetensors"))?;
         let mut targets: Vec<&str> = self
             .pairs
             .keys()
@@ -224,7 +227,9 @@ impl TrainableLora {
             "task_type": "CAUSAL_LM",
         });
         let text = serde_json::to_string_pretty(&config).map_err(candle_core::Error::wrap)?;
-        std::fs::write(dir.join("adapter_config.json"), text + "\n")?;
+        let config_path = dir.join("adapter_config.json.tmp");
+        std::fs::write(&config_path, text + "\n")?;
+        std::fs::rename(&config_path, dir.join("adapter_config.json"))?;
         Ok(())
     }
 }
