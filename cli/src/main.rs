@@ -41,6 +41,8 @@ enum Command {
     Plugin(commands::plugin::PluginCommand),
     #[command(subcommand)]
     Train(commands::train::TrainCommand),
+    #[command(subcommand)]
+    Export(commands::export::ExportCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::View(args) => commands::view::run(&args),
         Command::Plugin(command) => commands::plugin::run(&command),
         Command::Train(command) => commands::train::run(&command),
+        Command::Export(command) => commands::export::run(&command),
     }
 }
 

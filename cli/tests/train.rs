@@ -98,6 +98,39 @@ fn train_writes_an_adapter_that_infer_loads() {
         "8",
     ]);
     assert!(said.contains("tagged 1 documents"), "{said}");
+    // Merged into the weights, the adapter tags the same as applied at run time.
+    let merged = dir.path().join("merged");
+    let said = ok(&[
+        "export",
+        "merge",
+        "--model",
+        p(&snapshot),
+        "--adapter",
+        p(&adapter),
+        "--out",
+        p(&merged),
+    ]);
+    assert!(said.contains("merged 31 adapted modules"), "{said}");
+    let tagged_merged = dir.path().join("tagged_merged.jsonl");
+    ok(&[
+        "infer",
+        "--model",
+        p(&merged),
+        "--input",
+        p(&docs),
+        "--out",
+        p(&tagged_merged),
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        "8",
+    ]);
+    let predicted = |path: &std::path::Path| -> String {
+        let line = std::fs::read_to_string(path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+        v["predicted"].as_str().unwrap().to_string()
+    };
+    assert_eq!(predicted(&tagged_merged), predicted(&tagged));
     // A limit that leaves no response names the row; an empty file names the file.
     let err = fails(&[
         "train",

@@ -234,3 +234,31 @@ fn loss_and_gradients_match_pytorch_and_peft() {
         }
     }
 }
+
+/// `merge_adapter` writes a snapshot whose model computes what the base model with the adapter
+/// computes.
+#[test]
+fn a_merged_snapshot_equals_the_base_with_its_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    qwen35::random::write_tiny_snapshot(&base, 8).unwrap();
+    let model = qwen35::load(&base, DType::F32, &Device::Cpu).unwrap();
+    let lora = Arc::new(trained(&model));
+    let adapter = dir.path().join("adapter");
+    lora.save_peft(&adapter, "base").unwrap();
+    let merged = dir.path().join("merged");
+    let modules = lamar_model::train::export::merge_adapter(&base, &adapter, &merged).unwrap();
+    assert_eq!(modules, 31);
+    for file in ["config.json", "tokenizer.json", "chat_template.jinja"] {
+        assert!(merged.join(file).is_file(), "{file} was not copied");
+    }
+    let ids: Vec<u32> = (0..70u32).map(|k| (k * 97 + 5) % 1000).collect();
+    let ids = Tensor::from_vec(ids, (1, 70), &Device::Cpu).unwrap();
+    let want = model.hidden_states_with(&ids, None, Some(lora)).unwrap();
+    let got = qwen35::load(&merged, DType::F32, &Device::Cpu)
+        .unwrap()
+        .hidden_states(&ids, None)
+        .unwrap();
+    let diff = max_diff(&got, &want);
+    assert!(diff < 1e-4, "merged snapshot differs by {diff}");
+}

@@ -1,6 +1,6 @@
 //! Training support (issue 17, in progress; the design is in `gpu/TRAINING-PLAN.md`).
 //!
-//! So far: [`data`], a training row as tokens with the response marked by the chat template;
+//! So far: [`export`], a snapshot with an adapter merged in; [`data`], a training row as tokens with the response marked by the chat template;
 //! [`lora`], a trainable adapter beside the frozen model (PEFT's initialisation and format); [`loss`], the DFT and cross-entropy loss over a chunked LM head; [`optim`], AdamW,
 //! clipping and the warm-up + cosine schedule; [`trainer`], the loop (accumulation, clipping,
 //! schedule, seeded order); and [`ops`], differentiable forms of the fused operations where candle's autograd stops
@@ -8,6 +8,7 @@
 //! an input is tracked for gradients, so inference runs exactly as before.
 
 pub mod data;
+pub mod export;
 pub mod lora;
 pub mod loss;
 pub mod ops;
