@@ -3,7 +3,7 @@
 //! weights at load (`W' = W + s·BA`, as fast as the base model). The scale `s` is `α/r`, or
 //! `α/√r` with `use_rslora`.
 
-use crate::train::lora::TrainableLora;
+use crate::train::lora::{LoraShape, TrainableLora};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use serde::Deserialize;
@@ -75,6 +75,45 @@ pub struct LoraAdapter {
     pub merge: bool,
 }
 
+/// The rank, alpha and scaling of the PEFT adapter in `dir` (`adapter_config.json`), refusing
+/// what lamar does not implement (DoRA, biases, per-module ranks, other PEFT types, rank 0).
+pub fn read_adapter_shape(dir: &Path) -> std::result::Result<LoraShape, AdapterError> {
+    let config_path = dir.join("adapter_config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|source| AdapterError::Io {
+        path: config_path.clone(),
+        source,
+    })?;
+    let config: AdapterConfig =
+        serde_json::from_str(&text).map_err(|source| AdapterError::Config {
+            path: config_path.clone(),
+            source,
+        })?;
+    let unsupported = |what: &str| AdapterError::Unsupported {
+        path: config_path.clone(),
+        what: what.to_string(),
+    };
+    if config.peft_type.as_deref().is_some_and(|t| t != "LORA") {
+        return Err(unsupported("a non-LoRA adapter"));
+    }
+    if config.use_dora {
+        return Err(unsupported("DoRA"));
+    }
+    if config.bias.as_deref().is_some_and(|b| b != "none") {
+        return Err(unsupported("LoRA biases"));
+    }
+    if !config.rank_pattern.is_empty() || !config.alpha_pattern.is_empty() {
+        return Err(unsupported("per-module ranks or alphas"));
+    }
+    if config.r == 0 {
+        return Err(unsupported("rank 0"));
+    }
+    Ok(LoraShape {
+        rank: config.r,
+        alpha: config.lora_alpha,
+        rslora: config.use_rslora,
+    })
+}
+
 impl LoraAdapter {
     /// Reads a PEFT adapter folder.
     pub fn load(
@@ -82,41 +121,7 @@ impl LoraAdapter {
         merge: bool,
         device: &Device,
     ) -> std::result::Result<LoraAdapter, AdapterError> {
-        let config_path = dir.join("adapter_config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|source| AdapterError::Io {
-            path: config_path.clone(),
-            source,
-        })?;
-        let config: AdapterConfig =
-            serde_json::from_str(&text).map_err(|source| AdapterError::Config {
-                path: config_path.clone(),
-                source,
-            })?;
-        let unsupported = |what: &str| AdapterError::Unsupported {
-            path: config_path.clone(),
-            what: what.to_string(),
-        };
-        if config.peft_type.as_deref().is_some_and(|t| t != "LORA") {
-            return Err(unsupported("a non-LoRA adapter"));
-        }
-        if config.use_dora {
-            return Err(unsupported("DoRA"));
-        }
-        if config.bias.as_deref().is_some_and(|b| b != "none") {
-            return Err(unsupported("LoRA biases"));
-        }
-        if !config.rank_pattern.is_empty() || !config.alpha_pattern.is_empty() {
-            return Err(unsupported("per-module ranks or alphas"));
-        }
-        if config.r == 0 {
-            return Err(unsupported("rank 0"));
-        }
-        let r = config.r as f64;
-        let scale = if config.use_rslora {
-            config.lora_alpha / r.sqrt()
-        } else {
-            config.lora_alpha / r
-        };
+        let scale = read_adapter_shape(dir)?.scale();
         let weights_path = dir.join("adapter_model.safetensors");
         let tensors = candle_core::safetensors::load(&weights_path, device).map_err(|source| {
             AdapterError::Weights {
@@ -163,6 +168,16 @@ impl LoraAdapter {
     /// Modules the adapter changes.
     pub fn modules(&self) -> usize {
         self.pairs.len()
+    }
+
+    /// The factor `s` of the deltas.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// Each changed module's path and its `A` `(r, in)` and `B` `(out, r)`, in f32.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &Tensor, &Tensor)> {
+        self.pairs.iter().map(|(m, (a, b))| (m.as_str(), a, b))
     }
 }
 

@@ -2,6 +2,7 @@
 //! `push_to_hub.py` merge writes, offline): every other tensor and the snapshot's configuration,
 //! tokenizer and chat template are copied unchanged, so the result loads like the base model.
 
+use crate::lora::LoraAdapter;
 use candle_core::{DType, Device, Result, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,25 +18,10 @@ const SNAPSHOT_FILES: [&str; 5] = [
 
 /// Writes `model_dir` with the PEFT adapter of `adapter_dir` merged into `out_dir`
 /// (`model.safetensors` plus the snapshot's other files); returns the number of merged modules.
+/// The adapter is read and checked as [`LoraAdapter::load`] reads it.
 pub fn merge_adapter(model_dir: &Path, adapter_dir: &Path, out_dir: &Path) -> Result<usize> {
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-        adapter_dir.join("adapter_config.json"),
-    )?)
-    .map_err(candle_core::Error::wrap)?;
-    let rank = config["r"].as_f64().unwrap_or(0.0);
-    let alpha = config["lora_alpha"].as_f64().unwrap_or(f64::NAN);
-    if rank <= 0.0 || !alpha.is_finite() {
-        candle_core::bail!("{}: r and lora_alpha must be set", adapter_dir.display());
-    }
-    let scale = if config["use_rslora"].as_bool().unwrap_or(false) {
-        alpha / rank.sqrt()
-    } else {
-        alpha / rank
-    };
-    let adapter = candle_core::safetensors::load(
-        adapter_dir.join("adapter_model.safetensors"),
-        &Device::Cpu,
-    )?;
+    let adapter =
+        LoraAdapter::load(adapter_dir, true, &Device::Cpu).map_err(candle_core::Error::wrap)?;
     let mut weights: HashMap<String, Tensor> = HashMap::new();
     let mut shards: Vec<_> = std::fs::read_dir(model_dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -48,25 +34,14 @@ pub fn merge_adapter(model_dir: &Path, adapter_dir: &Path, out_dir: &Path) -> Re
     for shard in shards {
         weights.extend(candle_core::safetensors::load(&shard, &Device::Cpu)?);
     }
-    let mut merged = 0;
-    for (name, a) in &adapter {
-        let Some(path) = name
-            .strip_prefix("base_model.model.")
-            .and_then(|n| n.strip_suffix(".lora_A.weight"))
-        else {
-            continue;
-        };
-        let b = adapter
-            .get(&format!("base_model.model.{path}.lora_B.weight"))
-            .ok_or_else(|| candle_core::Error::Msg(format!("{path}: lora_A without lora_B")))?;
+    for (path, a, b) in adapter.pairs() {
         let key = format!("{path}.weight");
         let base = weights.get(&key).ok_or_else(|| {
             candle_core::Error::Msg(format!("the adapter changes {key}, which the model lacks"))
         })?;
-        let delta = (b.to_dtype(DType::F32)?.matmul(&a.to_dtype(DType::F32)?)? * scale)?;
+        let delta = (b.matmul(a)? * adapter.scale())?;
         let sum = (base.to_dtype(DType::F32)? + delta)?.to_dtype(base.dtype())?;
         weights.insert(key, sum);
-        merged += 1;
     }
     std::fs::create_dir_all(out_dir)?;
     let temporary = out_dir.join("model.safetensors.tmp");
@@ -78,5 +53,5 @@ pub fn merge_adapter(model_dir: &Path, adapter_dir: &Path, out_dir: &Path) -> Re
             std::fs::copy(&from, out_dir.join(file))?;
         }
     }
-    Ok(merged)
+    Ok(adapter.modules())
 }

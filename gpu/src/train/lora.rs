@@ -95,24 +95,8 @@ impl TrainableLora {
     /// training against PyTorch on the same weights. Every pair must belong to a projection of
     /// the model, with its shape.
     pub fn from_peft(dir: &Path, model: &Qwen35Model, device: &Device) -> Result<TrainableLora> {
-        let config_path = dir.join("adapter_config.json");
-        let text = std::fs::read_to_string(&config_path)?;
-        let config: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", config_path.display())))?;
-        let field = |name: &str| {
-            config.get(name).ok_or_else(|| {
-                candle_core::Error::Msg(format!("{}: no {name}", config_path.display()))
-            })
-        };
-        let rank = field("r")?.as_u64().unwrap_or(0) as usize;
-        let alpha = field("lora_alpha")?.as_f64().unwrap_or(f64::NAN);
-        let rslora = config
-            .get("use_rslora")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        if rank == 0 || !alpha.is_finite() {
-            candle_core::bail!("{}: r and lora_alpha must be set", config_path.display());
-        }
+        let shape = crate::lora::read_adapter_shape(dir).map_err(candle_core::Error::wrap)?;
+        let rank = shape.rank;
         let weights_path = dir.join("adapter_model.safetensors");
         let tensors = candle_core::safetensors::load(&weights_path, device)?;
         let dims: BTreeMap<String, (usize, usize)> = model
@@ -146,14 +130,7 @@ impl TrainableLora {
                 2 * pairs.len()
             );
         }
-        Ok(TrainableLora {
-            shape: LoraShape {
-                rank,
-                alpha,
-                rslora,
-            },
-            pairs,
-        })
+        Ok(TrainableLora { shape, pairs })
     }
 
     /// The adapter's shape.
