@@ -3,33 +3,36 @@
 //! computes for the saved adapter (unmerged and merged); gradients of the chunked DFT loss reach
 //! every `A` and `B` and agree with the dense loss's.
 
+mod common;
+
+use common::{golden, max_abs_diff};
+
 use candle_core::{D, DType, Device, Tensor};
 use lamar_model::lora::LoraAdapter;
 use lamar_model::qwen35;
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use lamar_model::train::loss::{LossKind, head_loss, surrogate};
-use std::path::PathBuf;
 use std::sync::Arc;
-
-fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/qwen35_tiny")
-}
 
 fn ids() -> Tensor {
     let ids: Vec<u32> = (0..70u32).map(|k| (k * 53 + 7) % 256).collect();
     Tensor::from_vec(ids, (1, 70), &Device::Cpu).unwrap()
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
+/// The final hidden states of `n` positions from `from` of one sequence, with the adapter.
+fn hidden_at(
+    model: &qwen35::Qwen35Model,
+    ids: &Tensor,
+    lora: &Arc<TrainableLora>,
+    from: usize,
+    n: usize,
+) -> Tensor {
+    model
+        .hidden_states_with(ids, None, Some(lora.clone()))
         .unwrap()
-        .abs()
+        .squeeze(0)
         .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
+        .narrow(0, from, n)
         .unwrap()
 }
 
@@ -79,7 +82,7 @@ fn a_fresh_adapter_covers_every_linear_layer_and_changes_nothing() {
         .unwrap();
     // Zero deltas; the tracked variables switch the norms and softmax to their differentiable
     // forms, which round differently in the last bits.
-    let diff = max_diff(&base, &with);
+    let diff = max_abs_diff(&base, &with);
     assert!(
         diff < 1e-5,
         "a fresh adapter moved the hidden states by {diff}"
@@ -93,7 +96,7 @@ fn the_trainable_path_equals_lamars_peft_loader_on_the_saved_adapter() {
     let trainable = model
         .hidden_states_with(&ids(), None, Some(lora.clone()))
         .unwrap();
-    assert!(max_diff(&trainable, &model.hidden_states(&ids(), None).unwrap()) > 1e-3);
+    assert!(max_abs_diff(&trainable, &model.hidden_states(&ids(), None).unwrap()) > 1e-3);
     let dir = tempfile::tempdir().unwrap();
     lora.save_peft(dir.path(), "tests/golden/qwen35_tiny")
         .unwrap();
@@ -102,7 +105,7 @@ fn the_trainable_path_equals_lamars_peft_loader_on_the_saved_adapter() {
         assert_eq!(adapter.modules(), 31);
         let loaded =
             qwen35::load_with_adapter(&golden(), Some(&adapter), DType::F32, &Device::Cpu).unwrap();
-        let diff = max_diff(&loaded.hidden_states(&ids(), None).unwrap(), &trainable);
+        let diff = max_abs_diff(&loaded.hidden_states(&ids(), None).unwrap(), &trainable);
         assert!(diff < 1e-4, "merge {merge}: {diff}");
     }
 }
@@ -121,27 +124,14 @@ fn dft_gradients_reach_every_adapter_variable_and_equal_the_dense_loss() {
         .skip(1)
         .collect();
     // Response positions: all but the last (whose next token is unknown).
-    let hidden = model
-        .hidden_states_with(&ids, None, Some(lora.clone()))
-        .unwrap()
-        .squeeze(0)
-        .unwrap()
-        .narrow(0, 0, 69)
-        .unwrap();
+    let hidden = hidden_at(&model, &ids, &lora, 0, 69);
     let head = model.lm_head_weight();
     let loss = head_loss(&hidden, &targets, head, LossKind::Dft, 69, 16).unwrap();
     let chunked = surrogate(&hidden, &loss.hidden_grad)
         .unwrap()
         .backward()
         .unwrap();
-    // The same loss with full logits, differentiated directly.
-    let hidden = model
-        .hidden_states_with(&ids, None, Some(lora.clone()))
-        .unwrap()
-        .squeeze(0)
-        .unwrap()
-        .narrow(0, 0, 69)
-        .unwrap();
+    // The same loss with full logits, differentiated directly (from the same hidden states).
     let logits = hidden.matmul(&head.t().unwrap()).unwrap();
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
     let y = Tensor::new(targets.as_slice(), &Device::Cpu)
@@ -170,7 +160,7 @@ fn dft_gradients_reach_every_adapter_variable_and_equal_the_dense_loss() {
             "{name}: zero gradient"
         );
         let want = dense.get(var.as_tensor()).unwrap();
-        let diff = max_diff(got, want);
+        let diff = max_abs_diff(got, want);
         assert!(
             diff < 1e-5,
             "{name}: chunked and dense gradients differ by {diff}"
@@ -196,13 +186,7 @@ fn loss_and_gradients_match_pytorch_and_peft() {
     let targets = &tokens[prompt + 1..];
     let n = targets.len();
     for (kind, prefix) in [(LossKind::Dft, "dft"), (LossKind::CrossEntropy, "ce")] {
-        let hidden = model
-            .hidden_states_with(&ids, None, Some(lora.clone()))
-            .unwrap()
-            .squeeze(0)
-            .unwrap()
-            .narrow(0, prompt, n)
-            .unwrap();
+        let hidden = hidden_at(&model, &ids, &lora, prompt, n);
         let loss = head_loss(&hidden, targets, model.lm_head_weight(), kind, n, 32).unwrap();
         let value = loss.weighted_sum / n as f64;
         let torch_loss = f64::from(want[&format!("{prefix}.loss")].to_vec1::<f32>().unwrap()[0]);
@@ -226,7 +210,7 @@ fn loss_and_gradients_match_pytorch_and_peft() {
                 .unwrap()
                 .to_scalar::<f32>()
                 .unwrap();
-            let diff = max_diff(ours, theirs);
+            let diff = max_abs_diff(ours, theirs);
             assert!(
                 diff <= 1e-4 * scale.max(1e-6),
                 "{prefix} {name}: max |Δ| {diff} against max |grad| {scale}"
@@ -259,6 +243,6 @@ fn a_merged_snapshot_equals_the_base_with_its_adapter() {
         .unwrap()
         .hidden_states(&ids, None)
         .unwrap();
-    let diff = max_diff(&got, &want);
+    let diff = max_abs_diff(&got, &want);
     assert!(diff < 1e-4, "merged snapshot differs by {diff}");
 }

@@ -3,13 +3,13 @@
 //! gated-attention layer, every weight perturbed): logits of a 100-token prompt in one call and
 //! token by token, and a greedy continuation.
 
+mod common;
+
+use common::{golden, max_abs_diff};
+
 use candle_core::{DType, Device, Tensor};
 use lamar_model::qwen35;
 use std::path::PathBuf;
-
-fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/qwen35_tiny")
-}
 
 fn expected() -> std::collections::HashMap<String, Tensor> {
     candle_core::safetensors::load(golden().join("expected.safetensors"), &Device::Cpu).unwrap()
@@ -23,19 +23,6 @@ fn golden_tokens(name: &str) -> Vec<u32> {
         .flatten_all()
         .unwrap()
         .to_vec1()
-        .unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
         .unwrap()
 }
 
