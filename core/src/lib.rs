@@ -30,6 +30,7 @@ pub mod ensemble;
 pub mod formats;
 pub mod metrics;
 pub mod nltk;
+pub mod plot;
 pub mod prompt;
 pub mod reward;
 pub mod scorer;

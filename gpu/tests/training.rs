@@ -7,10 +7,11 @@ use lamar_core::synth::{SynthConfig, generate};
 use lamar_model::chat::ChatTemplate;
 use lamar_model::qwen35;
 use lamar_model::tokenizer::TextTokenizer;
+use lamar_model::train::checkpoint::Checkpoints;
 use lamar_model::train::data::{Example, example};
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use lamar_model::train::loss::LossKind;
-use lamar_model::train::trainer::{Checkpoints, StepReport, TrainConfig, train};
+use lamar_model::train::trainer::{StepReport, TrainConfig, train};
 use std::sync::Arc;
 
 /// Short windows of synthetic notes with the gold spans inside them, as tagged training rows.
@@ -171,4 +172,35 @@ fn a_resumed_run_ends_with_the_same_adapter_bit_for_bit() {
     assert_eq!(values(&resumed), values(&whole), "the adapters differ");
     // A run that was not resumed differs (the check above can fail).
     assert_ne!(values(&first), values(&whole));
+    // A checkpoint is continued only with the data and settings it was made with.
+    let other = TrainConfig {
+        learning_rate: 1e-3,
+        ..config
+    };
+    let err = train(
+        &model,
+        &fresh(),
+        &examples,
+        &other,
+        Some(&checkpoints),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("other training data or settings"),
+        "{err}"
+    );
+    let err = train(
+        &model,
+        &fresh(),
+        &examples[1..],
+        &config,
+        Some(&checkpoints),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("other training data or settings"),
+        "{err}"
+    );
 }

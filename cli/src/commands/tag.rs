@@ -7,6 +7,7 @@ use lamar_core::formats::gold::SkipReason;
 use lamar_core::formats::rows::{is_csv, write_training_rows};
 use lamar_core::formats::split::read_split;
 use lamar_core::formats::training::{TrainingSet, training_set};
+use lamar_core::formats::windows::windows;
 use std::path::PathBuf;
 
 /// Output format of the training rows.
@@ -46,6 +47,11 @@ pub struct TagArgs {
     /// Skip documents whose raw text is missing (with a warning) instead of failing.
     #[arg(long)]
     pub skip_missing: bool,
+    /// Cut each document into windows of whole lines of at most this many characters (never
+    /// inside a span; ids become `ID@START-END`), for quick experiments with small models.
+    /// LAMAR itself trains on whole notes.
+    #[arg(long)]
+    pub window_chars: Option<usize>,
 }
 
 /// Runs `lamar tag`.
@@ -72,6 +78,11 @@ pub fn run(args: &TagArgs) -> Result<()> {
         || progress.inc(1),
     )?;
     progress.finish_and_clear();
+    let rows = match args.window_chars {
+        Some(0) => bail!("--window-chars must be at least 1"),
+        Some(max) => rows.iter().flat_map(|r| windows(r, max)).collect(),
+        None => rows,
+    };
     let out = &args.out;
     let csv = match args.format {
         Some(format) => format == RowFormat::Csv,

@@ -1,19 +1,15 @@
 //! `lamar train`: fine-tune a LoRA adapter.
 
-use anyhow::{Context, Result, bail};
+use super::infer::{DeviceChoice, DtypeChoice, device, dtype};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use lamar_core::formats::rows::read_training_rows;
 use lamar_core::prompt::TaskPrompt;
-use lamar_model::chat::ChatTemplate;
-use lamar_model::qwen35;
-use lamar_model::tokenizer::TextTokenizer;
-use lamar_model::train::data::example;
-use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
+use lamar_model::train::job::DftJob;
+use lamar_model::train::lora::LoraShape;
 use lamar_model::train::loss::LossKind;
-use lamar_model::train::trainer::{Checkpoints, TrainConfig, train};
-use std::io::Write;
+use lamar_model::train::trainer::TrainConfig;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Fine-tune a model.
 #[derive(Subcommand, Debug)]
@@ -39,9 +35,11 @@ pub enum LossChoice {
 /// decoupled weight decay, linear warm-up then cosine decay, gradient accumulation and clipping
 /// at 1.0; the defaults are the reference's recipe. The adapter is written to --out in PEFT's
 /// format (`lamar infer --adapter OUT` and Python's PEFT load it), with the loss of every step in
-/// OUT/metrics.jsonl. Checkpoints (adapter, optimiser, position) go to OUT/checkpoint every
+/// OUT/metrics.jsonl and the loss curve in OUT/loss.svg. Checkpoints (adapter, optimiser, position) go to OUT/checkpoint every
 /// --checkpoint-every steps and at each epoch's end, atomically; --resume continues from the
-/// last. Runs on the CPU (f32); CUDA training is not built yet.
+/// last. Runs on the CPU (f32, deterministic: a resumed run ends bit for bit as an uninterrupted
+/// one) or on CUDA (the frozen model in bf16; no fused kernels yet, so it is slow at full
+/// size).
 #[derive(Args, Debug)]
 pub struct DftArgs {
     /// Model snapshot (config.json, *.safetensors, tokenizer.json, chat template).
@@ -93,6 +91,13 @@ pub struct DftArgs {
     /// epoch's end).
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: usize,
+    /// Where to train: cuda needs a binary built with `--features cuda`.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// Precision of the frozen model (auto: bf16 on CUDA, f32 on the CPU); the adapter, its
+    /// gradients, the optimiser and the loss are always f32.
+    #[arg(long, value_enum, default_value_t = DtypeChoice::Auto)]
+    pub dtype: DtypeChoice,
     /// Continue from OUT/checkpoint (same data and flags); on the CPU the result is the same,
     /// bit for bit, as an uninterrupted run.
     #[arg(long)]
@@ -107,123 +112,86 @@ pub fn run(command: &TrainCommand) -> Result<()> {
 }
 
 fn dft(args: &DftArgs) -> Result<()> {
-    if args.rank == 0 || args.accumulation == 0 || args.epochs == 0 {
-        bail!("--rank, --accumulation and --epochs must be at least 1");
-    }
     let prompt = match &args.prompt_file {
         Some(path) => TaskPrompt::from_file(path)?,
         None => TaskPrompt::builtin(),
     };
     let rows = read_training_rows(&args.data)?;
-    if rows.is_empty() {
-        bail!("{}: holds no training rows", args.data.display());
-    }
-    let device = candle_core::Device::Cpu;
-    let model = qwen35::load(&args.model, candle_core::DType::F32, &device)?;
-    let tokenizer = TextTokenizer::from_snapshot(&args.model)?;
-    let template = ChatTemplate::from_snapshot(&args.model)?;
-    let mut examples = Vec::with_capacity(rows.len());
-    for (k, row) in rows.iter().enumerate() {
-        let e = example(
-            &tokenizer,
-            &template,
-            &prompt,
-            &row.raw_text,
-            &row.gold_span,
-            args.max_length,
-        )
-        .with_context(|| {
-            format!(
-                "{}: row {} (document {})",
-                args.data.display(),
-                k + 1,
-                row.file_id
-            )
-        })?;
-        examples.push(e);
-    }
-    let truncated = examples.iter().filter(|e| e.truncated).count();
-    let shape = LoraShape {
-        rank: args.rank,
-        alpha: args.alpha,
-        rslora: !args.no_rslora,
-    };
-    let checkpoints = Checkpoints {
-        dir: args.out.clone(),
-        every: args.checkpoint_every,
-        resume: args.resume,
-    };
-    let resuming = args.resume && checkpoints.last().join("state.json").is_file();
-    let lora = Arc::new(if resuming {
-        println!("resuming from {}", checkpoints.last().display());
-        TrainableLora::from_peft(&checkpoints.last(), &model, &device)?
-    } else {
-        TrainableLora::init(&model, &ALL_LINEAR, shape, args.seed, &device)?
-    });
-    let config = TrainConfig {
-        loss: match args.loss {
-            LossChoice::Dft => LossKind::Dft,
-            LossChoice::Ce => LossKind::CrossEntropy,
+    let device = device(args.device)?;
+    let job = DftJob {
+        model: args.model.clone(),
+        out: args.out.clone(),
+        prompt,
+        shape: LoraShape {
+            rank: args.rank,
+            alpha: args.alpha,
+            rslora: !args.no_rslora,
         },
-        learning_rate: args.lr,
-        warmup_ratio: args.warmup_ratio,
-        weight_decay: args.weight_decay,
-        accumulation: args.accumulation,
-        epochs: args.epochs,
-        seed: args.seed,
-        ..TrainConfig::default()
+        config: TrainConfig {
+            loss: match args.loss {
+                LossChoice::Dft => LossKind::Dft,
+                LossChoice::Ce => LossKind::CrossEntropy,
+            },
+            learning_rate: args.lr,
+            warmup_ratio: args.warmup_ratio,
+            weight_decay: args.weight_decay,
+            accumulation: args.accumulation,
+            epochs: args.epochs,
+            seed: args.seed,
+            ..TrainConfig::default()
+        },
+        max_length: args.max_length,
+        checkpoint_every: args.checkpoint_every,
+        resume: args.resume,
+        dtype: dtype(args.dtype, &device),
+        device,
     };
-    let total = examples.len().div_ceil(args.accumulation) * args.epochs;
-    let bar = crate::progress::bar(total, "train");
     let started = std::time::Instant::now();
-    // One line per step, flushed as it is made (a killed run keeps its metrics; a resumed run
-    // appends, repeating the steps after the last checkpoint with the same values).
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let metrics_path = args.out.join("metrics.jsonl");
-    let mut metrics = std::fs::OpenOptions::new()
-        .create(true)
-        .append(resuming)
-        .write(true)
-        .truncate(!resuming)
-        .open(&metrics_path)
-        .with_context(|| format!("opening {}", metrics_path.display()))?;
-    let mut write_error: Option<std::io::Error> = None;
-    let (mut tokens, mut last) = (0usize, None);
-    train(&model, &lora, &examples, &config, Some(&checkpoints), |s| {
-        tokens += s.tokens;
-        let rate = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!(
-            "loss {:.4} lr {:.2e} {rate:.0} tok/s",
-            s.loss, s.learning_rate
-        ));
-        bar.inc(1);
-        let line = serde_json::json!({
-            "step": s.step, "epoch": s.epoch, "loss": s.loss,
-            "cross_entropy": s.cross_entropy, "learning_rate": s.learning_rate,
-            "grad_norm": s.grad_norm, "tokens": s.tokens,
-        });
-        if let Err(e) = writeln!(metrics, "{line}").and_then(|()| metrics.flush()) {
-            write_error.get_or_insert(e);
-        }
-        last = Some(*s);
-    })?;
-    if let Some(e) = write_error {
-        bail!("writing {}: {e}", metrics_path.display());
+    let bar = std::cell::OnceCell::new();
+    let mut tokens = 0usize;
+    let outcome = job
+        .run(
+            &rows,
+            |total, done| {
+                if done > 0 {
+                    println!(
+                        "resuming after step {done} from {}",
+                        args.out.join("checkpoint").display()
+                    );
+                }
+                let b = crate::progress::bar(total, "train");
+                b.set_position(done as u64);
+                let _ = bar.set(b);
+            },
+            |s| {
+                tokens += s.tokens;
+                let rate = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                if let Some(b) = bar.get() {
+                    b.set_message(format!(
+                        "loss {:.4} lr {:.2e} {rate:.0} tok/s",
+                        s.loss, s.learning_rate
+                    ));
+                    b.inc(1);
+                }
+            },
+        )
+        .with_context(|| format!("training on {}", args.data.display()))?;
+    if let Some(b) = bar.get() {
+        b.finish_and_clear();
     }
-    bar.finish_and_clear();
-    lora.save_peft(&args.out, &args.model.display().to_string())?;
-    let last = last.context("no step ran")?;
+    let last = outcome.last;
     println!(
-        "trained {} steps on {} rows ({truncated} cut at {} tokens) in {:.1} s: last loss {:.4} \
-         (cross-entropy {:.4}); adapter in {}",
+        "trained {} steps on {} rows ({} cut at {} tokens) in {:.1} s: last loss {:.4} \
+         (cross-entropy {:.4}); adapter in {}, loss curve {}",
         last.step,
-        examples.len(),
+        outcome.rows,
+        outcome.truncated,
         args.max_length,
         started.elapsed().as_secs_f64(),
         last.loss,
         last.cross_entropy,
-        args.out.display()
+        args.out.display(),
+        outcome.curve.display()
     );
     Ok(())
 }

@@ -22,6 +22,7 @@ pub mod rows;
 pub mod split;
 pub mod stats;
 pub mod training;
+pub mod windows;
 
 use std::path::Path;
 

@@ -74,3 +74,115 @@ pub fn training_set(
     }
     Ok(set)
 }
+
+/// Why a row's tagged copy cannot be a training target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaggedRowError {
+    /// A tag-shaped token that names no category.
+    #[error("gold_span holds {0} tag(s) that name no category (the nine are e.g. <drug_decision>)")]
+    UnknownTags(usize),
+    /// Tags that are opened and never closed, or closed and never opened.
+    #[error("gold_span has {unclosed} unclosed and {unmatched} unmatched closing tag(s)")]
+    Unbalanced {
+        /// Opening tags left open.
+        unclosed: usize,
+        /// Closing tags without an opening one.
+        unmatched: usize,
+    },
+    /// The tagged copy, tags removed, is not the raw text.
+    #[error(
+        "gold_span without its tags differs from raw_text at character {at} \
+         (raw_text has {raw:?}, gold_span {tagged:?})"
+    )]
+    TextDiffers {
+        /// First code point where they differ.
+        at: usize,
+        /// A few characters of the raw text from there.
+        raw: String,
+        /// A few characters of the untagged copy from there.
+        tagged: String,
+    },
+}
+
+/// Checks that `row.gold_span` is `row.raw_text` with balanced category tags inserted and
+/// nothing else, as `lamar tag` writes it: a model trained on anything else would learn to
+/// rewrite the note or to write tags the decoder drops.
+pub fn check_tagged_row(row: &super::rows::TrainingRow) -> Result<(), TaggedRowError> {
+    let parsed = crate::codec::parse_tagged(&row.gold_span);
+    let d = &parsed.diagnostics;
+    if d.unknown_tags > 0 {
+        return Err(TaggedRowError::UnknownTags(d.unknown_tags));
+    }
+    if !d.unclosed.is_empty() || d.unmatched_closes > 0 {
+        return Err(TaggedRowError::Unbalanced {
+            unclosed: d.unclosed.len(),
+            unmatched: d.unmatched_closes,
+        });
+    }
+    let (raw, plain): (Vec<char>, Vec<char>) = (
+        row.raw_text.chars().collect(),
+        parsed.plain.chars().collect(),
+    );
+    if raw == plain {
+        return Ok(());
+    }
+    let at = raw.iter().zip(&plain).take_while(|(a, b)| a == b).count();
+    let excerpt = |s: &[char]| s[at..].iter().take(20).collect::<String>();
+    Err(TaggedRowError::TextDiffers {
+        at,
+        raw: excerpt(&raw),
+        tagged: excerpt(&plain),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::rows::TrainingRow;
+
+    fn row(raw: &str, tagged: &str) -> TrainingRow {
+        TrainingRow {
+            file_id: "d".into(),
+            raw_text: raw.into(),
+            gold_span: tagged.into(),
+            gold_offsets: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tagged_copy_must_be_the_text_with_category_tags() {
+        let raw = "Start lasix. Check K.";
+        assert_eq!(
+            check_tagged_row(&row(
+                raw,
+                "<drug_decision>Start lasix</drug_decision>. Check K."
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            check_tagged_row(&row(raw, "<drug>Start lasix</drug>. Check K.")),
+            Err(TaggedRowError::UnknownTags(2))
+        );
+        assert_eq!(
+            check_tagged_row(&row(raw, "<drug_decision>Start lasix. Check K.")),
+            Err(TaggedRowError::Unbalanced {
+                unclosed: 1,
+                unmatched: 0
+            })
+        );
+        let err = check_tagged_row(&row(
+            raw,
+            "Start <gather_info>lasix</gather_info>! Check K.",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            TaggedRowError::TextDiffers {
+                at: 11,
+                raw: ". Check K.".into(),
+                tagged: "! Check K.".into()
+            }
+        );
+        assert!(err.to_string().contains("character 11"), "{err}");
+    }
+}

@@ -348,6 +348,11 @@ impl Qwen35Model {
     ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         let mut step = self.step(mask, b, t, None)?;
+        if lora.is_some() {
+            // lamar's fused kernels write their outputs in place, outside candle's autograd:
+            // training runs the composite operations, whose backward candle knows.
+            step.fused = super::step::FusedKernels::NONE;
+        }
         step.lora = lora;
         let h = self.run_layers(input_ids, &step, None)?;
         self.norm.forward(&h)

@@ -3,6 +3,7 @@
 //! deterministic order. One optimiser step covers `accumulation` examples; the loss of a step is
 //! normalised by the response tokens of all of them, as the reference's trainer does.
 
+use super::checkpoint::{Checkpoints, Fingerprint};
 use super::data::Example;
 use super::lora::TrainableLora;
 use super::loss::{LossKind, head_loss, surrogate};
@@ -11,8 +12,6 @@ use crate::qwen35::Qwen35Model;
 use candle_core::{Result, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// How to train.
@@ -60,8 +59,8 @@ impl Default for TrainConfig {
     }
 }
 
-/// What one optimiser step did.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What one optimiser step did (a line of the run's `metrics.jsonl`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepReport {
     /// 1-based optimiser step.
     pub step: usize,
@@ -79,79 +78,6 @@ pub struct StepReport {
     pub grad_norm: f64,
     /// Response tokens in the step.
     pub tokens: usize,
-}
-
-/// Where checkpoints go and how often.
-#[derive(Debug, Clone)]
-pub struct Checkpoints {
-    /// Folder of the run; the last checkpoint is `DIR/checkpoint` (adapter, optimiser, state).
-    pub dir: PathBuf,
-    /// Optimiser steps between checkpoints (one is also written at each epoch's end).
-    pub every: usize,
-    /// Continue from `DIR/checkpoint` when there is one: the adapter passed in must hold its
-    /// weights ([`TrainableLora::from_peft`] of [`Checkpoints::last`]).
-    pub resume: bool,
-}
-
-impl Checkpoints {
-    /// The folder of the last checkpoint.
-    pub fn last(&self) -> PathBuf {
-        self.dir.join("checkpoint")
-    }
-
-    /// Writes the adapter, the optimiser's moments and the step atomically: into a fresh
-    /// folder, then renamed over the previous checkpoint.
-    fn write(&self, lora: &TrainableLora, optimiser: &AdamW, step: usize) -> Result<()> {
-        let fresh = self.dir.join("checkpoint.tmp");
-        let _ = std::fs::remove_dir_all(&fresh);
-        lora.save_peft(&fresh, "checkpoint")?;
-        let mut moments = HashMap::new();
-        for (k, (m, v)) in optimiser.moments().iter().enumerate() {
-            moments.insert(format!("m.{k}"), m.clone());
-            moments.insert(format!("v.{k}"), v.clone());
-        }
-        candle_core::safetensors::save(&moments, fresh.join("optimizer.safetensors"))?;
-        let state = serde_json::json!({"step": step, "optimizer_steps": optimiser.steps()});
-        std::fs::write(fresh.join("state.json"), state.to_string())?;
-        let old = self.dir.join("checkpoint.old");
-        let _ = std::fs::remove_dir_all(&old);
-        if self.last().exists() {
-            std::fs::rename(self.last(), &old)?;
-        }
-        std::fs::rename(&fresh, self.last())?;
-        let _ = std::fs::remove_dir_all(&old);
-        Ok(())
-    }
-
-    /// The step and optimiser state of the last checkpoint, if resuming and there is one.
-    fn read(&self, optimiser: &mut AdamW, device: &candle_core::Device) -> Result<usize> {
-        let state_path = self.last().join("state.json");
-        if !self.resume || !state_path.exists() {
-            return Ok(0);
-        }
-        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path)?)
-            .map_err(candle_core::Error::wrap)?;
-        let number = |key: &str| {
-            state[key].as_u64().ok_or_else(|| {
-                candle_core::Error::Msg(format!("{}: no {key}", state_path.display()))
-            })
-        };
-        let (step, steps) = (number("step")? as usize, number("optimizer_steps")?);
-        let tensors =
-            candle_core::safetensors::load(self.last().join("optimizer.safetensors"), device)?;
-        let pairs = (0..optimiser.moments().len())
-            .map(|k| {
-                let get = |name: String| {
-                    tensors.get(&name).cloned().ok_or_else(|| {
-                        candle_core::Error::Msg(format!("checkpoint without {name}"))
-                    })
-                };
-                Ok((get(format!("m.{k}"))?, get(format!("v.{k}"))?))
-            })
-            .collect::<Result<_>>()?;
-        optimiser.restore(steps, pairs)?;
-        Ok(step)
-    }
 }
 
 /// Trains `lora` on `examples` with `model` frozen; `on_step` sees every optimiser step. With
@@ -182,8 +108,23 @@ pub fn train(
     let warmup = warmup_steps(total, config.warmup_ratio);
     let device = vars[0].device().clone();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+    // What a checkpoint must have been made with to be continued here (not when to stop).
+    let fingerprint = Fingerprint::of(
+        examples,
+        &(
+            config.loss,
+            config.learning_rate,
+            config.warmup_ratio,
+            config.weight_decay,
+            config.accumulation,
+            config.epochs,
+            config.max_grad_norm,
+            config.seed,
+            lora.shape(),
+        ),
+    );
     let done = match checkpoints {
-        Some(c) => c.read(&mut optimiser, &device)?,
+        Some(c) => c.read(&mut optimiser, &fingerprint, &device)?,
         None => 0,
     };
     let stop = config.stop_after_steps.unwrap_or(total).min(total);
@@ -258,7 +199,7 @@ pub fn train(
             if let Some(c) = checkpoints
                 && (step % c.every.max(1) == 0 || step % steps_per_epoch == 0)
             {
-                c.write(lora, &optimiser, step)?;
+                c.write(lora, &optimiser, step, &fingerprint)?;
             }
         }
     }

@@ -5,6 +5,7 @@
 mod data;
 mod ensembles;
 mod extras;
+mod training;
 
 use super::synth::NoiseArgs;
 use anyhow::Result;
@@ -20,7 +21,8 @@ use std::path::PathBuf;
 /// (`lamar offsets`) → tuned ensembles (`lamar tune`, `lamar ensemble`) → official scores
 /// (`lamar evaluate`), with plugin voters and a plugin reward (`lamar ensemble --voter X.wasm`,
 /// `lamar reward`), the browser viewer (`lamar view`) and tagging with a tiny random Qwen3.5
-/// (`lamar infer`: the machinery, not a tagger). Everything is written under --out, with a
+/// (`lamar infer`: the machinery, not a tagger), and training an adapter for it (`lamar train
+/// dft`, merged with `lamar export merge`). Everything is written under --out, with a
 /// summary in OUT/summary.json. The plugin and viewer steps need their WebAssembly builds (see
 /// README): without them they are skipped with a note, or fail with --strict.
 #[derive(Args, Debug)]
@@ -81,7 +83,7 @@ fn step(n: usize, total: usize, what: &str) {
 
 /// Runs `lamar demo`.
 pub fn run(args: &DemoArgs) -> Result<()> {
-    const STEPS: usize = 8;
+    const STEPS: usize = 9;
     let layout = CorpusLayout::new(&args.out);
     let model_names: Vec<String> = (0..args.models).map(|k| format!("model_{k}")).collect();
 
@@ -130,6 +132,14 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     );
     let inference = extras::inference(args, &layout)?;
 
+    step(
+        9,
+        STEPS,
+        "LoRA + DFT training of the tiny model (lamar train dft), merged (lamar export merge) and \
+         tagging with the adapter",
+    );
+    let training = training::train(args)?;
+
     let summary = json!({
         "docs": args.docs,
         "seed": args.seed,
@@ -140,6 +150,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "plugins": plugins,
         "viewer": viewer,
         "inference": inference,
+        "training": training,
     });
     let path = args.out.join("summary.json");
     write_atomic(&path, serde_json::to_string_pretty(&summary)?.as_bytes())?;
