@@ -242,11 +242,24 @@ fn demo_runs_end_to_end() {
         "--models",
         "2",
     ]);
-    assert!(out.contains("[6/8] official MedDec scores"), "{out}");
+    assert!(out.contains("[6/9] official MedDec scores"), "{out}");
     assert!(out.contains("ensemble:scc"), "{out}");
     let summary_of = |dir: &Path| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
     };
+    // The training step trains, writes a PEFT adapter and its loss curve, merges and tags.
+    let training = &summary_of(dir.path())["training"];
+    assert_eq!(training["steps"], 16, "{training}");
+    assert_eq!(training["merged_modules"], 31, "{training}");
+    assert_eq!(training["tagged"], 2, "{training}");
+    let adapter = dir.path().join("training/adapter");
+    for file in [
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "loss.svg",
+    ] {
+        assert!(adapter.join(file).is_file(), "{file} missing");
+    }
     // Without the WebAssembly builds (none at the default paths from here) the optional steps
     // are skipped and say so; with --strict that is an error.
     let summary = summary_of(dir.path());

@@ -55,6 +55,7 @@ fn train_writes_an_adapter_that_infer_loads() {
         "adapter_config.json",
         "adapter_model.safetensors",
         "metrics.jsonl",
+        "loss.svg",
     ] {
         assert!(adapter.join(file).is_file(), "{file} missing");
     }
@@ -146,6 +147,58 @@ fn train_writes_an_adapter_that_infer_loads() {
     ]);
     assert!(
         err.contains("train.jsonl: row 1") && err.contains("leaves no response"),
+        "{err}"
+    );
+    // A tagged copy with a tag no category has, or text that is not the raw text, names the
+    // row and says what is wrong.
+    let bad = dir.path().join("bad.jsonl");
+    let row = |id: &str, raw: &str, tagged: &str| {
+        serde_json::json!({"file_id": id, "raw_text": raw, "gold_span": tagged,
+            "gold_offsets": []})
+        .to_string()
+    };
+    std::fs::write(
+        &bad,
+        [
+            row(
+                "a",
+                "Start lasix.",
+                "<drug_decision>Start lasix</drug_decision>.",
+            ),
+            row("b", "Start lasix.", "<drug>Start lasix</drug>."),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let train_on = |data: &std::path::Path| {
+        fails(&[
+            "train",
+            "dft",
+            "--model",
+            p(&snapshot),
+            "--data",
+            p(data),
+            "--out",
+            p(&dir.path().join("bad-run")),
+        ])
+    };
+    let err = train_on(&bad);
+    assert!(
+        err.contains("bad.jsonl: row 2 (document b)") && err.contains("name no category"),
+        "{err}"
+    );
+    std::fs::write(
+        &bad,
+        row(
+            "c",
+            "Start lasix.",
+            "<drug_decision>Stop lasix</drug_decision>.",
+        ),
+    )
+    .unwrap();
+    let err = train_on(&bad);
+    assert!(
+        err.contains("bad.jsonl: row 1 (document c)") && err.contains("differs from raw_text"),
         "{err}"
     );
     let empty = dir.path().join("empty.jsonl");

@@ -1,11 +1,11 @@
 //! `lamar train`: fine-tune a LoRA adapter.
 
 use super::infer::{DeviceChoice, DtypeChoice, device, dtype};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use lamar_core::formats::rows::read_training_rows;
 use lamar_core::prompt::TaskPrompt;
-use lamar_model::train::job::DftJob;
+use lamar_model::train::job::{DftJob, TrainError};
 use lamar_model::train::lora::LoraShape;
 use lamar_model::train::loss::LossKind;
 use lamar_model::train::trainer::TrainConfig;
@@ -175,7 +175,17 @@ fn dft(args: &DftArgs) -> Result<()> {
                 }
             },
         )
-        .with_context(|| format!("training on {}", args.data.display()))?;
+        .map_err(|e| match e {
+            // Problems of the data name the file first, then the row.
+            TrainError::BadRow { .. } | TrainError::BadTarget { .. } | TrainError::NoRows => {
+                anyhow::anyhow!("{}: {e}", args.data.display())
+            }
+            other => anyhow::Error::new(other).context(format!(
+                "training {} on {}",
+                args.model.display(),
+                args.data.display()
+            )),
+        })?;
     if let Some(b) = bar.get() {
         b.finish_and_clear();
     }

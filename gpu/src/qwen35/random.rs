@@ -11,8 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
 /// Writes `config.json` (the given text) and `model.safetensors` (f32, text-only key names
-/// `model.*`) into `dir`. Matrices are uniform in `±1/√fan_in`; norm weights, decay and
-/// bias parameters small.
+/// `model.*`) into `dir`. Matrices are uniform in `±1/√fan_in`, token embeddings (and an untied
+/// head) in `±0.5`; norm weights, decay and bias parameters small.
 pub fn write_random_snapshot(dir: &Path, config_json: &str, seed: u64) -> Result<()> {
     let config = Qwen35Config::from_json(config_json).map_err(candle_core::Error::wrap)?;
     // Building the model on a variable map records every weight's name and shape.
@@ -32,7 +32,12 @@ pub fn write_random_snapshot(dir: &Path, config_json: &str, seed: u64) -> Result
         let dims = var.dims().to_vec();
         let count: usize = dims.iter().product();
         let fan_in = *dims.last().unwrap_or(&1) as f32;
-        let bound = if dims.len() >= 2 {
+        let bound = if name.ends_with("embed_tokens.weight") || name == "lm_head.weight" {
+            // Token vectors of norm ≈ √(hidden/12): the frozen (tied) head's logits then span
+            // a useful range, so that a LoRA adapter trained on this model can make any token
+            // likely (with ±1/√hidden every logit stays near 0 and training stalls).
+            0.5
+        } else if dims.len() >= 2 {
             fan_in.sqrt().recip()
         } else {
             0.1
@@ -128,7 +133,9 @@ mod tests {
         assert!(weights.contains_key("model.layers.0.linear_attn.A_log"));
         for (name, t) in &weights {
             let dims = t.dims();
-            let bound = if dims.len() >= 2 {
+            let bound = if name.ends_with("embed_tokens.weight") {
+                0.5
+            } else if dims.len() >= 2 {
                 (*dims.last().unwrap() as f32).sqrt().recip()
             } else {
                 0.1

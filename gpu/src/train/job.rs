@@ -26,24 +26,24 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A row's tagged copy is not a training target.
-    #[error("row {row} (document {file_id}): {source}")]
+    #[error("row {row} (document {file_id}): {problem}")]
     BadTarget {
         /// 1-based row.
         row: usize,
         /// The row's document id.
         file_id: String,
         /// What is wrong.
-        source: TaggedRowError,
+        problem: TaggedRowError,
     },
     /// A row cannot be rendered as a training sequence.
-    #[error("row {row} (document {file_id}): {source}")]
+    #[error("row {row} (document {file_id}): {problem}")]
     BadRow {
         /// 1-based row.
         row: usize,
         /// The row's document id.
         file_id: String,
         /// What is wrong.
-        source: ExampleError,
+        problem: ExampleError,
     },
     /// No rows.
     #[error("there are no training rows")]
@@ -135,10 +135,10 @@ pub fn examples(
     rows.iter()
         .enumerate()
         .map(|(k, row)| {
-            check_tagged_row(row).map_err(|source| TrainError::BadTarget {
+            check_tagged_row(row).map_err(|problem| TrainError::BadTarget {
                 row: k + 1,
                 file_id: row.file_id.clone(),
-                source,
+                problem,
             })?;
             example(
                 tokenizer,
@@ -148,10 +148,10 @@ pub fn examples(
                 &row.gold_span,
                 max_length,
             )
-            .map_err(|source| TrainError::BadRow {
+            .map_err(|problem| TrainError::BadRow {
                 row: k + 1,
                 file_id: row.file_id.clone(),
-                source,
+                problem,
             })
         })
         .collect()

@@ -18,7 +18,7 @@ use lamar_model::train::trainer::TrainConfig;
 use serde_json::{Value, json};
 
 /// Windows of the training notes the demo trains on.
-const WINDOWS: usize = 48;
+const WINDOWS: usize = 32;
 
 /// Step 9: trains an adapter for the tiny snapshot of step 8 on windows of `tagged/train.jsonl`
 /// (step 2), merges it, and tags a few windows with it.
