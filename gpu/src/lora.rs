@@ -257,8 +257,13 @@ impl Projection {
 }
 
 /// `x · Wᵀ` of a plain linear layer: with `gemv` on a CUDA device, lamar's kernel for a few
-/// rows (decoding: `kernels::gemv`) where it applies, else candle's matrix product.
+/// rows (decoding: `kernels::gemv`) where it applies, else candle's matrix product; when `x`
+/// is tracked for gradients (training), [`crate::train::ops::frozen_linear`].
 pub fn apply_linear(linear: &Linear, x: &Tensor, gemv: bool) -> Result<Tensor> {
+    if x.track_op() && !linear.weight().track_op() && linear.bias().is_none() {
+        // Training with the weight frozen: only the input's gradient is wanted.
+        return crate::train::ops::frozen_linear(x, linear.weight());
+    }
     #[cfg(feature = "cuda")]
     if gemv && let Some(y) = crate::kernels::gemv::gemv(x, linear.weight())? {
         return Ok(y);

@@ -133,6 +133,7 @@ mod tests {
             learning_rate: 1e-3,
             grad_norm: 0.5,
             tokens: 10,
+            seconds: 0.25,
         }
     }
 

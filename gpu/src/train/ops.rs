@@ -26,6 +26,77 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
 }
 
+/// `x · Wᵀ` for a frozen weight `W` `(out, in)`, differentiable in `x` only.
+///
+/// candle's matrix-product backward computes the gradient of both factors, so a plain product
+/// with a frozen weight would spend a second product of the same size on a weight gradient
+/// nobody reads, and keep it until the end of the backward pass (about the model's size in
+/// memory). Here the product runs untracked, and a custom operation that passes it through
+/// carries only `∂L/∂x = ∂L/∂y · W` back.
+pub fn frozen_linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let y = x.detach().broadcast_matmul(&weight.t()?)?.contiguous()?;
+    x.apply_op2(
+        &y,
+        PassThrough {
+            weight: weight.clone(),
+        },
+    )
+}
+
+/// The second argument unchanged; the gradient of the first is `grad · weight`.
+struct PassThrough {
+    weight: Tensor,
+}
+
+fn whole(layout: &candle_core::Layout) -> Result<()> {
+    if layout.is_contiguous() && layout.start_offset() == 0 {
+        Ok(())
+    } else {
+        candle_core::bail!("frozen_linear: the product is not a whole contiguous tensor")
+    }
+}
+
+impl candle_core::CustomOp2 for PassThrough {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        product: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        whole(layout)?;
+        Ok((product.clone(), layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &candle_core::Layout,
+        product: &candle_core::CudaStorage,
+        layout: &candle_core::Layout,
+    ) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        use candle_core::backend::BackendStorage;
+        whole(layout)?;
+        Ok((product.try_clone(layout)?, layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let weight = self.weight.to_dtype(grad.dtype())?;
+        Ok((Some(grad.broadcast_matmul(&weight)?), None))
+    }
+}
+
 /// Whether any of `tensors` is tracked for gradients (then the differentiable forms run).
 pub fn tracked(tensors: &[&Tensor]) -> bool {
     tensors.iter().any(|t| t.track_op())
@@ -142,5 +213,32 @@ mod tests {
         let w = random(&[4, 8], 7);
         let scale = random(&[8], 8);
         check_gradient(|s| rms_norm(&x, s, 1e-6).unwrap(), &scale, &w);
+    }
+
+    #[test]
+    fn a_frozen_linear_passes_the_input_gradient_and_makes_no_weight_gradient() {
+        let x = random(&[2, 3, 8], 9);
+        let weight = random(&[5, 8], 10);
+        let w = random(&[2, 3, 5], 11);
+        check_gradient(|x| frozen_linear(x, &weight).unwrap(), &x, &w);
+        let var = Var::from_tensor(&x).unwrap();
+        let y = frozen_linear(var.as_tensor(), &weight).unwrap();
+        let plain = var
+            .as_tensor()
+            .broadcast_matmul(&weight.t().unwrap())
+            .unwrap();
+        assert_eq!(max_diff(&y, &plain), 0.0, "the same product");
+        // After the backward pass the store keeps the gradients of leaves: x's and the loss
+        // weights w's; a plain product (what this replaces) also computed one for the weight
+        // (its transpose).
+        let grads = (y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(var.as_tensor()).is_some() && grads.get(&w).is_some());
+        assert_eq!(
+            grads.get_ids().count(),
+            2,
+            "a gradient for the frozen weight"
+        );
+        let grads = (plain * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_eq!(grads.get_ids().count(), 3);
     }
 }

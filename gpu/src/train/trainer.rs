@@ -78,6 +78,9 @@ pub struct StepReport {
     pub grad_norm: f64,
     /// Response tokens in the step.
     pub tokens: usize,
+    /// Wall-clock seconds the step took (forward, backward and update of all its examples).
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// Trains `lora` on `examples` with `model` frozen; `on_step` sees every optimiser step. With
@@ -144,6 +147,7 @@ pub fn train(
                 .iter()
                 .map(|&k| examples[k].ids.len() - examples[k].response_start)
                 .sum();
+            let started = std::time::Instant::now();
             let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
             let (mut weighted, mut cross_entropy) = (0f64, 0f64);
             for &k in group {
@@ -195,6 +199,7 @@ pub fn train(
                 learning_rate,
                 grad_norm,
                 tokens,
+                seconds: started.elapsed().as_secs_f64(),
             });
             if let Some(c) = checkpoints
                 && (step % c.every.max(1) == 0 || step % steps_per_epoch == 0)

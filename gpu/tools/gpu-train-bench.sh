@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A first look at full-size training on the GPU: `lamar train dft` (CUDA, bf16 base, f32 LoRA
+# r 256 on every linear layer, DFT) on a random full-size Qwen3.5-4B, and transformers + PEFT's
+# step (shared/tools/transformers_lora_dft_step.py, carried as target/baseline/) at the same
+# sequence length, in one call on a machine with an NVIDIA GPU, PyTorch and transformers.
+#
+# Usage: gpu/tools/gpu-train-bench.sh OUT_DIR [tokens per sequence (default 2048)]
+# Needs target/cuda/lamar.gz, target/tiny-snapshot (its tokenizer and chat template stand in for
+# Qwen's: every id is below the full vocabulary), target/wheels (PEFT) and
+# target/baseline/transformers_lora_dft_step.py.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=$1
+LEN=${2:-2048}
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+gunzip -c target/cuda/lamar.gz >"$WORK/lamar" && chmod +x "$WORK/lamar"
+LAMAR=$WORK/lamar
+LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
+export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+python3 gpu/tools/qwen35_4b_reference.py "$WORK/q4b" --no-timing --logit-tokens 8 2>&1 |
+  grep -v Warning | tail -2 >"$OUT/snapshot.txt"
+SNAP=$WORK/q4b/snapshot
+cp target/tiny-snapshot/{tokenizer.json,tokenizer_config.json,chat_template.jinja} "$SNAP/"
+# Windows of about LEN/2 tokens of note, so that the note and its tagged copy fill LEN.
+"$LAMAR" synth --out "$WORK/corpus" --docs 12 --seed 4 >/dev/null
+"$LAMAR" tag --gold-dir "$WORK/corpus/data" --raw-text-dir "$WORK/corpus/raw_text" \
+  --split "$WORK/corpus/splits/train.txt" --out "$WORK/rows.jsonl" \
+  --window-chars $((LEN * 3 / 2)) >/dev/null
+head -4 "$WORK/rows.jsonl" >"$WORK/rows4.jsonl"
+printf '{raw_text}' >"$WORK/prompt.txt"
+nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 >"$OUT/lamar_memory_mib.txt" &
+WATCH=$!
+"$LAMAR" train dft --model "$SNAP" --data "$WORK/rows4.jsonl" --out "$OUT/lamar" \
+  --prompt-file "$WORK/prompt.txt" --device cuda --accumulation 1 --epochs 1 \
+  --max-length "$LEN" --checkpoint-every 1000 2>&1 | tail -3 | tee "$OUT/lamar.txt" || true
+kill $WATCH || true
+echo "lamar peak GPU memory (MiB, whole device): $(sort -n "$OUT/lamar_memory_mib.txt" | tail -1)" |
+  tee -a "$OUT/lamar.txt"
+cat "$OUT/lamar/metrics.jsonl" 2>/dev/null | tee "$OUT/lamar_steps.jsonl" || true
+if ! python3 -c 'import peft' 2>/dev/null; then
+  pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
+  export PYTHONPATH=$WORK/pp
+fi
+python3 target/baseline/transformers_lora_dft_step.py "$LEN" 2>&1 | grep -v Warning |
+  tee "$OUT/transformers.jsonl"
+rm -rf "$WORK"
