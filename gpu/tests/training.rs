@@ -283,3 +283,62 @@ fn a_resumed_run_ends_with_the_same_adapter_bit_for_bit() {
         "{err}"
     );
 }
+
+/// Writes what `gpu/tools/pretrain_tiny_copier.py` starts from (run by hand with
+/// `LAMAR_COPIER_DIR=DIR cargo test -p lamar-model --test training -- --ignored`):
+/// `DIR/start/`, a tiny random snapshot with two attention layers and the test tokenizer, and
+/// `DIR/copy.jsonl`, windows of synthetic notes (train split) as sequences whose answer is the
+/// window itself, untagged: `{"ids": [...], "response_start": n}`.
+#[test]
+#[ignore = "makes the copier's pre-training data; see tests/golden/qwen35_tiny_copier"]
+fn write_copier_pretraining_data() {
+    let Ok(dir) = std::env::var("LAMAR_COPIER_DIR") else {
+        panic!("set LAMAR_COPIER_DIR");
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let start = dir.join("start");
+    std::fs::create_dir_all(&start).unwrap();
+    for (name, text) in qwen35::random::TINY_CHAT_FILES {
+        std::fs::write(start.join(name), text).unwrap();
+    }
+    let tokenizer = TextTokenizer::from_snapshot(&start).unwrap();
+    let config = qwen35::random::tiny_config(tokenizer.vocab_size()).replace(
+        r#"["linear_attention","linear_attention","linear_attention","full_attention"]"#,
+        r#"["linear_attention","full_attention","linear_attention","full_attention"]"#,
+    );
+    assert!(config.contains(r#""full_attention","linear_attention""#));
+    qwen35::random::write_random_snapshot(&start, &config, 2).unwrap();
+    let template = ChatTemplate::from_snapshot(&start).unwrap();
+    let prompt = TaskPrompt::from_text("Tag the decisions:\n{raw_text}", "test").unwrap();
+    let corpus = generate(&SynthConfig {
+        docs: 300,
+        seed: 77,
+    });
+    let mut lines = String::new();
+    for d in corpus
+        .documents
+        .iter()
+        .filter(|d| corpus.train.contains(&d.id))
+    {
+        let (row, _) = TrainingRow::from_gold(&d.id, &d.text, &d.gold_document());
+        for w in windows(&row, 160) {
+            if w.raw_text.trim().is_empty() || w.raw_text.chars().count() > 240 {
+                continue;
+            }
+            let e = example(
+                &tokenizer,
+                &template,
+                &prompt,
+                &w.raw_text,
+                &w.raw_text,
+                4096,
+            )
+            .unwrap();
+            lines.push_str(
+                &serde_json::json!({"ids": e.ids, "response_start": e.response_start}).to_string(),
+            );
+            lines.push('\n');
+        }
+    }
+    std::fs::write(dir.join("copy.jsonl"), lines).unwrap();
+}
