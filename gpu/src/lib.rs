@@ -37,13 +37,11 @@
 //! Dependencies point one way: `config` ← `layers` ← `model` ← `generate`/`graph` ←
 //! `continuous` ← `infer`; `cache` and `step` are read by the layers and written by the model.
 //!
-//! * [`train`]: training support, in progress (issue 17; design in `gpu/TRAINING-PLAN.md`): so
-//!   far the differentiable forms of the fused operations where candle's autograd stops
-//!   (gradients reach every weight: `tests/gradients.rs`), the DFT / cross-entropy loss over a
-//!   chunked LM head, and a trainable LoRA adapter beside the frozen model
-//!   ([`qwen35::Qwen35Model::hidden_states_with`]; `tests/lora_training.rs`).
+//! * [`train`]: LoRA + DFT fine-tuning on the CPU and CUDA (gradients through every operation,
+//!   PEFT-format adapters, checkpoints, merging); loss and gradients equal PyTorch + PEFT's
+//!   (`tests/lora_training.rs`).
 //!
-//! Not yet: LoRA gradients, DFT and GRPO training, an attention kernel for prefill.
+//! Not yet: fast full-size training, GRPO, an attention kernel for prefill.
 
 pub mod chat;
 pub mod device;

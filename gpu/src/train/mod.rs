@@ -1,12 +1,22 @@
-//! Training support (issue 17, in progress; the design is in `gpu/TRAINING-PLAN.md`).
+//! Training: LoRA fine-tuning of the frozen Qwen3.5 with the DFT (or cross-entropy) loss, on
+//! the CPU and on CUDA.
 //!
 //! [`job`] is one whole run (rows and a snapshot in, an adapter out), built from the rest:
-//! [`export`], a snapshot with an adapter merged in; [`data`], a training row as tokens with the response marked by the chat template;
-//! [`lora`], a trainable adapter beside the frozen model (PEFT's initialisation and format); [`loss`], the DFT and cross-entropy loss over a chunked LM head; [`optim`], AdamW,
-//! clipping and the warm-up + cosine schedule; [`trainer`], the loop (accumulation, clipping,
-//! schedule, seeded order); [`checkpoint`], its state saved atomically and resumed; [`metrics`], the per-step log and loss curve; and [`ops`], differentiable forms of the fused operations where candle's autograd stops
-//! (its fused RMS norm and softmax have no backward). The model's layers switch to them when
-//! an input is tracked for gradients, so inference runs exactly as before.
+//! * [`data`]: a training row as tokens, the response marked by the chat template;
+//! * [`lora`]: a trainable adapter beside the frozen model (PEFT's initialisation and format);
+//! * [`ops`]: differentiable forms of the fused operations where candle's autograd stops (its
+//!   fused RMS norm and softmax have no backward), and [`ops::frozen_linear`], a product with a
+//!   frozen weight that makes no weight gradient. The model's layers switch to them when an
+//!   input is tracked for gradients, so inference runs exactly as before;
+//! * [`loss`]: the DFT and cross-entropy loss over a chunked LM head;
+//! * [`optim`]: AdamW, clipping and the warm-up + cosine schedule;
+//! * [`trainer`]: the loop (accumulation, clipping, schedule, seeded order);
+//! * [`checkpoint`]: its state, saved atomically and resumed;
+//! * [`metrics`]: the per-step log and the loss curve;
+//! * [`export`]: a snapshot with an adapter merged in.
+//!
+//! Speed at full size (fused kernels with a backward, recomputation instead of keeping every
+//! activation) is training part 2: BENCHMARKS.md has the first full-size measurement.
 
 pub mod checkpoint;
 pub mod data;
