@@ -10,6 +10,8 @@ use common::{golden, max_abs_diff};
 use candle_core::{D, DType, Device, Tensor};
 use lamar_model::lora::LoraAdapter;
 use lamar_model::qwen35;
+use lamar_model::train::data::Example;
+use lamar_model::train::gradients::{Backward, example_gradients};
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use lamar_model::train::loss::{LossKind, head_loss, surrogate};
 use std::sync::Arc;
@@ -245,4 +247,55 @@ fn a_merged_snapshot_equals_the_base_with_its_adapter() {
         .unwrap();
     let diff = max_abs_diff(&got, &want);
     assert!(diff < 1e-4, "merged snapshot differs by {diff}");
+}
+
+#[test]
+fn recomputing_each_layer_gives_the_gradients_of_keeping_every_activation() {
+    let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = Arc::new(trained(&model));
+    let named = lora.named_vars();
+    let vars: Vec<_> = named.iter().map(|(_, v)| *v).collect();
+    let ids: Vec<u32> = ids().squeeze(0).unwrap().to_vec1().unwrap();
+    let example = Example {
+        ids,
+        response_start: 30,
+        truncated: false,
+    };
+    let run = |backward| {
+        example_gradients(
+            &model,
+            &lora,
+            &vars,
+            &example,
+            LossKind::Dft,
+            40,
+            16,
+            backward,
+        )
+        .unwrap()
+    };
+    let (kept_loss, kept) = run(Backward::KeepAll);
+    let (recomputed_loss, recomputed) = run(Backward::Recompute);
+    // The same operations, in an order that can round differently (the residual sums).
+    let rel =
+        (kept_loss.weighted_sum - recomputed_loss.weighted_sum).abs() / kept_loss.weighted_sum;
+    assert!(rel < 1e-6, "losses differ by {rel} (relative)");
+    for ((name, _), (a, b)) in named.iter().zip(kept.iter().zip(&recomputed)) {
+        let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+        let scale = a
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let diff = max_abs_diff(a, b);
+        assert!(scale > 0.0, "{name}: no gradient");
+        assert!(
+            diff <= 1e-5 * scale + 1e-9,
+            "{name}: {diff} (largest {scale})"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use lamar_model::qwen35;
 use lamar_model::tokenizer::TextTokenizer;
 use lamar_model::train::checkpoint::Checkpoints;
 use lamar_model::train::data::{Example, example};
+use lamar_model::train::gradients::Backward;
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use lamar_model::train::loss::{LossKind, head_loss};
 use lamar_model::train::trainer::{StepReport, TrainConfig, train};
@@ -132,6 +133,7 @@ fn training_on_windows_of_notes_carries_over_to_held_out_windows() {
         max_grad_norm: 1.0,
         head_chunk: 64,
         seed: 1,
+        backward: Backward::Recompute,
         stop_after_steps: None,
     };
     let before = held_out(&model, &lora, &val_set);
@@ -186,6 +188,8 @@ fn a_resumed_run_ends_with_the_same_adapter_bit_for_bit() {
         max_grad_norm: 1.0,
         head_chunk: 64,
         seed: 9,
+        // The path that keeps every activation (the default recomputes them).
+        backward: Backward::KeepAll,
         stop_after_steps: None,
     };
     let fresh =

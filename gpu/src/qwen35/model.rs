@@ -358,6 +358,44 @@ impl Qwen35Model {
         self.norm.forward(&h)
     }
 
+    /// The context of a cache-free training pass over `(b, t)` tokens with `lora` (no fused
+    /// kernels: they write outside candle's autograd). For a caller that runs the layers one
+    /// at a time ([`Qwen35Model::run_layer`]), as recomputation in the backward pass does.
+    pub(crate) fn training_step(
+        &self,
+        b: usize,
+        t: usize,
+        lora: Arc<TrainableLora>,
+    ) -> Result<Step> {
+        let mut step = self.step(None, b, t, None)?;
+        step.fused = super::step::FusedKernels::NONE;
+        step.lora = Some(lora);
+        Ok(step)
+    }
+
+    /// The token embeddings of `input_ids`: the residual stream before the first layer.
+    pub(crate) fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
+        self.embed.forward(input_ids)
+    }
+
+    /// The number of decoder layers.
+    pub(crate) fn layer_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The residual stream after decoder layer `index`, from the one before it (no cache); the
+    /// same values as [`Qwen35Model::hidden_states_with`] computes, one layer at a time.
+    pub(crate) fn run_layer(&self, index: usize, residual: &Tensor, step: &Step) -> Result<Tensor> {
+        let mut h = residual.clone();
+        let out = self.layers[index].forward(&mut h, None, step, None)?;
+        h + out
+    }
+
+    /// The final norm (what the LM head reads) of the residual stream after the last layer.
+    pub(crate) fn final_norm(&self, residual: &Tensor) -> Result<Tensor> {
+        self.norm.forward(residual)
+    }
+
     /// Every projection of the model: module path and `(in, out)` features, in layer order.
     pub fn projections(&self) -> Result<Vec<(String, usize, usize)>> {
         let mut out = Vec::new();

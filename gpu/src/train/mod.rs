@@ -9,6 +9,8 @@
 //!   frozen weight that makes no weight gradient. The model's layers switch to them when an
 //!   input is tracked for gradients, so inference runs exactly as before;
 //! * [`loss`]: the DFT and cross-entropy loss over a chunked LM head;
+//! * [`gradients`]: one sequence's loss and adapter gradients, with every activation kept or
+//!   with each layer recomputed in the backward pass (activation checkpointing);
 //! * [`optim`]: AdamW, clipping and the warm-up + cosine schedule;
 //! * [`trainer`]: the loop (accumulation, clipping, schedule, seeded order);
 //! * [`checkpoint`]: its state, saved atomically and resumed;
@@ -21,6 +23,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod export;
+pub mod gradients;
 pub mod job;
 pub mod lora;
 pub mod loss;

@@ -5,8 +5,9 @@
 
 use super::checkpoint::{Checkpoints, Fingerprint};
 use super::data::Example;
+use super::gradients::{Backward, example_gradients};
 use super::lora::TrainableLora;
-use super::loss::{LossKind, head_loss, surrogate};
+use super::loss::LossKind;
 use super::optim::{AdamW, AdamWConfig, clip_global_norm, warmup_cosine, warmup_steps};
 use crate::qwen35::Qwen35Model;
 use candle_core::{Result, Tensor};
@@ -35,6 +36,8 @@ pub struct TrainConfig {
     pub head_chunk: usize,
     /// Seed of the data order.
     pub seed: u64,
+    /// Keep every activation for the backward pass, or recompute each layer's.
+    pub backward: Backward,
     /// Stop after this many optimiser steps of the run (the schedule still spans all of it),
     /// for example to split a run in parts; `None` runs to the end.
     pub stop_after_steps: Option<usize>,
@@ -54,6 +57,7 @@ impl Default for TrainConfig {
             max_grad_norm: 1.0,
             head_chunk: 1024,
             seed: 3407,
+            backward: Backward::Recompute,
             stop_after_steps: None,
         }
     }
@@ -151,32 +155,23 @@ pub fn train(
             let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
             let (mut weighted, mut cross_entropy) = (0f64, 0f64);
             for &k in group {
-                let e = &examples[k];
-                // Position t predicts token t + 1: the response tokens ids[start..] are
-                // predicted at positions start − 1 .. len − 1.
-                let ids = Tensor::new(e.ids.as_slice(), &device)?.unsqueeze(0)?;
-                let from = e.response_start - 1;
-                let n = e.ids.len() - e.response_start;
-                let hidden = model
-                    .hidden_states_with(&ids, None, Some(lora.clone()))?
-                    .squeeze(0)?
-                    .narrow(0, from, n)?;
-                let loss = head_loss(
-                    &hidden,
-                    &e.ids[e.response_start..],
-                    model.lm_head_weight(),
+                let (loss, example_grads) = example_gradients(
+                    model,
+                    lora,
+                    &vars,
+                    &examples[k],
                     config.loss,
                     tokens,
                     config.head_chunk,
+                    config.backward,
                 )?;
                 weighted += loss.weighted_sum;
                 cross_entropy += loss.cross_entropy_sum;
-                let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
-                for (slot, var) in grads.iter_mut().zip(&vars) {
-                    if let Some(g) = store.get(var.as_tensor()) {
+                for (slot, g) in grads.iter_mut().zip(example_grads) {
+                    if let Some(g) = g {
                         *slot = Some(match slot.take() {
                             Some(sum) => (sum + g)?,
-                            None => g.clone(),
+                            None => g,
                         });
                     }
                 }

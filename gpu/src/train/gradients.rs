@@ -1,0 +1,135 @@
+//! The loss of one training sequence and the gradient of every adapter variable: either with
+//! candle's autograd over the whole model at once, or keeping only each decoder layer's input
+//! between the forward and the backward pass (activation checkpointing, [`Backward::Recompute`]).
+//!
+//! candle's autograd keeps every intermediate tensor of the forward pass until `backward`: at
+//! full size that is tens of gigabytes per thousand tokens. Here the forward pass runs one layer
+//! at a time and keeps only the residual stream between layers, detached (each layer's graph is
+//! freed as soon as the next layer has its input). The backward pass then walks the layers from
+//! the top: it recomputes one layer from its saved input, made a variable, and back-propagates
+//! the gradient arriving at the layer's output (`Σ output · gradient`, the same surrogate as the
+//! LM head's); that gives the gradient at the layer's input, for the layer below, and the
+//! adapter's gradients inside the layer. Peak memory is one layer's graph plus the saved
+//! inputs; the price is a second forward pass, as in transformers' gradient checkpointing.
+
+use super::data::Example;
+use super::lora::TrainableLora;
+use super::loss::{HeadLoss, LossKind, head_loss, surrogate};
+use crate::qwen35::Qwen35Model;
+use candle_core::{Result, Tensor, Var};
+use std::sync::Arc;
+
+/// How the backward pass gets the activations it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backward {
+    /// Keep every intermediate tensor of the forward pass (fastest, most memory).
+    KeepAll,
+    /// Keep each layer's input only and recompute the layer during the backward pass.
+    #[default]
+    Recompute,
+}
+
+/// Adds the gradients `store` holds for `vars` into `sums`.
+fn collect(
+    sums: &mut [Option<Tensor>],
+    vars: &[&Var],
+    store: &candle_core::backprop::GradStore,
+) -> Result<()> {
+    for (slot, var) in sums.iter_mut().zip(vars) {
+        if let Some(g) = store.get(var.as_tensor()) {
+            *slot = Some(match slot.take() {
+                Some(sum) => (sum + g)?,
+                None => g.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The loss of `example` (normalised by `normaliser` response tokens) and the gradient of each
+/// of `vars` (the adapter's, in order; `None` where a variable got none).
+#[allow(clippy::too_many_arguments)]
+pub fn example_gradients(
+    model: &Qwen35Model,
+    lora: &Arc<TrainableLora>,
+    vars: &[&Var],
+    example: &Example,
+    kind: LossKind,
+    normaliser: usize,
+    head_chunk: usize,
+    backward: Backward,
+) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
+    let device = vars
+        .first()
+        .map(|v| v.device().clone())
+        .ok_or_else(|| candle_core::Error::Msg("an adapter without variables".into()))?;
+    let ids = Tensor::new(example.ids.as_slice(), &device)?.unsqueeze(0)?;
+    // Position t predicts token t + 1: the response tokens ids[start..] are predicted at
+    // positions start − 1 .. len − 1.
+    let (from, n) = (
+        example.response_start - 1,
+        example.ids.len() - example.response_start,
+    );
+    let targets = &example.ids[example.response_start..];
+    let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
+    if backward == Backward::KeepAll {
+        let hidden = model
+            .hidden_states_with(&ids, None, Some(lora.clone()))?
+            .squeeze(0)?
+            .narrow(0, from, n)?;
+        let loss = head_loss(
+            &hidden,
+            targets,
+            model.lm_head_weight(),
+            kind,
+            normaliser,
+            head_chunk,
+        )?;
+        let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
+        collect(&mut grads, vars, &store)?;
+        return Ok((loss, grads));
+    }
+    let step = model.training_step(1, example.ids.len(), lora.clone())?;
+    // Forward: the input of every layer, then the last layer's output, all detached.
+    let mut inputs = Vec::with_capacity(model.layer_count() + 1);
+    inputs.push(model.embed(&ids)?.detach());
+    for layer in 0..model.layer_count() {
+        let next = model.run_layer(layer, &inputs[layer], &step)?.detach();
+        inputs.push(next);
+    }
+    // The head: the loss and its gradient at the last layer's output.
+    let top = Var::from_tensor(&inputs[model.layer_count()])?;
+    let hidden = model
+        .final_norm(top.as_tensor())?
+        .squeeze(0)?
+        .narrow(0, from, n)?;
+    let loss = head_loss(
+        &hidden,
+        targets,
+        model.lm_head_weight(),
+        kind,
+        normaliser,
+        head_chunk,
+    )?;
+    let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
+    let mut arriving = store
+        .get(top.as_tensor())
+        .ok_or_else(|| candle_core::Error::Msg("no gradient reached the last layer".into()))?
+        .detach();
+    // Down the layers: recompute each from its input, back-propagate what arrives at its output.
+    for layer in (0..model.layer_count()).rev() {
+        let input = Var::from_tensor(&inputs[layer])?;
+        let output = model.run_layer(layer, input.as_tensor(), &step)?;
+        let store = surrogate(&output, &arriving.to_dtype(candle_core::DType::F32)?)?.backward()?;
+        collect(&mut grads, vars, &store)?;
+        if layer > 0 {
+            arriving = store
+                .get(input.as_tensor())
+                .ok_or_else(|| {
+                    candle_core::Error::Msg(format!("no gradient reached layer {layer}'s input"))
+                })?
+                .detach();
+        }
+    }
+    Ok((loss, grads))
+}
