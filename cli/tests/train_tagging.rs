@@ -160,7 +160,10 @@ fn training_teaches_a_copier_to_tag_notes_it_never_saw() {
          {tagged_after} of {}",
         val_rows.len()
     );
-    assert!(after >= 0.08, "span F1 on held-out windows only {after}");
+    // Over seeds 1–6 and 3407 this run ends between 0.057 and 0.241 (median 0.112); the exact
+    // trajectory moves with floating-point summation order (a different CPU, activation
+    // recomputation), so the bound sits below the lowest seen, far above the untrained 0.
+    assert!(after >= 0.04, "span F1 on held-out windows only {after}");
     assert!(
         tagged_after * 4 >= val_rows.len(),
         "{tagged_after} of {}",
