@@ -627,6 +627,27 @@ fn plugins_check_vote_and_reward() {
     ]);
     assert!(said.contains("5 completions, mean reward 1.0000"), "{said}");
     assert_eq!(std::fs::read_to_string(&scores).unwrap().lines().count(), 5);
+    // The built-in exact-match reward agrees with the plugin, line for line.
+    let builtin_scores = dir.path().join("builtin_scores.jsonl");
+    let said = ok(&[
+        "reward",
+        "--reward",
+        "reward_exact_match_f1",
+        "--input",
+        p(&completions),
+        "--out",
+        p(&builtin_scores),
+    ]);
+    assert!(said.starts_with("exact_match_f1: 5 completions"), "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&builtin_scores).unwrap(),
+        std::fs::read_to_string(&scores).unwrap()
+    );
+    let err = fails(&["reward", "--reward", "fidelty", "--input", p(&completions)]);
+    assert!(
+        err.contains("unknown reward \"fidelty\"") && err.contains("fidelity, fast_token_f1"),
+        "{err}"
+    );
     // A voter is not a reward: valid completions, refused for the plugin's interface.
     let err = fails(&["reward", "--plugin", p(&vote), "--input", p(&completions)]);
     assert!(

@@ -1,13 +1,22 @@
-//! `lamar reward`: score completions with a reward plugin.
+//! `lamar reward`: score completions with a built-in reward or a reward plugin.
 
 use anyhow::{Result, bail};
 use clap::Args;
 use lamar_core::formats::{read_utf8, write_atomic};
-use lamar_core::reward::{CompletionRow, Reward, Sample, parse_completions, rewards_jsonl};
+use lamar_core::reward::{
+    BuiltinReward, CompletionRow, Reward, Sample, parse_completions, rewards_jsonl,
+};
 use lamar_plugins::PluginHost;
 use std::path::PathBuf;
 
-/// Score model completions against the gold with a reward plugin (as GRPO training does).
+/// Score model completions against the gold (as GRPO training does), with one of LAMAR's
+/// rewards or a reward plugin.
+///
+/// Built-in rewards (`--reward NAME`, with or without the reference's `reward_` prefix), exactly
+/// as LAMAR's `utils/rewards.py`: fidelity (how much of the raw text the completion
+/// reproduces), fast_token_f1 and exact_match_f1 (the three GRPO trains with), and the unused
+/// variants fast_token_precision, exact_match_precision, fast_token_f05, exact_match_f05 and
+/// bleu_exact_tags. Only the answer after a completion's last `</think>` counts.
 ///
 /// --input is JSON Lines, one object per completion: {"completion": …, "gold": … (the gold
 /// tagged text), "raw_text": … (the document)}, optionally with an "id" that is copied to the
@@ -15,9 +24,12 @@ use std::path::PathBuf;
 /// when every completion was scored; a summary is printed.
 #[derive(Args, Debug)]
 pub struct RewardArgs {
-    /// Reward plugin (`*.wasm`).
+    /// A built-in reward's name, or a reward plugin (a path ending in `.wasm`).
+    #[arg(long, required_unless_present = "plugin", conflicts_with = "plugin")]
+    pub reward: Option<String>,
+    /// Reward plugin (`*.wasm`); the same as `--reward PATH.wasm`.
     #[arg(long)]
-    pub plugin: PathBuf,
+    pub plugin: Option<PathBuf>,
     /// Completions, JSON Lines.
     #[arg(long)]
     pub input: PathBuf,
@@ -34,9 +46,8 @@ pub fn run(args: &RewardArgs) -> Result<()> {
     if rows.is_empty() {
         bail!("{}: no completions", args.input.display());
     }
-    let host = PluginHost::new(args.limits.limits())?;
-    let plugin = host.load_reward(&args.plugin)?;
-    let reward: &dyn Reward = &plugin;
+    let reward = load_reward(args)?;
+    let reward: &dyn Reward = reward.as_ref();
     let samples: Vec<Sample> = rows.iter().map(CompletionRow::sample).collect();
     let scores = reward.score(&samples)?;
     if let Some(out) = &args.out {
@@ -58,4 +69,25 @@ pub fn run(args: &RewardArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// The reward `--reward` or `--plugin` names.
+fn load_reward(args: &RewardArgs) -> Result<Box<dyn Reward>> {
+    let plugin = match (&args.reward, &args.plugin) {
+        (_, Some(path)) => path.clone(),
+        (Some(name), None) if name.ends_with(".wasm") => PathBuf::from(name),
+        (Some(name), None) => {
+            return match BuiltinReward::from_name(name) {
+                Some(builtin) => Ok(Box::new(builtin)),
+                None => bail!(
+                    "unknown reward {name:?}: the built-in rewards are {} (or give a plugin's \
+                     .wasm file)",
+                    BuiltinReward::ALL.map(BuiltinReward::name).join(", ")
+                ),
+            };
+        }
+        (None, None) => bail!("give --reward NAME or --plugin FILE.wasm"),
+    };
+    let host = PluginHost::new(args.limits.limits())?;
+    Ok(Box::new(host.load_reward(&plugin)?))
 }

@@ -3,8 +3,18 @@
 //! (`lamar-plugins` implements the trait for `lamar:plugin/reward`), as every merging rule is an
 //! [`ensemble::Voter`](crate::ensemble::Voter).
 //!
+//! LAMAR's own rewards are built in ([`BuiltinReward`]: fidelity, fast token F1, exact-match
+//! F1 and the unused variants, exactly as `utils/rewards.py`), read through [`extract`] (the
+//! answer, the tag-free text, the cleaned tagged strings); [`bleu`] is sacrebleu's sentence BLEU.
+//!
 //! The completions file `lamar reward` reads is JSON Lines of [`CompletionRow`]s
 //! ([`parse_completions`]); its scores are written back as [`rewards_jsonl`].
+
+pub mod bleu;
+pub mod builtin;
+pub mod extract;
+
+pub use builtin::BuiltinReward;
 
 use crate::formats::FormatError;
 use serde::{Deserialize, Serialize};
