@@ -226,6 +226,24 @@ struct PreparedFile {
     groups: Option<FileGroups>,
 }
 
+impl PreparedFile {
+    /// A document's text and tokens, before any gold is attached.
+    fn without_gold(text: &str, nltk: NltkVersion) -> PreparedFile {
+        PreparedFile {
+            text: text.to_string(),
+            tokens: if text.is_empty() {
+                Vec::new()
+            } else {
+                token_spans(text, nltk)
+            },
+            gold_labels: None,
+            gold_set: HashSet::new(),
+            refined: RefineCache::new(),
+            groups: None,
+        }
+    }
+}
+
 /// A scorer bound to one gold set: scores any number of prediction sets.
 pub struct Scorer {
     options: ScorerOptions,
@@ -342,22 +360,7 @@ impl Scorer {
         });
         let mut files = BTreeMap::new();
         for (id, text) in raw_texts {
-            let tokens = if text.is_empty() {
-                Vec::new()
-            } else {
-                token_spans(text, options.nltk)
-            };
-            files.insert(
-                id.clone(),
-                PreparedFile {
-                    text: text.clone(),
-                    tokens,
-                    gold_labels: None,
-                    gold_set: HashSet::new(),
-                    refined: RefineCache::new(),
-                    groups: None,
-                },
-            );
+            files.insert(id.clone(), PreparedFile::without_gold(text, options.nltk));
         }
         for (id, anns) in gold {
             let spans = gold_spans(id, anns)?;
@@ -389,6 +392,21 @@ impl Scorer {
             gold_ids: gold.keys().cloned().collect(),
             has_stats: stats.is_some(),
         })
+    }
+
+    /// Whether the scorer knows `file` (it is in the gold or its raw text was given).
+    pub fn knows(&self, file: &str) -> bool {
+        self.files.contains_key(file)
+    }
+
+    /// Adds the raw text of a file the gold does not have (a document only predictions name),
+    /// so that spans predicted on it are scored as the evaluator scores them. A file the scorer
+    /// already knows is left as it is.
+    pub fn add_text(&mut self, file: &str, text: &str) {
+        if !self.files.contains_key(file) {
+            let prepared = PreparedFile::without_gold(text, self.options.nltk);
+            self.files.insert(file.to_string(), prepared);
+        }
     }
 
     /// Refines spans at these offsets ahead of time, so that scoring predictions made of them
