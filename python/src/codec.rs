@@ -13,7 +13,9 @@ fn checked_spans(text: &str, spans: &[SpanTuple]) -> PyResult<Vec<Span>> {
         .enumerate()
         .map(|(k, &(start, end, category))| {
             let c = Category::from_id(category).ok_or_else(|| {
-                error(format!("span {k}: category {category} is not one of 1 to 9"))
+                error(format!(
+                    "span {k}: category {category} is not one of 1 to 9"
+                ))
             })?;
             Span::checked(start, end, c, len).ok_or_else(|| {
                 error(format!(
