@@ -13,6 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 mod codec;
+mod convert;
 mod ensemble;
 mod rewards;
 mod scoring;
@@ -28,6 +29,21 @@ create_exception!(
 /// A lamar-core error as a Python exception with the same message.
 pub(crate) fn error(e: impl std::fmt::Display) -> PyErr {
     LamarError::new_err(e.to_string())
+}
+
+/// The JSON text of `value`: a string as it is, anything else through Python's `json.dumps`
+/// (non-ASCII kept).
+pub(crate) fn json_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(text) = value.cast::<pyo3::types::PyString>() {
+        return Ok(text.to_cow()?.into_owned());
+    }
+    let kwargs = pyo3::types::PyDict::new(value.py());
+    kwargs.set_item("ensure_ascii", false)?;
+    value
+        .py()
+        .import("json")?
+        .call_method("dumps", (value,), Some(&kwargs))?
+        .extract()
 }
 
 /// A span as Python passes it: `(start_offset, end_offset, category)`.

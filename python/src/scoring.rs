@@ -1,12 +1,14 @@
 //! The official MedDec scorer, bound to one gold set.
 
-use crate::error;
+use crate::convert::predictions_from_list;
+use crate::{error, json_text};
 use lamar_core::formats::predictions::{PredictedSpan, parse_predictions};
 use lamar_core::formats::raw_text::{raw_text_path, read_raw_text};
 use lamar_core::formats::split::read_split;
 use lamar_core::scorer::load::{InputPaths, LoadError, load_inputs};
 use lamar_core::scorer::{Scorer as CoreScorer, ScorerOptions};
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -68,15 +70,31 @@ impl Scorer {
         })
     }
 
-    /// Scores a predictions file's JSON text (`source` names it in errors); returns the
-    /// evaluation as JSON text (the official keys plus `token_f1_by_file`).
+    /// Scores a predictions list, or a predictions file's JSON text (`source` names it in
+    /// errors); returns the evaluation as JSON text (the official keys plus
+    /// `token_f1_by_file`).
     #[pyo3(signature = (predictions, source = "predictions"))]
-    fn score(&mut self, py: Python<'_>, predictions: &str, source: &str) -> PyResult<String> {
+    fn score(
+        &mut self,
+        py: Python<'_>,
+        predictions: &Bound<'_, PyAny>,
+        source: &str,
+    ) -> PyResult<String> {
+        let files = match predictions
+            .cast::<PyList>()
+            .ok()
+            .and_then(predictions_from_list)
+        {
+            Some(files) => files,
+            None => parse_predictions(&json_text(predictions)?, source)
+                .map_err(error)?
+                .into_iter()
+                .map(|f| (f.file_name, f.predictions))
+                .collect(),
+        };
         py.detach(|| {
-            let mut by_file: BTreeMap<String, Vec<PredictedSpan>> = BTreeMap::new();
-            for entry in parse_predictions(predictions, source).map_err(error)? {
-                by_file.insert(entry.file_name, entry.predictions);
-            }
+            // A later entry for the same document replaces an earlier one, as in the CLI.
+            let mut by_file: BTreeMap<String, Vec<PredictedSpan>> = files.into_iter().collect();
             if let Some(split) = &self.split {
                 by_file.retain(|id, _| split.contains(id));
             }

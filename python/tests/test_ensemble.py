@@ -1,5 +1,7 @@
 """consensus/vote against `lamar ensemble` and LAMAR's own ensemble/mbr.py (its goldens)."""
 
+import json
+
 import lamar
 import pytest
 
@@ -51,3 +53,32 @@ def test_consensus_equals_mbr_py():
             assert got == want, (case["params"], doc["file_name"])
             documents += 1
     assert documents == 640
+
+
+def test_lists_and_files_give_the_same_votes_whatever_they_hold(tmp_path):
+    """Lists are read without JSON; anything unusual in them must end as it does in a file."""
+    odd = [
+        {"file_name": "a", "predictions": [
+            {"start_offset": 0, "end_offset": 5, "category": 1},
+            {"start_offset": True, "end_offset": 4, "category": 1},
+            {"start_offset": 1.0, "end_offset": 4, "category": 1},
+            {"start_offset": 1, "end_offset": 4, "category": "1"},
+            [1, 4, 1], None, {"start_offset": 1, "end_offset": 4},
+            {"start_offset": 2, "end_offset": 2 ** 70, "category": 2},
+        ]},
+        {"file_name": 7, "predictions": [{"start_offset": 0, "end_offset": 3, "category": 3}]},
+        {"file_name": None, "predictions": []},
+        {"predictions": [{"start_offset": 0, "end_offset": 3, "category": 3}]},
+        "not an entry",
+        {"file_name": "b", "predictions": {"start_offset": 0}},
+        {"file_name": "a", "predictions": [{"start_offset": 0, "end_offset": 9, "category": 4}]},
+    ]
+    plain = [{"file_name": "a", "predictions": [{"start_offset": 0, "end_offset": 6, "category": 1}]}]
+    for models in ([odd, plain], [plain, odd], [odd[:1], plain], [odd[:6], odd[:1]]):
+        paths = []
+        for k, m in enumerate(models):
+            path = tmp_path / f"m{k}.json"
+            path.write_text(json.dumps(m))
+            paths.append(path)
+        for voter in lamar.VOTERS:
+            assert lamar.vote(voter, models) == lamar.vote(voter, paths), (voter, models)

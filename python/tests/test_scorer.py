@@ -113,3 +113,23 @@ def test_errors_carry_the_cli_message(corpus, tmp_path):
         scorer.score([{"file_name": "no_such_doc", "predictions": []}])
     with pytest.raises(lamar.LamarError, match="predictions"):
         scorer.score(json.loads('[{"predictions": []}]'))
+
+
+def test_lists_and_files_give_the_same_scores_and_errors(corpus, tmp_path):
+    scorer = lamar.Scorer(corpus / "data", corpus / "raw_text")
+    predictions = read_json(corpus / "predictions" / "model_1.json")
+    predictions[0]["predictions"][0]["decision"] = "kept text"
+    predictions.append(dict(predictions[1], predictions=[]))  # a later entry replaces one
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(predictions))
+    assert scorer.score(predictions) == scorer.score(path)
+    for bad in ({"start_offset": True, "end_offset": 4, "category": 1},
+                {"start_offset": 1.5, "end_offset": 4, "category": 1},
+                {"start_offset": 1, "category": 1}):
+        broken = [{"file_name": predictions[0]["file_name"], "predictions": [bad]}]
+        path.write_text(json.dumps(broken))
+        with pytest.raises(lamar.LamarError) as from_list:
+            scorer.score(broken)
+        with pytest.raises(lamar.LamarError) as from_file:
+            scorer.score(path)
+        assert str(from_list.value) == str(from_file.value).replace(str(path), "predictions")

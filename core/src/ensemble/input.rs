@@ -173,9 +173,14 @@ impl<'de> Deserialize<'de> for MaybeSpan {
 
 /// The reference's test of one span's integer fields.
 fn valid_span(start: Option<i64>, end: Option<i64>, category: Option<i64>) -> Option<Span> {
-    let (s, e) = (start?, end?);
-    let category = Category::from_id(category?)?;
-    (s >= 0 && e > s).then(|| Span::new(s as usize, e as usize, category))
+    span_if_valid(start?, end?, category?)
+}
+
+/// The span of three integer fields the reference keeps: category 1 to 9, `start >= 0` and
+/// `end > start` (for callers that read predictions from something other than JSON).
+pub fn span_if_valid(start: i64, end: i64, category: i64) -> Option<Span> {
+    let category = Category::from_id(category)?;
+    (start >= 0 && end > start).then(|| Span::new(start as usize, end as usize, category))
 }
 
 /// A `predictions` value after the reference's validation (`validate_and_normalize_predictions`):
@@ -288,6 +293,12 @@ fn put(votes: &mut Votes, index: usize, spans: Vec<Span>) {
         Ok(k) => votes.models[k].1 = spans,
         Err(k) => votes.models.insert(k, (index, spans)),
     }
+}
+
+/// Records already validated `spans` as model `index`'s vote on document `name` (what
+/// [`add_model`] does for each entry of a file).
+pub fn add_document(votes: &mut VotesByDocument, index: usize, name: String, spans: Vec<Span>) {
+    put(votes.entry(name).or_default(), index, spans);
 }
 
 /// Adds one model's predictions (the JSON text of a predictions file) as model `index`.

@@ -109,13 +109,14 @@ def decode(
     ]
 
 
-def _predictions_json(predictions: PredictionsLike) -> Tuple[str, str]:
-    """JSON text and a name for errors: a list is serialised, a path read."""
+def _predictions(predictions: PredictionsLike) -> Tuple[Union[str, list], str]:
+    """What the native functions take, and a name for errors: a path's JSON text, or the
+    predictions as a list (read without JSON in between)."""
     if isinstance(predictions, (str, os.PathLike)):
         path = os.fspath(predictions)
         with open(path, encoding="utf-8") as f:
             return f.read(), path
-    return json.dumps(list(predictions), ensure_ascii=False), "predictions"
+    return (predictions if isinstance(predictions, list) else list(predictions)), "predictions"
 
 
 class Scorer:
@@ -153,8 +154,8 @@ class Scorer:
     def score(self, predictions: PredictionsLike) -> Dict[str, Any]:
         """Scores one prediction set: a list in MedDec's predictions shape, or the path of a
         predictions JSON file."""
-        text, source = _predictions_json(predictions)
-        return json.loads(self._scorer.score(text, source))
+        value, source = _predictions(predictions)
+        return json.loads(self._scorer.score(value, source))
 
 
 def vote(
@@ -174,9 +175,9 @@ def vote(
     ``min_iou_same_cat`` 0.8); ``boundary`` is ``"joint"`` (LAMAR's) or ``"independent"``.
     Returns the merged predictions, documents sorted by name.
     """
-    models = [_predictions_json(p)[0] for p in predictions_per_model]
+    models = [_predictions(p)[0] for p in predictions_per_model]
     overrides = None if params is None else json.dumps(dict(params))
-    return json.loads(_native.vote(voter, models, overrides, boundary))
+    return _native.vote(voter, models, overrides, boundary)
 
 
 def consensus(

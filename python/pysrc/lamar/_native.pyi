@@ -1,7 +1,7 @@
 """Type stubs of lamar's native module (lamar-core through PyO3). Use the `lamar` package's
 functions: they take and return Python values; these take and return JSON text."""
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 __version__: str
 
@@ -21,11 +21,16 @@ class Scorer:
         nltk: str = "3.9",
         token_f1: str = "official",
     ) -> None: ...
-    def score(self, predictions: str, source: str = "predictions") -> str: ...
+    def score(
+        self, predictions: Union[str, List[Dict[str, Any]]], source: str = "predictions"
+    ) -> str: ...
 
 def vote(
-    voter: str, models: Sequence[str], params: Optional[str] = None, boundary: str = "joint"
-) -> str: ...
+    voter: str,
+    models: Sequence[Union[str, List[Dict[str, Any]]]],
+    params: Optional[str] = None,
+    boundary: str = "joint",
+) -> List[Dict[str, Any]]: ...
 def voter_names() -> List[str]: ...
 def reward(
     name: str, completions: Sequence[str], gold: Sequence[str], raw_text: Sequence[str]
