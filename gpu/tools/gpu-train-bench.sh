@@ -6,6 +6,8 @@
 #
 # Usage: gpu/tools/gpu-train-bench.sh OUT_DIR [tokens per sequence ... (default 2048)]
 # lamar trains two sequences (two optimiser steps: the first pays for start-up) at each length.
+# LAMAR_TRAIN_ARGS adds flags to `lamar train dft` (e.g. --profile: where the time goes);
+# SKIP_BASELINE=1 leaves transformers out.
 # Needs target/cuda/lamar.gz, target/tiny-snapshot (its tokenizer and chat template stand in for
 # Qwen's: every id is below the full vocabulary), target/wheels (PEFT) and
 # target/baseline/transformers_lora_dft_step.py.
@@ -49,12 +51,17 @@ PY
   WATCH=$!
   "$LAMAR" train dft --model "$SNAP" --data "$WORK/rows2-$LEN.jsonl" --out "$OUT/lamar-$LEN" \
     --prompt-file "$WORK/prompt.txt" --device cuda --accumulation 1 --epochs 1 \
-    --max-length "$LEN" --checkpoint-every 1000 2>&1 | tail -3 | tee "$OUT/lamar-$LEN.txt" || true
+    --max-length "$LEN" --checkpoint-every 1000 ${LAMAR_TRAIN_ARGS:-} 2>&1 | tail -40 |
+    tee "$OUT/lamar-$LEN.txt" || true
   kill $WATCH || true
   echo "lamar $LEN: peak GPU memory (MiB, whole device) $(sort -n "$OUT/lamar_memory_mib-$LEN.txt" | tail -1)" |
     tee -a "$OUT/lamar-$LEN.txt"
   cat "$OUT/lamar-$LEN/metrics.jsonl" 2>/dev/null || true
 done
+if [ "${SKIP_BASELINE:-0}" = 1 ]; then
+  rm -rf "$WORK"
+  exit 0
+fi
 if ! python3 -c 'import peft' 2>/dev/null; then
   pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
   export PYTHONPATH=$WORK/pp

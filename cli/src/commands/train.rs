@@ -102,6 +102,10 @@ pub struct DftArgs {
     /// bit for bit, as an uninterrupted run.
     #[arg(long)]
     pub resume: bool,
+    /// Time every stage of the forward and backward passes (the device is waited for after
+    /// each, so the run is slower) and print where the time went.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Runs `lamar train`.
@@ -145,6 +149,7 @@ fn dft(args: &DftArgs) -> Result<()> {
         resume: args.resume,
         dtype: dtype(args.dtype, &device),
         device,
+        profile: args.profile,
     };
     let started = std::time::Instant::now();
     let bar = std::cell::OnceCell::new();
@@ -203,5 +208,17 @@ fn dft(args: &DftArgs) -> Result<()> {
         args.out.display(),
         outcome.curve.display()
     );
+    if !outcome.profile.is_empty() {
+        let total: f64 = outcome.profile.iter().map(|(_, s, _)| s).sum();
+        println!("where the time went ({total:.2} s in all, stages timed one by one):");
+        for (stage, seconds, times) in &outcome.profile {
+            println!(
+                "  {:>8.3} s {:>5.1} %  {:>6}×  {stage}",
+                seconds,
+                100.0 * seconds / total,
+                times
+            );
+        }
+    }
     Ok(())
 }

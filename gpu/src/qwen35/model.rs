@@ -158,6 +158,19 @@ impl Qwen35Model {
         t: usize,
         cache: Option<&mut Cache>,
     ) -> Result<Step> {
+        self.step_with(mask, b, t, cache, false)
+    }
+
+    /// [`Self::step`]; with `causal_blocks` (a training pass: no cache, no padding), without
+    /// the `[T × S]` causal bias, which attention then applies itself.
+    fn step_with(
+        &self,
+        mask: Option<&Tensor>,
+        b: usize,
+        t: usize,
+        cache: Option<&mut Cache>,
+        causal_blocks: bool,
+    ) -> Result<Step> {
         let device = self.embed.embeddings().device();
         let (mut fresh_positions, mut fresh_seen) = (Vec::new(), None);
         let (next_position, seen_before, reserve) = match cache {
@@ -203,8 +216,10 @@ impl Qwen35Model {
         // Padding keys: a large finite penalty, so that a padding query (which sees only
         // padding) still gets a finite softmax.
         let padding = ((seen - 1.0)? * 1e30)?.reshape((b, 1, 1, s))?;
-        let bias = if t == 1 {
-            padding // a single new token may look at everything before it
+        let bias = if t == 1 || causal_blocks {
+            // A single new token may look at everything before it; a training pass's
+            // attention masks the future itself.
+            padding
         } else {
             // Query i (at column offset + i) may not look at columns j > offset + i; built on
             // the device (a T × S mask is tens of megabytes for a long prompt).
@@ -224,6 +239,7 @@ impl Qwen35Model {
             cos: emb.cos()?,
             sin: emb.sin()?,
             bias,
+            causal_blocks,
             mask: mask.map(|_| mask_f),
             fused: self.fused,
             graph: None,
@@ -367,7 +383,7 @@ impl Qwen35Model {
         t: usize,
         lora: Arc<TrainableLora>,
     ) -> Result<Step> {
-        let mut step = self.step(None, b, t, None)?;
+        let mut step = self.step_with(None, b, t, None, true)?;
         step.fused = super::step::FusedKernels::NONE;
         step.lora = Some(lora);
         Ok(step)
@@ -381,6 +397,11 @@ impl Qwen35Model {
     /// The number of decoder layers.
     pub(crate) fn layer_count(&self) -> usize {
         self.layers.len()
+    }
+
+    /// Whether decoder layer `index` is a full-attention layer (else Gated DeltaNet).
+    pub(crate) fn is_attention_layer(&self, index: usize) -> bool {
+        self.layers[index].is_attention()
     }
 
     /// The residual stream after decoder layer `index`, from the one before it (no cache); the

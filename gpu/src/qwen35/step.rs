@@ -18,8 +18,12 @@ pub(crate) struct Step {
     /// `(B, 1, T, rotary_dim)`.
     pub(crate) cos: Tensor,
     pub(crate) sin: Tensor,
-    /// `(B, 1, T, S)`: 0 where a query may look, −∞ (future) or −1e30 (padding) elsewhere.
+    /// `(B, 1, T, S)`: 0 where a query may look, −∞ (future) or −1e30 (padding) elsewhere;
+    /// with `causal_blocks`, `(B, 1, 1, S)` without the causal part.
     pub(crate) bias: Tensor,
+    /// Training passes (no cache, no padding): attention applies causality itself, a block of
+    /// queries at a time ([`crate::train::attention`]), and `bias` holds no `[T × S]` part.
+    pub(crate) causal_blocks: bool,
     /// `(B, T)` 1 for real tokens, 0 for padding; `None` when there is no padding.
     pub(crate) mask: Option<Tensor>,
     /// In a CUDA graph's capture ([`super::graph`]): the `(2)` u32 buffer `[column, length]`

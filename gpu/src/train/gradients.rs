@@ -90,6 +90,10 @@ pub fn example_gradients(
         return Ok((loss, grads));
     }
     let step = model.training_step(1, example.ids.len(), lora.clone())?;
+    // With a stopwatch (`lamar train dft --profile`), the stages below add up to the step: the
+    // layers' own stage marks split the forward passes, and each backward pass is charged to
+    // its layer kind.
+    step.lap("train: optimiser update, data and anything between steps")?;
     // Forward: the input of every layer, then the last layer's output, all detached.
     let mut inputs = Vec::with_capacity(model.layer_count() + 1);
     inputs.push(model.embed(&ids)?.detach());
@@ -97,6 +101,7 @@ pub fn example_gradients(
         let next = model.run_layer(layer, &inputs[layer], &step)?.detach();
         inputs.push(next);
     }
+    step.lap("train: residual add after each layer")?;
     // The head: the loss and its gradient at the last layer's output.
     let top = Var::from_tensor(&inputs[model.layer_count()])?;
     let hidden = model
@@ -112,6 +117,7 @@ pub fn example_gradients(
         head_chunk,
     )?;
     let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
+    step.lap("train: final norm, LM head and loss, forward and backward")?;
     let mut arriving = store
         .get(top.as_tensor())
         .ok_or_else(|| candle_core::Error::Msg("no gradient reached the last layer".into()))?
@@ -120,7 +126,13 @@ pub fn example_gradients(
     for layer in (0..model.layer_count()).rev() {
         let input = Var::from_tensor(&inputs[layer])?;
         let output = model.run_layer(layer, input.as_tensor(), &step)?;
+        step.lap("train: residual add after each layer")?;
         let store = surrogate(&output, &arriving.to_dtype(candle_core::DType::F32)?)?.backward()?;
+        step.lap(if model.is_attention_layer(layer) {
+            "train: backward of an attention layer"
+        } else {
+            "train: backward of a DeltaNet layer"
+        })?;
         collect(&mut grads, vars, &store)?;
         if layer > 0 {
             arriving = store

@@ -13,6 +13,7 @@ use super::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use super::metrics::{MetricsError, MetricsLog, loss_curve, read_metrics};
 use super::trainer::{StepReport, TrainConfig, train};
 use crate::chat::{ChatError, ChatTemplate};
+use crate::qwen35::stopwatch::Stopwatch;
 use crate::qwen35::{self, LoadError};
 use crate::tokenizer::{TextTokenizer, TokenizerError};
 use candle_core::{DType, Device};
@@ -107,6 +108,9 @@ pub struct DftJob {
     pub device: Device,
     /// Precision of the frozen model.
     pub dtype: DType,
+    /// Time every stage of every step (waiting for the device after each: slower) and report
+    /// the totals in [`DftOutcome::profile`].
+    pub profile: bool,
 }
 
 /// What a finished run did.
@@ -122,6 +126,8 @@ pub struct DftOutcome {
     pub last: StepReport,
     /// The loss curve.
     pub curve: PathBuf,
+    /// With [`DftJob::profile`]: `(stage, seconds, times)` over the whole run, largest first.
+    pub profile: Vec<(&'static str, f64, usize)>,
 }
 
 /// Sequences of `rows` for `tokenizer` and `template`, each checked; an error names the row.
@@ -178,7 +184,9 @@ impl DftJob {
         let tokenizer = TextTokenizer::from_snapshot(&self.model)?;
         let template = ChatTemplate::from_snapshot(&self.model)?;
         let examples = examples(rows, &tokenizer, &template, &self.prompt, self.max_length)?;
-        let model = qwen35::load(&self.model, self.dtype, &self.device)?;
+        let mut model = qwen35::load(&self.model, self.dtype, &self.device)?;
+        let stopwatch = self.profile.then(|| Arc::new(Stopwatch::new(&self.device)));
+        model.set_stopwatch(stopwatch.clone());
         let checkpoints = Checkpoints {
             dir: self.out.clone(),
             every: self.checkpoint_every,
@@ -228,7 +236,10 @@ impl DftJob {
         let last = last.or_else(|| reports.last().copied()).ok_or_else(|| {
             TrainError::Setting("no step ran (the checkpoint is already at the end)".into())
         })?;
+        let mut profile = stopwatch.map(|w| w.take()).unwrap_or_default();
+        profile.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(DftOutcome {
+            profile,
             rows: examples.len(),
             truncated: examples.iter().filter(|e| e.truncated).count(),
             resumed_at,

@@ -8,6 +8,8 @@
 //!   fused RMS norm and softmax have no backward), and [`ops::frozen_linear`], a product with a
 //!   frozen weight that makes no weight gradient. The model's layers switch to them when an
 //!   input is tracked for gradients, so inference runs exactly as before;
+//! * [`attention`]: causal attention a block of queries at a time, forward and backward,
+//!   without any `[T × T]` matrix (training passes use it for every full-attention layer);
 //! * [`loss`]: the DFT and cross-entropy loss over a chunked LM head;
 //! * [`gradients`]: one sequence's loss and adapter gradients, with every activation kept or
 //!   with each layer recomputed in the backward pass (activation checkpointing);
@@ -17,9 +19,11 @@
 //! * [`metrics`]: the per-step log and the loss curve;
 //! * [`export`]: a snapshot with an adapter merged in.
 //!
-//! Speed at full size (fused kernels with a backward, recomputation instead of keeping every
-//! activation) is training part 2: BENCHMARKS.md has the first full-size measurement.
+//! Speed at full size is training part 2 (issue 18): recomputation per layer and blocked
+//! attention are in; fused kernels with a backward for the delta rule, the LM head and the
+//! LoRA products are next. BENCHMARKS.md has the full-size measurements.
 
+pub mod attention;
 pub mod checkpoint;
 pub mod data;
 pub mod export;

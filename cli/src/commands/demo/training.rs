@@ -54,6 +54,7 @@ pub(super) fn train(args: &DemoArgs) -> Result<Value> {
         resume: false,
         device: candle_core::Device::Cpu,
         dtype: candle_core::DType::F32,
+        profile: false,
     };
     let started = std::time::Instant::now();
     let outcome = job.run(&rows, |_, _| {}, |_| {})?;

@@ -305,6 +305,7 @@ impl Qwen35Model {
                 cos: emb.cos()?,
                 sin: emb.sin()?,
                 bias: bias.clone(),
+                causal_blocks: false,
                 mask: None,
                 fused: self.fused,
                 graph: Some(counters.clone()),

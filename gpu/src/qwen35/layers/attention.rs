@@ -207,25 +207,31 @@ impl FullAttention {
         let (b, h, t, hd) = q.dims4()?;
         let kvh = self.kv_heads;
         let s = k.dim(2)?;
-        // Grouped-query attention without copying keys and values per query head: the `n`
-        // query heads sharing one key/value head are stacked along the token axis.
-        let n = h / kvh;
-        let q = q.reshape((b, kvh, n * t, hd))?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?
-            .reshape((b, kvh, n, t, s))?
-            .broadcast_add(&step.bias.to_dtype(q.dtype())?.unsqueeze(1)?)?;
-        let probs = if crate::train::ops::tracked(&[&scores]) {
-            crate::train::ops::softmax_last_dim(&scores)?
+        let scale = 1.0 / (hd as f64).sqrt();
+        let out = if step.causal_blocks {
+            // Training: causal attention in blocks of queries, with its own backward; no
+            // `[T × S]` matrix (the step has no causal bias either).
+            use crate::train::attention::{block_rows, causal_attention};
+            causal_attention(q, k, v, scale, block_rows(h, s))?
         } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
+            // Grouped-query attention without copying keys and values per query head: the
+            // `n` query heads sharing one key/value head are stacked along the token axis.
+            let n = h / kvh;
+            let q = q.reshape((b, kvh, n * t, hd))?;
+            let scores = (q.matmul(&k.t()?)? * scale)?
+                .reshape((b, kvh, n, t, s))?
+                .broadcast_add(&step.bias.to_dtype(q.dtype())?.unsqueeze(1)?)?;
+            let probs = if crate::train::ops::tracked(&[&scores]) {
+                crate::train::ops::softmax_last_dim(&scores)?
+            } else {
+                candle_nn::ops::softmax_last_dim(&scores)?
+            };
+            probs
+                .reshape((b, kvh, n * t, s))?
+                .matmul(v)?
+                .reshape((b, h, t, hd))?
         };
-        let probs = probs.reshape((b, kvh, n * t, s))?;
-        let out = probs
-            .matmul(v)?
-            .reshape((b, h, t, hd))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, t, h * hd))?;
+        let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))?;
         step.lap("attention: scores, softmax, values")?;
         let gated = out.mul(&candle_nn::ops::sigmoid(gate)?)?;
         let out = self

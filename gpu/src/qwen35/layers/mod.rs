@@ -102,6 +102,11 @@ impl DecoderLayer {
     }
 
     /// Every projection of the layer: module path and `(in, out)` features.
+    /// Whether the layer mixes tokens by full attention (else by Gated DeltaNet).
+    pub(crate) fn is_attention(&self) -> bool {
+        matches!(self.mixer, Mixer::Attention(_))
+    }
+
     pub(crate) fn projections(&self) -> Result<Vec<(String, usize, usize)>> {
         let mut out = match &self.mixer {
             Mixer::Attention(a) => a.projections()?,
