@@ -3,7 +3,7 @@
 //! `tests/golden/rewards` holds the reference's own outputs for every one of them.
 
 use super::bleu::sentence_bleu;
-use super::extract::{answer, strip_decision_tags, tagged_strings};
+use super::extract::{Piece, answer, strip_decision_tags, tag_tokens, tagged_strings};
 use super::{Reward, RewardError, Sample};
 use crate::category::Category;
 use crate::codec::difflib;
@@ -228,27 +228,16 @@ fn exact_reward(predicted: &str, gold: &str, measure: Measure) -> f64 {
 /// `_space_out_tags`: spaces around every `</?[a-zA-Z_]+>` token, whitespace collapsed.
 fn space_out_tags(text: &str) -> Vec<String> {
     let mut spaced = String::with_capacity(text.len() + 16);
-    let mut rest = text;
-    while let Some(at) = rest.find('<') {
-        spaced.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let name_from = usize::from(after.starts_with('/'));
-        let name_len = after[name_from..]
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic() || *b == b'_')
-            .count();
-        let end = name_from + name_len;
-        if name_len > 0 && after[end..].starts_with('>') {
-            spaced.push(' ');
-            spaced.push_str(&rest[at..at + 1 + end + 1]);
-            spaced.push(' ');
-            rest = &after[end + 1..];
-        } else {
-            spaced.push('<');
-            rest = after;
+    for piece in tag_tokens(text) {
+        match piece {
+            Piece::Text(text) => spaced.push_str(text),
+            Piece::Tag { token, .. } => {
+                spaced.push(' ');
+                spaced.push_str(token);
+                spaced.push(' ');
+            }
         }
     }
-    spaced.push_str(rest);
     split_python_whitespace(&spaced, None)
 }
 

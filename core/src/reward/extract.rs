@@ -26,24 +26,78 @@ pub fn answer(completion: &str) -> &str {
 /// no other tag-shaped text), then collapses whitespace as `" ".join(text.split())`.
 pub fn strip_decision_tags(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('<') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let name_from = usize::from(after.starts_with('/'));
-        let tag_len = after[name_from..].find('>').and_then(|end| {
-            Category::from_tag(&after[name_from..name_from + end]).map(|_| name_from + end + 1)
-        });
-        match tag_len {
-            Some(len) => rest = &after[len..],
-            None => {
-                out.push('<');
-                rest = after;
-            }
+    for piece in tag_tokens(text) {
+        match piece {
+            Piece::Tag { name, .. } if Category::from_tag(name).is_some() => {}
+            other => out.push_str(other.text()),
         }
     }
-    out.push_str(rest);
     collapse_whitespace(&out)
+}
+
+/// A piece of text as the reference's tag regular expressions cut it: a tag-shaped token
+/// `</?[a-zA-Z_]+>`, or the text between two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text between tags.
+    Text(&'a str),
+    /// A tag token: the whole token and its name.
+    Tag {
+        /// `<name>` or `</name>`.
+        token: &'a str,
+        /// The name alone.
+        name: &'a str,
+    },
+}
+
+impl<'a> Piece<'a> {
+    /// The piece as it is in the text.
+    pub fn text(self) -> &'a str {
+        match self {
+            Piece::Text(text) => text,
+            Piece::Tag { token, .. } => token,
+        }
+    }
+}
+
+/// The text cut into [`Piece`]s, left to right (a `<` that starts no token stays in the text).
+pub fn tag_tokens(text: &str) -> impl Iterator<Item = Piece<'_>> {
+    let mut rest = text;
+    let mut pending: Option<Piece<'_>> = None;
+    std::iter::from_fn(move || {
+        if let Some(piece) = pending.take() {
+            return Some(piece);
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        let mut from = 0;
+        while let Some(at) = rest[from..].find('<').map(|k| from + k) {
+            let after = &rest[at + 1..];
+            let name_from = usize::from(after.starts_with('/'));
+            let name_len = after[name_from..]
+                .bytes()
+                .take_while(|b| b.is_ascii_alphabetic() || *b == b'_')
+                .count();
+            let end = name_from + name_len;
+            if name_len > 0 && after[end..].starts_with('>') {
+                let token = &rest[at..at + 1 + end + 1];
+                let name = &after[name_from..end];
+                let before = &rest[..at];
+                rest = &after[end + 1..];
+                let tag = Piece::Tag { token, name };
+                if before.is_empty() {
+                    return Some(tag);
+                }
+                pending = Some(tag);
+                return Some(Piece::Text(before));
+            }
+            from = at + 1;
+        }
+        let text = rest;
+        rest = "";
+        Some(Piece::Text(text))
+    })
 }
 
 /// Python's `str.strip()` without arguments.
@@ -53,26 +107,12 @@ fn python_strip(text: &str) -> &str {
 
 /// Removes every `</?[a-zA-Z_]+>` token (any tag-shaped text, decision tag or not).
 fn remove_tag_tokens(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('<') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let name_from = usize::from(after.starts_with('/'));
-        let name_len = after[name_from..]
-            .bytes()
-            .take_while(|b| b.is_ascii_alphabetic() || *b == b'_')
-            .count();
-        let end = name_from + name_len;
-        if name_len > 0 && after[end..].starts_with('>') {
-            rest = &after[end + 1..];
-        } else {
-            out.push('<');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
+    tag_tokens(text)
+        .filter_map(|piece| match piece {
+            Piece::Text(text) => Some(text),
+            Piece::Tag { .. } => None,
+        })
+        .collect()
 }
 
 /// The characters the cleaning keeps at either end: ASCII letters and digits, and `*`.
@@ -146,6 +186,28 @@ mod tests {
         assert_eq!(answer("<think>a</think> x </think>\n y \n"), "y");
         assert_eq!(answer("  <think> never closed"), "");
         assert_eq!(answer(" plain "), " plain ");
+    }
+
+    #[test]
+    fn pieces_cut_at_tag_tokens_only() {
+        let pieces: Vec<Piece> = tag_tokens("<<b>x</c_d>< y>").collect();
+        assert_eq!(
+            pieces,
+            [
+                Piece::Text("<"),
+                Piece::Tag {
+                    token: "<b>",
+                    name: "b"
+                },
+                Piece::Text("x"),
+                Piece::Tag {
+                    token: "</c_d>",
+                    name: "c_d"
+                },
+                Piece::Text("< y>"),
+            ]
+        );
+        assert_eq!(tag_tokens("").count(), 0);
     }
 
     #[test]
