@@ -11,7 +11,8 @@
 #   LAMAR_CUDA_ENV   venv holding the wheels          (default: ./target/cuda-env)
 #   CUDA_COMPUTE_CAP GPU architecture, 90 = Hopper     (default: 90)
 # Output: target/cuda/release/lamar, and gzipped to carry to a GPU host: target/cuda/lamar.gz and
-# target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench.rs).
+# target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench.rs) and target/cuda/train-bench.gz
+# (cli/src/bin/train-bench.rs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -40,4 +41,5 @@ fi
 build "$@"
 gzip -c "$CARGO_TARGET_DIR/release/lamar" >"$CARGO_TARGET_DIR/lamar.gz"
 gzip -c "$CARGO_TARGET_DIR/release/qwen35-bench" >"$CARGO_TARGET_DIR/qwen35-bench.gz"
-ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR/lamar.gz" "$CARGO_TARGET_DIR/qwen35-bench.gz"
+gzip -c "$CARGO_TARGET_DIR/release/train-bench" >"$CARGO_TARGET_DIR/train-bench.gz"
+ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR"/*.gz

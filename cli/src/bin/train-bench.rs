@@ -1,0 +1,155 @@
+//! One LoRA training step of a Qwen3.5 snapshot at given sequence lengths: step time and
+//! tokens per second (run on the GPU machine by `gpu/tools/gpu-train-bench.sh`, which times
+//! transformers + PEFT on the same model in the same call and samples the GPU's memory).
+//!
+//! ```text
+//! train-bench --model DIR [--lengths 2048,8192] [--steps 3] [--device cuda|cpu]
+//!             [--dtype bf16|f32] [--rank 256] [--alpha 32] [--loss dft|ce] [--profile]
+//! ```
+//!
+//! Each sequence is `LEN` random token ids (seeded), its second half the response (LAMAR's rows
+//! are a note, then its tagged copy); each step trains one sequence (batch 1, no accumulation)
+//! with LAMAR's recipe otherwise (rsLoRA on every linear layer, AdamW, DFT). The first step
+//! pays for start-up and is reported apart; `step_s` is the median of the others. One JSON
+//! object per length goes to stdout; with --profile, where the steps' time went (every stage
+//! timed one by one, so the steps are slower) goes to stderr.
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device};
+use clap::Parser;
+use lamar_model::qwen35;
+use lamar_model::qwen35::stopwatch::Stopwatch;
+use lamar_model::train::data::Example;
+use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
+use lamar_model::train::loss::LossKind;
+use lamar_model::train::trainer::{TrainConfig, train};
+use rand::{RngExt, SeedableRng};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Time LoRA training steps of a Qwen3.5 snapshot at given sequence lengths.
+#[derive(Parser, Debug)]
+struct Args {
+    /// The snapshot folder (config.json and safetensors; no tokenizer needed).
+    #[arg(long)]
+    model: PathBuf,
+    /// Sequence lengths in tokens, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "2048")]
+    lengths: Vec<usize>,
+    /// Optimiser steps per length (the first is start-up); at least 2.
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// cuda or cpu.
+    #[arg(long, default_value = "cuda")]
+    device: String,
+    /// Precision of the frozen model: bf16 or f32.
+    #[arg(long, default_value = "bf16")]
+    dtype: String,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 256)]
+    rank: usize,
+    /// LoRA alpha (rank-stabilised scaling).
+    #[arg(long, default_value_t = 32.0)]
+    alpha: f64,
+    /// dft or ce.
+    #[arg(long, default_value = "dft")]
+    loss: String,
+    /// Print where the time went (stages timed one by one).
+    #[arg(long)]
+    profile: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.steps < 2 {
+        bail!("--steps must be at least 2 (the first step is start-up)");
+    }
+    let device = match args.device.as_str() {
+        "cuda" => {
+            Device::new_cuda(0).context("no CUDA device (is this a --features cuda build?)")?
+        }
+        "cpu" => Device::Cpu,
+        other => bail!("--device {other}: expected cuda or cpu"),
+    };
+    let dtype = match args.dtype.as_str() {
+        "bf16" => DType::BF16,
+        "f32" => DType::F32,
+        other => bail!("--dtype {other}: expected bf16 or f32"),
+    };
+    let loss = match args.loss.as_str() {
+        "dft" => LossKind::Dft,
+        "ce" => LossKind::CrossEntropy,
+        other => bail!("--loss {other}: expected dft or ce"),
+    };
+    let mut model = qwen35::load(&args.model, dtype, &device)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let stopwatch = args.profile.then(|| Arc::new(Stopwatch::new(&device)));
+    model.set_stopwatch(stopwatch.clone());
+    let vocab = model.config().vocab_size as u32;
+    let shape = LoraShape {
+        rank: args.rank,
+        alpha: args.alpha,
+        rslora: true,
+    };
+    for &len in &args.lengths {
+        if len < 2 {
+            bail!("--lengths: {len} tokens leave no response");
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(len as u64);
+        let examples: Vec<Example> = (0..args.steps)
+            .map(|_| Example {
+                ids: (0..len).map(|_| rng.random_range(0..vocab)).collect(),
+                response_start: len / 2,
+                truncated: false,
+            })
+            .collect();
+        let lora = Arc::new(TrainableLora::init(
+            &model,
+            &ALL_LINEAR,
+            shape,
+            3407,
+            &device,
+        )?);
+        let config = TrainConfig {
+            loss,
+            accumulation: 1,
+            epochs: 1,
+            ..TrainConfig::default()
+        };
+        let mut seconds = Vec::new();
+        train(&model, &lora, &examples, &config, None, |s| {
+            seconds.push(s.seconds)
+        })?;
+        if let Some(watch) = &stopwatch {
+            let mut stages = watch.take();
+            stages.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (stage, s, n) in stages {
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"len": len, "stage": stage, "seconds": s, "times": n})
+                );
+            }
+        }
+        let first = seconds[0];
+        let mut rest = seconds[1..].to_vec();
+        rest.sort_by(f64::total_cmp);
+        let median = rest[rest.len() / 2];
+        println!(
+            "{}",
+            serde_json::json!({
+                "len": len,
+                "response_tokens": len - len / 2,
+                "first_step_s": first,
+                "step_s": median,
+                "steps": rest,
+                "tok_per_s": len as f64 / median,
+                "lora_parameters": lora
+                    .named_vars()
+                    .iter()
+                    .map(|(_, v)| v.elem_count())
+                    .sum::<usize>(),
+            })
+        );
+    }
+    Ok(())
+}
