@@ -5,8 +5,8 @@
 # layer, bf16 base, DFT, AdamW, batch 1), sequences of LEN random tokens.
 #
 # Usage: gpu/tools/gpu-train-bench.sh OUT_DIR [LEN ... (default 2048)]
-# lamar: cli/src/bin/train-bench.rs (three steps per length: the first is start-up, the median
-# of the others is reported), one process per length while nvidia-smi samples the whole
+# lamar: cli/src/bin/train-bench.rs (three steps per length: the first is start-up, the
+# fastest of the others is reported, as transformers' script does), one process per length while nvidia-smi samples the whole
 # device's memory every 250 ms. transformers: shared/tools/transformers_lora_dft_step.py
 # (carried as target/baseline/; PEFT from target/wheels when the machine has none), which
 # reports PyTorch's peak allocation. Both go into OUT_DIR/table.md.
