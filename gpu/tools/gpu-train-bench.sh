@@ -6,10 +6,10 @@
 #
 # Usage: gpu/tools/gpu-train-bench.sh OUT_DIR [LEN ... (default 2048)]
 # lamar: cli/src/bin/train-bench.rs (three steps per length: the first is start-up, the
-# fastest of the others is reported, as transformers' script does), one process per length while nvidia-smi samples the whole
-# device's memory every 250 ms. transformers: shared/tools/transformers_lora_dft_step.py
-# (carried as target/baseline/; PEFT from target/wheels when the machine has none), which
-# reports PyTorch's peak allocation. Both go into OUT_DIR/table.md.
+# fastest of the others is reported, as transformers' script does), one process per length
+# while nvidia-smi samples the whole device's memory every 250 ms. transformers:
+# shared/tools/transformers_lora_dft_step.py (carried as target/baseline/; PEFT from
+# target/wheels when the machine has none), which reports PyTorch's peak allocation. Both go into OUT_DIR/table.md.
 # LAMAR_TRAIN_ARGS adds flags to train-bench (e.g. --profile: where the time goes, to
 # OUT_DIR/profile-LEN.jsonl); SKIP_BASELINE=1 leaves transformers out.
 # Needs target/cuda/train-bench.gz (gpu/tools/build-cuda.sh), target/baseline and target/wheels.
