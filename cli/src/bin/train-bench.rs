@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! train-bench --model DIR [--lengths 2048,8192] [--steps 3] [--device cuda|cpu]
-//!             [--dtype bf16|f32] [--rank 256] [--alpha 32] [--loss dft|ce] [--profile]
+//!             [--dtype bf16|f32] [--rank 256] [--alpha 32] [--loss dft|ce] [--profile] [--tf32]
 //! ```
 //!
 //! Each sequence is `LEN` random token ids (seeded), its second half the response (LAMAR's rows
@@ -58,6 +58,9 @@ struct Args {
     /// Print where the time went (stages timed one by one).
     #[arg(long)]
     profile: bool,
+    /// Let f32 matrix products (the LoRA products) use TF32 tensor cores on CUDA.
+    #[arg(long)]
+    tf32: bool,
 }
 
 fn main() -> Result<()> {
@@ -82,6 +85,7 @@ fn main() -> Result<()> {
         "ce" => LossKind::CrossEntropy,
         other => bail!("--loss {other}: expected dft or ce"),
     };
+    candle_core::cuda::set_gemm_reduced_precision_f32(args.tf32);
     let mut model = qwen35::load(&args.model, dtype, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;
     let stopwatch = args.profile.then(|| Arc::new(Stopwatch::new(&device)));

@@ -38,7 +38,9 @@ pub struct HeadLoss {
 /// The loss at response positions with final hidden states `hidden` `(positions, hidden)` and
 /// targets `targets`, for the LM head `head` `(vocabulary, hidden)`; `normaliser` is `N`, the
 /// response tokens of the whole accumulated batch. The head runs over `chunk` positions at a
-/// time, in f32; nothing here is tracked for gradients.
+/// time; nothing here is tracked for gradients. The two products with the head (logits, and
+/// `softmax · W`) run in the head's dtype (bf16 on CUDA: tensor cores, f32 accumulation, as
+/// transformers computes bf16 logits), everything between them in f32.
 pub fn head_loss(
     hidden: &Tensor,
     targets: &[u32],
@@ -54,15 +56,16 @@ pub fn head_loss(
     if normaliser == 0 || chunk == 0 {
         candle_core::bail!("the normaliser and the chunk size must be positive");
     }
-    let head = head.detach().to_dtype(DType::F32)?;
-    let hidden = hidden.detach().to_dtype(DType::F32)?;
+    let compute = head.dtype();
+    let head = head.detach();
+    let hidden = hidden.detach().to_dtype(compute)?;
     let (mut weighted_sum, mut cross_entropy_sum) = (0f64, 0f64);
     let mut grads = Vec::with_capacity(positions.div_ceil(chunk));
     for start in (0..positions).step_by(chunk) {
         let n = chunk.min(positions - start);
         let h = hidden.narrow(0, start, n)?;
         let y = Tensor::new(&targets[start..start + n], hidden.device())?;
-        let z = h.matmul(&head.t()?)?; // (n, V)
+        let z = h.matmul(&head.t()?)?.to_dtype(DType::F32)?; // (n, V)
         let max = z.max_keepdim(D::Minus1)?;
         let shifted = z.broadcast_sub(&max)?;
         let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
@@ -75,8 +78,12 @@ pub fn head_loss(
         weighted_sum += f64::from((&weight * &ce)?.sum_all()?.to_scalar::<f32>()?);
         cross_entropy_sum += f64::from(ce.sum_all()?.to_scalar::<f32>()?);
         // w/N · (softmax(z)·W − W[y])
-        let expected = log_probs.exp()?.matmul(&head)?;
-        let target_rows = head.index_select(&y, 0)?;
+        let expected = log_probs
+            .exp()?
+            .to_dtype(compute)?
+            .matmul(&head)?
+            .to_dtype(DType::F32)?;
+        let target_rows = head.index_select(&y, 0)?.to_dtype(DType::F32)?;
         let scale = (weight / normaliser as f64)?.unsqueeze(1)?;
         grads.push((expected - target_rows)?.broadcast_mul(&scale)?);
     }
