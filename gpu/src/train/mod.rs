@@ -10,6 +10,8 @@
 //!   input is tracked for gradients, so inference runs exactly as before;
 //! * [`attention`]: causal attention a block of queries at a time, forward and backward,
 //!   without any `[T × T]` matrix (training passes use it for every full-attention layer);
+//! * [`carry`]: the chunked delta rule's sequential pass with its own backward (the adjoint
+//!   recurrence), so that autograd never slices the chunk tensors;
 //! * [`loss`]: the DFT and cross-entropy loss over a chunked LM head;
 //! * [`gradients`]: one sequence's loss and adapter gradients, with every activation kept or
 //!   with each layer recomputed in the backward pass (activation checkpointing);
@@ -24,6 +26,7 @@
 //! LoRA products are next. BENCHMARKS.md has the full-size measurements.
 
 pub mod attention;
+pub mod carry;
 pub mod checkpoint;
 pub mod data;
 pub mod export;
