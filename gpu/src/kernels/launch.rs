@@ -27,6 +27,7 @@ pub(crate) fn address(t: &Tensor, dtype: DType, what: &str) -> Result<(u64, i64)
         CudaStorageSlice::F32(s) => (s.device_ptr(&stream).0, 4),
         CudaStorageSlice::BF16(s) => (s.device_ptr(&stream).0, 2),
         CudaStorageSlice::U32(s) => (s.device_ptr(&stream).0, 4),
+        CudaStorageSlice::F64(s) => (s.device_ptr(&stream).0, 8),
         _ => bail!("lamar kernel: {what} has an unsupported dtype"),
     };
     let (dims, strides) = (layout.dims(), layout.stride());

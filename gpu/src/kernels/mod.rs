@@ -21,9 +21,14 @@
 //!   computes it in the gate/up product's kernel, `gemv::gemv_swiglu`).
 //! * `gemv`: projections of a few rows (decoding), streaming the weights faster than cuBLAS
 //!   does at one row; one variant finishes the MLP's gate/up product with its activation.
+//! * `adamw`: the optimiser step of training: the global gradient norm summed on the device
+//!   (one transfer instead of one per tensor), and AdamW's update of a tensor in place in one
+//!   kernel instead of about a dozen operations.
 //! * `sample`: greedy decoding's token and log-probability: two kernels for about a dozen; and
 //!   inside a greedy CUDA graph, the choice fed to the next step on the device.
 
+#[cfg(feature = "cuda")]
+pub mod adamw;
 #[cfg(feature = "cuda")]
 pub mod attention;
 #[cfg(feature = "cuda")]

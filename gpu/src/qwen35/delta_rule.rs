@@ -87,10 +87,51 @@ pub struct Chunks {
     last_decay: Tensor,
 }
 
-impl Chunks {
-    /// Splits `(B, H, T, ·)` inputs (as [`delta_rule_recurrent`] takes them) into chunks and
-    /// computes everything that does not need the state.
-    pub fn prepare(q: &Tensor, k: &Tensor, v: &Tensor, beta: &Tensor, g: &Tensor) -> Result<Self> {
+/// Every intermediate of [`Chunks::prepare`], as `(B·H, N, C, ·)` tensors (`(B·H, N, C)` for
+/// per-token scalars): what the state-free part computes, kept for a backward pass that
+/// recomputes rather than stores it (`train::delta_rule`).
+pub(crate) struct ChunkParts {
+    /// `(B, H, T)` of the input, and the key and value sizes.
+    pub dims: (usize, usize, usize, usize, usize),
+    /// The chunked (zero-padded) inputs.
+    pub q: Tensor,
+    pub k: Tensor,
+    pub v: Tensor,
+    pub beta: Tensor,
+    /// `1` on and below the diagonal, `(C, C)` f32.
+    pub lower: Tensor,
+    /// `1` strictly below the diagonal, `(C, C)` f32.
+    pub strictly: Tensor,
+    /// `e^G`, `(B·H, N, C, 1)`.
+    pub grown: Tensor,
+    /// `D`, zero above the diagonal.
+    pub decay: Tensor,
+    /// `βk` and `βv`.
+    pub k_beta: Tensor,
+    pub v_beta: Tensor,
+    /// `(βk) kᵀ`, before the decay and the mask.
+    pub k_beta_k: Tensor,
+    /// `T = (I + L)⁻¹`.
+    pub inverse: Tensor,
+    /// `βk ⊙ e^G`, the factor of `W`.
+    pub k_grown: Tensor,
+    pub u: Tensor,
+    pub w: Tensor,
+    /// `q kᵀ` before the decay, and after it (`A`).
+    pub q_k: Tensor,
+    pub qk: Tensor,
+    pub q_grown: Tensor,
+    /// `e^{G_last − G}`, `(B·H, N, C, 1)`, and the keys it carries, `(B·H, N, C, dk)`.
+    pub carry_decay: Tensor,
+    pub k_carry: Tensor,
+    /// `e^{G_last}`, `(B·H, N, 1, 1)`.
+    pub last_decay: Tensor,
+}
+
+impl ChunkParts {
+    /// The state-free part of the chunked rule for `(B, H, T, ·)` inputs (see
+    /// [`delta_rule_chunked`] for the formulas).
+    pub fn compute(q: &Tensor, k: &Tensor, v: &Tensor, beta: &Tensor, g: &Tensor) -> Result<Self> {
         let (b, h, t, dk) = q.dims4()?;
         let dv = v.dim(3)?;
         let device = q.device();
@@ -113,27 +154,25 @@ impl Chunks {
         let v = pad(v)?.reshape((bh, n, c, dv))?;
         let beta = pad(beta)?.reshape((bh, n, c))?;
         let g = pad(g)?.reshape((bh, n, c))?;
-        let lower: Vec<u8> = (0..c)
-            .flat_map(|i| (0..c).map(move |j| u8::from(j <= i)))
-            .collect();
-        let lower = Tensor::from_vec(lower, (c, c), device)?;
-        let strictly: Vec<f32> = (0..c)
-            .flat_map(|i| (0..c).map(move |j| if j < i { 1.0 } else { 0.0 }))
-            .collect();
-        let strictly = Tensor::from_vec(strictly, (c, c), device)?;
+        let mask = |keep: fn(usize, usize) -> bool| -> Result<Tensor> {
+            let values: Vec<f32> = (0..c)
+                .flat_map(|i| (0..c).map(move |j| if keep(i, j) { 1.0 } else { 0.0 }))
+                .collect();
+            Tensor::from_vec(values, (c, c), device)
+        };
+        let lower = mask(|i, j| j <= i)?;
+        let strictly = mask(|i, j| j < i)?;
         let eye = Tensor::eye(c, DType::F32, device)?;
         let cum = g.cumsum(2)?; // G, within each chunk
         let diff = cum.unsqueeze(3)?.broadcast_sub(&cum.unsqueeze(2)?)?; // G_i − G_j
-        let minus_inf = Tensor::full(f32::NEG_INFINITY, (bh, n, c, c), device)?;
-        let decay = lower
-            .broadcast_as((bh, n, c, c))?
-            .where_cond(&diff, &minus_inf)?
-            .exp()?; // D
+        // D: e^{G_i − G_j} on and below the diagonal (where G_i ≤ G_j, so no overflow), 0 above.
+        let decay = diff.broadcast_mul(&lower)?.exp()?.broadcast_mul(&lower)?;
         let k_beta = k.broadcast_mul(&beta.unsqueeze(3)?)?;
         let v_beta = v.broadcast_mul(&beta.unsqueeze(3)?)?;
         let k_t = k.transpose(2, 3)?.contiguous()?;
         let grown = cum.exp()?.unsqueeze(3)?; // e^G
-        let l = k_beta.matmul(&k_t)?.mul(&decay)?.broadcast_mul(&strictly)?;
+        let k_beta_k = k_beta.matmul(&k_t)?;
+        let l = k_beta_k.mul(&decay)?.broadcast_mul(&strictly)?;
         // (I + L)⁻¹ = Π_{k<6} (I + M^{2^k}) with M = −L (L^64 = 0 for chunks of 64).
         let mut power = l.neg()?;
         let mut inverse = power.broadcast_add(&eye)?;
@@ -143,24 +182,56 @@ impl Chunks {
             inverse = inverse.matmul(&power.broadcast_add(&eye)?)?;
             span *= 2;
         }
+        let k_grown = k_beta.broadcast_mul(&grown)?;
         let u = inverse.matmul(&v_beta)?;
-        let w = inverse.matmul(&k_beta.broadcast_mul(&grown)?)?;
-        let qk = q.matmul(&k_t)?.mul(&decay)?;
+        let w = inverse.matmul(&k_grown)?;
+        let q_k = q.matmul(&k_t)?;
+        let qk = q_k.mul(&decay)?;
         let q_grown = q.broadcast_mul(&grown)?;
         let last = cum.narrow(2, c - 1, 1)?; // (B·H, N, 1)
-        let k_carry_t = k
-            .broadcast_mul(&last.broadcast_sub(&cum)?.exp()?.unsqueeze(3)?)?
-            .transpose(2, 3)?
-            .contiguous()?;
+        let carry_decay = last.broadcast_sub(&cum)?.exp()?.unsqueeze(3)?;
+        let k_carry = k.broadcast_mul(&carry_decay)?;
         let last_decay = last.exp()?.unsqueeze(3)?;
-        Ok(Chunks {
+        Ok(ChunkParts {
             dims: (b, h, t, dk, dv),
+            q,
+            k,
+            v,
+            beta,
+            lower,
+            strictly,
+            grown,
+            decay,
+            k_beta,
+            v_beta,
+            k_beta_k,
+            inverse,
+            k_grown,
             u,
             w,
-            q_grown,
+            q_k,
             qk,
-            k_carry_t,
+            q_grown,
+            carry_decay,
+            k_carry,
             last_decay,
+        })
+    }
+}
+
+impl Chunks {
+    /// Splits `(B, H, T, ·)` inputs (as [`delta_rule_recurrent`] takes them) into chunks and
+    /// computes everything that does not need the state.
+    pub fn prepare(q: &Tensor, k: &Tensor, v: &Tensor, beta: &Tensor, g: &Tensor) -> Result<Self> {
+        let parts = ChunkParts::compute(q, k, v, beta, g)?;
+        Ok(Chunks {
+            dims: parts.dims,
+            k_carry_t: parts.k_carry.transpose(2, 3)?.contiguous()?,
+            u: parts.u,
+            w: parts.w,
+            q_grown: parts.q_grown,
+            qk: parts.qk,
+            last_decay: parts.last_decay,
         })
     }
 

@@ -230,15 +230,7 @@ impl CustomOp3 for Attention {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> Result<(candle_core::CpuStorage, Shape)> {
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            candle_core::Storage::Cpu(s)
-                if layout.is_contiguous() && layout.start_offset() == 0 =>
-            {
-                Ok((s.clone(), layout.shape().clone()))
-            }
-            _ => candle_core::bail!("causal_attention: the output is not a whole CPU tensor"),
-        }
+        super::ops::stored_cpu(&self.out, "causal_attention")
     }
 
     #[cfg(feature = "cuda")]
@@ -251,16 +243,7 @@ impl CustomOp3 for Attention {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            candle_core::Storage::Cuda(s)
-                if layout.is_contiguous() && layout.start_offset() == 0 =>
-            {
-                Ok((s.try_clone(layout)?, layout.shape().clone()))
-            }
-            _ => candle_core::bail!("causal_attention: the output is not a whole CUDA tensor"),
-        }
+        super::ops::stored_cuda(&self.out, "causal_attention")
     }
 
     fn bwd(

@@ -66,7 +66,7 @@ fn chunk(x: &Tensor, i: usize) -> Result<Tensor> {
 }
 
 /// The outputs, and the state entering each chunk followed by the final state.
-fn forward(inputs: &CarryInputs, state: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+pub(crate) fn forward(inputs: &CarryInputs, state: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
     let [u, w, q, a, k, d] = inputs;
     let n = u.dim(1)?;
     let mut states = Vec::with_capacity(n + 1);
@@ -91,42 +91,58 @@ struct Carry {
     out: Tensor,
 }
 
+/// The gradients of the six inputs (each of its input's shape) for the outputs' gradient
+/// `grad` `(BH, N, C, dv)`, given the state entering each chunk and the final one.
+pub(crate) fn backward(
+    inputs: &CarryInputs,
+    states: &[Tensor],
+    grad: &Tensor,
+) -> Result<[Tensor; 6]> {
+    let [u, w, q, a, k, d] = inputs;
+    let n = u.dim(1)?;
+    let grad = grad.to_dtype(DType::F32)?.contiguous()?;
+    let mut ds = states[n].zeros_like()?;
+    let mut grads: [Vec<Tensor>; 6] = Default::default();
+    for i in (0..n).rev() {
+        let s = &states[i];
+        let (ui, wi, qi, ai, ki, di) = (
+            chunk(u, i)?,
+            chunk(w, i)?,
+            chunk(q, i)?,
+            chunk(a, i)?,
+            chunk(k, i)?,
+            chunk(d, i)?,
+        );
+        let v_new = (ui - wi.matmul(s)?)?;
+        let d_out = chunk(&grad, i)?;
+        let d_a = d_out.matmul(&v_new.t()?)?;
+        let d_v = (ai.t()?.matmul(&d_out)? + ki.t()?.matmul(&ds)?)?;
+        let d_q = d_out.matmul(&s.t()?)?;
+        let d_k = ds.matmul(&v_new.t()?)?;
+        let d_d = (&ds * s)?.sum_keepdim(1)?.sum_keepdim(2)?;
+        let d_w = d_v.matmul(&s.t()?)?.neg()?;
+        ds = ((qi.t()?.matmul(&d_out)? + ds.broadcast_mul(&di)?)? - wi.t()?.matmul(&d_v)?)?;
+        for (slot, g) in grads.iter_mut().zip([d_v, d_w, d_q, d_a, d_k, d_d]) {
+            slot.push(g);
+        }
+    }
+    let mut out = Vec::with_capacity(6);
+    for mut per_chunk in grads {
+        per_chunk.reverse();
+        out.push(Tensor::stack(&per_chunk, 1)?);
+    }
+    out.try_into()
+        .map_err(|_| candle_core::Error::Msg("carry: six gradients".into()))
+}
+
 impl Carry {
     /// The six gradients for the outputs' gradient `grad`, flattened and joined in input order.
     fn backward(&self, grad: &Tensor) -> Result<Tensor> {
-        let [u, w, q, a, k, d] = &self.inputs;
-        let n = u.dim(1)?;
-        let grad = grad.to_dtype(DType::F32)?.contiguous()?;
-        let mut ds = self.states[n].zeros_like()?;
-        let mut grads: [Vec<Tensor>; 6] = Default::default();
-        for i in (0..n).rev() {
-            let s = &self.states[i];
-            let (ui, wi, qi, ai, ki, di) = (
-                chunk(u, i)?,
-                chunk(w, i)?,
-                chunk(q, i)?,
-                chunk(a, i)?,
-                chunk(k, i)?,
-                chunk(d, i)?,
-            );
-            let v_new = (ui - wi.matmul(s)?)?;
-            let d_out = chunk(&grad, i)?;
-            let d_a = d_out.matmul(&v_new.t()?)?;
-            let d_v = (ai.t()?.matmul(&d_out)? + ki.t()?.matmul(&ds)?)?;
-            let d_q = d_out.matmul(&s.t()?)?;
-            let d_k = ds.matmul(&v_new.t()?)?;
-            let d_d = (&ds * s)?.sum_keepdim(1)?.sum_keepdim(2)?;
-            let d_w = d_v.matmul(&s.t()?)?.neg()?;
-            ds = ((qi.t()?.matmul(&d_out)? + ds.broadcast_mul(&di)?)? - wi.t()?.matmul(&d_v)?)?;
-            for (slot, g) in grads.iter_mut().zip([d_v, d_w, d_q, d_a, d_k, d_d]) {
-                slot.push(g);
-            }
-        }
-        let mut flat = Vec::with_capacity(6);
-        for mut per_chunk in grads {
-            per_chunk.reverse();
-            flat.push(Tensor::stack(&per_chunk, 1)?.flatten_all()?);
-        }
+        let grads = backward(&self.inputs, &self.states, grad)?;
+        let flat: Vec<Tensor> = grads
+            .iter()
+            .map(|g| g.flatten_all())
+            .collect::<Result<_>>()?;
         Tensor::cat(&flat, 0)
     }
 }
@@ -141,15 +157,7 @@ impl CustomOp1 for Carry {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> Result<(candle_core::CpuStorage, Shape)> {
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            candle_core::Storage::Cpu(s)
-                if layout.is_contiguous() && layout.start_offset() == 0 =>
-            {
-                Ok((s.clone(), layout.shape().clone()))
-            }
-            _ => candle_core::bail!("carry: the output is not a whole CPU tensor"),
-        }
+        super::ops::stored_cpu(&self.out, "carry")
     }
 
     #[cfg(feature = "cuda")]
@@ -158,16 +166,7 @@ impl CustomOp1 for Carry {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        let (storage, layout) = self.out.storage_and_layout();
-        match &*storage {
-            candle_core::Storage::Cuda(s)
-                if layout.is_contiguous() && layout.start_offset() == 0 =>
-            {
-                Ok((s.try_clone(layout)?, layout.shape().clone()))
-            }
-            _ => candle_core::bail!("carry: the output is not a whole CUDA tensor"),
-        }
+        super::ops::stored_cuda(&self.out, "carry")
     }
 
     fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {

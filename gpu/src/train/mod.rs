@@ -12,6 +12,9 @@
 //!   without any `[T × T]` matrix (training passes use it for every full-attention layer);
 //! * [`carry`]: the chunked delta rule's sequential pass with its own backward (the adjoint
 //!   recurrence), so that autograd never slices the chunk tensors;
+//! * [`delta_rule`]: the whole chunked delta rule as one operation with its own backward (the
+//!   chunks' state-free part recomputed and differentiated by hand, then the pass's adjoint):
+//!   DeltaNet layers use it in training;
 //! * [`loss`]: the DFT and cross-entropy loss over a chunked LM head;
 //! * [`gradients`]: one sequence's loss and adapter gradients, with every activation kept or
 //!   with each layer recomputed in the backward pass (activation checkpointing);
@@ -29,6 +32,7 @@ pub mod attention;
 pub mod carry;
 pub mod checkpoint;
 pub mod data;
+pub mod delta_rule;
 pub mod export;
 pub mod gradients;
 pub mod job;

@@ -97,6 +97,38 @@ impl candle_core::CustomOp2 for PassThrough {
     }
 }
 
+/// The storage of an already computed, whole contiguous tensor `t`, for the forward pass of a
+/// custom operation whose result was computed outside it (candle's custom operations return
+/// new storage, so this is a copy); `what` names the operation in the error.
+pub(crate) fn stored_cpu(
+    t: &Tensor,
+    what: &str,
+) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(s) if layout.is_contiguous() && layout.start_offset() == 0 => {
+            Ok((s.clone(), layout.shape().clone()))
+        }
+        _ => candle_core::bail!("{what}: the output is not a whole CPU tensor"),
+    }
+}
+
+/// [`stored_cpu`] on CUDA.
+#[cfg(feature = "cuda")]
+pub(crate) fn stored_cuda(
+    t: &Tensor,
+    what: &str,
+) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
+    use candle_core::backend::BackendStorage;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cuda(s) if layout.is_contiguous() && layout.start_offset() == 0 => {
+            Ok((s.try_clone(layout)?, layout.shape().clone()))
+        }
+        _ => candle_core::bail!("{what}: the output is not a whole CUDA tensor"),
+    }
+}
+
 /// Whether any of `tensors` is tracked for gradients (then the differentiable forms run).
 pub fn tracked(tensors: &[&Tensor]) -> bool {
     tensors.iter().any(|t| t.track_op())

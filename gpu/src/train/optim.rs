@@ -80,6 +80,20 @@ impl AdamW {
 
     /// One step with learning rate `lr`: `grads[k]` is the gradient of `vars[k]`.
     pub fn step(&mut self, vars: &[&Var], grads: &[Tensor], lr: f64) -> Result<()> {
+        self.step_scaled(vars, grads, lr, 1.0)
+    }
+
+    /// One step with the gradients multiplied by `grad_scale` first (the clipping factor of
+    /// [`clip_factor`], applied as `clip_grad_norm_` applies it in place). On CUDA, with f32
+    /// variables, each variable is updated in one kernel (`kernels::adamw`); elsewhere with
+    /// candle operations (the reference).
+    pub fn step_scaled(
+        &mut self,
+        vars: &[&Var],
+        grads: &[Tensor],
+        lr: f64,
+        grad_scale: f64,
+    ) -> Result<()> {
         if vars.len() != self.moments.len() || grads.len() != vars.len() {
             candle_core::bail!(
                 "{} variables and {} gradients for an optimiser of {}",
@@ -97,7 +111,30 @@ impl AdamW {
         } = self.config;
         let t = self.step as i32;
         let (correction1, correction2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+        #[cfg(feature = "cuda")]
+        if fused(vars, grads) {
+            let scalars = crate::kernels::adamw::AdamWScalars {
+                grad_scale,
+                beta1,
+                beta2,
+                eps,
+                decay: 1.0 - lr * weight_decay,
+                step_size: lr / correction1,
+                correction2_sqrt: correction2.sqrt(),
+            };
+            for ((var, grad), (m, v)) in vars.iter().zip(grads).zip(&self.moments) {
+                crate::kernels::adamw::adamw_in_place(var.as_tensor(), grad, m, v, &scalars)?;
+            }
+            return Ok(());
+        }
         for ((var, grad), (m, v)) in vars.iter().zip(grads).zip(self.moments.iter_mut()) {
+            let scaled;
+            let grad = if grad_scale == 1.0 {
+                grad
+            } else {
+                scaled = (grad * grad_scale)?;
+                &scaled
+            };
             *m = ((&*m * beta1)? + (grad * (1.0 - beta1))?)?;
             *v = ((&*v * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
             let decayed = (var.as_tensor() * (1.0 - lr * weight_decay))?;
@@ -109,20 +146,53 @@ impl AdamW {
     }
 }
 
-/// Scales `grads` down so that their global L2 norm is at most `max_norm` (as
-/// `clip_grad_norm_`: by `max_norm / (norm + 1e-6)` when that is below 1); returns the norm
-/// before clipping.
-pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
+/// Whether the fused CUDA kernels take these tensors: all f32 on CUDA.
+#[cfg(feature = "cuda")]
+fn fused<'a>(vars: &[&Var], others: impl IntoIterator<Item = &'a Tensor>) -> bool {
+    let ok = |t: &Tensor| t.device().is_cuda() && t.dtype() == candle_core::DType::F32;
+    vars.iter().all(|v| ok(v.as_tensor())) && others.into_iter().all(ok)
+}
+
+/// The global L2 norm of `grads`, as `clip_grad_norm_` computes it before clipping. On CUDA
+/// (f32) the squares are summed on the device and read back once; elsewhere per tensor.
+pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
+    #[cfg(feature = "cuda")]
+    if !grads.is_empty() && fused(&[], grads) {
+        let contiguous: Vec<Tensor> = grads
+            .iter()
+            .map(|g| {
+                if g.is_contiguous() {
+                    Ok(g.clone())
+                } else {
+                    g.contiguous()
+                }
+            })
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Tensor> = contiguous.iter().collect();
+        return Ok(crate::kernels::adamw::sum_of_squares(&refs)?.sqrt());
+    }
     let mut sum = 0f64;
-    for g in grads.iter() {
+    for g in grads {
         sum += g
             .sqr()?
             .sum_all()?
             .to_dtype(candle_core::DType::F64)?
             .to_scalar::<f64>()?;
     }
-    let norm = sum.sqrt();
-    let coefficient = max_norm / (norm + 1e-6);
+    Ok(sum.sqrt())
+}
+
+/// The factor `clip_grad_norm_` scales gradients of global norm `norm` by:
+/// `max_norm / (norm + 1e-6)` when that is below 1, else 1.
+pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
+}
+
+/// Scales `grads` down so that their global L2 norm is at most `max_norm` (as
+/// `clip_grad_norm_`: by [`clip_factor`]); returns the norm before clipping.
+pub fn clip_global_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
+    let norm = global_norm(grads)?;
+    let coefficient = clip_factor(norm, max_norm);
     if coefficient < 1.0 {
         for g in grads.iter_mut() {
             *g = (&*g * coefficient)?;
@@ -189,6 +259,43 @@ mod tests {
             let want = scalar_adamw(start[k], &column, &lrs, config);
             assert!((got[k] - want).abs() < 1e-12, "{k}: {} vs {want}", got[k]);
         }
+    }
+
+    #[test]
+    fn a_scaled_step_equals_clipping_the_gradients_first() {
+        let config = AdamWConfig::default();
+        let start = Tensor::new(&[0.5f64, -1.25, 2.0], &Device::Cpu).unwrap();
+        let (a, b) = (
+            Var::from_tensor(&start).unwrap(),
+            Var::from_tensor(&start).unwrap(),
+        );
+        let (mut opt_a, mut opt_b) = (
+            AdamW::new(&[&a], config).unwrap(),
+            AdamW::new(&[&b], config).unwrap(),
+        );
+        for (g, max_norm) in [([3.0, -4.0, 12.0], 1.0), ([0.1, 0.2, -0.2], 5.0)] {
+            let g = Tensor::new(&g, &Device::Cpu).unwrap();
+            let mut clipped = vec![g.clone()];
+            let norm = clip_global_norm(&mut clipped, max_norm).unwrap();
+            opt_a.step(&[&a], &clipped, 1e-2).unwrap();
+            let factor = clip_factor(global_norm(&[g.clone()]).unwrap(), max_norm);
+            assert_eq!(
+                factor < 1.0,
+                norm > max_norm,
+                "clips exactly when over the limit"
+            );
+            opt_b.step_scaled(&[&b], &[g], 1e-2, factor).unwrap();
+        }
+        let (got_a, got_b): (Vec<f64>, Vec<f64>) = (
+            a.as_tensor().to_vec1().unwrap(),
+            b.as_tensor().to_vec1().unwrap(),
+        );
+        assert_eq!(got_a, got_b);
+        assert_ne!(
+            got_a,
+            start.to_vec1::<f64>().unwrap(),
+            "the steps moved the parameters"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::data::Example;
 use super::gradients::{Backward, example_gradients};
 use super::lora::TrainableLora;
 use super::loss::LossKind;
-use super::optim::{AdamW, AdamWConfig, clip_global_norm, warmup_cosine, warmup_steps};
+use super::optim::{AdamW, AdamWConfig, clip_factor, global_norm, warmup_cosine, warmup_steps};
 use crate::qwen35::Qwen35Model;
 use candle_core::{Result, Tensor};
 use rand::SeedableRng;
@@ -176,14 +176,15 @@ pub fn train(
                     }
                 }
             }
-            let mut grads: Vec<Tensor> = grads
+            let grads: Vec<Tensor> = grads
                 .into_iter()
                 .zip(&vars)
                 .map(|(g, v)| g.map_or_else(|| v.zeros_like(), Ok))
                 .collect::<Result<_>>()?;
-            let grad_norm = clip_global_norm(&mut grads, config.max_grad_norm)?;
+            let grad_norm = global_norm(&grads)?;
             let learning_rate = config.learning_rate * warmup_cosine(step, total, warmup);
-            optimiser.step(&vars, &grads, learning_rate)?;
+            let clip = clip_factor(grad_norm, config.max_grad_norm);
+            optimiser.step_scaled(&vars, &grads, learning_rate, clip)?;
             step += 1;
             on_step(&StepReport {
                 step,

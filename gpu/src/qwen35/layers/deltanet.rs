@@ -240,6 +240,9 @@ impl GatedDeltaNet {
         step.lap("deltanet: norms, gates, layout")?;
         let (o, state) = if t == 1 {
             delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
+        } else if crate::train::ops::tracked(&[&q, &k, &v, &beta, &g]) {
+            // Training: one operation with its own backward pass.
+            crate::train::delta_rule::chunked_delta_rule(&q, &k, &v, &beta, &g, &state)?
         } else {
             let chunks = Chunks::prepare(&q, &k, &v, &beta, &g)?;
             step.lap("deltanet: chunks, state-free part")?;

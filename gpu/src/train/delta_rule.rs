@@ -1,0 +1,308 @@
+//! The chunked gated delta rule for training, as one operation with its own backward pass:
+//! the state-free part ([`ChunkParts`], the WY form of each chunk) and the sequential pass over
+//! chunks ([`super::carry`]) in the forward pass, and in the backward pass the adjoint of the
+//! sequential pass followed by the derivative of the state-free part, written out.
+//!
+//! Left to candle's autograd, the state-free part keeps every intermediate tensor of its sixty
+//! operations (the decays, the inverse's six squarings, the masked products, each `(C × C)` per
+//! chunk) until the backward pass, and runs about twice as many operations back. Here the
+//! forward pass keeps only its five inputs and the state entering each chunk; the backward pass
+//! recomputes the chunk parts and applies, per chunk (`T = (I + L)⁻¹`, `P = (βk)kᵀ`,
+//! `L = P ⊙ D` strictly below the diagonal, `x = βk ⊙ e^G`, `S = q kᵀ`, `A = S ⊙ D`):
+//!
+//! ```text
+//! dT = dU (βv)ᵀ + dW xᵀ        d(βv) = Tᵀ dU        dx = Tᵀ dW        dL = −Tᵀ dT Tᵀ (strictly lower)
+//! dP = dL ⊙ D                  d(βk) = dP k + dx ⊙ e^G              dk = dPᵀ(βk) + dSᵀ q + …
+//! dS = dA ⊙ D                  dq = dS k + dQ ⊙ e^G                dD = dL ⊙ P + dA ⊙ S
+//! dG_i = Σ_j (dD ⊙ D)_ij − Σ_j (dD ⊙ D)_ji + rows of dQ ⊙ Q, dx ⊙ x, − dK ⊙ K  (+ the last token's terms)
+//! dg = the reverse cumulative sum of dG within the chunk
+//! ```
+//!
+//! with `Q = q ⊙ e^G` the grown queries and `K = k ⊙ e^{G_last − G}` the carried keys. Tested
+//! against autograd through the plain form on the CPU.
+
+use super::carry::{self, CarryInputs};
+use crate::qwen35::delta_rule::ChunkParts;
+use candle_core::{CustomOp1, D, DType, Layout, Result, Shape, Tensor};
+
+/// The chunked delta rule over `(B, H, T, ·)` f32 inputs from the state `state`
+/// `(B, H, dk, dv)` (constant: not differentiated): the outputs `(B, H, T, dv)`, differentiable
+/// in `q`, `k`, `v`, `beta` and `g`, and the final state (detached).
+pub fn chunked_delta_rule(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    beta: &Tensor,
+    g: &Tensor,
+    state: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let inputs = [q, k, v, beta, g];
+    let detached: Vec<Tensor> = inputs
+        .iter()
+        .map(|x| x.detach().contiguous())
+        .collect::<Result<_>>()?;
+    let [q0, k0, v0, b0, g0]: [Tensor; 5] = detached
+        .try_into()
+        .map_err(|_| candle_core::Error::Msg("delta rule: five inputs".into()))?;
+    let parts = ChunkParts::compute(&q0, &k0, &v0, &b0, &g0)?;
+    let (b, h, t, dk, dv) = parts.dims;
+    let carried = carry_inputs(&parts)?;
+    drop(parts);
+    let start = state.detach().reshape((b * h, dk, dv))?;
+    let (out, states) = carry::forward(&carried, &start)?;
+    drop(carried);
+    let last = states
+        .last()
+        .cloned()
+        .ok_or_else(|| candle_core::Error::Msg("delta rule: no chunks".into()))?
+        .reshape((b, h, dk, dv))?;
+    let (bh, n, c) = (out.dim(0)?, out.dim(1)?, out.dim(2)?);
+    let out = out
+        .reshape((bh, n * c, dv))?
+        .narrow(1, 0, t)?
+        .reshape((b, h, t, dv))?
+        .contiguous()?;
+    if !inputs.iter().any(|x| x.track_op()) {
+        return Ok((out, last));
+    }
+    let packed = Tensor::cat(
+        &inputs
+            .iter()
+            .map(|x| x.flatten_all())
+            .collect::<Result<Vec<_>>>()?,
+        0,
+    )?;
+    let out = packed.apply_op1(DeltaRule {
+        inputs: [q0, k0, v0, b0, g0],
+        states,
+        out,
+    })?;
+    Ok((out, last))
+}
+
+/// The six inputs of the sequential pass, from the chunk parts.
+fn carry_inputs(parts: &ChunkParts) -> Result<CarryInputs> {
+    Ok([
+        parts.u.clone(),
+        parts.w.clone(),
+        parts.q_grown.clone(),
+        parts.qk.clone(),
+        parts.k_carry.transpose(2, 3)?.contiguous()?,
+        parts.last_decay.clone(),
+    ])
+}
+
+/// Sum over the last axis, kept: `(…, C, d)` → `(…, C, 1)`.
+fn rows(x: &Tensor) -> Result<Tensor> {
+    x.sum_keepdim(D::Minus1)
+}
+
+/// The gradients of the five inputs, each `(B·H, N, C, ·)` as [`ChunkParts`] holds them
+/// (`(B·H, N, C)` for `β` and `g`), from the gradients of the six carry inputs.
+fn parts_backward(p: &ChunkParts, grads: &[Tensor; 6]) -> Result<[Tensor; 5]> {
+    let [d_u, d_w, d_q_grown, d_qk, d_k_carry_t, d_last_decay] = grads;
+    let t_t = p.inverse.transpose(2, 3)?;
+    // U = T(βv), W = T x.
+    let d_t =
+        (d_u.matmul(&p.v_beta.transpose(2, 3)?)? + d_w.matmul(&p.k_grown.transpose(2, 3)?)?)?;
+    let d_v_beta = t_t.matmul(d_u)?;
+    let d_x = t_t.matmul(d_w)?;
+    // T = (I + L)⁻¹; L = P ⊙ D strictly below the diagonal.
+    let d_l = t_t
+        .matmul(&d_t)?
+        .matmul(&t_t)?
+        .neg()?
+        .broadcast_mul(&p.strictly)?;
+    let d_p = (&d_l * &p.decay)?;
+    let mut d_decay = (&d_l * &p.k_beta_k)?;
+    // P = (βk) kᵀ.
+    let mut d_k_beta = d_p.matmul(&p.k)?;
+    let mut d_k = d_p.transpose(2, 3)?.matmul(&p.k_beta)?;
+    // A = S ⊙ D, S = q kᵀ.
+    let d_s = (d_qk * &p.decay)?;
+    d_decay = (d_decay + (d_qk * &p.q_k)?)?;
+    let mut d_q = d_s.matmul(&p.k)?;
+    d_k = (d_k + d_s.transpose(2, 3)?.matmul(&p.q)?)?;
+    // Q = q ⊙ e^G.
+    d_q = (d_q + d_q_grown.broadcast_mul(&p.grown)?)?;
+    let mut d_cum = rows(&(d_q_grown * &p.q_grown)?)?;
+    // x = βk ⊙ e^G.
+    d_k_beta = (d_k_beta + d_x.broadcast_mul(&p.grown)?)?;
+    d_cum = (d_cum + rows(&(&d_x * &p.k_grown)?)?)?;
+    // βk = k ⊙ β, βv = v ⊙ β.
+    let beta = p.beta.unsqueeze(3)?;
+    d_k = (d_k + d_k_beta.broadcast_mul(&beta)?)?;
+    let d_beta = (rows(&(&d_k_beta * &p.k)?)? + rows(&(&d_v_beta * &p.v)?)?)?;
+    let d_v = d_v_beta.broadcast_mul(&beta)?;
+    // K = k ⊙ e^{G_last − G}.
+    let d_k_carry = d_k_carry_t.transpose(2, 3)?;
+    d_k = (d_k + d_k_carry.broadcast_mul(&p.carry_decay)?)?;
+    let carried = rows(&(&d_k_carry * &p.k_carry)?)?; // (BH, N, C, 1)
+    d_cum = (d_cum - &carried)?;
+    // e^{G_last}: the last token's G gathers the carried keys' and the chunk decay's terms.
+    let d_last = (carried.sum_keepdim(2)? + (d_last_decay * &p.last_decay)?)?; // (BH, N, 1, 1)
+    // D_ij = e^{G_i − G_j} on and below the diagonal.
+    let e = (d_decay * &p.decay)?;
+    d_cum = (d_cum + rows(&e)?)?;
+    d_cum = (d_cum - e.sum_keepdim(2)?.transpose(2, 3)?)?;
+    let c = d_cum.dim(2)?;
+    let d_cum = d_cum.squeeze(3)?; // (BH, N, C)
+    let d_cum = Tensor::cat(
+        &[
+            d_cum.narrow(2, 0, c - 1)?,
+            (d_cum.narrow(2, c - 1, 1)? + d_last.squeeze(3)?)?,
+        ],
+        2,
+    )?;
+    // G = cumsum(g): dg_t = Σ_{i ≥ t} dG_i, as a product with the lower mask.
+    let d_g = d_cum.unsqueeze(2)?.broadcast_matmul(&p.lower)?.squeeze(2)?;
+    Ok([d_q, d_k, d_v, d_beta.squeeze(3)?, d_g])
+}
+
+/// Passes the forward output through; its backward recomputes the chunk parts.
+struct DeltaRule {
+    /// `q`, `k`, `v`, `β`, `g`, detached and contiguous, `(B, H, T, ·)`.
+    inputs: [Tensor; 5],
+    /// The state entering each chunk, then the final one, `(B·H, dk, dv)`.
+    states: Vec<Tensor>,
+    out: Tensor,
+}
+
+impl DeltaRule {
+    /// The five gradients for the outputs' gradient `grad`, flattened and joined in order.
+    fn backward(&self, grad: &Tensor) -> Result<Tensor> {
+        let [q, k, v, beta, g] = &self.inputs;
+        let parts = ChunkParts::compute(q, k, v, beta, g)?;
+        let (b, h, t, _, dv) = parts.dims;
+        let (bh, n, c) = (parts.u.dim(0)?, parts.u.dim(1)?, parts.u.dim(2)?);
+        // The outputs' gradient, zero for the padding, in chunks.
+        let mut grad = grad.to_dtype(DType::F32)?.reshape((bh, t, dv))?;
+        if n * c > t {
+            let zeros = Tensor::zeros((bh, n * c - t, dv), DType::F32, grad.device())?;
+            grad = Tensor::cat(&[&grad, &zeros], 1)?;
+        }
+        let grad = grad.reshape((bh, n, c, dv))?;
+        let carry_grads = carry::backward(&carry_inputs(&parts)?, &self.states, &grad)?;
+        let grads = parts_backward(&parts, &carry_grads)?;
+        let mut flat = Vec::with_capacity(5);
+        for (x, g) in self.inputs.iter().zip(grads) {
+            // Back to `(B, H, T, ·)`, the padding dropped.
+            let width = g.elem_count() / (bh * n * c);
+            let g = g.reshape((b * h, n * c, width))?.narrow(1, 0, t)?;
+            flat.push(g.reshape(x.shape())?.flatten_all()?);
+        }
+        Tensor::cat(&flat, 0)
+    }
+}
+
+impl CustomOp1 for DeltaRule {
+    fn name(&self) -> &'static str {
+        "chunked-delta-rule"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CpuStorage, Shape)> {
+        super::ops::stored_cpu(&self.out, "chunked_delta_rule")
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        super::ops::stored_cuda(&self.out, "chunked_delta_rule")
+    }
+
+    fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        self.backward(grad).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn random(shape: &[usize], seed: u64, low: f32, high: f32) -> Tensor {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| rng.random_range(low..high)).collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_relative(a: &Tensor, b: &Tensor) -> f32 {
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        let size = b.abs().unwrap().max_all().unwrap();
+        diff.to_scalar::<f32>().unwrap() / size.to_scalar::<f32>().unwrap().max(1e-30)
+    }
+
+    /// Outputs, final state and the five gradients equal autograd's through the plain form
+    /// (the chunk parts, then the plain pass), for one partial chunk, exactly one chunk, and
+    /// three chunks with padding (the terms of the carried keys and the chunk decay only appear
+    /// when a state crosses from one chunk to the next).
+    #[test]
+    fn the_written_backward_gives_autograds_gradients() {
+        for (t, seed) in [(6, 1), (64, 2), (150, 3)] {
+            let (b, h, dk, dv) = (2, 2, 5, 3);
+            let unit = |x: Tensor| {
+                x.broadcast_div(&x.sqr().unwrap().sum_keepdim(3).unwrap().sqrt().unwrap())
+                    .unwrap()
+            };
+            let vars = [
+                Var::from_tensor(&(unit(random(&[b, h, t, dk], seed, -1.0, 1.0)) * 0.5).unwrap())
+                    .unwrap(),
+                Var::from_tensor(&unit(random(&[b, h, t, dk], seed + 10, -1.0, 1.0))).unwrap(),
+                Var::from_tensor(&random(&[b, h, t, dv], seed + 20, -1.0, 1.0)).unwrap(),
+                Var::from_tensor(&random(&[b, h, t], seed + 30, 0.05, 0.95)).unwrap(),
+                Var::from_tensor(&random(&[b, h, t], seed + 40, -0.6, -0.01)).unwrap(),
+            ];
+            let [q, k, v, beta, g] = vars.each_ref().map(|v| v.as_tensor().clone());
+            let state = random(&[b, h, dk, dv], seed + 50, -0.5, 0.5);
+            let weight = random(&[b, h, t, dv], seed + 60, -1.0, 1.0);
+            // Autograd through the plain form: the chunk parts and the plain pass as candle
+            // operations.
+            let parts = ChunkParts::compute(&q, &k, &v, &beta, &g).unwrap();
+            let plain_state = state.reshape((b * h, dk, dv)).unwrap();
+            let inputs = carry_inputs(&parts).unwrap();
+            let (want, want_states) = carry::forward(&inputs, &plain_state).unwrap();
+            let c = want.dim(2).unwrap();
+            let n = want.dim(1).unwrap();
+            let want = want
+                .reshape((b * h, n * c, dv))
+                .unwrap()
+                .narrow(1, 0, t)
+                .unwrap()
+                .reshape((b, h, t, dv))
+                .unwrap();
+            let want_grads = (&want * &weight)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let (got, got_state) = chunked_delta_rule(&q, &k, &v, &beta, &g, &state).unwrap();
+            assert!(max_relative(&got, &want) < 1e-5, "t={t}: outputs");
+            let want_last = want_states.last().unwrap().reshape((b, h, dk, dv)).unwrap();
+            assert!(max_relative(&got_state, &want_last) < 1e-5, "t={t}: state");
+            let grads = (&got * &weight)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, var) in ["q", "k", "v", "beta", "g"].iter().zip(&vars) {
+                let (ours, theirs) = (
+                    grads.get(var.as_tensor()).unwrap(),
+                    want_grads.get(var.as_tensor()).unwrap(),
+                );
+                let error = max_relative(ours, theirs);
+                assert!(error < 1e-4, "t={t}: d{name} off by {error}");
+            }
+        }
+    }
+}
