@@ -16,6 +16,7 @@
 //! | spans ⇄ tagged text, a file of model outputs → offsets | [`codec`] |
 //! | merging several models' spans (Span-Cluster Consensus, other voters, the tuner) | [`ensemble`] |
 //! | scoring completions for GRPO (the [`reward::Reward`] trait) | [`reward`] |
+//! | GRPO's advantages (GDPO) and DAPO's loss | [`grpo`] |
 //! | the synthetic MedDec-format corpus and simulated models | [`synth`] |
 //! | exact-match span scores (a quick check, not the shared-task metric) | [`metrics`] |
 //! | NLTK tokenizer ports (Treebank, word tokenizer, Punkt) | [`nltk`] |
@@ -28,6 +29,7 @@ pub mod category;
 pub mod codec;
 pub mod ensemble;
 pub mod formats;
+pub mod grpo;
 pub mod metrics;
 pub mod nltk;
 pub mod plot;

@@ -65,6 +65,7 @@ pub fn causal_attention(
         v,
         Attention {
             blocks,
+            result: super::ops::Computed::new(out.clone()),
             out,
             lse,
             inputs: [q0, k0, v0],
@@ -211,6 +212,8 @@ impl Blocks {
 struct Attention {
     blocks: Blocks,
     out: Tensor,
+    /// The output, handed to the forward pass.
+    result: super::ops::Computed,
     lse: Tensor,
     /// The detached, contiguous queries, keys and values the output was computed from.
     inputs: [Tensor; 3],
@@ -230,7 +233,7 @@ impl CustomOp3 for Attention {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> Result<(candle_core::CpuStorage, Shape)> {
-        super::ops::stored_cpu(&self.out, "causal_attention")
+        self.result.cpu("causal_attention")
     }
 
     #[cfg(feature = "cuda")]
@@ -243,7 +246,7 @@ impl CustomOp3 for Attention {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        super::ops::stored_cuda(&self.out, "causal_attention")
+        self.result.cuda("causal_attention")
     }
 
     fn bwd(

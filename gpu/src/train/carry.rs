@@ -55,7 +55,7 @@ pub fn carry(inputs: &CarryInputs, state: &Tensor) -> Result<(Tensor, Tensor)> {
     let out = packed.apply_op1(Carry {
         inputs: detached,
         states,
-        out,
+        out: super::ops::Computed::new(out),
     })?;
     Ok((out, last))
 }
@@ -88,7 +88,7 @@ struct Carry {
     inputs: CarryInputs,
     /// The state entering each chunk, then the final one.
     states: Vec<Tensor>,
-    out: Tensor,
+    out: super::ops::Computed,
 }
 
 /// The gradients of the six inputs (each of its input's shape) for the outputs' gradient
@@ -157,7 +157,7 @@ impl CustomOp1 for Carry {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> Result<(candle_core::CpuStorage, Shape)> {
-        super::ops::stored_cpu(&self.out, "carry")
+        self.out.cpu("carry")
     }
 
     #[cfg(feature = "cuda")]
@@ -166,7 +166,7 @@ impl CustomOp1 for Carry {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        super::ops::stored_cuda(&self.out, "carry")
+        self.out.cuda("carry")
     }
 
     fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {

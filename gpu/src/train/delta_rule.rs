@@ -75,7 +75,7 @@ pub fn chunked_delta_rule(
     let out = packed.apply_op1(DeltaRule {
         inputs: [q0, k0, v0, b0, g0],
         states,
-        out,
+        out: super::ops::Computed::new(out),
     })?;
     Ok((out, last))
 }
@@ -165,7 +165,7 @@ struct DeltaRule {
     inputs: [Tensor; 5],
     /// The state entering each chunk, then the final one, `(B·H, dk, dv)`.
     states: Vec<Tensor>,
-    out: Tensor,
+    out: super::ops::Computed,
 }
 
 impl DeltaRule {
@@ -205,7 +205,7 @@ impl CustomOp1 for DeltaRule {
         _: &candle_core::CpuStorage,
         _: &Layout,
     ) -> Result<(candle_core::CpuStorage, Shape)> {
-        super::ops::stored_cpu(&self.out, "chunked_delta_rule")
+        self.out.cpu("chunked_delta_rule")
     }
 
     #[cfg(feature = "cuda")]
@@ -214,7 +214,7 @@ impl CustomOp1 for DeltaRule {
         _: &candle_core::CudaStorage,
         _: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        super::ops::stored_cuda(&self.out, "chunked_delta_rule")
+        self.out.cuda("chunked_delta_rule")
     }
 
     fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {

@@ -9,12 +9,92 @@
 
 use candle_core::{D, Result, Tensor};
 
-/// `x / sqrt(mean(x²) + eps) · scale` over the last dimension, in `x`'s dtype, as candle's
-/// fused RMS norm computes it, but differentiable in `x` and `scale`.
+/// `x / sqrt(mean(x²) + eps) · scale` over the last dimension, in `x`'s dtype: candle's fused
+/// RMS norm forward, with a backward written out (candle's fused norm has none), differentiable
+/// in `x` and `scale`. With `r = 1 / sqrt(mean(x²) + eps)` per row and `gs = ∂L/∂y ⊙ scale`:
+/// `∂L/∂x = r·gs − x·r³·mean(gs ⊙ x)`, `∂L/∂scale = Σ_rows ∂L/∂y ⊙ x·r`. It keeps only its
+/// input for the backward pass (the composed form kept five intermediates of the input's size).
 pub fn rms_norm(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
-    let mean_square = x.sqr()?.mean_keepdim(D::Minus1)?;
-    let inverse_rms = (mean_square + eps)?.sqrt()?.recip()?;
-    x.broadcast_mul(&inverse_rms)?.broadcast_mul(scale)
+    let (x0, scale0) = (x.detach().contiguous()?, scale.detach().contiguous()?);
+    let out = if x0.dtype() == candle_core::DType::F64 {
+        // candle's fused norm has no f64 form (the gradient tests run in f64).
+        let r = (x0.sqr()?.mean_keepdim(D::Minus1)? + eps)?
+            .sqrt()?
+            .recip()?;
+        x0.broadcast_mul(&r)?.broadcast_mul(&scale0)?
+    } else {
+        candle_nn::ops::rms_norm(&x0, &scale0, eps as f32)?
+    };
+    if !tracked(&[x, scale]) {
+        return Ok(out);
+    }
+    x.apply_op2(
+        scale,
+        RmsNorm {
+            x: x0,
+            scale: scale0,
+            eps,
+            out: Computed::new(out),
+        },
+    )
+}
+
+/// The fused RMS norm's result passed through; its backward is written out.
+struct RmsNorm {
+    x: Tensor,
+    scale: Tensor,
+    eps: f64,
+    out: Computed,
+}
+
+impl candle_core::CustomOp2 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        self.out.cpu("rms_norm")
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &candle_core::Layout,
+        _: &candle_core::CudaStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        self.out.cuda("rms_norm")
+    }
+
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let x = &self.x;
+        let grad = grad.to_dtype(x.dtype())?;
+        let r = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
+            .sqrt()?
+            .recip()?;
+        let gs = grad.broadcast_mul(&self.scale)?;
+        let m = (&gs * x)?.mean_keepdim(D::Minus1)?;
+        let dx = (gs.broadcast_mul(&r)? - x.broadcast_mul(&(m * r.powf(3.0)?)?)?)?;
+        let width = x.dim(D::Minus1)?;
+        let d_scale = (grad * x.broadcast_mul(&r)?)?
+            .reshape(((), width))?
+            .sum(0)?
+            .reshape(self.scale.shape())?;
+        Ok((Some(dx), Some(d_scale)))
+    }
 }
 
 /// Softmax over the last dimension, differentiable: the row maximum (not differentiated: the
@@ -97,35 +177,57 @@ impl candle_core::CustomOp2 for PassThrough {
     }
 }
 
-/// The storage of an already computed, whole contiguous tensor `t`, for the forward pass of a
-/// custom operation whose result was computed outside it (candle's custom operations return
-/// new storage, so this is a copy); `what` names the operation in the error.
-pub(crate) fn stored_cpu(
-    t: &Tensor,
-    what: &str,
-) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(s) if layout.is_contiguous() && layout.start_offset() == 0 => {
-            Ok((s.clone(), layout.shape().clone()))
-        }
-        _ => candle_core::bail!("{what}: the output is not a whole CPU tensor"),
-    }
-}
+/// The result of a custom operation computed before the operation runs (with tensors, outside
+/// it), handed over once by its forward pass: candle's custom operations return new storage,
+/// so the forward pass copies it and drops this one, which the operation would otherwise keep
+/// until the backward pass.
+pub(crate) struct Computed(std::sync::Mutex<Option<Tensor>>);
 
-/// [`stored_cpu`] on CUDA.
-#[cfg(feature = "cuda")]
-pub(crate) fn stored_cuda(
-    t: &Tensor,
-    what: &str,
-) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
-    use candle_core::backend::BackendStorage;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cuda(s) if layout.is_contiguous() && layout.start_offset() == 0 => {
-            Ok((s.try_clone(layout)?, layout.shape().clone()))
+impl Computed {
+    /// Holds `t` (whole and contiguous) for the forward pass.
+    pub(crate) fn new(t: Tensor) -> Self {
+        Computed(std::sync::Mutex::new(Some(t)))
+    }
+
+    fn take(&self, what: &str) -> Result<Tensor> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| candle_core::Error::Msg(format!("{what}: the forward pass ran twice")))
+    }
+
+    /// The result's storage on the CPU; `what` names the operation in errors.
+    pub(crate) fn cpu(&self, what: &str) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let t = self.take(what)?;
+        let (storage, layout) = t.storage_and_layout();
+        match &*storage {
+            candle_core::Storage::Cpu(s)
+                if layout.is_contiguous() && layout.start_offset() == 0 =>
+            {
+                Ok((s.clone(), layout.shape().clone()))
+            }
+            _ => candle_core::bail!("{what}: the output is not a whole CPU tensor"),
         }
-        _ => candle_core::bail!("{what}: the output is not a whole CUDA tensor"),
+    }
+
+    /// [`Computed::cpu`] on CUDA.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn cuda(
+        &self,
+        what: &str,
+    ) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        use candle_core::backend::BackendStorage;
+        let t = self.take(what)?;
+        let (storage, layout) = t.storage_and_layout();
+        match &*storage {
+            candle_core::Storage::Cuda(s)
+                if layout.is_contiguous() && layout.start_offset() == 0 =>
+            {
+                Ok((s.try_clone(layout)?, layout.shape().clone()))
+            }
+            _ => candle_core::bail!("{what}: the output is not a whole CUDA tensor"),
+        }
     }
 }
 
