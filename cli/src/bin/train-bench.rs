@@ -13,7 +13,8 @@
 //! pays for start-up and is reported apart; `step_s` is the fastest of the others (as the
 //! transformers baseline reports its steps). One JSON
 //! object per length goes to stdout; with --profile, where the steps' time went (every stage
-//! timed one by one, so the steps are slower) goes to stderr.
+//! timed one by one, so the steps are slower) and the most device memory in use at the end of
+//! each stage go to stderr.
 
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
@@ -126,12 +127,14 @@ fn main() -> Result<()> {
             seconds.push(s.seconds)
         })?;
         if let Some(watch) = &stopwatch {
-            let mut stages = watch.take();
+            let mut stages = watch.take_with_memory();
             stages.sort_by(|a, b| b.1.total_cmp(&a.1));
-            for (stage, s, n) in stages {
+            for (stage, s, n, used) in stages {
+                let used_mib = used.map(|b| b / (1 << 20));
                 eprintln!(
                     "{}",
-                    serde_json::json!({"len": len, "stage": stage, "seconds": s, "times": n})
+                    serde_json::json!({"len": len, "stage": stage, "seconds": s, "times": n,
+                        "max_in_use_mib": used_mib})
                 );
             }
         }

@@ -12,7 +12,7 @@ The formulas are lamar-spec.md §6.3's (TRL 0.28's GRPOTrainer):
       loss = Σ l · mask / Σ mask  (mask: 0 for every token of a completion out of the loss)
 Missing rewards are NaN (TRL's None). The gradient is autograd's of the loss w.r.t. logp.
 
-Usage (PyTorch, any recent version; the GPU machine has it):
+Usage (PyTorch; the committed goldens were made with torch 2.15.0 from PyPI, on the CPU):
     python3 core/tests/python/golden_grpo.py tests/golden/grpo
 Writes tests/golden/grpo/advantages.jsonl and tests/golden/grpo/dapo.jsonl.
 """

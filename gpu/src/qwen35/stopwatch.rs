@@ -19,6 +19,8 @@ pub struct Stopwatch {
 struct Laps {
     last: Instant,
     stages: BTreeMap<&'static str, (f64, usize)>,
+    /// The most device memory in use (bytes) at the end of each stage (CUDA only).
+    used: BTreeMap<&'static str, u64>,
 }
 
 impl Stopwatch {
@@ -29,6 +31,7 @@ impl Stopwatch {
             state: Mutex::new(Laps {
                 last: Instant::now(),
                 stages: BTreeMap::new(),
+                used: BTreeMap::new(),
             }),
         }
     }
@@ -44,12 +47,18 @@ impl Stopwatch {
     pub fn lap(&self, name: &'static str) -> Result<()> {
         self.device.synchronize()?;
         let now = Instant::now();
+        let used = self.device_memory_in_use()?;
         let mut laps = self.laps();
         let spent = now.duration_since(laps.last).as_secs_f64();
         let entry = laps.stages.entry(name).or_insert((0.0, 0));
         entry.0 += spent;
         entry.1 += 1;
-        laps.last = now;
+        if let Some(bytes) = used {
+            let most = laps.used.entry(name).or_insert(0);
+            *most = (*most).max(bytes);
+        }
+        // Memory queries take time too: not charged to the next stage.
+        laps.last = Instant::now();
         Ok(())
     }
 
@@ -64,9 +73,33 @@ impl Stopwatch {
 
     /// `(stage, seconds, laps)` for every stage so far, by name; then forgets them.
     pub fn take(&self) -> Vec<(&'static str, f64, usize)> {
+        self.take_with_memory()
+            .into_iter()
+            .map(|(k, s, n, _)| (k, s, n))
+            .collect()
+    }
+
+    /// [`Stopwatch::take`] with the most device memory in use (bytes, as the driver reports
+    /// it after the stage's work finished) at the end of each stage; `None` off CUDA.
+    pub fn take_with_memory(&self) -> Vec<(&'static str, f64, usize, Option<u64>)> {
         let mut laps = self.laps();
         let stages = std::mem::take(&mut laps.stages);
-        stages.into_iter().map(|(k, (s, n))| (k, s, n)).collect()
+        let mut used = std::mem::take(&mut laps.used);
+        stages
+            .into_iter()
+            .map(|(k, (s, n))| (k, s, n, used.remove(k)))
+            .collect()
+    }
+
+    /// Device memory in use now (total minus free), on CUDA.
+    fn device_memory_in_use(&self) -> Result<Option<u64>> {
+        #[cfg(feature = "cuda")]
+        if let Device::Cuda(cuda) = &self.device {
+            use candle_core::cuda_backend::WrapErr;
+            let (free, total) = cuda.cuda_stream().context().mem_get_info().w()?;
+            return Ok(Some((total - free) as u64));
+        }
+        Ok(None)
     }
 
     fn laps(&self) -> std::sync::MutexGuard<'_, Laps> {

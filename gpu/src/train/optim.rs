@@ -278,7 +278,7 @@ mod tests {
             let mut clipped = vec![g.clone()];
             let norm = clip_global_norm(&mut clipped, max_norm).unwrap();
             opt_a.step(&[&a], &clipped, 1e-2).unwrap();
-            let factor = clip_factor(global_norm(&[g.clone()]).unwrap(), max_norm);
+            let factor = clip_factor(global_norm(std::slice::from_ref(&g)).unwrap(), max_norm);
             assert_eq!(
                 factor < 1.0,
                 norm > max_norm,
