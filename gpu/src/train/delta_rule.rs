@@ -1,5 +1,5 @@
 //! The chunked gated delta rule for training, as one operation with its own backward pass:
-//! the state-free part ([`ChunkParts`], the WY form of each chunk) and the sequential pass over
+//! the state-free part (`ChunkParts`, the WY form of each chunk) and the sequential pass over
 //! chunks ([`super::carry`]) in the forward pass, and in the backward pass the adjoint of the
 //! sequential pass followed by the derivative of the state-free part, written out.
 //!
