@@ -9,7 +9,9 @@
 //! with respect to the logits is `w_t·(softmax(z_t) − onehot(y_t)) / N`, so with respect to the
 //! final hidden state `h_t` (logits `z_t = W h_t`) it is `w_t·(softmax(z_t)·W − W[y_t]) / N`:
 //! [`head_loss`] computes that directly, chunk by chunk, and [`surrogate`] turns it into a
-//! scalar whose backward pass carries it into the model.
+//! scalar whose backward pass carries it into the model. [`head_loss_weighted`] takes the
+//! per-token weights as given (GRPO's policy gradient) and every variant reports each token's
+//! log-probability.
 
 use candle_core::{D, DType, Result, Tensor};
 
@@ -30,6 +32,8 @@ pub struct HeadLoss {
     pub weighted_sum: f64,
     /// `Σ_t ce_t` over the positions given (the plain cross-entropy, for reports).
     pub cross_entropy_sum: f64,
+    /// Each position's log-probability of its target, `−ce_t` (GRPO's policy log-probabilities).
+    pub log_probs: Vec<f32>,
     /// The gradient of the loss (`weighted_sum / N`) with respect to each position's final
     /// hidden state, `(positions, hidden)`, f32.
     pub hidden_grad: Tensor,
@@ -49,6 +53,53 @@ pub fn head_loss(
     normaliser: usize,
     chunk: usize,
 ) -> Result<HeadLoss> {
+    head_loss_by(
+        hidden,
+        targets,
+        head,
+        normaliser,
+        chunk,
+        |ce, _| match kind {
+            LossKind::Dft => ce.neg()?.exp(),
+            LossKind::CrossEntropy => ce.ones_like(),
+        },
+    )
+}
+
+/// [`head_loss`] with each position's weight `w_t` given (not differentiated): the loss is
+/// `Σ_t w_t·ce_t / N`. GRPO's policy gradient is this loss with `w_t = −∂L/∂log π_t` and `N = 1`
+/// (`lamar_core::grpo::dapo_loss` gives `∂L/∂log π_t`), since `log π_t = −ce_t`.
+pub fn head_loss_weighted(
+    hidden: &Tensor,
+    targets: &[u32],
+    head: &Tensor,
+    weights: &[f64],
+    normaliser: usize,
+    chunk: usize,
+) -> Result<HeadLoss> {
+    if weights.len() != targets.len() {
+        candle_core::bail!("{} weights for {} targets", weights.len(), targets.len());
+    }
+    head_loss_by(hidden, targets, head, normaliser, chunk, |ce, start| {
+        let n = ce.dim(0)?;
+        let w: Vec<f32> = weights[start..start + n]
+            .iter()
+            .map(|&w| w as f32)
+            .collect();
+        Tensor::new(w.as_slice(), ce.device())
+    })
+}
+
+/// The chunked head loss with the weight of a chunk's positions given by `weight_of(ce, start)`
+/// (`ce` the chunk's cross-entropies, `start` its first position).
+fn head_loss_by(
+    hidden: &Tensor,
+    targets: &[u32],
+    head: &Tensor,
+    normaliser: usize,
+    chunk: usize,
+    weight_of: impl Fn(&Tensor, usize) -> Result<Tensor>,
+) -> Result<HeadLoss> {
     let (positions, _) = hidden.dims2()?;
     if targets.len() != positions {
         candle_core::bail!("{positions} positions but {} targets", targets.len());
@@ -60,6 +111,7 @@ pub fn head_loss(
     let head = head.detach();
     let hidden = hidden.detach().to_dtype(compute)?;
     let (mut weighted_sum, mut cross_entropy_sum) = (0f64, 0f64);
+    let mut log_probs_out = Vec::with_capacity(positions);
     let mut grads = Vec::with_capacity(positions.div_ceil(chunk));
     for start in (0..positions).step_by(chunk) {
         let n = chunk.min(positions - start);
@@ -71,10 +123,8 @@ pub fn head_loss(
         let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
         let log_probs = shifted.broadcast_sub(&log_sum)?; // (n, V)
         let ce = log_probs.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?; // (n)
-        let weight = match kind {
-            LossKind::Dft => ce.neg()?.exp()?,
-            LossKind::CrossEntropy => ce.ones_like()?,
-        };
+        let weight = weight_of(&ce, start)?;
+        log_probs_out.extend(ce.neg()?.to_vec1::<f32>()?);
         weighted_sum += f64::from((&weight * &ce)?.sum_all()?.to_scalar::<f32>()?);
         cross_entropy_sum += f64::from(ce.sum_all()?.to_scalar::<f32>()?);
         // w/N · (softmax(z)·W − W[y])
@@ -90,6 +140,7 @@ pub fn head_loss(
     Ok(HeadLoss {
         weighted_sum,
         cross_entropy_sum,
+        log_probs: log_probs_out,
         hidden_grad: Tensor::cat(&grads, 0)?,
     })
 }
@@ -187,6 +238,34 @@ mod tests {
         let ce = head_loss(&h, &y, &w, LossKind::CrossEntropy, 9, 4).unwrap();
         assert!(dft.weighted_sum < ce.weighted_sum);
         assert!((dft.cross_entropy_sum - ce.weighted_sum).abs() < 1e-4);
+    }
+
+    #[test]
+    fn given_weights_weigh_each_token_and_log_probs_are_reported() {
+        let (h, w) = (random((7, 5), 8), random((12, 5), 9));
+        let y: Vec<u32> = (0..7).map(|k| (k * 7 + 2) % 12).collect();
+        // The DFT weights given explicitly reproduce the DFT loss.
+        let dft = head_loss(&h, &y, &w, LossKind::Dft, 7, 3).unwrap();
+        let probabilities: Vec<f64> = dft.log_probs.iter().map(|&l| f64::from(l).exp()).collect();
+        let given = head_loss_weighted(&h, &y, &w, &probabilities, 7, 2).unwrap();
+        assert!((given.weighted_sum - dft.weighted_sum).abs() < 1e-5);
+        assert!(max_diff(&given.hidden_grad, &dft.hidden_grad) < 1e-6);
+        // log π = −ce, per position.
+        let total: f64 = dft.log_probs.iter().map(|&l| -f64::from(l)).sum();
+        assert!((total - dft.cross_entropy_sum).abs() < 1e-4);
+        assert!(dft.log_probs.iter().all(|&l| l < 0.0));
+        // Signed weights (a policy gradient): the gradient is the weighted sum of each
+        // position's cross-entropy gradient, position by position.
+        let signed = [0.5, -1.0, 2.0, 0.0, -0.25, 1.5, -3.0];
+        let got = head_loss_weighted(&h, &y, &w, &signed, 1, 4).unwrap();
+        let plain = head_loss(&h, &y, &w, LossKind::CrossEntropy, 1, 4).unwrap();
+        let scale = Tensor::new(&signed.map(|x| x as f32), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(1)
+            .unwrap();
+        let want = plain.hidden_grad.broadcast_mul(&scale).unwrap();
+        assert!(max_diff(&got.hidden_grad, &want) < 1e-6);
+        assert!(head_loss_weighted(&h, &y, &w, &signed[..3], 1, 4).is_err());
     }
 
     #[test]
