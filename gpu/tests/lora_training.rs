@@ -11,7 +11,7 @@ use candle_core::{D, DType, Device, Tensor};
 use lamar_model::lora::LoraAdapter;
 use lamar_model::qwen35;
 use lamar_model::train::data::Example;
-use lamar_model::train::gradients::{Backward, example_gradients};
+use lamar_model::train::gradients::{Backward, example_gradients, policy_gradients};
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
 use lamar_model::train::loss::{LossKind, head_loss, surrogate};
 use std::sync::Arc;
@@ -297,5 +297,75 @@ fn recomputing_each_layer_gives_the_gradients_of_keeping_every_activation() {
             diff <= 1e-5 * scale + 1e-9,
             "{name}: {diff} (largest {scale})"
         );
+    }
+}
+
+/// A policy-gradient step (GRPO's, through `policy_gradients`) with the weights DFT would give
+/// (`w_t = p_t / N`) computes DFT's gradients; negated weights negate every gradient; the
+/// reported log-probabilities are those of the DFT pass.
+#[test]
+fn policy_gradients_with_dfts_weights_are_dfts_gradients() {
+    let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = Arc::new(trained(&model));
+    let named = lora.named_vars();
+    let vars: Vec<_> = named.iter().map(|(_, v)| *v).collect();
+    let ids: Vec<u32> = ids().squeeze(0).unwrap().to_vec1().unwrap();
+    let example = Example {
+        ids,
+        response_start: 30,
+        truncated: false,
+    };
+    let tokens = example.ids.len() - example.response_start;
+    let (dft_loss, dft) = example_gradients(
+        &model,
+        &lora,
+        &vars,
+        &example,
+        LossKind::Dft,
+        tokens,
+        16,
+        Backward::Recompute,
+    )
+    .unwrap();
+    assert_eq!(dft_loss.log_probs.len(), tokens);
+    let weights: Vec<f64> = dft_loss
+        .log_probs
+        .iter()
+        .map(|&l| f64::from(l).exp() / tokens as f64)
+        .collect();
+    let run = |weights: &[f64]| {
+        policy_gradients(
+            &model,
+            &lora,
+            &vars,
+            &example,
+            weights,
+            16,
+            Backward::Recompute,
+        )
+        .unwrap()
+    };
+    let (policy_loss, policy) = run(&weights);
+    assert_eq!(policy_loss.log_probs, dft_loss.log_probs);
+    let negated: Vec<f64> = weights.iter().map(|w| -w).collect();
+    let (_, flipped) = run(&negated);
+    for (((name, _), a), (b, c)) in named.iter().zip(&dft).zip(policy.iter().zip(&flipped)) {
+        let (a, b, c) = (
+            a.as_ref().unwrap(),
+            b.as_ref().unwrap(),
+            c.as_ref().unwrap(),
+        );
+        let scale = a
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(scale > 0.0, "{name}: no gradient");
+        let diff = max_abs_diff(a, b);
+        assert!(diff <= 1e-5 * scale, "{name}: {diff} (largest {scale})");
+        let diff = max_abs_diff(&b.neg().unwrap(), c);
+        assert!(diff <= 1e-5 * scale, "{name}: negated weights, {diff}");
     }
 }

@@ -14,7 +14,7 @@
 
 use super::data::Example;
 use super::lora::TrainableLora;
-use super::loss::{HeadLoss, LossKind, head_loss, surrogate};
+use super::loss::{HeadLoss, LossKind, head_loss, head_loss_weighted, surrogate};
 use crate::qwen35::Qwen35Model;
 use candle_core::{Result, Tensor, Var};
 use std::sync::Arc;
@@ -59,6 +59,54 @@ pub fn example_gradients(
     head_chunk: usize,
     backward: Backward,
 ) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
+    gradients_with(model, lora, vars, example, backward, |hidden, targets| {
+        head_loss(
+            hidden,
+            targets,
+            model.lm_head_weight(),
+            kind,
+            normaliser,
+            head_chunk,
+        )
+    })
+}
+
+/// A policy-gradient step's gradients for one completion (`example`: the prompt, then the
+/// completion as its response): the gradient of `Σ_t w_t · (−log π_t)` over the completion's
+/// tokens, with `weights[t] = −∂L/∂log π_t` as `lamar_core::grpo::dapo_loss` gives them (one per
+/// completion token). The returned loss reports each token's log-probability under the
+/// adapter (`HeadLoss::log_probs`), the policy's side of the importance ratio.
+pub fn policy_gradients(
+    model: &Qwen35Model,
+    lora: &Arc<TrainableLora>,
+    vars: &[&Var],
+    example: &Example,
+    weights: &[f64],
+    head_chunk: usize,
+    backward: Backward,
+) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
+    gradients_with(model, lora, vars, example, backward, |hidden, targets| {
+        head_loss_weighted(
+            hidden,
+            targets,
+            model.lm_head_weight(),
+            weights,
+            1,
+            head_chunk,
+        )
+    })
+}
+
+/// The loss `head` computes at the response positions' final hidden states and the gradient
+/// of each of `vars` (see [`example_gradients`]).
+fn gradients_with(
+    model: &Qwen35Model,
+    lora: &Arc<TrainableLora>,
+    vars: &[&Var],
+    example: &Example,
+    backward: Backward,
+    head: impl Fn(&Tensor, &[u32]) -> Result<HeadLoss>,
+) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
     let device = vars
         .first()
         .map(|v| v.device().clone())
@@ -77,14 +125,7 @@ pub fn example_gradients(
             .hidden_states_with(&ids, None, Some(lora.clone()))?
             .squeeze(0)?
             .narrow(0, from, n)?;
-        let loss = head_loss(
-            &hidden,
-            targets,
-            model.lm_head_weight(),
-            kind,
-            normaliser,
-            head_chunk,
-        )?;
+        let loss = head(&hidden, targets)?;
         let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
         collect(&mut grads, vars, &store)?;
         return Ok((loss, grads));
@@ -108,14 +149,7 @@ pub fn example_gradients(
         .final_norm(top.as_tensor())?
         .squeeze(0)?
         .narrow(0, from, n)?;
-    let loss = head_loss(
-        &hidden,
-        targets,
-        model.lm_head_weight(),
-        kind,
-        normaliser,
-        head_chunk,
-    )?;
+    let loss = head(&hidden, targets)?;
     let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
     step.lap("train: final norm, LM head and loss, forward and backward")?;
     let mut arriving = store
