@@ -12,7 +12,8 @@
 #   CUDA_COMPUTE_CAP GPU architecture, 90 = Hopper     (default: 90)
 # Output: target/cuda/release/lamar, and gzipped to carry to a GPU host: target/cuda/lamar.gz and
 # target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench.rs) and target/cuda/train-bench.gz
-# (cli/src/bin/train-bench.rs) and target/cuda/train-parity.gz (cli/src/bin/train-parity.rs).
+# (cli/src/bin/train-bench.rs) and target/cuda/train-parity.gz (cli/src/bin/train-parity.rs),
+# and lamar-model's unit tests with the CUDA kernels' tests as target/cuda/lamar-model-tests.gz.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -39,6 +40,16 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so ' && [ ! -s "$STUBS/libcuda.s
   rm -rf "$WORK"
 fi
 build "$@"
+# lamar-model's tests with the `cuda` feature (the CUDA kernels' tests among them), to run on a
+# GPU machine (gpu/tools/gpu-kernel-tests.sh).
+TESTS=$(cargo test --release --locked -p lamar-model --features cuda --lib --no-run \
+  --message-format=json "$@" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "lamar_model":
+        print(m["executable"])')
+gzip -c "$TESTS" >"$CARGO_TARGET_DIR/lamar-model-tests.gz"
 gzip -c "$CARGO_TARGET_DIR/release/lamar" >"$CARGO_TARGET_DIR/lamar.gz"
 gzip -c "$CARGO_TARGET_DIR/release/qwen35-bench" >"$CARGO_TARGET_DIR/qwen35-bench.gz"
 gzip -c "$CARGO_TARGET_DIR/release/train-bench" >"$CARGO_TARGET_DIR/train-bench.gz"

@@ -5,6 +5,7 @@
 //! ```text
 //! train-bench --model DIR [--lengths 2048,8192] [--steps 3] [--device cuda|cpu]
 //!             [--dtype bf16|f32] [--rank 256] [--alpha 32] [--loss dft|ce] [--profile] [--tf32]
+//!             [--kernels all|none|LIST]
 //! ```
 //!
 //! Each sequence is `LEN` random token ids (seeded), its second half the response (LAMAR's rows
@@ -62,6 +63,11 @@ struct Args {
     /// Let f32 matrix products (the LoRA products) use TF32 tensor cores on CUDA.
     #[arg(long)]
     tf32: bool,
+    /// lamar's CUDA kernels to use: all, none (candle operations: the reference), or a list
+    /// of deltanet, attention, norm, mlp, gemv, chunks, flash (training uses chunks and flash
+    /// in its backward passes, all of them in the forward pass it keeps).
+    #[arg(long, default_value = "all")]
+    kernels: String,
 }
 
 fn main() -> Result<()> {
@@ -91,6 +97,10 @@ fn main() -> Result<()> {
         .with_context(|| format!("loading {}", args.model.display()))?;
     let stopwatch = args.profile.then(|| Arc::new(Stopwatch::new(&device)));
     model.set_stopwatch(stopwatch.clone());
+    model.set_fused_kernels(
+        qwen35::FusedKernels::parse(&args.kernels)
+            .map_err(|e| anyhow::anyhow!("--kernels: {e}"))?,
+    );
     let vocab = model.config().vocab_size as u32;
     let shape = LoraShape {
         rank: args.rank,
@@ -146,6 +156,7 @@ fn main() -> Result<()> {
             "{}",
             serde_json::json!({
                 "len": len,
+                "kernels": args.kernels,
                 "response_tokens": len - len / 2,
                 "first_step_s": first,
                 "step_s": fastest,

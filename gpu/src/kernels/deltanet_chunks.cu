@@ -44,6 +44,9 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
     const float* __restrict__ decay,  // (BH, N)
     float* __restrict__ state,        // (BH, dk, dv), read, then overwritten with the last state
     float* __restrict__ out,          // (BH, N, C, dv)
+    float* __restrict__ states,       // (BH, N, dk, dv): S entering each chunk (training's
+                                      // backward); may be null
+    float* __restrict__ fresh_out,    // (BH, N, C, dv): V' (training's backward); may be null
     int chunks, int c_len, int dk, int dv) {
     extern __shared__ float4 shared4[];
     float* s = reinterpret_cast<float*>(shared4);  // dk x 32: this block's columns of S
@@ -78,6 +81,10 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
         }
         wait_copies();
         __syncthreads();
+        if (states != nullptr) {
+            float* at = states + ((bh * chunks + n) * dk) * dv + col;
+            for (int d = warp; d < dk; d += 8) at[(int64_t)d * dv] = s[d * 32 + lane];
+        }
         // V' = U - W S and the first half of O (Q S), rows c = warp + 8 i.
         float acc_v[ROWS], acc_o[ROWS];
 #pragma unroll
@@ -99,7 +106,11 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
 #pragma unroll
         for (int i = 0; i < ROWS; ++i) {
             const int c = warp + 8 * i;
-            if (c < c_len) fresh[c * 32 + lane] = u_rows[i] - acc_v[i];
+            if (c < c_len) {
+                const float value = u_rows[i] - acc_v[i];
+                fresh[c * 32 + lane] = value;
+                if (fresh_out != nullptr) fresh_out[(chunk * c_len + c) * dv + col] = value;
+            }
         }
         __syncthreads();
         if (n + 1 < chunks) {
@@ -154,6 +165,114 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
         }
     }
     for (int d = warp; d < dk; d += 8) st[(int64_t)d * dv + col] = s[d * 32 + lane];
+}
+
+// The adjoint of that pass (training's backward), for the outputs' gradient dO: walking the
+// chunks in reverse with dS the gradient of the state after chunk n (zero after the last: the
+// final state is not differentiated),
+//
+//   dV' = A^T dO_n + K_n^T dS     (C x dv)
+//   dS <- Q_n^T dO_n + d_n dS - W_n^T dV'
+//
+// Like the forward pass, every value column is independent: one block per (sequence-head, 32
+// value columns), its slice of dS in shared memory. The products that sum over the value
+// columns (the gradients of Q, W, A, K and d) are left to batched matrix products over all
+// chunks at once: this kernel writes dV' and the dS after every chunk for them.
+//
+// Block (32, 8); dynamic shared memory (dk * 32 + 2 * C * 32 + 3 * C * dk + C * C) floats.
+extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_backward_f32(
+    const float* __restrict__ w,      // (BH, N, C, dk)
+    const float* __restrict__ q,      // (BH, N, C, dk)
+    const float* __restrict__ a,      // (BH, N, C, C), zero above the diagonal
+    const float* __restrict__ kc,     // (BH, N, dk, C)
+    const float* __restrict__ decay,  // (BH, N)
+    const float* __restrict__ d_out,  // (BH, N, C, dv)
+    float* __restrict__ d_fresh,      // (BH, N, C, dv): dV'
+    float* __restrict__ d_after,      // (BH, N, dk, dv): dS after each chunk
+    int chunks, int c_len, int dk, int dv) {
+    extern __shared__ float4 shared4[];
+    float* ds = reinterpret_cast<float*>(shared4);  // dk x 32: this block's columns of dS
+    float* dfresh = ds + dk * 32;                   // C x 32: dV'
+    float* dout = dfresh + c_len * 32;              // C x 32: dO
+    float* tw = dout + c_len * 32;                  // C x dk
+    float* tq = tw + c_len * dk;                    // C x dk
+    float* tk = tq + c_len * dk;                    // dk x C
+    float* ta = tk + dk * c_len;                    // C x C
+    const int lane = threadIdx.x, warp = threadIdx.y, thread = warp * 32 + lane;
+    const int64_t bh = blockIdx.y;
+    const int col = blockIdx.x * 32 + lane;
+    for (int d = warp; d < dk; d += 8) ds[d * 32 + lane] = 0.0f;
+    constexpr int ROWS = CHUNK_MAX / 8;
+    constexpr int KEYS = KEY_MAX / 8;
+    const int64_t last = bh * chunks + chunks - 1;
+    stage(tw, w + last * c_len * dk, c_len * dk / 4, thread);
+    stage(tq, q + last * c_len * dk, c_len * dk / 4, thread);
+    stage(tk, kc + last * dk * c_len, dk * c_len / 4, thread);
+    stage(ta, a + last * c_len * c_len, c_len * c_len / 4, thread);
+    commit_copies();
+    for (int n = chunks - 1; n >= 0; --n) {
+        const int64_t chunk = bh * chunks + n;
+        for (int c = warp; c < c_len; c += 8) dout[c * 32 + lane] = d_out[(chunk * c_len + c) * dv + col];
+        {
+            float* at = d_after + (chunk * dk) * dv + col;
+            for (int d = warp; d < dk; d += 8) at[(int64_t)d * dv] = ds[d * 32 + lane];
+        }
+        wait_copies();
+        __syncthreads();
+        // dV' rows c = warp + 8 i: sum_{j >= c} A_jc dO_j + sum_d K_dc dS_d.
+        float acc_v[ROWS];
+#pragma unroll
+        for (int i = 0; i < ROWS; ++i) {
+            const int c = warp + 8 * i;
+            float acc = 0.0f;
+            if (c < c_len) {
+                for (int j = c; j < c_len; ++j) acc += ta[j * c_len + c] * dout[j * 32 + lane];
+                for (int d = 0; d < dk; ++d) acc += tk[d * c_len + c] * ds[d * 32 + lane];
+            }
+            acc_v[i] = acc;
+        }
+#pragma unroll
+        for (int i = 0; i < ROWS; ++i) {
+            const int c = warp + 8 * i;
+            if (c < c_len) {
+                dfresh[c * 32 + lane] = acc_v[i];
+                d_fresh[(chunk * c_len + c) * dv + col] = acc_v[i];
+            }
+        }
+        __syncthreads();
+        if (n > 0) {
+            stage(tk, kc + (chunk - 1) * dk * c_len, dk * c_len / 4, thread);
+            stage(ta, a + (chunk - 1) * c_len * c_len, c_len * c_len / 4, thread);
+            commit_copies();
+        }
+        // dS <- Q^T dO + d dS - W^T dV', rows d = warp + 8 i (each thread owns its entries).
+        const float dn = decay[chunk];
+        float acc_s[KEYS];
+#pragma unroll
+        for (int i = 0; i < KEYS; ++i) {
+            const int d = warp + 8 * i;
+            acc_s[i] = d < dk ? dn * ds[d * 32 + lane] : 0.0f;
+        }
+        for (int c = 0; c < c_len; ++c) {
+            const float o = dout[c * 32 + lane], f = dfresh[c * 32 + lane];
+#pragma unroll
+            for (int i = 0; i < KEYS; ++i) {
+                const int d = warp + 8 * i;
+                if (d < dk) acc_s[i] += tq[c * dk + d] * o - tw[c * dk + d] * f;
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < KEYS; ++i) {
+            const int d = warp + 8 * i;
+            if (d < dk) ds[d * 32 + lane] = acc_s[i];
+        }
+        __syncthreads();
+        if (n > 0) {
+            stage(tw, w + (chunk - 1) * c_len * dk, c_len * dk / 4, thread);
+            stage(tq, q + (chunk - 1) * c_len * dk, c_len * dk / 4, thread);
+            commit_copies();
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

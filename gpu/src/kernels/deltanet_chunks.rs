@@ -1,7 +1,9 @@
 //! Launches `deltanet_chunks.cu`: a DeltaNet layer's prefill in two kernels, the state-free
 //! part of the chunked delta rule straight from the convolution's output ([`chunk_prepare`],
 //! about sixty candle operations) and the pass from chunk to chunk that carries the state
-//! ([`deltanet_chunks`], about eight candle operations per chunk).
+//! ([`deltanet_chunks`], about eight candle operations per chunk); for training, the same pass
+//! keeping what its backward needs ([`deltanet_chunks_keeping`]) and the adjoint pass
+//! ([`deltanet_chunks_backward`]).
 
 use super::launch::{allow_shared_memory, contiguous_address, cuda_device, function};
 use candle_core::cuda_backend::WrapErr;
@@ -37,6 +39,33 @@ pub fn deltanet_chunks(
     chunks: &DeltaNetChunks,
     state: &Tensor,
 ) -> Result<Option<(Tensor, Tensor)>> {
+    Ok(pass(chunks, state, false)?.map(|p| (p.out, p.last)))
+}
+
+/// What the pass leaves for training's backward ([`deltanet_chunks_keeping`]).
+pub struct PassTape {
+    /// The outputs `(BH, N, C, dv)`.
+    pub out: Tensor,
+    /// The state after the last chunk `(BH, dk, dv)`.
+    pub last: Tensor,
+    /// The state entering each chunk: `(BH, N, dk, dv)`.
+    pub states: Tensor,
+    /// `V' = U − W S` of every chunk, `(BH, N, C, dv)`.
+    pub fresh: Tensor,
+}
+
+/// [`deltanet_chunks`] that also keeps the state entering every chunk and each chunk's `V'`
+/// (what [`deltanet_chunks_backward`] and the gradients' products need).
+pub fn deltanet_chunks_keeping(
+    chunks: &DeltaNetChunks,
+    state: &Tensor,
+) -> Result<Option<PassTape>> {
+    pass(chunks, state, true)
+}
+
+/// The sizes `(BH, N, C, dk, dv)` of a pass's inputs, checked against each other; `None` when
+/// they are outside the kernels' (C ≤ 64, dk ≤ 128, both multiples of 4, dv a multiple of 32).
+fn pass_sizes(chunks: &DeltaNetChunks) -> Result<Option<(usize, usize, usize, usize, usize)>> {
     let (bh, n, c, dv) = chunks.u.dims4()?;
     let dk = chunks.w.dim(3)?;
     if c > 64 || dk > 128 || !c.is_multiple_of(4) || !dk.is_multiple_of(4) || !dv.is_multiple_of(32)
@@ -53,15 +82,39 @@ pub fn deltanet_chunks(
     expect(chunks.q, &[bh, n, c, dk], "Q")?;
     expect(chunks.a, &[bh, n, c, c], "A")?;
     expect(chunks.k_carry, &[bh, n, dk, c], "K")?;
-    expect(state, &[bh, dk, dv], "the state")?;
     if chunks.decay.elem_count() != bh * n {
         candle_core::bail!(
             "lamar kernel: the chunk decays are {:?}",
             chunks.decay.dims()
         );
     }
-    let shared_floats = dk * 32 + c * 32 + 3 * c * dk + c * c;
-    let shared_bytes = shared_floats * 4;
+    Ok(Some((bh, n, c, dk, dv)))
+}
+
+/// The device addresses of W, Q, A, K and the decays, or `None` when a tile would not be
+/// 16-byte aligned.
+fn tile_addresses(chunks: &DeltaNetChunks, decay: &Tensor) -> Result<Option<[u64; 5]>> {
+    let f32 = DType::F32;
+    let w = contiguous_address(chunks.w, f32, "W")?;
+    let q = contiguous_address(chunks.q, f32, "Q")?;
+    let a = contiguous_address(chunks.a, f32, "A")?;
+    let k = contiguous_address(chunks.k_carry, f32, "K")?;
+    let d = contiguous_address(decay, f32, "the chunk decays")?;
+    if [w, q, a, k].iter().any(|p| !p.is_multiple_of(16)) {
+        return Ok(None);
+    }
+    Ok(Some([w, q, a, k, d]))
+}
+
+/// The forward pass; with `keep`, the states and `V'` written too.
+fn pass(chunks: &DeltaNetChunks, state: &Tensor, keep: bool) -> Result<Option<PassTape>> {
+    let Some((bh, n, c, dk, dv)) = pass_sizes(chunks)? else {
+        return Ok(None);
+    };
+    if state.dims() != [bh, dk, dv] {
+        candle_core::bail!("lamar kernel: the state is {:?}", state.dims());
+    }
+    let shared_bytes = (dk * 32 + c * 32 + 3 * c * dk + c * c) * 4;
     let device = cuda_device(chunks.u)?;
     let stream = device.cuda_stream();
     let func = function(&device, "deltanet_chunks", DType::F32, MODULE, PTX)?;
@@ -70,21 +123,35 @@ pub fn deltanet_chunks(
     }
     let f32 = DType::F32;
     let u = contiguous_address(chunks.u, f32, "U")?;
-    let w = contiguous_address(chunks.w, f32, "W")?;
-    let q = contiguous_address(chunks.q, f32, "Q")?;
-    let a = contiguous_address(chunks.a, f32, "A")?;
-    let k = contiguous_address(chunks.k_carry, f32, "K")?;
     let decay = chunks.decay.contiguous()?;
-    let decay_ptr = contiguous_address(&decay, f32, "the chunk decays")?;
-    if [u, w, q, a, k].iter().any(|p| !p.is_multiple_of(16)) {
+    let Some([w, q, a, k, decay_ptr]) = tile_addresses(chunks, &decay)? else {
+        return Ok(None);
+    };
+    if !u.is_multiple_of(16) {
         return Ok(None);
     }
     // The kernel overwrites the state: give it a copy of its own.
     let last = state.contiguous()?.copy()?;
     let state_ptr = contiguous_address(&last, f32, "the state")?;
-    // SAFETY: every element is written by the kernel.
-    let out = unsafe { Tensor::empty((bh, n, c, dv), f32, chunks.u.device())? };
+    let gpu = chunks.u.device();
+    // SAFETY: every element is written by the kernel (the states and V' only when kept).
+    let out = unsafe { Tensor::empty((bh, n, c, dv), f32, gpu)? };
     let out_ptr = contiguous_address(&out, f32, "the output")?;
+    let kept = if keep {
+        // SAFETY: as above.
+        let states = unsafe { Tensor::empty((bh, n, dk, dv), f32, gpu)? };
+        let fresh = unsafe { Tensor::empty((bh, n, c, dv), f32, gpu)? };
+        Some((states, fresh))
+    } else {
+        None
+    };
+    let (states_ptr, fresh_ptr) = match &kept {
+        Some((s, f)) => (
+            contiguous_address(s, f32, "the states")?,
+            contiguous_address(f, f32, "V'")?,
+        ),
+        None => (0u64, 0u64),
+    };
     let int = |x: usize| x as i32;
     let (n_i, c_i, dk_i, dv_i) = (int(n), int(c), int(dk), int(dv));
     let mut launch = stream.launch_builder(&func);
@@ -95,7 +162,11 @@ pub fn deltanet_chunks(
         .arg(&a)
         .arg(&k)
         .arg(&decay_ptr);
-    launch.arg(&state_ptr).arg(&out_ptr);
+    launch
+        .arg(&state_ptr)
+        .arg(&out_ptr)
+        .arg(&states_ptr)
+        .arg(&fresh_ptr);
     launch.arg(&n_i).arg(&c_i).arg(&dk_i).arg(&dv_i);
     let config = LaunchConfig {
         grid_dim: ((dv / 32) as u32, bh as u32, 1),
@@ -105,7 +176,66 @@ pub fn deltanet_chunks(
     // SAFETY: shapes, contiguity and the kernel's size limits checked above; 16-byte alignment
     // holds because candle's buffers are aligned and every tile is a multiple of 4 floats.
     unsafe { launch.launch(config) }.w()?;
-    Ok(Some((out, last)))
+    let (states, fresh) = match kept {
+        Some(pair) => pair,
+        // Not kept: empty placeholders (the caller of `deltanet_chunks` drops them).
+        None => (Tensor::zeros(0, f32, gpu)?, Tensor::zeros(0, f32, gpu)?),
+    };
+    Ok(Some(PassTape {
+        out,
+        last,
+        states,
+        fresh,
+    }))
+}
+
+/// The adjoint of the pass for the outputs' gradient `d_out` `(BH, N, C, dv)` (f32): `dV'`
+/// `(BH, N, C, dv)` and the gradient of the state after every chunk `(BH, N, dk, dv)` (zero
+/// after the last). `U` is not read. `None` where [`deltanet_chunks`] would be.
+pub fn deltanet_chunks_backward(
+    chunks: &DeltaNetChunks,
+    d_out: &Tensor,
+) -> Result<Option<(Tensor, Tensor)>> {
+    let Some((bh, n, c, dk, dv)) = pass_sizes(chunks)? else {
+        return Ok(None);
+    };
+    if d_out.dims() != [bh, n, c, dv] {
+        candle_core::bail!("lamar kernel: the outputs' gradient is {:?}", d_out.dims());
+    }
+    let shared_bytes = (dk * 32 + 2 * c * 32 + 3 * c * dk + c * c) * 4;
+    let device = cuda_device(chunks.u)?;
+    let stream = device.cuda_stream();
+    let func = function(&device, "deltanet_chunks_backward", DType::F32, MODULE, PTX)?;
+    if !allow_shared_memory(&device, &func, shared_bytes)? {
+        return Ok(None);
+    }
+    let f32 = DType::F32;
+    let decay = chunks.decay.contiguous()?;
+    let Some([w, q, a, k, decay_ptr]) = tile_addresses(chunks, &decay)? else {
+        return Ok(None);
+    };
+    let d_out = d_out.contiguous()?;
+    let d_out_ptr = contiguous_address(&d_out, f32, "the outputs' gradient")?;
+    let gpu = chunks.u.device();
+    // SAFETY: the kernel writes every element of both.
+    let d_fresh = unsafe { Tensor::empty((bh, n, c, dv), f32, gpu)? };
+    let d_after = unsafe { Tensor::empty((bh, n, dk, dv), f32, gpu)? };
+    let d_fresh_ptr = contiguous_address(&d_fresh, f32, "dV'")?;
+    let d_after_ptr = contiguous_address(&d_after, f32, "dS")?;
+    let int = |x: usize| x as i32;
+    let (n_i, c_i, dk_i, dv_i) = (int(n), int(c), int(dk), int(dv));
+    let mut launch = stream.launch_builder(&func);
+    launch.arg(&w).arg(&q).arg(&a).arg(&k).arg(&decay_ptr);
+    launch.arg(&d_out_ptr).arg(&d_fresh_ptr).arg(&d_after_ptr);
+    launch.arg(&n_i).arg(&c_i).arg(&dk_i).arg(&dv_i);
+    let config = LaunchConfig {
+        grid_dim: ((dv / 32) as u32, bh as u32, 1),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: shared_bytes as u32,
+    };
+    // SAFETY: as in `pass`.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(Some((d_fresh, d_after)))
 }
 
 /// Tokens per chunk, key and value sizes of [`chunk_prepare`] (Qwen3.5's).

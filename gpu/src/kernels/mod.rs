@@ -11,7 +11,11 @@
 //!   and a prefill's convolution and gated norm.
 //! * `deltanet_chunks`: a DeltaNet layer's prefill in two kernels: the chunked rule's
 //!   state-free part straight from the convolution's output (about sixty operations), and the
-//!   pass over chunks that carries the state (about eight operations per chunk).
+//!   pass over chunks that carries the state (about eight operations per chunk); for training,
+//!   the same pass keeping what its backward needs, and the adjoint pass.
+//! * `flash_attention`: causal attention over a whole sequence for training, forward and
+//!   backward (FlashAttention-2's tiling on the tensor cores, bf16, head size 256): no
+//!   `[T × T]` matrix, three kernels for the blocked candle operations of `train::attention`.
 //! * `attention`: the start of a full-attention decoding step (query/key norms, partial RoPE,
 //!   the new key and value written into the cache): one kernel for about thirty operations;
 //!   and split-key (flash-decoding) attention with the output gate: two for about ten.
@@ -35,6 +39,8 @@ pub mod attention;
 pub mod deltanet;
 #[cfg(feature = "cuda")]
 pub mod deltanet_chunks;
+#[cfg(feature = "cuda")]
+pub mod flash_attention;
 #[cfg(feature = "cuda")]
 pub mod gemv;
 #[cfg(feature = "cuda")]

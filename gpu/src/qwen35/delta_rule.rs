@@ -287,25 +287,6 @@ impl Chunks {
         }
         #[cfg(not(feature = "cuda"))]
         let _ = kernel;
-        if crate::train::ops::tracked(&[&self.u, &self.w, &self.q_grown, &self.qk, &self.k_carry_t])
-        {
-            // Training: the same pass with its own backward (no per-chunk slicing for
-            // autograd to undo).
-            let (out, state) = crate::train::carry::carry(
-                &[
-                    self.u,
-                    self.w,
-                    self.q_grown,
-                    self.qk,
-                    self.k_carry_t,
-                    self.last_decay,
-                ],
-                &state,
-            )?;
-            let c = out.dim(2)?;
-            let out = out.reshape((bh, n * c, dv))?.narrow(1, 0, t)?;
-            return Ok((out.reshape((b, h, t, dv))?, state.reshape((b, h, dk, dv))?));
-        }
         let mut outputs = Vec::with_capacity(n);
         for chunk in 0..n {
             let at = |x: &Tensor| x.narrow(1, chunk, 1)?.squeeze(1);

@@ -113,9 +113,11 @@ impl Qwen35Model {
     /// and attention sizes the decoding attention kernel handles.
     #[cfg(feature = "cuda")]
     pub(super) fn graphable(&self) -> bool {
-        // The prefill kernels (`chunks`) do not matter to a decoding step.
+        // The prefill and training kernels (`chunks`, `flash`) do not matter to a decoding
+        // step.
         let decoding = FusedKernels {
             chunks: self.fused.chunks,
+            flash: self.fused.flash,
             ..FusedKernels::ALL
         };
         self.fused == decoding
@@ -374,9 +376,12 @@ impl Qwen35Model {
         self.norm.forward(&h)
     }
 
-    /// The context of a cache-free training pass over `(b, t)` tokens with `lora` (no fused
-    /// kernels: they write outside candle's autograd). For a caller that runs the layers one
-    /// at a time ([`Qwen35Model::run_layer`]), as recomputation in the backward pass does.
+    /// The context of a cache-free training pass over `(b, t)` tokens with `lora`, for a
+    /// caller that runs the layers one at a time ([`Qwen35Model::run_layer`]), as
+    /// recomputation in the backward pass does. Of the fused kernels only those with a
+    /// backward run (when the model allows them): the chunked delta rule's (`chunks`,
+    /// `train::delta_rule`) and flash attention (`flash`, `train::attention`); the others
+    /// write outside candle's autograd.
     pub(crate) fn training_step(
         &self,
         b: usize,
@@ -384,8 +389,21 @@ impl Qwen35Model {
         lora: Arc<TrainableLora>,
     ) -> Result<Step> {
         let mut step = self.step_with(None, b, t, None, true)?;
-        step.fused = super::step::FusedKernels::NONE;
+        step.fused = super::step::FusedKernels {
+            chunks: self.fused.chunks,
+            flash: self.fused.flash,
+            ..super::step::FusedKernels::NONE
+        };
         step.lora = Some(lora);
+        Ok(step)
+    }
+
+    /// The context of the forward pass of activation checkpointing, whose activations are
+    /// kept, not differentiated: `lora` frozen ([`TrainableLora::frozen`]), so that nothing is
+    /// tracked and every fused kernel the model allows runs, as in inference.
+    pub(crate) fn checkpoint_step(&self, b: usize, t: usize, lora: &TrainableLora) -> Result<Step> {
+        let mut step = self.step_with(None, b, t, None, true)?;
+        step.lora = Some(Arc::new(lora.frozen()));
         Ok(step)
     }
 

@@ -72,6 +72,9 @@ pub struct FusedKernels {
     /// A DeltaNet layer's prefill: the chunked rule's state-free part and its pass over
     /// chunks (`kernels::deltanet_chunks`).
     pub chunks: bool,
+    /// Causal attention over a whole sequence in a training pass, forward and backward
+    /// (`kernels::flash_attention`).
+    pub flash: bool,
 }
 
 impl FusedKernels {
@@ -83,6 +86,7 @@ impl FusedKernels {
         mlp: true,
         gemv: true,
         chunks: true,
+        flash: true,
     };
     /// None: candle operations only.
     pub const NONE: FusedKernels = FusedKernels {
@@ -92,10 +96,11 @@ impl FusedKernels {
         mlp: false,
         gemv: false,
         chunks: false,
+        flash: false,
     };
 
     /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`,
-    /// `mlp`, `gemv`, `chunks`.
+    /// `mlp`, `gemv`, `chunks`, `flash`.
     pub fn parse(text: &str) -> std::result::Result<FusedKernels, String> {
         match text {
             "all" => return Ok(FusedKernels::ALL),
@@ -111,10 +116,11 @@ impl FusedKernels {
                 "mlp" => fused.mlp = true,
                 "gemv" => fused.gemv = true,
                 "chunks" => fused.chunks = true,
+                "flash" => fused.flash = true,
                 other => {
                     return Err(format!(
                         "unknown fused kernel {other:?} (all, none, or a list of deltanet, \
-                         attention, norm, mlp, gemv, chunks)"
+                         attention, norm, mlp, gemv, chunks, flash)"
                     ));
                 }
             }

@@ -29,13 +29,16 @@ pub fn block_rows(heads: usize, keys: usize) -> usize {
 /// Softmax attention of `q` `(B, H, T, hd)` over `k`, `v` `(B, KVH, T, hd)` (H a multiple of
 /// KVH), query `i` seeing keys `0..=i`, scores scaled by `scale`; `(B, H, T, hd)` in `q`'s
 /// dtype. Differentiable in all three (see the module's documentation); `block` is the number
-/// of queries per block ([`block_rows`] chooses one).
+/// of queries per block ([`block_rows`] chooses one). With `kernel`, bf16 inputs on CUDA with
+/// head size 256 run lamar's flash-attention kernels instead, forward and backward
+/// (`kernels::flash_attention`; the blocks are their reference).
 pub fn causal_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     scale: f64,
     block: usize,
+    kernel: bool,
 ) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let (kb, kvh, kt, khd) = k.dims4()?;
@@ -55,6 +58,7 @@ pub fn causal_attention(
     let blocks = Blocks {
         scale,
         block: block.max(1),
+        kernel,
     };
     let (out, lse) = blocks.forward(&q0, &k0, &v0)?;
     if !(q.track_op() || k.track_op() || v.track_op()) {
@@ -78,6 +82,9 @@ pub fn causal_attention(
 struct Blocks {
     scale: f64,
     block: usize,
+    /// Whether lamar's flash-attention kernels run where they take the inputs.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    kernel: bool,
 }
 
 /// One block of queries `r0..r1`: its rows stacked by key/value head, and the keys it sees.
@@ -132,6 +139,12 @@ impl Blocks {
     /// The output `(B, H, T, hd)` in `q`'s dtype and each query's log-sum-exp of scores
     /// `(B, H, T)` in f32.
     fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        #[cfg(feature = "cuda")]
+        if self.kernel
+            && let Some(pair) = crate::kernels::flash_attention::flash_forward(q, k, v, self.scale)?
+        {
+            return Ok(pair);
+        }
         let (b, h, t, hd) = q.dims4()?;
         let kvh = k.dim(1)?;
         let n = h / kvh;
@@ -164,6 +177,18 @@ impl Blocks {
         lse: &Tensor,
         dout: &Tensor,
     ) -> Result<(Tensor, Tensor, Tensor)> {
+        #[cfg(feature = "cuda")]
+        if self.kernel
+            && let Some(grads) = crate::kernels::flash_attention::flash_backward(
+                [q, k, v],
+                out,
+                lse,
+                dout,
+                self.scale,
+            )?
+        {
+            return Ok(grads);
+        }
         let (b, h, t, hd) = q.dims4()?;
         let kvh = k.dim(1)?;
         let n = h / kvh;
@@ -354,7 +379,7 @@ mod tests {
             .backward()
             .unwrap();
         for block in [1, 5, 8, 37, 64] {
-            let got = causal_attention(&q, &k, &v, scale, block).unwrap();
+            let got = causal_attention(&q, &k, &v, scale, block, true).unwrap();
             assert!(max_relative(&got, &want) < 1e-5, "block {block}: output");
             let grads = (&got * &weight)
                 .unwrap()
@@ -380,11 +405,11 @@ mod tests {
     fn untracked_inputs_give_a_plain_tensor_and_shapes_are_checked() {
         let q = random(&[1, 2, 6, 4], 5);
         let k = random(&[1, 1, 6, 4], 6);
-        let out = causal_attention(&q, &k, &k, 0.5, 4).unwrap();
+        let out = causal_attention(&q, &k, &k, 0.5, 4, true).unwrap();
         assert!(!out.track_op());
         assert!(max_relative(&out, &plain(&q, &k, &k, 0.5)) < 1e-6);
         let wrong = random(&[1, 3, 6, 4], 7);
-        assert!(causal_attention(&q, &wrong, &wrong, 0.5, 4).is_err());
+        assert!(causal_attention(&q, &wrong, &wrong, 0.5, 4, true).is_err());
         assert_eq!(block_rows(16, 24_576), 341);
         assert_eq!(block_rows(16, 10), 2048);
     }

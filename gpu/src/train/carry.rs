@@ -1,63 +1,37 @@
 //! The sequential pass of the chunked delta rule ([`crate::qwen35::delta_rule::Chunks::carry`])
-//! with its own backward pass, for training.
+//! and its adjoint, for training's [`super::delta_rule`].
 //!
 //! The forward pass walks the chunks in order, carrying the state `S` `(dk, dv)` per head:
 //! `v'ᵢ = Uᵢ − Wᵢ Sᵢ`, `Oᵢ = Qᵢ Sᵢ + Aᵢ v'ᵢ`, `Sᵢ₊₁ = dᵢ Sᵢ + Kᵢ v'ᵢ` (`Q` the grown queries,
 //! `A` the decayed query-key products, `K` the carried keys transposed, `d` the chunk's total
-//! decay). Left to candle's autograd, every chunk's slice of the six inputs is a `narrow`, whose
-//! backward writes a zero tensor of the input's full size: hundreds of megabytes per chunk at
-//! full size, for each of the six inputs and each of the ~130 chunks of an 8,192-token layer.
-//! Here the forward pass keeps the state entering every chunk, and the backward pass walks the
-//! chunks in reverse with the adjoint recurrence
+//! decay), and keeps every `Sᵢ` and `v'ᵢ` ([`Tape`]). The backward pass is in two parts:
+//!
+//! 1. the adjoint recurrence, sequential, in reverse (`dSᵢ₊₁` the gradient of the state after
+//!    chunk `i`, zero after the last):
+//!    `dv'ᵢ = Aᵢᵀ dOᵢ + Kᵢᵀ dSᵢ₊₁`, `dSᵢ = Qᵢᵀ dOᵢ + dᵢ dSᵢ₊₁ − Wᵢᵀ dv'ᵢ`;
+//! 2. everything else, for all chunks at once as batched products:
 //!
 //! ```text
-//! dAᵢ = dOᵢ v'ᵢᵀ            dv'ᵢ = Aᵢᵀ dOᵢ + Kᵢᵀ dSᵢ₊₁       dQᵢ = dOᵢ Sᵢᵀ
-//! dKᵢ = dSᵢ₊₁ v'ᵢᵀ          ddᵢ = Σ dSᵢ₊₁ ∘ Sᵢ               dUᵢ = dv'ᵢ
-//! dWᵢ = −dv'ᵢ Sᵢᵀ           dSᵢ = Qᵢᵀ dOᵢ + dᵢ dSᵢ₊₁ − Wᵢᵀ dv'ᵢ
+//! dUᵢ = dv'ᵢ      dWᵢ = −dv'ᵢ Sᵢᵀ      dQᵢ = dOᵢ Sᵢᵀ      dAᵢ = dOᵢ v'ᵢᵀ
+//! dKᵢ = dSᵢ₊₁ v'ᵢᵀ      ddᵢ = Σ dSᵢ₊₁ ∘ Sᵢ
 //! ```
 //!
-//! collecting each input's gradient chunk by chunk and joining them once. The six inputs travel
-//! as one packed vector through a custom operation, so that the only slicing autograd sees is
-//! one split of that vector (views, no zero tensors).
+//! Both sequential passes treat the value columns independently. On CUDA each is one kernel
+//! (`kernels::deltanet_chunks`: the state's columns in shared memory for all chunks); elsewhere
+//! (and as the kernels' reference) a loop of candle operations per chunk.
 
-use candle_core::{CustomOp1, DType, Layout, Result, Shape, Tensor};
+use candle_core::{D, DType, Result, Tensor};
 
 /// The six per-chunk inputs, each `(BH, N, C, ·)` (the decay `(BH, N, 1, 1)`), f32, in the
 /// order `[U, W, Q, A, K, d]`.
 pub type CarryInputs = [Tensor; 6];
 
-/// The outputs `(BH, N, C, dv)` of the sequential pass from the state `state` `(BH, dk, dv)`
-/// (constant: not differentiated) and the state after the last chunk (detached).
-/// Differentiable in all six inputs.
-pub fn carry(inputs: &CarryInputs, state: &Tensor) -> Result<(Tensor, Tensor)> {
-    let detached: Vec<Tensor> = inputs
-        .iter()
-        .map(|x| x.detach().contiguous())
-        .collect::<Result<_>>()?;
-    let detached: CarryInputs = detached
-        .try_into()
-        .map_err(|_| candle_core::Error::Msg("carry: six inputs".into()))?;
-    let (out, states) = forward(&detached, &state.detach())?;
-    let last = states
-        .last()
-        .cloned()
-        .ok_or_else(|| candle_core::Error::Msg("carry: no chunks".into()))?;
-    if !inputs.iter().any(|x| x.track_op()) {
-        return Ok((out, last));
-    }
-    let packed = Tensor::cat(
-        &inputs
-            .iter()
-            .map(|x| x.flatten_all())
-            .collect::<Result<Vec<_>>>()?,
-        0,
-    )?;
-    let out = packed.apply_op1(Carry {
-        inputs: detached,
-        states,
-        out: super::ops::Computed::new(out),
-    })?;
-    Ok((out, last))
+/// What the forward pass keeps for the backward pass.
+pub(crate) struct Tape {
+    /// The state entering each chunk: `(BH, N, dk, dv)`.
+    pub states: Tensor,
+    /// `v'` of every chunk, `(BH, N, C, dv)`.
+    pub fresh: Tensor,
 }
 
 /// The chunk `i` of `x` `(BH, N, …)` as `(BH, …)`.
@@ -65,11 +39,44 @@ fn chunk(x: &Tensor, i: usize) -> Result<Tensor> {
     x.narrow(1, i, 1)?.squeeze(1)
 }
 
-/// The outputs, and the state entering each chunk followed by the final state.
-pub(crate) fn forward(inputs: &CarryInputs, state: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+/// Whether lamar's CUDA kernels run the passes (`kernel` asked for, inputs on CUDA).
+#[cfg(feature = "cuda")]
+fn on_kernel(kernel: bool, x: &Tensor) -> bool {
+    kernel && x.device().is_cuda()
+}
+
+/// The outputs `(BH, N, C, dv)` from the state `state` `(BH, dk, dv)`, the state after the
+/// last chunk, and the [`Tape`]. With `kernel` on CUDA, lamar's kernel where its sizes allow;
+/// otherwise candle operations (the reference).
+pub(crate) fn forward(
+    inputs: &CarryInputs,
+    state: &Tensor,
+    kernel: bool,
+) -> Result<(Tensor, Tensor, Tape)> {
+    #[cfg(feature = "cuda")]
+    if on_kernel(kernel, state) {
+        use crate::kernels::deltanet_chunks::deltanet_chunks_keeping;
+        if let Some(pass) = deltanet_chunks_keeping(&kernel_chunks(inputs), state)? {
+            let tape = Tape {
+                states: pass.states,
+                fresh: pass.fresh,
+            };
+            return Ok((pass.out, pass.last, tape));
+        }
+    }
+    let _ = kernel;
+    forward_plain(inputs, state)
+}
+
+/// [`forward`] as candle operations, about eight per chunk.
+pub(crate) fn forward_plain(
+    inputs: &CarryInputs,
+    state: &Tensor,
+) -> Result<(Tensor, Tensor, Tape)> {
     let [u, w, q, a, k, d] = inputs;
     let n = u.dim(1)?;
     let mut states = Vec::with_capacity(n + 1);
+    let mut fresh = Vec::with_capacity(n);
     let mut outputs = Vec::with_capacity(n);
     let mut s = state.clone();
     for i in 0..n {
@@ -77,101 +84,86 @@ pub(crate) fn forward(inputs: &CarryInputs, state: &Tensor) -> Result<(Tensor, V
         outputs.push((chunk(q, i)?.matmul(&s)? + chunk(a, i)?.matmul(&v_new)?)?);
         let next = (s.broadcast_mul(&chunk(d, i)?)? + chunk(k, i)?.matmul(&v_new)?)?;
         states.push(s);
+        fresh.push(v_new);
         s = next;
     }
-    states.push(s);
-    Ok((Tensor::stack(&outputs, 1)?, states))
+    let tape = Tape {
+        states: Tensor::stack(&states, 1)?,
+        fresh: Tensor::stack(&fresh, 1)?,
+    };
+    Ok((Tensor::stack(&outputs, 1)?, s, tape))
 }
 
-/// Passes the forward output through; its backward is the adjoint recurrence.
-struct Carry {
-    inputs: CarryInputs,
-    /// The state entering each chunk, then the final one.
-    states: Vec<Tensor>,
-    out: super::ops::Computed,
+#[cfg(feature = "cuda")]
+fn kernel_chunks(inputs: &CarryInputs) -> crate::kernels::deltanet_chunks::DeltaNetChunks<'_> {
+    let [u, w, q, a, k, d] = inputs;
+    crate::kernels::deltanet_chunks::DeltaNetChunks {
+        u,
+        w,
+        q,
+        a,
+        k_carry: k,
+        decay: d,
+    }
+}
+
+/// The adjoint recurrence: `dv'` `(BH, N, C, dv)` and the gradient of the state after each
+/// chunk `(BH, N, dk, dv)`.
+fn adjoint(inputs: &CarryInputs, grad: &Tensor, kernel: bool) -> Result<(Tensor, Tensor)> {
+    #[cfg(feature = "cuda")]
+    if on_kernel(kernel, grad) {
+        use crate::kernels::deltanet_chunks::deltanet_chunks_backward;
+        if let Some(pair) = deltanet_chunks_backward(&kernel_chunks(inputs), grad)? {
+            return Ok(pair);
+        }
+    }
+    let _ = kernel;
+    adjoint_plain(inputs, grad)
+}
+
+/// [`adjoint`] as candle operations, about six per chunk.
+fn adjoint_plain(inputs: &CarryInputs, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    let [_, w, q, a, k, d] = inputs;
+    let (bh, n, _, dv) = grad.dims4()?;
+    let dk = w.dim(3)?;
+    let mut ds = Tensor::zeros((bh, dk, dv), DType::F32, grad.device())?;
+    let mut d_fresh = Vec::with_capacity(n);
+    let mut d_after = Vec::with_capacity(n);
+    for i in (0..n).rev() {
+        let d_out = chunk(grad, i)?;
+        let d_v = (chunk(a, i)?.t()?.matmul(&d_out)? + chunk(k, i)?.t()?.matmul(&ds)?)?;
+        let next = ((chunk(q, i)?.t()?.matmul(&d_out)? + ds.broadcast_mul(&chunk(d, i)?)?)?
+            - chunk(w, i)?.t()?.matmul(&d_v)?)?;
+        d_after.push(ds);
+        d_fresh.push(d_v);
+        ds = next;
+    }
+    d_fresh.reverse();
+    d_after.reverse();
+    Ok((Tensor::stack(&d_fresh, 1)?, Tensor::stack(&d_after, 1)?))
 }
 
 /// The gradients of the six inputs (each of its input's shape) for the outputs' gradient
-/// `grad` `(BH, N, C, dv)`, given the state entering each chunk and the final one.
+/// `grad` `(BH, N, C, dv)`, from the forward pass's [`Tape`]. `kernel`: as in [`forward`].
 pub(crate) fn backward(
     inputs: &CarryInputs,
-    states: &[Tensor],
+    tape: &Tape,
     grad: &Tensor,
+    kernel: bool,
 ) -> Result<[Tensor; 6]> {
-    let [u, w, q, a, k, d] = inputs;
-    let n = u.dim(1)?;
     let grad = grad.to_dtype(DType::F32)?.contiguous()?;
-    let mut ds = states[n].zeros_like()?;
-    let mut grads: [Vec<Tensor>; 6] = Default::default();
-    for i in (0..n).rev() {
-        let s = &states[i];
-        let (ui, wi, qi, ai, ki, di) = (
-            chunk(u, i)?,
-            chunk(w, i)?,
-            chunk(q, i)?,
-            chunk(a, i)?,
-            chunk(k, i)?,
-            chunk(d, i)?,
-        );
-        let v_new = (ui - wi.matmul(s)?)?;
-        let d_out = chunk(&grad, i)?;
-        let d_a = d_out.matmul(&v_new.t()?)?;
-        let d_v = (ai.t()?.matmul(&d_out)? + ki.t()?.matmul(&ds)?)?;
-        let d_q = d_out.matmul(&s.t()?)?;
-        let d_k = ds.matmul(&v_new.t()?)?;
-        let d_d = (&ds * s)?.sum_keepdim(1)?.sum_keepdim(2)?;
-        let d_w = d_v.matmul(&s.t()?)?.neg()?;
-        ds = ((qi.t()?.matmul(&d_out)? + ds.broadcast_mul(&di)?)? - wi.t()?.matmul(&d_v)?)?;
-        for (slot, g) in grads.iter_mut().zip([d_v, d_w, d_q, d_a, d_k, d_d]) {
-            slot.push(g);
-        }
-    }
-    let mut out = Vec::with_capacity(6);
-    for mut per_chunk in grads {
-        per_chunk.reverse();
-        out.push(Tensor::stack(&per_chunk, 1)?);
-    }
-    out.try_into()
-        .map_err(|_| candle_core::Error::Msg("carry: six gradients".into()))
-}
-
-impl Carry {
-    /// The six gradients for the outputs' gradient `grad`, flattened and joined in input order.
-    fn backward(&self, grad: &Tensor) -> Result<Tensor> {
-        let grads = backward(&self.inputs, &self.states, grad)?;
-        let flat: Vec<Tensor> = grads
-            .iter()
-            .map(|g| g.flatten_all())
-            .collect::<Result<_>>()?;
-        Tensor::cat(&flat, 0)
-    }
-}
-
-impl CustomOp1 for Carry {
-    fn name(&self) -> &'static str {
-        "delta-rule-carry"
-    }
-
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.out.cpu("carry")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.out.cuda("carry")
-    }
-
-    fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        self.backward(grad).map(Some)
-    }
+    let (d_fresh, d_after) = adjoint(inputs, &grad, kernel)?;
+    let entering = &tape.states;
+    let entering_t = entering.transpose(2, 3)?;
+    let fresh_t = tape.fresh.transpose(2, 3)?;
+    let d_w = d_fresh.matmul(&entering_t)?.neg()?;
+    let d_q = grad.matmul(&entering_t)?;
+    let d_a = grad.matmul(&fresh_t)?;
+    let d_k = d_after.matmul(&fresh_t)?;
+    let d_d = (&d_after * entering)?
+        .sum_keepdim(D::Minus1)?
+        .sum_keepdim(2)?;
+    Ok([d_fresh, d_w, d_q, d_a, d_k, d_d])
 }
 
 #[cfg(test)]
@@ -206,8 +198,9 @@ mod tests {
         diff / size.max(1e-30)
     }
 
-    /// Outputs, final state and all six gradients equal those of autograd through the plain
-    /// loop (the pass as candle operations).
+    /// Outputs, final state and all six gradients (the adjoint recurrence, then the batched
+    /// products) equal those of autograd through the plain loop (the pass as candle
+    /// operations).
     #[test]
     fn the_adjoint_recurrence_gives_autograds_gradients() {
         let (bh, n, c, dk, dv) = (3, 5, 4, 6, 7);
@@ -233,27 +226,22 @@ mod tests {
             .unwrap();
         let weight = random(&[bh, n, c, dv], 10, 1.0);
         // The plain loop, differentiated by candle.
-        let (want, want_state) = forward(&inputs, &state).unwrap();
+        let (want, want_state, _) = forward_plain(&inputs, &state).unwrap();
         let want_grads = (&want * &weight)
             .unwrap()
             .sum_all()
             .unwrap()
             .backward()
             .unwrap();
-        let (got, got_state) = carry(&inputs, &state).unwrap();
+        let detached: CarryInputs = inputs.clone().map(|x| x.detach());
+        let (got, got_state, tape) = forward(&detached, &state, true).unwrap();
         assert!(max_relative(&got, &want) < 1e-6);
-        assert!(max_relative(&got_state, want_state.last().unwrap()) < 1e-6);
-        let grads = (&got * &weight)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        assert!(max_relative(&got_state, &want_state) < 1e-6);
+        let first = tape.states.narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
+        assert!(max_relative(&first, &state) == 0.0);
+        let grads = backward(&detached, &tape, &weight, true).unwrap();
         for (k, var) in vars.iter().enumerate() {
-            let (g, w) = (
-                grads.get(var.as_tensor()).unwrap(),
-                want_grads.get(var.as_tensor()).unwrap(),
-            );
+            let (g, w) = (&grads[k], want_grads.get(var.as_tensor()).unwrap());
             let error = max_relative(g, w);
             assert!(error < 1e-5, "input {k}: gradient off by {error}");
         }

@@ -27,7 +27,8 @@ use candle_core::{CustomOp1, D, DType, Layout, Result, Shape, Tensor};
 
 /// The chunked delta rule over `(B, H, T, ·)` f32 inputs from the state `state`
 /// `(B, H, dk, dv)` (constant: not differentiated): the outputs `(B, H, T, dv)`, differentiable
-/// in `q`, `k`, `v`, `beta` and `g`, and the final state (detached).
+/// in `q`, `k`, `v`, `beta` and `g`, and the final state (detached). With `kernel` on CUDA, the
+/// sequential passes (forward and adjoint) run as lamar's kernels where their sizes allow.
 pub fn chunked_delta_rule(
     q: &Tensor,
     k: &Tensor,
@@ -35,6 +36,7 @@ pub fn chunked_delta_rule(
     beta: &Tensor,
     g: &Tensor,
     state: &Tensor,
+    kernel: bool,
 ) -> Result<(Tensor, Tensor)> {
     let inputs = [q, k, v, beta, g];
     let detached: Vec<Tensor> = inputs
@@ -49,13 +51,9 @@ pub fn chunked_delta_rule(
     let carried = carry_inputs(&parts)?;
     drop(parts);
     let start = state.detach().reshape((b * h, dk, dv))?;
-    let (out, states) = carry::forward(&carried, &start)?;
+    let (out, last, tape) = carry::forward(&carried, &start, kernel)?;
     drop(carried);
-    let last = states
-        .last()
-        .cloned()
-        .ok_or_else(|| candle_core::Error::Msg("delta rule: no chunks".into()))?
-        .reshape((b, h, dk, dv))?;
+    let last = last.reshape((b, h, dk, dv))?;
     let (bh, n, c) = (out.dim(0)?, out.dim(1)?, out.dim(2)?);
     let out = out
         .reshape((bh, n * c, dv))?
@@ -74,7 +72,8 @@ pub fn chunked_delta_rule(
     )?;
     let out = packed.apply_op1(DeltaRule {
         inputs: [q0, k0, v0, b0, g0],
-        states,
+        tape,
+        kernel,
         out: super::ops::Computed::new(out),
     })?;
     Ok((out, last))
@@ -163,8 +162,10 @@ fn parts_backward(p: &ChunkParts, grads: &[Tensor; 6]) -> Result<[Tensor; 5]> {
 struct DeltaRule {
     /// `q`, `k`, `v`, `β`, `g`, detached and contiguous, `(B, H, T, ·)`.
     inputs: [Tensor; 5],
-    /// The state entering each chunk, then the final one, `(B·H, dk, dv)`.
-    states: Vec<Tensor>,
+    /// What the sequential pass kept for its adjoint.
+    tape: carry::Tape,
+    /// Whether the sequential passes run as lamar's kernels.
+    kernel: bool,
     out: super::ops::Computed,
 }
 
@@ -182,7 +183,7 @@ impl DeltaRule {
             grad = Tensor::cat(&[&grad, &zeros], 1)?;
         }
         let grad = grad.reshape((bh, n, c, dv))?;
-        let carry_grads = carry::backward(&carry_inputs(&parts)?, &self.states, &grad)?;
+        let carry_grads = carry::backward(&carry_inputs(&parts)?, &self.tape, &grad, self.kernel)?;
         let grads = parts_backward(&parts, &carry_grads)?;
         let mut flat = Vec::with_capacity(5);
         for (x, g) in self.inputs.iter().zip(grads) {
@@ -269,7 +270,7 @@ mod tests {
             let parts = ChunkParts::compute(&q, &k, &v, &beta, &g).unwrap();
             let plain_state = state.reshape((b * h, dk, dv)).unwrap();
             let inputs = carry_inputs(&parts).unwrap();
-            let (want, want_states) = carry::forward(&inputs, &plain_state).unwrap();
+            let (want, want_last, _) = carry::forward_plain(&inputs, &plain_state).unwrap();
             let c = want.dim(2).unwrap();
             let n = want.dim(1).unwrap();
             let want = want
@@ -285,9 +286,9 @@ mod tests {
                 .unwrap()
                 .backward()
                 .unwrap();
-            let (got, got_state) = chunked_delta_rule(&q, &k, &v, &beta, &g, &state).unwrap();
+            let (got, got_state) = chunked_delta_rule(&q, &k, &v, &beta, &g, &state, true).unwrap();
             assert!(max_relative(&got, &want) < 1e-5, "t={t}: outputs");
-            let want_last = want_states.last().unwrap().reshape((b, h, dk, dv)).unwrap();
+            let want_last = want_last.reshape((b, h, dk, dv)).unwrap();
             assert!(max_relative(&got_state, &want_last) < 1e-5, "t={t}: state");
             let grads = (&got * &weight)
                 .unwrap()

@@ -135,13 +135,15 @@ fn gradients_with(
     // layers' own stage marks split the forward passes, and each backward pass is charged to
     // its layer kind.
     step.lap("train: optimiser update, data and anything between steps")?;
-    // Forward: the input of every layer, then the last layer's output, all detached.
+    // Forward: the input of every layer, then the last layer's output, nothing tracked.
+    let first = model.checkpoint_step(1, example.ids.len(), lora)?;
     let mut inputs = Vec::with_capacity(model.layer_count() + 1);
     inputs.push(model.embed(&ids)?.detach());
     for layer in 0..model.layer_count() {
-        let next = model.run_layer(layer, &inputs[layer], &step)?.detach();
+        let next = model.run_layer(layer, &inputs[layer], &first)?;
         inputs.push(next);
     }
+    drop(first);
     step.lap("train: residual add after each layer")?;
     // The head: the loss and its gradient at the last layer's output.
     let top = Var::from_tensor(&inputs[model.layer_count()])?;

@@ -57,6 +57,8 @@ impl LoraShape {
 pub struct TrainableLora {
     shape: LoraShape,
     pairs: BTreeMap<String, (Var, Var)>,
+    /// Products without gradient tracking ([`TrainableLora::frozen`]).
+    frozen: bool,
 }
 
 impl TrainableLora {
@@ -87,7 +89,11 @@ impl TrainableLora {
             let b = Var::zeros((output, shape.rank), DType::F32, device)?;
             pairs.insert(path, (a, b));
         }
-        Ok(TrainableLora { shape, pairs })
+        Ok(TrainableLora {
+            shape,
+            pairs,
+            frozen: false,
+        })
     }
 
     /// A trainable copy of a PEFT adapter folder (`adapter_config.json`,
@@ -130,7 +136,23 @@ impl TrainableLora {
                 2 * pairs.len()
             );
         }
-        Ok(TrainableLora { shape, pairs })
+        Ok(TrainableLora {
+            shape,
+            pairs,
+            frozen: false,
+        })
+    }
+
+    /// The same adapter (its variables shared, not copied) whose products are not tracked
+    /// for gradients: for a forward pass whose activations are only kept, not differentiated
+    /// (the first pass of activation checkpointing), so that no graph is built and the
+    /// inference kernels may run.
+    pub fn frozen(&self) -> TrainableLora {
+        TrainableLora {
+            shape: self.shape,
+            pairs: self.pairs.clone(),
+            frozen: true,
+        }
     }
 
     /// The adapter's shape.
@@ -144,10 +166,15 @@ impl TrainableLora {
         let Some((a, b)) = self.pairs.get(path) else {
             return Ok(None);
         };
+        let (a, b) = if self.frozen {
+            (a.as_tensor().detach(), b.as_tensor().detach())
+        } else {
+            (a.as_tensor().clone(), b.as_tensor().clone())
+        };
         let low = x
             .to_dtype(DType::F32)?
-            .broadcast_matmul(&a.as_tensor().t()?)?
-            .broadcast_matmul(&b.as_tensor().t()?)?;
+            .broadcast_matmul(&a.t()?)?
+            .broadcast_matmul(&b.t()?)?;
         Ok(Some((low * self.shape.scale())?.to_dtype(x.dtype())?))
     }
 

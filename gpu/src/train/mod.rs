@@ -10,8 +10,8 @@
 //!   input is tracked for gradients, so inference runs exactly as before;
 //! * [`attention`]: causal attention a block of queries at a time, forward and backward,
 //!   without any `[T × T]` matrix (training passes use it for every full-attention layer);
-//! * [`carry`]: the chunked delta rule's sequential pass with its own backward (the adjoint
-//!   recurrence), so that autograd never slices the chunk tensors;
+//! * [`carry`]: the chunked delta rule's sequential pass and its adjoint recurrence (CUDA
+//!   kernels on the GPU, candle loops elsewhere), then the gradients as batched products;
 //! * [`delta_rule`]: the whole chunked delta rule as one operation with its own backward (the
 //!   chunks' state-free part recomputed and differentiated by hand, then the pass's adjoint):
 //!   DeltaNet layers use it in training;
@@ -36,6 +36,8 @@ pub mod delta_rule;
 pub mod export;
 pub mod gradients;
 pub mod job;
+#[cfg(all(test, feature = "cuda"))]
+mod kernel_tests;
 pub mod lora;
 pub mod loss;
 pub mod metrics;

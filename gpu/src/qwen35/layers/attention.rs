@@ -212,7 +212,7 @@ impl FullAttention {
             // Training: causal attention in blocks of queries, with its own backward; no
             // `[T × S]` matrix (the step has no causal bias either).
             use crate::train::attention::{block_rows, causal_attention};
-            causal_attention(q, k, v, scale, block_rows(h, s))?
+            causal_attention(q, k, v, scale, block_rows(h, s), step.fused.flash)?
         } else {
             // Grouped-query attention without copying keys and values per query head: the
             // `n` query heads sharing one key/value head are stacked along the token axis.

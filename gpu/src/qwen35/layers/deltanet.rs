@@ -187,6 +187,7 @@ impl GatedDeltaNet {
         if t > 1
             && step.fused.chunks
             && mixed.device().is_cuda()
+            && !crate::train::ops::tracked(&[mixed, beta_in, a_in])
             && let Some(chunks) = Chunks::prepare_fused(
                 &crate::kernels::deltanet_chunks::ChunkInputs {
                     mixed,
@@ -242,7 +243,15 @@ impl GatedDeltaNet {
             delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
         } else if crate::train::ops::tracked(&[&q, &k, &v, &beta, &g]) {
             // Training: one operation with its own backward pass.
-            crate::train::delta_rule::chunked_delta_rule(&q, &k, &v, &beta, &g, &state)?
+            crate::train::delta_rule::chunked_delta_rule(
+                &q,
+                &k,
+                &v,
+                &beta,
+                &g,
+                &state,
+                step.fused.chunks,
+            )?
         } else {
             let chunks = Chunks::prepare(&q, &k, &v, &beta, &g)?;
             step.lap("deltanet: chunks, state-free part")?;

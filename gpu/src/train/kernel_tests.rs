@@ -1,0 +1,138 @@
+//! Tests of training's CUDA kernels against the candle operations they replace, at Qwen3.5-4B's
+//! head sizes. Compiled only with the `cuda` feature and run on a machine with an NVIDIA GPU
+//! (`gpu/tools/gpu-kernel-tests.sh`: the test binary is built where there is no GPU and carried
+//! there); without a device they fail, they do not skip.
+
+use super::delta_rule::chunked_delta_rule;
+use candle_core::{Device, Tensor, Var};
+
+fn cuda() -> Device {
+    Device::new_cuda(0).expect("these tests need a CUDA device")
+}
+
+/// Seeded uniform numbers in `[low, high)` on `device`.
+fn random(shape: &[usize], seed: u64, low: f32, high: f32, device: &Device) -> Tensor {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| rng.random_range(low..high)).collect();
+    Tensor::from_vec(values, shape, &Device::Cpu)
+        .and_then(|t| t.to_device(device))
+        .expect("a random tensor")
+}
+
+/// `max |a − b| / max |b|`.
+fn max_relative(a: &Tensor, b: &Tensor) -> f32 {
+    let scalar = |t: Tensor| t.to_scalar::<f32>().expect("a scalar");
+    let diff = scalar((a - b).unwrap().abs().unwrap().max_all().unwrap());
+    let size = scalar(b.abs().unwrap().max_all().unwrap());
+    diff / size.max(1e-30)
+}
+
+/// Rows scaled to unit length, as the layer's L2 norm makes queries and keys.
+fn unit_rows(x: Tensor) -> Tensor {
+    let norm = x.sqr().unwrap().sum_keepdim(3).unwrap().sqrt().unwrap();
+    x.broadcast_div(&norm).unwrap()
+}
+
+/// The chunked delta rule with its sequential passes as kernels (forward keeping the states,
+/// the adjoint) gives the candle loops' outputs, final state and all five gradients, for one
+/// chunk, a few, and many with a partial last chunk (32 value heads, dk = dv = 128).
+#[test]
+fn delta_rule_kernels_give_the_candle_loops_values_and_gradients() {
+    let device = cuda();
+    for (t, seed) in [(64, 1), (200, 2), (2_000, 3)] {
+        let (b, h, dk, dv) = (1, 32, 128, 128);
+        let vars = [
+            unit_rows(random(&[b, h, t, dk], seed, -1.0, 1.0, &device))
+                .affine(1.0 / (dk as f64).sqrt(), 0.0)
+                .unwrap(),
+            unit_rows(random(&[b, h, t, dk], seed + 10, -1.0, 1.0, &device)),
+            random(&[b, h, t, dv], seed + 20, -1.0, 1.0, &device),
+            random(&[b, h, t], seed + 30, 0.05, 0.95, &device),
+            random(&[b, h, t], seed + 40, -0.6, -0.001, &device),
+        ]
+        .map(|x| Var::from_tensor(&x).unwrap());
+        let [q, k, v, beta, g] = vars.each_ref().map(|v| v.as_tensor().clone());
+        let state = random(&[b, h, dk, dv], seed + 50, -0.5, 0.5, &device);
+        let weight = random(&[b, h, t, dv], seed + 60, -1.0, 1.0, &device);
+        let run = |kernel: bool| {
+            let (out, last) = chunked_delta_rule(&q, &k, &v, &beta, &g, &state, kernel).unwrap();
+            let grads = (&out * &weight)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let grads: Vec<Tensor> = vars
+                .iter()
+                .map(|var| grads.get(var.as_tensor()).unwrap().clone())
+                .collect();
+            (out, last, grads)
+        };
+        let (want, want_last, want_grads) = run(false);
+        let (got, got_last, got_grads) = run(true);
+        let error = max_relative(&got, &want);
+        assert!(error < 1e-4, "t={t}: outputs off by {error}");
+        let error = max_relative(&got_last, &want_last);
+        assert!(error < 1e-4, "t={t}: final state off by {error}");
+        for (name, (ours, theirs)) in ["q", "k", "v", "beta", "g"]
+            .iter()
+            .zip(got_grads.iter().zip(&want_grads))
+        {
+            let error = max_relative(ours, theirs);
+            assert!(error < 1e-4, "t={t}: d{name} off by {error}");
+        }
+    }
+}
+
+/// Flash attention (bf16, 16 query heads over 4 key/value heads, head size 256) against the
+/// blocked candle operations in f32 on the same bf16 inputs: the output and the three
+/// gradients are at least as close to that reference as the blocked operations in bf16 are
+/// (which round the scores to bf16 before the softmax; the kernels keep them in f32), for a
+/// single tile, a partial last tile, and many tiles.
+#[test]
+fn flash_attention_kernels_are_as_close_to_f32_as_the_blocked_bf16_path() {
+    use super::attention::causal_attention;
+    use candle_core::DType;
+    let device = cuda();
+    for (t, seed) in [(64, 1), (200, 2), (1_000, 3)] {
+        let (b, h, kvh, hd) = (1, 16, 4, 256);
+        let scale = 1.0 / (hd as f64).sqrt();
+        let bf16 = |x: Tensor| x.to_dtype(DType::BF16).unwrap();
+        let q = bf16(random(&[b, h, t, hd], seed, -2.0, 2.0, &device));
+        let k = bf16(random(&[b, kvh, t, hd], seed + 1, -2.0, 2.0, &device));
+        let v = bf16(random(&[b, kvh, t, hd], seed + 2, -1.0, 1.0, &device));
+        let weight = random(&[b, h, t, hd], seed + 3, -1.0, 1.0, &device);
+        let run = |dtype: DType, kernel: bool| {
+            let vars = [&q, &k, &v].map(|x| Var::from_tensor(&x.to_dtype(dtype).unwrap()).unwrap());
+            let [qv, kv, vv] = vars.each_ref().map(|x| x.as_tensor().clone());
+            let out = causal_attention(&qv, &kv, &vv, scale, 128, kernel).unwrap();
+            let out = out.to_dtype(DType::F32).unwrap();
+            let grads = (&out * &weight)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let mut all = vec![out];
+            for var in &vars {
+                let g = grads.get(var.as_tensor()).unwrap();
+                all.push(g.to_dtype(DType::F32).unwrap());
+            }
+            all
+        };
+        let reference = run(DType::F32, false);
+        let blocked = run(DType::BF16, false);
+        let flash = run(DType::BF16, true);
+        for (k, name) in ["output", "dq", "dk", "dv"].iter().enumerate() {
+            let ours = max_relative(&flash[k], &reference[k]);
+            let theirs = max_relative(&blocked[k], &reference[k]);
+            println!("t={t} {name}: flash {ours:.2e}, blocked bf16 {theirs:.2e}");
+            assert!(
+                ours <= 1.5 * theirs + 1e-3,
+                "t={t}: {name} off by {ours} (blocked bf16: {theirs})"
+            );
+        }
+    }
+}
