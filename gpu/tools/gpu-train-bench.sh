@@ -11,7 +11,8 @@
 # shared/tools/transformers_lora_dft_step.py (carried as target/baseline/; PEFT from
 # target/wheels when the machine has none), which reports PyTorch's peak allocation. Both go into OUT_DIR/table.md.
 # LAMAR_TRAIN_ARGS adds flags to train-bench (e.g. --profile: where the time goes, to
-# OUT_DIR/profile-LEN.jsonl); SKIP_BASELINE=1 leaves transformers out.
+# OUT_DIR/profile-LEN.jsonl); SKIP_BASELINE=1 leaves transformers out, BASELINE_LENS="8192"
+# runs it at those lengths only.
 # Needs target/cuda/train-bench.gz (gpu/tools/build-cuda.sh), target/baseline and target/wheels.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -47,7 +48,9 @@ if [ "${SKIP_BASELINE:-0}" != 1 ]; then
     pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
     export PYTHONPATH=$WORK/pp
   fi
-  python3 target/baseline/transformers_lora_dft_step.py "${LENS[@]}" 2>&1 | grep -v Warning |
+  # BASELINE_LENS: the lengths transformers runs (default all; its 24,576 needs the whole card).
+  read -r -a BASE <<<"${BASELINE_LENS:-${LENS[*]}}"
+  python3 target/baseline/transformers_lora_dft_step.py "${BASE[@]}" 2>&1 | grep -v Warning |
     tee "$OUT/transformers.jsonl" || true
 fi
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"

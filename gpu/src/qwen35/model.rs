@@ -425,7 +425,13 @@ impl Qwen35Model {
     /// The residual stream after decoder layer `index`, from the one before it (no cache); the
     /// same values as [`Qwen35Model::hidden_states_with`] computes, one layer at a time.
     pub(crate) fn run_layer(&self, index: usize, residual: &Tensor, step: &Step) -> Result<Tensor> {
-        let mut h = residual.clone();
+        // The fused residual + norm kernel adds into `h` in place: it must not be the caller's
+        // tensor (activation checkpointing keeps it as the layer's saved input).
+        let mut h = if step.fused.norm {
+            residual.copy()?
+        } else {
+            residual.clone()
+        };
         let out = self.layers[index].forward(&mut h, None, step, None)?;
         h + out
     }
