@@ -24,9 +24,12 @@
 //! * [`metrics`]: the per-step log and the loss curve;
 //! * [`export`]: a snapshot with an adapter merged in.
 //!
-//! Speed at full size is training part 2 (issue 18): recomputation per layer and blocked
-//! attention are in; fused kernels with a backward for the delta rule, the LM head and the
-//! LoRA products are next. BENCHMARKS.md has the full-size measurements.
+//! Speed at full size is training part 2 (issue 18): recomputation per layer (the kept
+//! forward pass frozen, with every inference kernel), the delta rule's sequential passes and
+//! flash attention as CUDA kernels with their backward (tested on a GPU by `kernel_tests`,
+//! `gpu/tools/gpu-kernel-tests.sh`) are in; the state-free part of the delta rule, the LM head
+//! with the loss and the LoRA products as kernels are next. BENCHMARKS.md has the full-size
+//! measurements.
 
 pub mod attention;
 pub mod carry;
