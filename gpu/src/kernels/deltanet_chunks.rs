@@ -63,9 +63,12 @@ pub fn deltanet_chunks_keeping(
     pass(chunks, state, true)
 }
 
-/// The sizes `(BH, N, C, dk, dv)` of a pass's inputs, checked against each other; `None` when
-/// they are outside the kernels' (C ≤ 64, dk ≤ 128, both multiples of 4, dv a multiple of 32).
-fn pass_sizes(chunks: &DeltaNetChunks) -> Result<Option<(usize, usize, usize, usize, usize)>> {
+/// `(BH, N, C, dk, dv)`: sequence-heads, chunks, tokens per chunk, key and value sizes.
+type PassSizes = (usize, usize, usize, usize, usize);
+
+/// The sizes of a pass's inputs, checked against each other; `None` when they are outside the
+/// kernels' (C ≤ 64, dk ≤ 128, both multiples of 4, dv a multiple of 32).
+fn pass_sizes(chunks: &DeltaNetChunks) -> Result<Option<PassSizes>> {
     let (bh, n, c, dv) = chunks.u.dims4()?;
     let dk = chunks.w.dim(3)?;
     if c > 64 || dk > 128 || !c.is_multiple_of(4) || !dk.is_multiple_of(4) || !dv.is_multiple_of(32)
