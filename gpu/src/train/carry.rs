@@ -4,7 +4,7 @@
 //! The forward pass walks the chunks in order, carrying the state `S` `(dk, dv)` per head:
 //! `v'ᵢ = Uᵢ − Wᵢ Sᵢ`, `Oᵢ = Qᵢ Sᵢ + Aᵢ v'ᵢ`, `Sᵢ₊₁ = dᵢ Sᵢ + Kᵢ v'ᵢ` (`Q` the grown queries,
 //! `A` the decayed query-key products, `K` the carried keys transposed, `d` the chunk's total
-//! decay), and keeps every `Sᵢ` and `v'ᵢ` ([`Tape`]). The backward pass is in two parts:
+//! decay), and keeps every `Sᵢ` and `v'ᵢ` (`Tape`). The backward pass is in two parts:
 //!
 //! 1. the adjoint recurrence, sequential, in reverse (`dSᵢ₊₁` the gradient of the state after
 //!    chunk `i`, zero after the last):
