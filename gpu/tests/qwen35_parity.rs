@@ -470,9 +470,16 @@ fn fused_kernel_choices_parse() {
     assert_eq!(FusedKernels::parse("none"), Ok(FusedKernels::NONE));
     let some = FusedKernels::parse("deltanet, gemv").unwrap();
     assert!(
-        some.deltanet && some.gemv && !some.attention && !some.norm && !some.mlp && !some.chunks
+        some.deltanet
+            && some.gemv
+            && !some.attention
+            && !some.norm
+            && !some.mlp
+            && !some.chunks
+            && !some.flash
     );
     assert!(FusedKernels::parse("chunks").unwrap().chunks);
-    let error = FusedKernels::parse("deltanet,flash").unwrap_err();
-    assert!(error.contains("\"flash\""), "{error}");
+    assert!(FusedKernels::parse("flash").unwrap().flash);
+    let error = FusedKernels::parse("deltanet,flashy").unwrap_err();
+    assert!(error.contains("\"flashy\""), "{error}");
 }
