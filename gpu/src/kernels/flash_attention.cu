@@ -74,6 +74,12 @@ __device__ __forceinline__ unsigned pack(float lo, float hi) {
     return *reinterpret_cast<unsigned*>(&v);
 }
 
+// Sets every accumulator of a fragment array to zero.
+template <int N> __device__ __forceinline__ void zero(float (&acc)[N][4]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+}
+
 // acc (16 x 64) += A[a_row0 .. +16][:] B[0 .. 64][:]^T over the whole head (A and B tiles in
 // shared memory, rows of HD values): the scores of 16 rows against a tile's 64 rows.
 __device__ __forceinline__ void rows_times_tile_t(float (&acc)[8][4], const bf16* a, int a_row0,
@@ -165,8 +171,7 @@ extern "C" __global__ void __launch_bounds__(128, 1)
     commit();
     const float scale2 = scale * LOG2E;  // scores in log2 units
     float o[32][4];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    zero(o);
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
     const int g = lane / 4, c = 2 * (lane % 4);
     const int row0 = q0 + warp * 16 + g, row1 = row0 + 8;
@@ -179,8 +184,7 @@ extern "C" __global__ void __launch_bounds__(128, 1)
         wait_pending<1>();  // Q and K here, V may still be arriving
         __syncthreads();
         float s[8][4];
-#pragma unroll
-        for (int i = 0; i < 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+        zero(s);
         rows_times_tile_t(s, qs, warp * 16, ks, lane);
         // Scale, mask the future (the diagonal tile only), online softmax.
         float mx0 = -INFINITY, mx1 = -INFINITY;
@@ -276,8 +280,7 @@ extern "C" __global__ void __launch_bounds__(128, 1)
     const float dl0 = row0 < t ? delta[qoff + row0] : 0.0f;
     const float dl1 = row1 < t ? delta[qoff + row1] : 0.0f;
     float acc[32][4];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+    zero(acc);
     for (int j = 0; j <= tile; ++j) {
         const int k0 = j * TILE;
         load_tile(ks, kh, k0, t, thread, 128);
@@ -286,11 +289,8 @@ extern "C" __global__ void __launch_bounds__(128, 1)
         wait_pending<0>();
         __syncthreads();
         float s[8][4], dp[8][4];
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
-            dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.0f;
-        }
+        zero(s);
+        zero(dp);
         rows_times_tile_t(s, qs, warp * 16, ks, lane);
         rows_times_tile_t(dp, dos, warp * 16, vs, lane);
 #pragma unroll
@@ -342,11 +342,8 @@ extern "C" __global__ void __launch_bounds__(256, 1)
     const int g = lane / 4, c = 2 * (lane % 4);
     const int key0 = k0 + quarter * 16 + g, key1 = key0 + 8;
     float acc_k[16][4], acc_v[16][4];
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-        acc_k[i][0] = acc_k[i][1] = acc_k[i][2] = acc_k[i][3] = 0.0f;
-        acc_v[i][0] = acc_v[i][1] = acc_v[i][2] = acc_v[i][3] = 0.0f;
-    }
+    zero(acc_k);
+    zero(acc_v);
     for (int r = 0; r < group; ++r) {
         const int64_t qoff = (b * heads + kvh * group + r) * (int64_t)t;
         for (int i = tile; i < tiles; ++i) {
@@ -363,11 +360,8 @@ extern "C" __global__ void __launch_bounds__(256, 1)
             __syncthreads();
             // S^T and dP^T (16 keys x 64 queries), over the whole head.
             float s[8][4], dp[8][4];
-#pragma unroll
-            for (int x = 0; x < 8; ++x) {
-                s[x][0] = s[x][1] = s[x][2] = s[x][3] = 0.0f;
-                dp[x][0] = dp[x][1] = dp[x][2] = dp[x][3] = 0.0f;
-            }
+            zero(s);
+            zero(dp);
             rows_times_tile_t(s, ks, quarter * 16, qs, lane);
             rows_times_tile_t(dp, vs, quarter * 16, dos, lane);
 #pragma unroll
