@@ -22,6 +22,9 @@ pub struct SamplingParams {
     pub temperature: f64,
     /// Nucleus size in (0, 1]; 1 keeps every token.
     pub top_p: f64,
+    /// Min-p in [0, 1): tokens less probable than `min_p` times the most probable one (after
+    /// the temperature) are dropped; 0 keeps every token. LAMAR's GRPO rollouts ask for 0.1.
+    pub min_p: f64,
     /// Seed of the random draws.
     pub seed: u64,
 }
@@ -32,6 +35,7 @@ impl Default for SamplingParams {
         SamplingParams {
             temperature: 0.0,
             top_p: 1.0,
+            min_p: 0.0,
             seed: 0,
         }
     }
@@ -85,6 +89,11 @@ impl Sampler {
             } else {
                 probs
             };
+            let kept = if self.params.min_p > 0.0 {
+                min_p(&kept, self.params.min_p)?
+            } else {
+                kept
+            };
             // Gumbel-max: argmax(log p + G); dropped tokens have log p = −∞.
             let noise = self.gumbel_noise(b, v, logits.device())?;
             (kept.log()? + noise)?.argmax(D::Minus1)?
@@ -119,6 +128,14 @@ impl Sampler {
         let u = Tensor::rand(1e-20f32, 1.0, (b, v), device)?;
         u.log()?.neg()?.log()?.neg()
     }
+}
+
+/// `probs` `(B, V)` with every entry below `min_p` times its row's largest set to 0 (the most
+/// probable token is always kept).
+fn min_p(probs: &Tensor, min_p: f64) -> Result<Tensor> {
+    let threshold = (probs.max_keepdim(D::Minus1)? * min_p)?;
+    let keep = probs.broadcast_ge(&threshold)?.to_dtype(DType::F32)?;
+    probs.mul(&keep)
 }
 
 /// `probs` `(B, V)` with everything outside each row's nucleus set to 0.
@@ -188,6 +205,7 @@ mod tests {
         let params = SamplingParams {
             temperature: 0.7,
             top_p: 1.0,
+            min_p: 0.0,
             seed: 3,
         };
         let mut sampler = Sampler::new(params);
@@ -211,5 +229,30 @@ mod tests {
             ..params
         };
         assert_eq!(Sampler::new(tiny).next(&l).unwrap().0, vec![0; 8]);
+    }
+
+    #[test]
+    fn min_p_drops_tokens_far_below_the_most_probable() {
+        let probs = logits(&[&[0.5, 0.3, 0.15, 0.05], &[0.25, 0.25, 0.25, 0.25]]);
+        let kept: Vec<Vec<f32>> = min_p(&probs, 0.2).unwrap().to_vec2().unwrap();
+        assert_eq!(kept[0], [0.5, 0.3, 0.15, 0.0]);
+        assert_eq!(kept[1], [0.25; 4]);
+        // Sampling with min-p 0.5 at temperature 1 never draws tokens 2 and 3 of the first row.
+        let row: Vec<f32> = [0.5f32, 0.3, 0.15, 0.05].iter().map(|p| p.ln()).collect();
+        let l = logits(&[&row[..]; 16]);
+        let mut sampler = Sampler::new(SamplingParams {
+            temperature: 1.0,
+            top_p: 1.0,
+            min_p: 0.5,
+            seed: 9,
+        });
+        let mut seen = [0usize; 4];
+        for _ in 0..50 {
+            for t in sampler.next(&l).unwrap().0 {
+                seen[t as usize] += 1;
+            }
+        }
+        assert_eq!((seen[2], seen[3]), (0, 0));
+        assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
     }
 }

@@ -260,6 +260,7 @@ fn batched_generation_gives_each_prompt_its_own_result() {
     let sampled = SamplingParams {
         temperature: 1.0,
         top_p: 0.9,
+        min_p: 0.0,
         seed: 5,
     };
     let a = model

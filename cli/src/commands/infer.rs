@@ -70,6 +70,10 @@ pub struct InferArgs {
     /// Nucleus size for sampling.
     #[arg(long, default_value_t = 1.0)]
     pub top_p: f64,
+    /// Min-p for sampling: drop tokens less probable than this times the most probable one
+    /// (0 keeps all).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f64,
     /// Seed of the sampling draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -185,6 +189,7 @@ pub fn run(args: &InferArgs) -> Result<()> {
     let mut sampler = Sampler::new(SamplingParams {
         temperature: args.temperature,
         top_p: args.top_p,
+        min_p: args.min_p,
         seed: args.seed,
     });
     // The progress rate counts from the first decoding step (prompts are prepared before it).

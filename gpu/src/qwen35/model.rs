@@ -34,6 +34,9 @@ pub struct Qwen35Model {
     pub(super) fused: FusedKernels,
     pub(super) cuda_graphs: bool,
     stopwatch: Option<Arc<Stopwatch>>,
+    /// A trainable adapter applied, frozen and unmerged, to every call with a cache
+    /// ([`Qwen35Model::set_policy_adapter`]).
+    policy: Option<Arc<TrainableLora>>,
 }
 
 impl Qwen35Model {
@@ -89,6 +92,7 @@ impl Qwen35Model {
             fused: FusedKernels::ALL,
             cuda_graphs: true,
             stopwatch: None,
+            policy: None,
         })
     }
 
@@ -102,6 +106,15 @@ impl Qwen35Model {
     /// see [`Stopwatch`]. Decoding steps through CUDA graphs are not timed.
     pub fn set_stopwatch(&mut self, watch: Option<Arc<Stopwatch>>) {
         self.stopwatch = watch;
+    }
+
+    /// Applies `lora` (frozen, unmerged: its deltas added to the projections it covers) to
+    /// every later call with a cache, i.e. to generation, or stops applying one with `None`.
+    /// The adapter's variables are shared, not copied: GRPO's rollouts sample from the policy
+    /// as the optimiser has left it, with no copy of the base model per step. Decoding steps
+    /// then run without CUDA graphs.
+    pub fn set_policy_adapter(&mut self, lora: Option<&TrainableLora>) {
+        self.policy = lora.map(|l| Arc::new(l.frozen()));
     }
 
     /// Chooses which of lamar's fused CUDA kernels run ([`FusedKernels`]; all by default).
@@ -121,6 +134,7 @@ impl Qwen35Model {
             ..FusedKernels::ALL
         };
         self.fused == decoding
+            && self.policy.is_none()
             && self.layers.iter().all(|l| match &l.mixer {
                 Mixer::Attention(a) => crate::kernels::attention::attention_decode_supports(
                     a.heads, a.kv_heads, a.head_dim,
@@ -247,7 +261,7 @@ impl Qwen35Model {
             graph: None,
             stopwatch: self.stopwatch.clone(),
             reserve,
-            lora: None,
+            lora: self.policy.clone(),
         })
     }
 

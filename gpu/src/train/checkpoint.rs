@@ -80,9 +80,15 @@ impl Checkpoints {
 
     /// The optimiser step of the last checkpoint, if there is one.
     pub fn step(&self) -> Option<usize> {
+        self.value("step").map(|s| s as usize)
+    }
+
+    /// A number the last checkpoint's state holds (`step`, or one a trainer added with
+    /// [`Checkpoints::write_with`], such as GRPO's position in the data), if there is one.
+    pub fn value(&self, key: &str) -> Option<u64> {
         let text = std::fs::read_to_string(self.last().join("state.json")).ok()?;
         let state: serde_json::Value = serde_json::from_str(&text).ok()?;
-        state["step"].as_u64().map(|s| s as usize)
+        state[key].as_u64()
     }
 
     /// Writes the adapter, the optimiser's moments and the step, then swaps them in.
@@ -92,6 +98,19 @@ impl Checkpoints {
         optimiser: &AdamW,
         step: usize,
         fingerprint: &Fingerprint,
+    ) -> Result<()> {
+        self.write_with(lora, optimiser, step, fingerprint, &[])
+    }
+
+    /// [`Checkpoints::write`] with more numbers in the state (read back with
+    /// [`Checkpoints::value`]).
+    pub(crate) fn write_with(
+        &self,
+        lora: &TrainableLora,
+        optimiser: &AdamW,
+        step: usize,
+        fingerprint: &Fingerprint,
+        extra: &[(&str, u64)],
     ) -> Result<()> {
         let fresh = self.named(".tmp");
         let _ = std::fs::remove_dir_all(&fresh);
@@ -109,11 +128,14 @@ impl Checkpoints {
         ] {
             sync(&fresh.join(file))?;
         }
-        let state = serde_json::json!({
+        let mut state = serde_json::json!({
             "step": step,
             "optimizer_steps": optimiser.steps(),
             "fingerprint": fingerprint.0,
         });
+        for (key, value) in extra {
+            state[*key] = serde_json::json!(value);
+        }
         std::fs::write(fresh.join("state.json"), state.to_string())?;
         sync(&fresh.join("state.json"))?;
         let (last, old) = (self.named(""), self.named(".old"));

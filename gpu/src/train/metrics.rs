@@ -1,10 +1,27 @@
-//! A run's metrics: one JSON line per optimiser step ([`StepReport`]), flushed as it is made so
-//! that a killed run keeps them, and the loss curve drawn from them as SVG.
+//! A run's metrics: one JSON line per optimiser step ([`StepReport`] for DFT, GRPO's own
+//! reports and rollouts: anything [`Logged`]), flushed as it is made so that a killed run keeps
+//! them, and the loss curve drawn from them as SVG.
 
 use super::trainer::StepReport;
 use lamar_core::plot::{Chart, Series, line_chart};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+
+/// A line of a run's log, made at an optimiser step: resuming after step `s` keeps the lines
+/// of steps up to `s` and drops the rest (they will be made again).
+pub trait Logged: Serialize + DeserializeOwned {
+    /// The 1-based optimiser step the line belongs to.
+    fn step(&self) -> usize;
+}
+
+impl Logged for StepReport {
+    fn step(&self) -> usize {
+        self.step
+    }
+}
 
 /// Why the metrics could not be kept.
 #[derive(Debug, thiserror::Error)]
@@ -29,27 +46,28 @@ pub enum MetricsError {
     },
 }
 
-/// The metrics file of a run, open for appending.
-pub struct MetricsLog {
+/// The metrics file of a run, open for appending lines of type `R`.
+pub struct MetricsLog<R = StepReport> {
     path: PathBuf,
     file: std::fs::File,
+    lines: PhantomData<fn(&R)>,
 }
 
-impl MetricsLog {
-    fn io(path: &Path) -> impl Fn(std::io::Error) -> MetricsError + '_ {
-        move |source| MetricsError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+fn io(path: &Path) -> impl Fn(std::io::Error) -> MetricsError + '_ {
+    move |source| MetricsError::Io {
+        path: path.display().to_string(),
+        source,
     }
+}
 
+impl<R: Logged> MetricsLog<R> {
     /// Starts `path` afresh, or, continuing a run from a checkpoint after step `resumed_at`,
     /// keeps the lines up to that step (the steps after it will be run, and logged, again).
-    pub fn open(path: &Path, resumed_at: Option<usize>) -> Result<MetricsLog, MetricsError> {
-        let kept = match resumed_at {
-            Some(step) if path.exists() => read_metrics(path)?
+    pub fn open(path: &Path, resumed_at: Option<usize>) -> Result<MetricsLog<R>, MetricsError> {
+        let kept: Vec<R> = match resumed_at {
+            Some(step) if path.exists() => read_metrics::<R>(path)?
                 .into_iter()
-                .filter(|r| r.step <= step)
+                .filter(|r| r.step() <= step)
                 .collect(),
             _ => Vec::new(),
         };
@@ -58,23 +76,24 @@ impl MetricsLog {
             text.push_str(&serde_json::to_string(r).expect("a report serialises"));
             text.push('\n');
         }
-        std::fs::write(path, text).map_err(Self::io(path))?;
+        std::fs::write(path, text).map_err(io(path))?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(Self::io(path))?;
+            .map_err(io(path))?;
         Ok(MetricsLog {
             path: path.to_path_buf(),
             file,
+            lines: PhantomData,
         })
     }
 
-    /// Appends one step and flushes it.
-    pub fn append(&mut self, report: &StepReport) -> Result<(), MetricsError> {
+    /// Appends one line and flushes it.
+    pub fn append(&mut self, report: &R) -> Result<(), MetricsError> {
         let line = serde_json::to_string(report).expect("a report serialises");
         writeln!(self.file, "{line}")
             .and_then(|()| self.file.flush())
-            .map_err(Self::io(&self.path))
+            .map_err(io(&self.path))
     }
 
     /// The file's path.
@@ -83,9 +102,9 @@ impl MetricsLog {
     }
 }
 
-/// The step reports of a metrics file.
-pub fn read_metrics(path: &Path) -> Result<Vec<StepReport>, MetricsError> {
-    let text = std::fs::read_to_string(path).map_err(MetricsLog::io(path))?;
+/// The lines of a metrics file.
+pub fn read_metrics<R: Logged>(path: &Path) -> Result<Vec<R>, MetricsError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -141,30 +160,30 @@ mod tests {
     fn a_resumed_log_keeps_the_steps_up_to_the_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.jsonl");
-        let mut log = MetricsLog::open(&path, None).unwrap();
+        let mut log = MetricsLog::<StepReport>::open(&path, None).unwrap();
         for k in 1..=3 {
             log.append(&report(k)).unwrap();
         }
         assert_eq!(
-            read_metrics(&path).unwrap(),
+            read_metrics::<StepReport>(&path).unwrap(),
             vec![report(1), report(2), report(3)]
         );
-        let mut log = MetricsLog::open(&path, Some(2)).unwrap();
+        let mut log = MetricsLog::<StepReport>::open(&path, Some(2)).unwrap();
         log.append(&report(3)).unwrap();
         log.append(&report(4)).unwrap();
-        let steps: Vec<usize> = read_metrics(&path)
+        let steps: Vec<usize> = read_metrics::<StepReport>(&path)
             .unwrap()
             .iter()
             .map(|r| r.step)
             .collect();
         assert_eq!(steps, [1, 2, 3, 4]);
         // A fresh run starts the file again.
-        MetricsLog::open(&path, None).unwrap();
-        assert!(read_metrics(&path).unwrap().is_empty());
+        MetricsLog::<StepReport>::open(&path, None).unwrap();
+        assert!(read_metrics::<StepReport>(&path).unwrap().is_empty());
         let svg = loss_curve(&[report(1), report(2)], "run");
         assert_eq!(svg.matches("<polyline").count(), 2);
         std::fs::write(&path, "{\"step\": 1}\n").unwrap();
-        let err = read_metrics(&path).unwrap_err().to_string();
+        let err = read_metrics::<StepReport>(&path).unwrap_err().to_string();
         assert!(err.contains("metrics.jsonl: line 1"), "{err}");
     }
 }

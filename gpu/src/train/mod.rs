@@ -22,7 +22,8 @@
 //! * [`trainer`]: the loop (accumulation, clipping, schedule, seeded order);
 //! * [`checkpoint`]: its state, saved atomically and resumed;
 //! * [`metrics`]: the per-step log and the loss curve;
-//! * [`export`]: a snapshot with an adapter merged in.
+//! * [`export`]: a snapshot with an adapter merged in;
+//! * [`grpo`]: GRPO's rollouts, policy update and logs.
 //!
 //! Speed at full size is training part 2 (issue 18): recomputation per layer (the kept
 //! forward pass frozen, with every inference kernel), the delta rule's sequential passes and
@@ -38,6 +39,7 @@ pub mod data;
 pub mod delta_rule;
 pub mod export;
 pub mod gradients;
+pub mod grpo;
 pub mod job;
 #[cfg(all(test, feature = "cuda"))]
 mod kernel_tests;

@@ -58,7 +58,10 @@ pub(super) fn train(args: &DemoArgs) -> Result<Value> {
     };
     let started = std::time::Instant::now();
     let outcome = job.run(&rows, |_, _| {}, |_| {})?;
-    let first = lamar_model::train::metrics::read_metrics(&job.out.join("metrics.jsonl"))?
+    let first =
+        lamar_model::train::metrics::read_metrics::<lamar_model::train::trainer::StepReport>(
+            &job.out.join("metrics.jsonl"),
+        )?
         .first()
         .map(|r| r.cross_entropy)
         .unwrap_or(f64::NAN);

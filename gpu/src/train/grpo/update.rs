@@ -1,0 +1,193 @@
+//! The policy-gradient half of a GRPO step: from a group's rollouts and their advantages to the
+//! gradient of every adapter variable.
+//!
+//! DAPO's loss (`lamar_core::grpo::dapo_loss`) gives `∂L/∂log πₜ` for every completion token;
+//! the training forward pass then recomputes each completion's log-probabilities with the
+//! adapter tracked and back-propagates `Σₜ (∂L/∂log πₜ)·log πₜ` ([`policy_gradients`]), one
+//! completion at a time (activation checkpointing as in DFT). One optimiser step per generation
+//! batch (TRL's `num_iterations = 1`) makes the importance ratio exactly 1: the "old"
+//! log-probabilities are the policy's own, as TRL sets them (`old = log π.detach()`). The
+//! sampler's log-probabilities must nevertheless equal the recomputed ones (the same policy,
+//! two code paths: cached decoding and the training pass); [`PolicyUpdate::max_drift`]
+//! reports how far they are apart, and the tests bound it.
+
+use super::rollout::Rollout;
+use crate::qwen35::Qwen35Model;
+use crate::train::data::Example;
+use crate::train::gradients::{Backward, policy_gradients};
+use crate::train::lora::TrainableLora;
+use crate::train::loss::{LossKind, head_loss};
+use candle_core::{Result, Tensor, Var};
+use lamar_core::grpo::{ClipRange, CompletionTokens, add_kl_penalty, dapo_loss};
+use std::sync::Arc;
+
+/// How the loss is formed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateSettings {
+    /// DAPO's clip range (ε 0.2, ε_high 0.28).
+    pub clip: ClipRange,
+    /// Completions cut at the length limit before their end of turn contribute no loss.
+    pub mask_truncated: bool,
+    /// Weight of the KL penalty against the model without the adapter (0: none, LAMAR's).
+    pub beta: f64,
+    /// Positions the LM head runs over at a time.
+    pub head_chunk: usize,
+    /// Activation checkpointing or not.
+    pub backward: Backward,
+}
+
+/// What [`policy_update`] computed.
+#[derive(Debug, Clone)]
+pub struct PolicyUpdate {
+    /// The loss (DAPO's, plus `β·KL` when asked).
+    pub loss: f64,
+    /// One gradient per adapter variable, in order.
+    pub grads: Vec<Tensor>,
+    /// Completion tokens in the loss.
+    pub tokens: usize,
+    /// Completions in the loss.
+    pub completions_in_loss: usize,
+    /// Share of loss tokens whose ratio was clipped.
+    pub clipped_fraction: f64,
+    /// Mean per-token KL estimate against the adapter-off model (with `β > 0`).
+    pub kl: Option<f64>,
+    /// The largest `|log π_sampler − log π_recomputed|` over the tokens that were recomputed.
+    pub max_drift: f64,
+}
+
+/// The sequence a completion makes after its prompt (the completion as the response).
+fn sequence(prompt: &[u32], rollout: &Rollout) -> Example {
+    let mut ids = prompt.to_vec();
+    ids.extend_from_slice(&rollout.tokens);
+    Example {
+        ids,
+        response_start: prompt.len(),
+        truncated: false,
+    }
+}
+
+/// Each completion token's log-probability under the model without any adapter.
+fn reference_log_probs(
+    model: &Qwen35Model,
+    example: &Example,
+    head_chunk: usize,
+) -> Result<Vec<f64>> {
+    let device = model.lm_head_weight().device().clone();
+    let ids = Tensor::new(example.ids.as_slice(), &device)?.unsqueeze(0)?;
+    let from = example.response_start - 1;
+    let n = example.ids.len() - example.response_start;
+    let hidden = model
+        .hidden_states_with(&ids, None, None)?
+        .squeeze(0)?
+        .narrow(0, from, n)?;
+    let loss = head_loss(
+        &hidden,
+        &example.ids[example.response_start..],
+        model.lm_head_weight(),
+        LossKind::CrossEntropy,
+        1,
+        head_chunk,
+    )?;
+    Ok(loss.log_probs.iter().map(|&x| f64::from(x)).collect())
+}
+
+/// The loss of one group (`rollouts` of `prompt`, one advantage each) and the gradient of each
+/// of `vars` (the adapter's, in order; zeros where nothing reached one).
+#[allow(clippy::too_many_arguments)]
+pub fn policy_update(
+    model: &Qwen35Model,
+    lora: &Arc<TrainableLora>,
+    vars: &[&Var],
+    prompt: &[u32],
+    rollouts: &[Rollout],
+    advantages: &[f64],
+    settings: &UpdateSettings,
+) -> Result<PolicyUpdate> {
+    if rollouts.len() != advantages.len() {
+        candle_core::bail!(
+            "{} rollouts but {} advantages",
+            rollouts.len(),
+            advantages.len()
+        );
+    }
+    if prompt.is_empty() {
+        candle_core::bail!("a rollout's prompt needs at least one token");
+    }
+    let completions: Vec<CompletionTokens> = rollouts
+        .iter()
+        .zip(advantages)
+        .map(|(r, &advantage)| {
+            let sampled: Vec<f64> = r.log_probs.iter().map(|&x| f64::from(x)).collect();
+            CompletionTokens {
+                old_logprobs: sampled.clone(),
+                logprobs: sampled,
+                advantage,
+                in_loss: !r.tokens.is_empty() && (r.finished || !settings.mask_truncated),
+            }
+        })
+        .collect();
+    let mut loss = dapo_loss(&completions, settings.clip).map_err(candle_core::Error::wrap)?;
+    let examples: Vec<Example> = rollouts.iter().map(|r| sequence(prompt, r)).collect();
+    let kl = if settings.beta > 0.0 {
+        let reference = examples
+            .iter()
+            .zip(&completions)
+            .map(|(e, c)| {
+                if c.in_loss {
+                    reference_log_probs(model, e, settings.head_chunk)
+                } else {
+                    Ok(c.logprobs.clone())
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let penalty = add_kl_penalty(&mut loss, &completions, &reference, settings.beta)
+            .map_err(candle_core::Error::wrap)?;
+        Some(penalty.mean_kl)
+    } else {
+        None
+    };
+    let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
+    let mut max_drift = 0f64;
+    for ((example, c), grads) in examples.iter().zip(&completions).zip(&loss.logprob_grads) {
+        // Nothing to back-propagate: out of the loss, or an advantage of 0 without a penalty.
+        if !c.in_loss || grads.iter().all(|&g| g == 0.0) {
+            continue;
+        }
+        // policy_gradients differentiates Σ wₜ·(−log πₜ): wₜ = −∂L/∂log πₜ.
+        let weights: Vec<f64> = grads.iter().map(|g| -g).collect();
+        let (recomputed, example_grads) = policy_gradients(
+            model,
+            lora,
+            vars,
+            example,
+            &weights,
+            settings.head_chunk,
+            settings.backward,
+        )?;
+        for (new, old) in recomputed.log_probs.iter().zip(&c.logprobs) {
+            max_drift = max_drift.max((f64::from(*new) - old).abs());
+        }
+        for (slot, g) in sums.iter_mut().zip(example_grads) {
+            if let Some(g) = g {
+                *slot = Some(match slot.take() {
+                    Some(sum) => (sum + g)?,
+                    None => g,
+                });
+            }
+        }
+    }
+    let grads = sums
+        .into_iter()
+        .zip(vars)
+        .map(|(g, v)| g.map_or_else(|| v.zeros_like(), Ok))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PolicyUpdate {
+        loss: loss.loss,
+        grads,
+        tokens: loss.tokens,
+        completions_in_loss: completions.iter().filter(|c| c.in_loss).count(),
+        clipped_fraction: loss.clipped_fraction,
+        kl,
+        max_drift,
+    })
+}
