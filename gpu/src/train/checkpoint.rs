@@ -84,7 +84,7 @@ impl Checkpoints {
     }
 
     /// A number the last checkpoint's state holds (`step`, or one a trainer added with
-    /// [`Checkpoints::write_with`], such as GRPO's position in the data), if there is one.
+    /// `Checkpoints::write_with`, such as GRPO's position in the data), if there is one.
     pub fn value(&self, key: &str) -> Option<u64> {
         let text = std::fs::read_to_string(self.last().join("state.json")).ok()?;
         let state: serde_json::Value = serde_json::from_str(&text).ok()?;
