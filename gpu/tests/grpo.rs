@@ -55,16 +55,19 @@ fn sampled_log_probabilities_match_the_training_pass_and_gradients_flow() {
         backward: Backward::Recompute,
     };
     let advantages = [1.0, -0.5, 0.25, -0.75];
-    let update = policy_update(
-        &model,
-        &lora,
-        &vars,
-        &prompt,
-        &rollouts,
-        &advantages,
-        &settings,
-    )
-    .unwrap();
+    let update_with = |settings: &UpdateSettings| {
+        policy_update(
+            &model,
+            &lora,
+            &vars,
+            &prompt,
+            &rollouts,
+            &advantages,
+            settings,
+        )
+        .unwrap()
+    };
+    let update = update_with(&settings);
     assert!(
         update.max_drift < 1e-4,
         "sampled vs recomputed log-probabilities differ by {}",
@@ -95,23 +98,13 @@ fn sampled_log_probabilities_match_the_training_pass_and_gradients_flow() {
         mask_truncated: true,
         ..settings
     };
-    let none = policy_update(
-        &model,
-        &lora,
-        &vars,
-        &prompt,
-        &rollouts,
-        &advantages,
-        &masked,
-    )
-    .unwrap();
+    let none = update_with(&masked);
     assert_eq!((none.tokens, none.completions_in_loss), (0, 0));
     // With a KL penalty against the adapter-off model, the estimate is positive.
     let kl = UpdateSettings {
         beta: 0.1,
         ..settings
     };
-    let with_kl =
-        policy_update(&model, &lora, &vars, &prompt, &rollouts, &advantages, &kl).unwrap();
+    let with_kl = update_with(&kl);
     assert!(with_kl.kl.unwrap() > 0.0);
 }

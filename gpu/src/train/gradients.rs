@@ -35,15 +35,33 @@ fn collect(
     vars: &[&Var],
     store: &candle_core::backprop::GradStore,
 ) -> Result<()> {
-    for (slot, var) in sums.iter_mut().zip(vars) {
-        if let Some(g) = store.get(var.as_tensor()) {
+    accumulate(
+        sums,
+        vars.iter()
+            .map(|v| store.get(v.as_tensor()).cloned())
+            .collect(),
+    )
+}
+
+/// Adds `more` (one gradient per variable, `None` where a variable got none) into `sums`.
+pub(crate) fn accumulate(sums: &mut [Option<Tensor>], more: Vec<Option<Tensor>>) -> Result<()> {
+    for (slot, g) in sums.iter_mut().zip(more) {
+        if let Some(g) = g {
             *slot = Some(match slot.take() {
                 Some(sum) => (sum + g)?,
-                None => g.clone(),
+                None => g,
             });
         }
     }
     Ok(())
+}
+
+/// The summed gradients of `vars`, zeros where nothing reached a variable.
+pub(crate) fn or_zeros(sums: Vec<Option<Tensor>>, vars: &[&Var]) -> Result<Vec<Tensor>> {
+    sums.into_iter()
+        .zip(vars)
+        .map(|(g, v)| g.map_or_else(|| v.zeros_like(), Ok))
+        .collect()
 }
 
 /// The loss of `example` (normalised by `normaliser` response tokens) and the gradient of each

@@ -118,22 +118,47 @@ pub fn read_metrics<R: Logged>(path: &Path) -> Result<Vec<R>, MetricsError> {
         .collect()
 }
 
-/// The loss curve of `reports` as SVG: the trained loss and the plain cross-entropy per
-/// response token, by optimiser step.
-pub fn loss_curve(reports: &[StepReport], title: &str) -> String {
-    let series = |name: &str, value: fn(&StepReport) -> f64| Series {
-        name: name.into(),
-        points: reports.iter().map(|r| (r.step as f64, value(r))).collect(),
-    };
+/// A line of a [`step_chart`]: its name and the value it reads from a line of the log.
+pub type ChartLine<'a, R> = (&'a str, fn(&R) -> f64);
+
+/// A chart of `lines` (each a name and the value it reads from a line of the log) by
+/// optimiser step, as SVG.
+pub fn step_chart<R: Logged>(
+    reports: &[R],
+    title: &str,
+    y_label: &str,
+    lines: &[ChartLine<'_, R>],
+) -> String {
+    let series: Vec<Series> = lines
+        .iter()
+        .map(|(name, value)| Series {
+            name: (*name).into(),
+            points: reports
+                .iter()
+                .map(|r| (r.step() as f64, value(r)))
+                .collect(),
+        })
+        .collect();
     line_chart(
         &Chart {
             title: title.into(),
             x_label: "optimiser step".into(),
-            y_label: "nats per response token".into(),
+            y_label: y_label.into(),
         },
+        &series,
+    )
+}
+
+/// The loss curve of `reports` as SVG: the trained loss and the plain cross-entropy per
+/// response token, by optimiser step.
+pub fn loss_curve(reports: &[StepReport], title: &str) -> String {
+    step_chart(
+        reports,
+        title,
+        "nats per response token",
         &[
-            series("loss (as trained)", |r| r.loss),
-            series("cross-entropy", |r| r.cross_entropy),
+            ("loss (as trained)", |r| r.loss),
+            ("cross-entropy", |r| r.cross_entropy),
         ],
     )
 }

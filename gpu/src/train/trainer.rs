@@ -5,7 +5,7 @@
 
 use super::checkpoint::{Checkpoints, Fingerprint};
 use super::data::Example;
-use super::gradients::{Backward, example_gradients};
+use super::gradients::{Backward, accumulate, example_gradients, or_zeros};
 use super::lora::TrainableLora;
 use super::loss::LossKind;
 use super::optim::{AdamW, AdamWConfig, clip_factor, global_norm, warmup_cosine, warmup_steps};
@@ -167,20 +167,9 @@ pub fn train(
                 )?;
                 weighted += loss.weighted_sum;
                 cross_entropy += loss.cross_entropy_sum;
-                for (slot, g) in grads.iter_mut().zip(example_grads) {
-                    if let Some(g) = g {
-                        *slot = Some(match slot.take() {
-                            Some(sum) => (sum + g)?,
-                            None => g,
-                        });
-                    }
-                }
+                accumulate(&mut grads, example_grads)?;
             }
-            let grads: Vec<Tensor> = grads
-                .into_iter()
-                .zip(&vars)
-                .map(|(g, v)| g.map_or_else(|| v.zeros_like(), Ok))
-                .collect::<Result<_>>()?;
+            let grads = or_zeros(grads, &vars)?;
             let grad_norm = global_norm(&grads)?;
             let learning_rate = config.learning_rate * warmup_cosine(step, total, warmup);
             let clip = clip_factor(grad_norm, config.max_grad_norm);

@@ -3,7 +3,7 @@
 //! both flushed line by line so that a killed run keeps them, and the curves drawn from the
 //! reports at the end ([`reward_curves`], [`loss_curve`]).
 
-use crate::train::metrics::Logged;
+use crate::train::metrics::{Logged, step_chart};
 use lamar_core::plot::{Chart, Series, line_chart};
 use serde::{Deserialize, Serialize};
 
@@ -132,19 +132,13 @@ pub fn reward_curves(reports: &[GrpoStepReport], title: &str) -> String {
 
 /// The loss and the gradient norm by optimiser step, as SVG.
 pub fn loss_curve(reports: &[GrpoStepReport], title: &str) -> String {
-    let series = |name: &str, value: fn(&GrpoStepReport) -> f64| Series {
-        name: name.into(),
-        points: reports.iter().map(|r| (r.step as f64, value(r))).collect(),
-    };
-    line_chart(
-        &Chart {
-            title: title.into(),
-            x_label: "optimiser step".into(),
-            y_label: "loss / gradient norm".into(),
-        },
+    step_chart(
+        reports,
+        title,
+        "loss / gradient norm",
         &[
-            series("loss", |r| r.loss),
-            series("gradient norm (before clipping)", |r| r.grad_norm),
+            ("loss", |r| r.loss),
+            ("gradient norm (before clipping)", |r| r.grad_norm),
         ],
     )
 }

@@ -14,7 +14,7 @@
 use super::rollout::Rollout;
 use crate::qwen35::Qwen35Model;
 use crate::train::data::Example;
-use crate::train::gradients::{Backward, policy_gradients};
+use crate::train::gradients::{Backward, accumulate, or_zeros, policy_gradients};
 use crate::train::lora::TrainableLora;
 use crate::train::loss::{LossKind, head_loss};
 use candle_core::{Result, Tensor, Var};
@@ -167,20 +167,9 @@ pub fn policy_update(
         for (new, old) in recomputed.log_probs.iter().zip(&c.logprobs) {
             max_drift = max_drift.max((f64::from(*new) - old).abs());
         }
-        for (slot, g) in sums.iter_mut().zip(example_grads) {
-            if let Some(g) = g {
-                *slot = Some(match slot.take() {
-                    Some(sum) => (sum + g)?,
-                    None => g,
-                });
-            }
-        }
+        accumulate(&mut sums, example_grads)?;
     }
-    let grads = sums
-        .into_iter()
-        .zip(vars)
-        .map(|(g, v)| g.map_or_else(|| v.zeros_like(), Ok))
-        .collect::<Result<Vec<_>>>()?;
+    let grads = or_zeros(sums, vars)?;
     Ok(PolicyUpdate {
         loss: loss.loss,
         grads,
