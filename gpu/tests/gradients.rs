@@ -47,7 +47,12 @@ fn loss(model: &Qwen35Model, w: &Tensor) -> Tensor {
 fn every_weight_gets_a_gradient_that_matches_finite_differences() {
     let vars = VarMap::new();
     let model = model(&vars);
-    let w = Tensor::randn(0f32, 1.0, (1, 70, 96), &Device::Cpu).unwrap();
+    // Fixed weights (a seeded pattern in [-1, 1)): an unseeded draw made this test fail about
+    // one run in twenty, where an f32 finite difference met a badly conditioned direction.
+    let pattern: Vec<f32> = (0..70 * 96u64)
+        .map(|k| ((k * 2_654_435_761 + 12_345) % 2_000) as f32 / 1_000.0 - 1.0)
+        .collect();
+    let w = Tensor::from_vec(pattern, (1, 70, 96), &Device::Cpu).unwrap();
     let grads = loss(&model, &w).backward().unwrap();
     let all: Vec<(String, Var)> = {
         let data = vars.data().lock().unwrap();
