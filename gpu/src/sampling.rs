@@ -9,7 +9,9 @@
 //! * **Sampling** uses the Gumbel-max trick: `argmax(log p + G)` with `G = −log(−log U)` is an
 //!   exact draw from `p`, so no cumulative sum over the vocabulary is needed.
 //! * Log-probabilities are those of the model's own distribution (temperature 1, untruncated):
-//!   their negated mean is the "entropy" LAMAR ranks pseudo-labels by.
+//!   their negated mean is the "entropy" LAMAR ranks pseudo-labels by. GRPO's rollouts ask for
+//!   those of the tempered distribution instead ([`Sampler::with_tempered_log_probs`]), the
+//!   policy TRL trains.
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use rand::{RngExt, SeedableRng};
@@ -46,6 +48,7 @@ pub struct Sampler {
     params: SamplingParams,
     rng: ChaCha8Rng,
     device_seeded: bool,
+    tempered: bool,
 }
 
 /// Bisection steps of the top-p threshold (the interval shrinks to 2⁻⁴⁰ of the largest
@@ -59,7 +62,16 @@ impl Sampler {
             params,
             rng: ChaCha8Rng::seed_from_u64(params.seed),
             device_seeded: false,
+            tempered: false,
         }
+    }
+
+    /// Reports log-probabilities under the tempered distribution, `log_softmax(logits / T)`
+    /// (before top-p and min-p), instead of the model's own: GRPO's policy. At temperature 1,
+    /// or greedy, nothing changes.
+    pub fn with_tempered_log_probs(mut self) -> Sampler {
+        self.tempered = true;
+        self
     }
 
     /// Whether this sampler picks the largest logit (temperature 0): no random draws, so the
@@ -69,7 +81,8 @@ impl Sampler {
     }
 
     /// The next token of every row of `logits` `(B, V)`, and each token's log-probability
-    /// under the model's untempered distribution.
+    /// under the model's untempered distribution (or the tempered one, see
+    /// [`Sampler::with_tempered_log_probs`]).
     pub fn next(&mut self, logits: &Tensor) -> Result<(Vec<u32>, Vec<f32>)> {
         let (b, v) = logits.dims2()?;
         #[cfg(feature = "cuda")]
@@ -98,7 +111,12 @@ impl Sampler {
             let noise = self.gumbel_noise(b, v, logits.device())?;
             (kept.log()? + noise)?.argmax(D::Minus1)?
         };
-        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?
+        let scored = if self.tempered && self.params.temperature > 0.0 {
+            (&logits / self.params.temperature)?
+        } else {
+            logits
+        };
+        let log_probs = candle_nn::ops::log_softmax(&scored, D::Minus1)?
             .gather(&chosen.unsqueeze(1)?, 1)?
             .squeeze(1)?;
         // One device-to-host copy per step: ids (< 2²⁴, exact in f32) next to log-probabilities.

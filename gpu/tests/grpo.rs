@@ -51,6 +51,7 @@ fn sampled_log_probabilities_match_the_training_pass_and_gradients_flow() {
         clip: ClipRange::default(),
         mask_truncated: false,
         beta: 0.0,
+        temperature: 1.0,
         head_chunk: 7,
         backward: Backward::Recompute,
     };

@@ -340,6 +340,7 @@ fn policy_gradients_with_dfts_weights_are_dfts_gradients() {
             &vars,
             &example,
             weights,
+            1.0,
             16,
             Backward::Recompute,
         )

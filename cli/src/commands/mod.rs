@@ -4,6 +4,7 @@ pub mod demo;
 pub mod ensemble;
 pub mod evaluate;
 pub mod export;
+pub mod grpo;
 pub mod infer;
 pub mod offsets;
 pub mod plugin;

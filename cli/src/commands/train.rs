@@ -15,6 +15,7 @@ use std::path::PathBuf;
 #[derive(Subcommand, Debug)]
 pub enum TrainCommand {
     Dft(DftArgs),
+    Grpo(super::grpo::GrpoArgs),
 }
 
 /// The loss.
@@ -117,6 +118,7 @@ pub struct DftArgs {
 pub fn run(command: &TrainCommand) -> Result<()> {
     match command {
         TrainCommand::Dft(args) => dft(args),
+        TrainCommand::Grpo(args) => super::grpo::grpo(args),
     }
 }
 

@@ -92,27 +92,51 @@ pub fn example_gradients(
 /// A policy-gradient step's gradients for one completion (`example`: the prompt, then the
 /// completion as its response): the gradient of `Σ_t w_t · (−log π_t)` over the completion's
 /// tokens, with `weights[t] = −∂L/∂log π_t` as `lamar_core::grpo::dapo_loss` gives them (one per
-/// completion token). The returned loss reports each token's log-probability under the
-/// adapter (`HeadLoss::log_probs`), the policy's side of the importance ratio.
+/// completion token). `π` is the policy at the sampling temperature, `softmax(logits / T)`, as
+/// TRL's GRPO computes it (`T = 1`: the model's own distribution). The returned loss reports
+/// each token's log-probability under it (`HeadLoss::log_probs`), the policy's side of the
+/// importance ratio.
+#[allow(clippy::too_many_arguments)]
 pub fn policy_gradients(
     model: &Qwen35Model,
     lora: &Arc<TrainableLora>,
     vars: &[&Var],
     example: &Example,
     weights: &[f64],
+    temperature: f64,
     head_chunk: usize,
     backward: Backward,
 ) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
     gradients_with(model, lora, vars, example, backward, |hidden, targets| {
-        head_loss_weighted(
-            hidden,
-            targets,
-            model.lm_head_weight(),
-            weights,
-            1,
-            head_chunk,
-        )
+        tempered_head(hidden, temperature, |hidden| {
+            head_loss_weighted(
+                hidden,
+                targets,
+                model.lm_head_weight(),
+                weights,
+                1,
+                head_chunk,
+            )
+        })
     })
+}
+
+/// `head` at temperature `T`: the logits `W·h / T` are the head's of `h / T`, and the gradient
+/// with respect to `h` is `1 / T` times the one with respect to `h / T`.
+pub(crate) fn tempered_head(
+    hidden: &Tensor,
+    temperature: f64,
+    head: impl FnOnce(&Tensor) -> Result<HeadLoss>,
+) -> Result<HeadLoss> {
+    if temperature == 1.0 {
+        return head(hidden);
+    }
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        candle_core::bail!("the policy's temperature must be positive, not {temperature}");
+    }
+    let mut loss = head(&(hidden / temperature)?)?;
+    loss.hidden_grad = (&loss.hidden_grad / temperature)?;
+    Ok(loss)
 }
 
 /// The loss `head` computes at the response positions' final hidden states and the gradient

@@ -80,6 +80,19 @@ pub enum TrainError {
         /// The failure.
         source: std::io::Error,
     },
+    /// Model 1's adapter (GRPO starts from it merged).
+    #[error(transparent)]
+    Adapter(#[from] crate::lora::AdapterError),
+    /// A reward failed during GRPO and the run stopped (its last checkpoint is intact).
+    #[error("step {step}, prompt {prompt_id}: {source}")]
+    Reward {
+        /// The optimiser step being prepared (1-based).
+        step: usize,
+        /// The prompt's document id.
+        prompt_id: String,
+        /// The reward and its failure.
+        source: lamar_core::grpo::ScoringError,
+    },
     /// The computation.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

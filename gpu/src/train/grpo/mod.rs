@@ -5,9 +5,10 @@
 //! The arithmetic independent of the model (advantages, the loss's derivatives, scoring with
 //! weighted rewards, built in or plugins) is `lamar_core::grpo`'s.
 //!
-//! Still to come (see the issue): the run itself (`GrpoJob`: data order, checkpoints with the
-//! data position, the logs) and `lamar train grpo`.
+//! [`job`] joins them into a whole run (`lamar train grpo`): data order, checkpoints with the
+//! data position, the logs and curves.
 
+pub mod job;
 pub mod report;
 pub mod rollout;
 pub mod update;

@@ -63,6 +63,10 @@ pub struct GrpoStepReport {
     pub update_seconds: f64,
     /// Completion tokens per second of the rollout.
     pub rollout_tokens_per_second: f64,
+    /// Prompts sampled so far in the run (dropped groups included): where a resumed run
+    /// continues.
+    #[serde(default)]
+    pub position: usize,
 }
 
 impl Logged for GrpoStepReport {

@@ -14,7 +14,7 @@
 use super::rollout::Rollout;
 use crate::qwen35::Qwen35Model;
 use crate::train::data::Example;
-use crate::train::gradients::{Backward, accumulate, or_zeros, policy_gradients};
+use crate::train::gradients::{Backward, accumulate, or_zeros, policy_gradients, tempered_head};
 use crate::train::lora::TrainableLora;
 use crate::train::loss::{LossKind, head_loss};
 use candle_core::{Result, Tensor, Var};
@@ -30,6 +30,10 @@ pub struct UpdateSettings {
     pub mask_truncated: bool,
     /// Weight of the KL penalty against the model without the adapter (0: none, LAMAR's).
     pub beta: f64,
+    /// The sampling temperature: the policy is `softmax(logits / T)` (TRL's), in the loss, the
+    /// KL penalty and the on-policy check alike. The rollouts' sampler must report its
+    /// log-probabilities at the same temperature ([`crate::sampling::Sampler::with_tempered_log_probs`]).
+    pub temperature: f64,
     /// Positions the LM head runs over at a time.
     pub head_chunk: usize,
     /// Activation checkpointing or not.
@@ -70,6 +74,7 @@ fn sequence(prompt: &[u32], rollout: &Rollout) -> Example {
 fn reference_log_probs(
     model: &Qwen35Model,
     example: &Example,
+    temperature: f64,
     head_chunk: usize,
 ) -> Result<Vec<f64>> {
     let device = model.lm_head_weight().device().clone();
@@ -80,14 +85,16 @@ fn reference_log_probs(
         .hidden_states_with(&ids, None, None)?
         .squeeze(0)?
         .narrow(0, from, n)?;
-    let loss = head_loss(
-        &hidden,
-        &example.ids[example.response_start..],
-        model.lm_head_weight(),
-        LossKind::CrossEntropy,
-        1,
-        head_chunk,
-    )?;
+    let loss = tempered_head(&hidden, temperature, |hidden| {
+        head_loss(
+            hidden,
+            &example.ids[example.response_start..],
+            model.lm_head_weight(),
+            LossKind::CrossEntropy,
+            1,
+            head_chunk,
+        )
+    })?;
     Ok(loss.log_probs.iter().map(|&x| f64::from(x)).collect())
 }
 
@@ -134,7 +141,7 @@ pub fn policy_update(
             .zip(&completions)
             .map(|(e, c)| {
                 if c.in_loss {
-                    reference_log_probs(model, e, settings.head_chunk)
+                    reference_log_probs(model, e, settings.temperature, settings.head_chunk)
                 } else {
                     Ok(c.logprobs.clone())
                 }
@@ -161,6 +168,7 @@ pub fn policy_update(
             vars,
             example,
             &weights,
+            settings.temperature,
             settings.head_chunk,
             settings.backward,
         )?;
