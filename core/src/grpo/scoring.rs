@@ -98,7 +98,7 @@ impl RewardSpec {
 
 /// A reward failed and the run stops.
 #[derive(Debug, thiserror::Error)]
-#[error("reward {reward} failed: {source}")]
+#[error("reward {reward} failed")]
 pub struct ScoringError {
     /// The reward's name.
     pub reward: String,

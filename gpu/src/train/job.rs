@@ -84,7 +84,7 @@ pub enum TrainError {
     #[error(transparent)]
     Adapter(#[from] crate::lora::AdapterError),
     /// A reward failed during GRPO and the run stopped (its last checkpoint is intact).
-    #[error("step {step}, prompt {prompt_id}: {source}")]
+    #[error("step {step}, prompt {prompt_id}")]
     Reward {
         /// The optimiser step being prepared (1-based).
         step: usize,

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-const PLUGINS: [&str; 6] = [
+const PLUGINS: [&str; 7] = [
     "lamar-plugin-boundary-vote",
     "lamar-plugin-majority-voter",
     "lamar-plugin-exact-match-reward",
     "lamar-plugin-fixture-chaos-voter",
+    "lamar-plugin-fixture-chaos-reward",
     "lamar-plugin-fixture-forbidden-import",
     "lamar-plugin-fixture-old-interface",
 ];

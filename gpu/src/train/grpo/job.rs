@@ -474,7 +474,8 @@ pub fn prompt_order(prompts: usize, epochs: usize, seed: u64) -> Vec<usize> {
 }
 
 /// What a checkpoint must have been made with to be continued: the prompts' tokens, the
-/// golds, the rewards and every setting but where to stop.
+/// golds, the rewards and every setting but where to stop and what a failing reward does (a
+/// run stopped by a reward can go on skipping it).
 fn fingerprint(
     prompts: &[Prompt],
     rewards: &[WeightedReward],
@@ -496,6 +497,7 @@ fn fingerprint(
         .collect();
     let settings = GrpoSettings {
         stop_after_steps: None,
+        on_reward_error: OnRewardError::Stop,
         ..settings.clone()
     };
     Fingerprint::of(&examples, &(golds, rewards, settings, shape))
