@@ -10,6 +10,7 @@
 mod common;
 
 use common::{ok as lamar, p};
+use lamar_core::grpo::{NamedScore, RolloutRecord};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -92,8 +93,37 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
     let site = dir.path().join("site");
     let (raw, gold) = (corpus.join("raw_text"), corpus.join("data"));
     let (stats, split) = (corpus.join("stats.csv"), corpus.join("splits/test.txt"));
+    // A GRPO rollout log: two groups of two completions, one of them tagged.
+    let rollouts = dir.path().join("rollouts.jsonl");
+    let record = |step: usize, index: usize, completion: &str| RolloutRecord {
+        step,
+        prompt_id: format!("doc-{step}"),
+        index,
+        completion: completion.into(),
+        tokens: 5,
+        finished: index == 0,
+        in_loss: index == 0,
+        rewards: vec![NamedScore {
+            name: "fidelity".into(),
+            value: Some(index as f64),
+        }],
+        advantage: if index == 0 { -0.7 } else { 0.7 },
+        dropped: false,
+    };
+    let log: String = [
+        record(1, 0, "Started <drug_decision>aspirin</drug_decision>."),
+        record(1, 1, "Started aspirin."),
+        record(2, 0, "No tags."),
+        record(2, 1, "None either."),
+    ]
+    .iter()
+    .map(|r| serde_json::to_string(r).unwrap() + "\n")
+    .collect();
+    std::fs::write(&rollouts, log).unwrap();
     let mut view = vec![
         "view",
+        "--rollouts",
+        p(&rollouts),
         "--raw-text-dir",
         p(&raw),
         "--gold-dir",
@@ -191,6 +221,11 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
         "{details}"
     );
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    // The rollout log: its groups, completions and the tagged completion's two tags.
+    let shown_rollouts = &before["rollouts"];
+    assert_eq!(shown_rollouts["groups"], 2, "{got}");
+    assert_eq!(shown_rollouts["completions"], 4, "{got}");
+    assert_eq!(shown_rollouts["tags"], 2, "{got}");
     // Bad input is reported by file name and the page keeps working.
     let bad = &got["bad"];
     let joined = |key: &str| {
@@ -209,6 +244,10 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
         "{warnings}"
     );
     assert!(warnings.contains("notes.pdf: ignored"), "{warnings}");
+    assert!(
+        errors.contains("bad_rollouts.jsonl: line 1: not a GRPO rollout record"),
+        "{errors}"
+    );
     assert_eq!(bad["status"], "ready", "{bad}");
     assert_eq!(bad["documents"], before["documents"], "{bad}");
     assert_eq!(

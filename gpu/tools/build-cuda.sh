@@ -12,7 +12,8 @@
 #   CUDA_COMPUTE_CAP GPU architecture, 90 = Hopper     (default: 90)
 # Output: target/cuda/release/lamar, and gzipped to carry to a GPU host: target/cuda/lamar.gz and
 # target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench.rs) and target/cuda/train-bench.gz
-# (cli/src/bin/train-bench.rs) and target/cuda/train-parity.gz (cli/src/bin/train-parity.rs),
+# (cli/src/bin/train-bench.rs) and target/cuda/train-parity.gz (cli/src/bin/train-parity.rs)
+# and target/cuda/grpo-bench.gz (cli/src/bin/grpo-bench.rs),
 # and lamar-model's unit tests with the CUDA kernels' tests as target/cuda/lamar-model-tests.gz.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,4 +55,5 @@ gzip -c "$CARGO_TARGET_DIR/release/lamar" >"$CARGO_TARGET_DIR/lamar.gz"
 gzip -c "$CARGO_TARGET_DIR/release/qwen35-bench" >"$CARGO_TARGET_DIR/qwen35-bench.gz"
 gzip -c "$CARGO_TARGET_DIR/release/train-bench" >"$CARGO_TARGET_DIR/train-bench.gz"
 gzip -c "$CARGO_TARGET_DIR/release/train-parity" >"$CARGO_TARGET_DIR/train-parity.gz"
+gzip -c "$CARGO_TARGET_DIR/release/grpo-bench" >"$CARGO_TARGET_DIR/grpo-bench.gz"
 ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR"/*.gz

@@ -3,7 +3,8 @@
 //! wasm-bindgen bindings of `lamar-core` for the browser, and the viewer page that uses them
 //! (`wasm/web/`, written out by `lamar view`).
 //!
-//! Exports: the tag codec ([`encode_tags`], [`decode_tags`]) and a [`Viewer`] session holding
+//! Exports: the tag codec ([`encode_tags`], [`decode_tags`]), GRPO rollout logs grouped by
+//! step ([`rollout_groups`]) and a [`Viewer`] session holding
 //! documents, several models' predictions, gold and demographics, which merges with any voter
 //! (explanations included) and scores with the official scorer. Data crosses the boundary as
 //! JSON strings; their shapes are declared as TypeScript types in the generated `.d.ts`. The
@@ -50,6 +51,17 @@ export interface SystemScores {
   };
   exact_f1_by_file: Record<string, number>;
 }
+/** One completion of a GRPO rollout log (`rollouts.jsonl`). */
+export interface RolloutRecord {
+  step: number; prompt_id: string; index: number; completion: string; tokens: number;
+  finished: boolean; in_loss: boolean; rewards: { name: string; value: number | null }[];
+  advantage: number; dropped: boolean;
+}
+/** `rolloutGroups()` returns `RolloutGroup[]` as JSON. */
+export interface RolloutGroup {
+  step: number; prompt_id: string; dropped: boolean;
+  means: { name: string; value: number | null }[]; completions: RolloutRecord[];
+}
 /** `document()` returns this as JSON. */
 export interface DocumentView { id: string; text: string | null; models: (SpanTriple[] | null)[]; gold: SpanTriple[] | null }
 "#;
@@ -62,6 +74,16 @@ struct DecodedView {
     unclosed_tags: usize,
     unmatched_closing_tags: usize,
     unknown_tags: usize,
+}
+
+/// A GRPO rollout log (`rollouts.jsonl` of `lamar train grpo`, named `name` in errors) grouped
+/// by optimiser step: `RolloutGroup[]` as JSON.
+#[wasm_bindgen(js_name = rolloutGroups)]
+pub fn rollout_groups(jsonl: &str, name: &str) -> Result<String, JsError> {
+    let records = lamar_core::grpo::parse_rollouts(jsonl, name)?;
+    Ok(serde_json::to_string(&lamar_core::grpo::group_rollouts(
+        &records,
+    ))?)
 }
 
 /// Encodes spans (`[{"start":..,"end":..,"category":1-9}]`) into `text` as inline tags.

@@ -9,6 +9,7 @@ use lamar_core::formats::predictions::{parse_predictions, predictions_to_string}
 use lamar_core::formats::raw_text::read_raw_text;
 use lamar_core::formats::split::read_split;
 use lamar_core::formats::{FormatError, read_utf8, write_atomic};
+use lamar_core::grpo::parse_rollouts;
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ pub struct SiteInputs {
     pub stats_csv: Option<PathBuf>,
     /// Only the documents of this split file.
     pub split: Option<PathBuf>,
+    /// GRPO rollout logs (`rollouts.jsonl` of `lamar train grpo`).
+    pub rollouts: Vec<PathBuf>,
     /// The viewer's WebAssembly package (`lamar_wasm.js`, `lamar_wasm_bg.wasm`).
     pub pkg: PathBuf,
 }
@@ -153,11 +156,18 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
             .map_err(|e| invalid(path, e))?;
         predictions.push(json!({"name": name, "json": text}));
     }
+    let mut rollouts = Vec::new();
+    for path in &inputs.rollouts {
+        let text = read_utf8(path)?;
+        parse_rollouts(&text, &path.display().to_string())?;
+        rollouts.push(json!({"name": file_name(path), "jsonl": text}));
+    }
     let data = json!({
         "rawTexts": raw_texts,
         "gold": gold,
         "stats": stats,
         "predictions": predictions,
+        "rollouts": rollouts,
     });
     std::fs::create_dir_all(out).map_err(|e| FormatError::io(out, e))?;
     for (name, contents) in PAGE {

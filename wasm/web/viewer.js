@@ -8,7 +8,10 @@ const CATEGORIES = ["", "Contact related", "Gathering additional information", "
 const PARAMS = ["min_cluster_iou", "min_pairwise_iou", "min_cluster_support", "min_iou_same_cat"];
 const BAR = 4; // pixels per span line
 
-const state = { viewer: null, models: [], docs: [], current: null, merged: {}, modelScores: [], ensembleScores: null };
+const TAGS = ["", "contact_related", "gather_info", "define_problem", "treatment_goal", "drug_decision",
+  "therapeutic_procedure", "evaluate_result", "defer_decision", "advice_and_precaution"];
+
+const state = { rollouts: [], viewer: null, models: [], docs: [], current: null, merged: {}, modelScores: [], ensembleScores: null };
 const $ = (id) => document.getElementById(id);
 
 function message(text, kind) {
@@ -33,7 +36,8 @@ function addFile(name, text) {
   try {
     if (name.endsWith(".txt")) { v.addRawText(name, text); return; }
     if (name.endsWith(".csv")) { v.setStats(name, text); return; }
-    if (!name.endsWith(".json")) { message(`${name}: ignored (expected .txt, .json or .csv)`, "warning"); return; }
+    if (name.endsWith(".jsonl")) { addRollouts(name, text); return; }
+    if (!name.endsWith(".json")) { message(`${name}: ignored (expected .txt, .json, .csv or .jsonl)`, "warning"); return; }
     let parsed;
     try { parsed = JSON.parse(text); } catch (e) { throw new Error(`${name}: invalid JSON: ${errorText(e)}`); }
     const isPredictions = Array.isArray(parsed) && parsed.length > 0 && parsed[0] && "file_name" in parsed[0];
@@ -48,6 +52,7 @@ function loadPreloaded(data) {
   for (const g of data.gold || []) addFile(g.name, g.json);
   if (data.stats) addFile(data.stats.name, data.stats.csv);
   for (const p of data.predictions || []) addFile(p.name, p.json);
+  for (const r of data.rollouts || []) addFile(r.name, r.jsonl);
 }
 
 async function readFiles(files) {
@@ -286,6 +291,77 @@ function showDetails(id, lane, span, chars) {
     }
   }
   $("details").textContent = lines.join("\n");
+}
+
+// ---- GRPO rollouts ---------------------------------------------------------------------------
+
+function addRollouts(name, text) {
+  const groups = JSON.parse(wasm_bindgen.rolloutGroups(text, name));
+  state.rollouts.push(...groups);
+  renderRollouts();
+}
+
+function fixed(value) { return value === null || value === undefined ? "–" : value.toFixed(3); }
+
+// The completion's text with its decision tags shown as coloured labels.
+function taggedText(cell, text) {
+  const pattern = /<\/?([a-z_]+)>/g;
+  let at = 0;
+  for (const m of text.matchAll(pattern)) {
+    const category = TAGS.indexOf(m[1]);
+    if (category < 1) continue;
+    cell.append(text.slice(at, m.index));
+    const tag = document.createElement("span");
+    tag.className = `tag cat-${category}`;
+    tag.textContent = m[0];
+    cell.appendChild(tag);
+    at = m.index + m[0].length;
+  }
+  cell.append(text.slice(at));
+}
+
+function renderRollouts() {
+  const groups = state.rollouts;
+  $("rollouts").hidden = groups.length === 0;
+  const completions = groups.reduce((n, g) => n + g.completions.length, 0);
+  const dropped = groups.filter((g) => g.dropped).length;
+  $("rollout-summary").textContent =
+    `${groups.length} groups (${dropped} dropped), ${completions} completions. Open a group to read its completions.`;
+  const list = $("rollout-groups");
+  list.textContent = "";
+  for (const g of groups) {
+    const box = document.createElement("details");
+    const summary = document.createElement("summary");
+    const means = g.means.map((m) => `${m.name} ${fixed(m.value)}`).join(" · ");
+    summary.textContent = `step ${g.step} · ${g.prompt_id} · ${means}`;
+    if (g.dropped) {
+      const note = document.createElement("span");
+      note.className = "dropped";
+      note.textContent = " · dropped (no signal)";
+      summary.appendChild(note);
+    }
+    box.appendChild(summary);
+    const table = document.createElement("table");
+    const head = table.createTHead().insertRow();
+    for (const h of ["#", "tokens", "ended", "in loss", ...g.means.map((m) => m.name), "advantage", "completion"]) {
+      const th = document.createElement("th");
+      th.textContent = h;
+      head.appendChild(th);
+    }
+    const body = table.createTBody();
+    for (const c of g.completions) {
+      const row = body.insertRow();
+      if (!c.in_loss) row.className = "out";
+      const cells = [c.index, c.tokens, c.finished ? "yes" : "cut", c.in_loss ? "yes" : "no",
+        ...c.rewards.map((r) => fixed(r.value)), c.advantage.toFixed(3)];
+      for (const v of cells) row.insertCell().textContent = v;
+      const text = row.insertCell();
+      text.className = "text";
+      taggedText(text, c.completion);
+    }
+    box.appendChild(table);
+    list.appendChild(box);
+  }
 }
 
 // ---- start ----------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ pub struct ViewArgs {
     /// Only these documents (a split file: one id per line).
     #[arg(long)]
     pub split: Option<PathBuf>,
+    /// GRPO rollout logs to show (`rollouts.jsonl` of `lamar train grpo`: every completion
+    /// with its rewards and advantage, grouped by step); more can be dropped onto the page.
+    #[arg(long)]
+    pub rollouts: Vec<PathBuf>,
     /// Folder to write the site into.
     #[arg(long)]
     pub out: PathBuf,
@@ -47,6 +51,7 @@ impl ViewArgs {
             gold_dir: self.gold_dir.clone(),
             stats_csv: self.stats_csv.clone(),
             split: self.split.clone(),
+            rollouts: self.rollouts.clone(),
             pkg: self.pkg.clone(),
         }
     }

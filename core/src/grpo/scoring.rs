@@ -223,7 +223,11 @@ mod tests {
         let err = score_batch(&rewards, &samples, OnRewardError::Stop).unwrap_err();
         assert_eq!(err.reward, "nan");
         assert_eq!(err.to_string(), "reward nan failed");
-        assert!(err.source.to_string().contains("score 1 is NaN"), "{}", err.source);
+        assert!(
+            err.source.to_string().contains("score 1 is NaN"),
+            "{}",
+            err.source
+        );
         let got = score_batch(&rewards, &samples, OnRewardError::Skip).unwrap();
         assert_eq!(
             got.scores,

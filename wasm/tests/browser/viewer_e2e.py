@@ -85,7 +85,11 @@ try:
         const doc = document.getElementById('doc-title').textContent;
         const merged = new Set(Array.from(document.querySelectorAll('#doc-text .bar[data-lane=merged]')).map(b => b.dataset.span));
         const errors = Array.from(document.querySelectorAll('#messages .error')).map(e => e.textContent);
-        return {scores, doc, merged_spans: merged.size, errors, documents: document.querySelectorAll('#doc-list li').length};
+        const rollouts = {groups: document.querySelectorAll('#rollout-groups details').length,
+                          completions: document.querySelectorAll('#rollout-groups tbody tr').length,
+                          tags: document.querySelectorAll('#rollout-groups .tag').length,
+                          summary: document.getElementById('rollout-summary').textContent};
+        return {scores, doc, merged_spans: merged.size, errors, rollouts, documents: document.querySelectorAll('#doc-list li').length};
     """
     call("POST", f"/session/{sid}/url", {"url": f"http://127.0.0.1:{web_port}/index.html"})
     started = time.time()
@@ -125,6 +129,7 @@ try:
                       predictions: [{start_offset: 0, end_offset: 10000000, category: 5}]}]));
                   refresh(true);
                   addFile('notes.pdf', 'x');
+                  addFile('bad_rollouts.jsonl', '{"step": 1}');
                   const texts = (sel) => Array.from(document.querySelectorAll(sel)).map(e => e.textContent);
                   return {errors: texts('#messages .error'), warnings: texts('#messages .warning'),
                           documents: document.querySelectorAll('#doc-list li').length,

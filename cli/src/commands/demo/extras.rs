@@ -155,6 +155,7 @@ pub(super) fn viewer(
             gold_dir: Some(layout.gold_dir()),
             stats_csv: Some(layout.stats()),
             split: Some(layout.split("test")),
+            rollouts: Vec::new(),
             pkg: args.viewer_pkg.clone(),
         },
         &site,

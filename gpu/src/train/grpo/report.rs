@@ -4,18 +4,9 @@
 //! reports at the end ([`reward_curves`], [`loss_curve`]).
 
 use crate::train::metrics::{Logged, step_chart};
+pub use lamar_core::grpo::{NamedScore, RolloutRecord};
 use lamar_core::plot::{Chart, Series, line_chart};
 use serde::{Deserialize, Serialize};
-
-/// A reward's value (or mean) under its name; `None` where it is missing (a reward that failed
-/// under `--on-plugin-error skip`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NamedScore {
-    /// The reward's name.
-    pub name: String,
-    /// The value.
-    pub value: Option<f64>,
-}
 
 /// One optimiser step (a line of `metrics.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,31 +64,6 @@ impl Logged for GrpoStepReport {
     fn step(&self) -> usize {
         self.step
     }
-}
-
-/// One sampled completion (a line of `rollouts.jsonl`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutRecord {
-    /// The optimiser step the completion was sampled for.
-    pub step: usize,
-    /// The prompt's document id.
-    pub prompt_id: String,
-    /// The completion's index in its group.
-    pub index: usize,
-    /// The completion's text (special tokens removed).
-    pub completion: String,
-    /// Its tokens.
-    pub tokens: usize,
-    /// Whether it ended with the end-of-turn token.
-    pub finished: bool,
-    /// Whether it counted in the loss.
-    pub in_loss: bool,
-    /// Each reward's score.
-    pub rewards: Vec<NamedScore>,
-    /// Its advantage.
-    pub advantage: f64,
-    /// Whether its group was dropped for carrying no signal (no step used it).
-    pub dropped: bool,
 }
 
 impl Logged for RolloutRecord {

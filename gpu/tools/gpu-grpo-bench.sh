@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One GRPO step at full size, lamar against transformers' rollout, in one call on a machine with
+# an NVIDIA GPU, PyTorch and transformers: a random full-size Qwen3.5-4B (made here by
+# gpu/tools/qwen35_4b_reference.py), 8 completions of NEW tokens from a PROMPT-token prompt.
+#
+# Usage: gpu/tools/gpu-grpo-bench.sh OUT_DIR [NEW_TOKENS (default 2048)] [PROMPT (default 3000)]
+# lamar: cli/src/bin/grpo-bench.rs (two steps: the first is start-up; rollout, scoring, update
+# and optimiser timed apart). transformers: gpu/tools/transformers_grpo_rollout.py (generate with
+# a fresh PEFT adapter, TRL's rollout without vLLM) with BASELINE_NEW_TOKENS new tokens (default
+# NEW_TOKENS; fewer keeps the call short: its tokens/s is what is compared). Results in
+# OUT_DIR/lamar.jsonl, OUT_DIR/transformers.jsonl and OUT_DIR/table.md.
+# Needs target/cuda/grpo-bench.gz (gpu/tools/build-cuda.sh) and target/wheels (PEFT).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=$1
+NEW=${2:-2048}
+PROMPT=${3:-3000}
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+gunzip -c target/cuda/grpo-bench.gz >"$WORK/grpo-bench" && chmod +x "$WORK/grpo-bench"
+LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
+export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+python3 gpu/tools/qwen35_4b_reference.py "$WORK/q4b" --no-timing --logit-tokens 8 2>&1 |
+  grep -v Warning | tail -2 >"$OUT/snapshot.txt"
+"$WORK/grpo-bench" --model "$WORK/q4b/snapshot" --prompt-tokens "$PROMPT" --new-tokens "$NEW" \
+  2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
+if ! python3 -c 'import peft' 2>/dev/null; then
+  pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
+  export PYTHONPATH=$WORK/pp
+fi
+python3 gpu/tools/transformers_grpo_rollout.py "$WORK/q4b/snapshot" --prompt-tokens "$PROMPT" \
+  --new-tokens "${BASELINE_NEW_TOKENS:-$NEW}" 2>&1 | grep -v Warning | tee "$OUT/transformers.jsonl" || true
+python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+def rows(name):
+    p = out / name
+    return [json.loads(l) for l in p.read_text().splitlines() if l.startswith("{")] if p.exists() else []
+ours = [r for r in rows("lamar.jsonl") if not r.get("startup")]
+theirs = rows("transformers.jsonl")
+print("| | new tokens | rollout | rollout tokens/s | scoring | update (log-probs + backward) | optimiser | whole step |")
+print("|---|---|---|---|---|---|---|---|")
+for t in theirs:
+    print(f'| transformers {t["transformers"]} + PEFT generate | {t["new_tokens"]:,} | {t["rollout_s"]:.2f} s | {t["rollout_tok_per_s"]:,.0f} | — | — | — | — |')
+for o in ours:
+    print(f'| lamar | {o["new_tokens"]:,} | {o["rollout_s"]:.2f} s | {o["rollout_tok_per_s"]:,.0f} | {o["scoring_s"]:.3f} s | {o["update_s"]:.2f} s | {o["optimiser_s"]:.3f} s | {o["step_s"]:.2f} s |')
+if ours and theirs:
+    o, t = ours[-1], theirs[-1]
+    full = t["rollout_s"] * o["new_tokens"] / t["new_tokens"]
+    print(f'\ntransformers rollout of {o["new_tokens"]:,} tokens at its rate: {full:.1f} s; '
+          f'lamar whole step {o["step_s"]:.2f} s: {full / o["step_s"]:.1f}x')
+PY
+rm -rf "$WORK"
