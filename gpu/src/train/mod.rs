@@ -23,7 +23,8 @@
 //! * [`checkpoint`]: its state, saved atomically and resumed;
 //! * [`metrics`]: the per-step log and the loss curve;
 //! * [`export`]: a snapshot with an adapter merged in;
-//! * [`grpo`]: GRPO's rollouts, policy update and logs.
+//! * [`grpo`]: GRPO (Model 2): rollouts, the policy update, the logs and the whole run
+//!   ([`grpo::job::GrpoJob`], `lamar train grpo`).
 //!
 //! Speed at full size is training part 2 (issue 18): recomputation per layer (the kept
 //! forward pass frozen, with every inference kernel), the delta rule's sequential passes and
