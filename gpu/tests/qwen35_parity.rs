@@ -334,9 +334,12 @@ fn continuous_batching_refills_slots_and_matches_each_prompt_alone() {
     let ids: Vec<u32> = golden_tokens("input_ids");
     // Short and long prompts in an order that makes later prompts both shorter than the
     // batch's history (right-aligned into a freed row) and longer (every row shifted right),
-    // limits that free slots at different steps, and one prompt with no tokens to make.
+    // limits that free slots at different steps, one prompt with no tokens to make, and one
+    // prompt three times in a row (prefilled once, its cache duplicated for the others).
     let prompts: Vec<Vec<u32>> = vec![
         ids[0..4].to_vec(),
+        ids[10..30].to_vec(),
+        ids[10..30].to_vec(),
         ids[10..30].to_vec(),
         ids[40..43].to_vec(),
         ids[50..95].to_vec(),
@@ -344,7 +347,7 @@ fn continuous_batching_refills_slots_and_matches_each_prompt_alone() {
         ids[60..61].to_vec(),
         ids[20..90].to_vec(),
     ];
-    let limits = [3, 9, 2, 6, 0, 11, 4];
+    let limits = [3, 9, 5, 7, 2, 6, 0, 11, 4];
     let greedy = SamplingParams::default();
     for slots in [1, 2, 3] {
         let mut got = vec![None; prompts.len()];

@@ -216,7 +216,45 @@ pub struct Cache {
     pub(super) revision: u64,
 }
 
+/// A copy of an optional tensor in its own storage.
+fn copied(t: &Option<Tensor>) -> Result<Option<Tensor>> {
+    t.as_ref().map(Tensor::copy).transpose()
+}
+
 impl Cache {
+    /// A copy of this cache in storage of its own (decoding writes into a cache's buffers in
+    /// place, so a shallow clone would change with it): a prompt prefilled once can be
+    /// admitted into several rows.
+    pub fn duplicate(&self) -> Result<Cache> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                Ok(match layer {
+                    LayerCache::Attention(a) => LayerCache::Attention(AttentionCache {
+                        buffers: match &a.buffers {
+                            Some((k, v)) => Some((k.copy()?, v.copy()?)),
+                            None => None,
+                        },
+                        len: a.len,
+                    }),
+                    LayerCache::DeltaNet(d) => LayerCache::DeltaNet(DeltaNetCache {
+                        conv: copied(&d.conv)?,
+                        state: copied(&d.state)?,
+                    }),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Cache {
+            layers,
+            position: self.position,
+            reserve: self.reserve,
+            seen: copied(&self.seen)?,
+            next_position: self.next_position.clone(),
+            revision: self.revision,
+        })
+    }
+
     /// Reserves key/value room for `tokens` positions (prompt + new tokens), so that the
     /// attention buffers are allocated once.
     pub fn reserve(&mut self, tokens: usize) {

@@ -14,6 +14,10 @@
 //! rows right first. Columns that have become padding in every row are dropped from time to
 //! time ([`Cache::trim_padding`]), so attention does not run over a growing history of finished
 //! sequences. Positions are counted per row, so none of this moves a token's rotary angle.
+//!
+//! A prompt waiting right after an identical one (GRPO samples a group of completions of one
+//! prompt) is not prefilled again: the first one's cache is duplicated ([`Cache::duplicate`])
+//! and its last logits drawn from anew, which is what a second prefill would give.
 
 use super::cache::Cache;
 use super::generate::{Decoding, Generation};
@@ -75,6 +79,9 @@ impl Qwen35Model {
         // time: `decode_greedy_graphed`), oldest first. Rows are only admitted or dropped when
         // none are left, so that every row's cache matches its tokens.
         let mut picks: VecDeque<(Vec<u32>, Vec<f32>)> = VecDeque::new();
+        // The last prompt prefilled, kept while the next waiting prompt is the same: its
+        // request, its cache (a copy of its own) and its last logits.
+        let mut shared: Option<(usize, Cache, Tensor)> = None;
         loop {
             if let Some((tokens, log_probs)) = picks.pop_front() {
                 progress(running.iter().flatten().count());
@@ -102,10 +109,29 @@ impl Qwen35Model {
                     continue;
                 }
                 let prompt = &prompts[request];
-                let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), device)?;
-                let mut one = self.new_cache();
-                one.reserve(prompt.len() + room);
-                let logits = self.forward_last(&ids, None, &mut one)?;
+                let reuse = shared
+                    .take()
+                    .filter(|(earlier, _, _)| prompts[*earlier] == *prompt);
+                let (one, logits, kept) = match reuse {
+                    Some((earlier, kept, logits)) => (
+                        kept.duplicate()?,
+                        logits.clone(),
+                        Some((earlier, kept, logits)),
+                    ),
+                    None => {
+                        let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), device)?;
+                        let mut one = self.new_cache();
+                        one.reserve(prompt.len() + room);
+                        let logits = self.forward_last(&ids, None, &mut one)?;
+                        (one, logits, None)
+                    }
+                };
+                if waiting.last().is_some_and(|&next| prompts[next] == *prompt) {
+                    shared = match kept {
+                        Some(kept) => Some(kept),
+                        None => Some((request, one.duplicate()?, logits.clone())),
+                    };
+                }
                 let (tokens, log_probs) = sampler.next(&logits)?;
                 progress(1);
                 let mut generation = Generation::default();

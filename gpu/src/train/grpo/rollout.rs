@@ -20,8 +20,8 @@ pub struct Rollout {
     pub finished: bool,
 }
 
-/// `count` completions of `prompt`, each at most `limit` tokens, decoding side by side (one
-/// prompt prefilled per completion: the generator admits them like any other prompts).
+/// `count` completions of `prompt`, each at most `limit` tokens, decoding side by side (the
+/// prompt is prefilled once; the generator duplicates its cache for every completion).
 /// `progress` sees the tokens each decoding step made.
 #[allow(clippy::too_many_arguments)]
 pub fn sample_group(
