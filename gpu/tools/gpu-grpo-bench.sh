@@ -21,15 +21,20 @@ gunzip -c target/cuda/grpo-bench.gz >"$WORK/grpo-bench" && chmod +x "$WORK/grpo-
 LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
 export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-python3 gpu/tools/qwen35_4b_reference.py "$WORK/q4b" --no-timing --logit-tokens 8 2>&1 |
-  grep -v Warning | tail -2 >"$OUT/snapshot.txt"
-"$WORK/grpo-bench" --model "$WORK/q4b/snapshot" --prompt-tokens "$PROMPT" --new-tokens "$NEW" \
+# Q4B: a folder where qwen35_4b_reference.py already wrote the random 4B (shared by scripts of
+# one call); otherwise it is made here.
+Q4B=${Q4B:-$WORK/q4b}
+if [ ! -f "$Q4B/snapshot/config.json" ]; then
+  python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 2>&1 |
+    grep -v Warning | tail -2 >"$OUT/snapshot.txt"
+fi
+"$WORK/grpo-bench" --model "$Q4B/snapshot" --prompt-tokens "$PROMPT" --new-tokens "$NEW" \
   2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
 if ! python3 -c 'import peft' 2>/dev/null; then
   pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
   export PYTHONPATH=$WORK/pp
 fi
-python3 gpu/tools/transformers_grpo_rollout.py "$WORK/q4b/snapshot" --prompt-tokens "$PROMPT" \
+python3 gpu/tools/transformers_grpo_rollout.py "$Q4B/snapshot" --prompt-tokens "$PROMPT" \
   --new-tokens "${BASELINE_NEW_TOKENS:-$NEW}" 2>&1 | grep -v Warning | tee "$OUT/transformers.jsonl" || true
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
 import json, pathlib, sys

@@ -25,14 +25,19 @@ gunzip -c target/cuda/train-bench.gz >"$WORK/train-bench" && chmod +x "$WORK/tra
 LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
 export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-python3 gpu/tools/qwen35_4b_reference.py "$WORK/q4b" --no-timing --logit-tokens 8 2>&1 |
-  grep -v Warning | tail -2 >"$OUT/snapshot.txt"
+# Q4B: a folder where qwen35_4b_reference.py already wrote the random 4B (shared by scripts of
+# one call); otherwise it is made here.
+Q4B=${Q4B:-$WORK/q4b}
+if [ ! -f "$Q4B/snapshot/config.json" ]; then
+  python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 2>&1 |
+    grep -v Warning | tail -2 >"$OUT/snapshot.txt"
+fi
 : >"$OUT/lamar.jsonl"
 for LEN in "${LENS[@]}"; do
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 \
     >"$OUT/lamar_memory_mib-$LEN.txt" &
   WATCH=$!
-  if "$WORK/train-bench" --model "$WORK/q4b/snapshot" --lengths "$LEN" ${LAMAR_TRAIN_ARGS:-} \
+  if "$WORK/train-bench" --model "$Q4B/snapshot" --lengths "$LEN" ${LAMAR_TRAIN_ARGS:-} \
     >"$WORK/one.jsonl" 2>"$OUT/profile-$LEN.jsonl"; then
     PEAK=$(sort -n "$OUT/lamar_memory_mib-$LEN.txt" | tail -1)
     python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read()); r["peak_mib"]=int(sys.argv[2]); print(json.dumps(r))' \
