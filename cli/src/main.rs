@@ -43,6 +43,8 @@ enum Command {
     Train(commands::train::TrainCommand),
     #[command(subcommand)]
     Export(commands::export::ExportCommand),
+    #[command(subcommand)]
+    Pseudo(commands::pseudo::PseudoCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Plugin(command) => commands::plugin::run(&command),
         Command::Train(command) => commands::train::run(&command),
         Command::Export(command) => commands::export::run(&command),
+        Command::Pseudo(command) => commands::pseudo::run(&command),
     }
 }
 

@@ -17,6 +17,7 @@
 //! | merging several models' spans (Span-Cluster Consensus, other voters, the tuner) | [`ensemble`] |
 //! | scoring completions for GRPO (the [`reward::Reward`] trait) | [`reward`] |
 //! | GRPO's advantages (GDPO) and DAPO's loss | [`grpo`] |
+//! | pseudo-labels: unlabeled notes from NOTEEVENTS.csv | [`pseudo`] |
 //! | the synthetic MedDec-format corpus and simulated models | [`synth`] |
 //! | exact-match span scores (a quick check, not the shared-task metric) | [`metrics`] |
 //! | NLTK tokenizer ports (Treebank, word tokenizer, Punkt) | [`nltk`] |
@@ -34,6 +35,7 @@ pub mod metrics;
 pub mod nltk;
 pub mod plot;
 pub mod prompt;
+pub mod pseudo;
 pub mod reward;
 pub mod scorer;
 pub mod span;

@@ -8,6 +8,7 @@ pub mod grpo;
 pub mod infer;
 pub mod offsets;
 pub mod plugin;
+pub mod pseudo;
 pub mod reward;
 pub mod synth;
 pub mod tag;

@@ -1,0 +1,6 @@
+//! Pseudo-labels from unlabeled notes (LAMAR's Model 3, `lamar-spec.md` §8): the unlabeled
+//! discharge summaries of MIMIC-III ([`extract`]), then (issue 20, to come) their embeddings,
+//! nearest neighbours of the MedDec documents, and the entropy-based selection mixed into the
+//! training data.
+
+pub mod extract;
