@@ -4,3 +4,4 @@
 //! training data.
 
 pub mod extract;
+pub mod retrieve;
