@@ -94,3 +94,148 @@ fn extract_keeps_unlabeled_discharge_summaries_from_plain_and_gzipped_files() {
         "{err}"
     );
 }
+
+#[test]
+fn embed_and_retrieve_find_each_document_its_own_copy_and_write_inference_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (corpus, other) = (dir.path().join("corpus"), dir.path().join("other"));
+    common::ok(&["synth", "--out", p(&corpus), "--docs", "30", "--seed", "4"]);
+    common::ok(&["synth", "--out", p(&other), "--docs", "20", "--seed", "9"]);
+    let rows = dir.path().join("test.jsonl");
+    common::ok(&[
+        "tag",
+        "--gold-dir",
+        p(&corpus.join("data")),
+        "--raw-text-dir",
+        p(&corpus.join("raw_text")),
+        "--split",
+        p(&corpus.join("splits/test.txt")),
+        "--out",
+        p(&rows),
+    ]);
+    // The unlabeled notes: a copy of every test document (under another id) among the notes of
+    // another corpus.
+    let mut unlabeled = String::new();
+    let mut copies = Vec::new();
+    for line in std::fs::read_to_string(&rows).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = format!("copy-of-{}", row["file_id"].as_str().unwrap());
+        unlabeled.push_str(
+            &serde_json::json!({"file_id": id, "description": "Report", "text": row["raw_text"]})
+                .to_string(),
+        );
+        unlabeled.push('\n');
+        copies.push((row["file_id"].as_str().unwrap().to_string(), id));
+    }
+    for entry in std::fs::read_dir(other.join("raw_text")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let id = path.file_stem().unwrap().to_str().unwrap().to_string();
+        unlabeled.push_str(
+            &serde_json::json!({"file_id": id, "description": "Report", "text": text}).to_string(),
+        );
+        unlabeled.push('\n');
+    }
+    unlabeled.push_str(
+        &serde_json::json!({"file_id": "addendum", "description": "Addendum", "text": "x"})
+            .to_string(),
+    );
+    unlabeled.push('\n');
+    let notes = dir.path().join("unlabeled.jsonl");
+    std::fs::write(&notes, unlabeled).unwrap();
+    let (q, c) = (
+        dir.path().join("test.safetensors"),
+        dir.path().join("reports.safetensors"),
+    );
+    common::ok(&["pseudo", "embed", "--input", p(&rows), "--out", p(&q)]);
+    let said = common::ok(&[
+        "pseudo",
+        "embed",
+        "--input",
+        p(&notes),
+        "--out",
+        p(&c),
+        "--description",
+        "Report",
+    ]);
+    assert!(
+        said.starts_with(&format!("{} notes embedded", copies.len() + 20)),
+        "{said}"
+    );
+    let (out, chosen) = (
+        dir.path().join("neighbours.jsonl"),
+        dir.path().join("chosen.jsonl"),
+    );
+    common::ok(&[
+        "pseudo",
+        "retrieve",
+        "--queries",
+        p(&q),
+        "--corpus",
+        p(&c),
+        "--k",
+        "2",
+        "--out",
+        p(&out),
+        "--corpus-notes",
+        p(&notes),
+        "--inference-input",
+        p(&chosen),
+    ]);
+    let matches: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(matches.len(), 2 * copies.len());
+    for (doc, copy) in &copies {
+        let first = matches
+            .iter()
+            .find(|m| m["query_file_id"] == doc.as_str() && m["rank"] == 1)
+            .unwrap();
+        assert_eq!(first["ref_file_id"], copy.as_str());
+        assert_eq!(first["score"], 1.0);
+        assert_eq!(first["split"], "test");
+    }
+    let mut refs: Vec<&str> = matches
+        .iter()
+        .map(|m| m["ref_file_id"].as_str().unwrap())
+        .collect();
+    refs.sort_unstable();
+    refs.dedup();
+    assert_eq!(
+        refs.len(),
+        matches.len(),
+        "every note goes to one document at most"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&chosen).unwrap().lines().count(),
+        matches.len()
+    );
+    // Embeddings of another kind are refused, naming the file.
+    let small = dir.path().join("small.safetensors");
+    common::ok(&[
+        "pseudo",
+        "embed",
+        "--input",
+        p(&rows),
+        "--out",
+        p(&small),
+        "--dim",
+        "64",
+    ]);
+    let err = fails(&[
+        "pseudo",
+        "retrieve",
+        "--queries",
+        p(&small),
+        "--corpus",
+        p(&c),
+        "--out",
+        p(&out),
+    ]);
+    assert!(
+        err.contains("small.safetensors") && err.contains("embed both the same way"),
+        "{err}"
+    );
+}

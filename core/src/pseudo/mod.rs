@@ -3,5 +3,6 @@
 //! nearest neighbours of the MedDec documents, and the entropy-based selection mixed into the
 //! training data.
 
+pub mod embeddings;
 pub mod extract;
 pub mod retrieve;

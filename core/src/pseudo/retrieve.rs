@@ -151,6 +151,49 @@ pub fn greedy_unique(candidates: &[Vec<Neighbour>], k: usize) -> Vec<Vec<Neighbo
     assigned
 }
 
+/// One assignment (a line of `neighbours.jsonl`), as the reference's `top5_matches_*.csv`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MatchRow {
+    /// The query's split (the name of the file it came from).
+    pub split: String,
+    /// The query's index over all queries, in order.
+    pub query_idx: usize,
+    /// The query's document id.
+    pub query_file_id: String,
+    /// 1-based, by score within the query's assignments.
+    pub rank: usize,
+    /// The similarity, rounded to 4 decimals as the reference writes it.
+    pub score: f64,
+    /// The corpus row.
+    pub ref_idx: usize,
+    /// The corpus note's id.
+    pub ref_file_id: String,
+}
+
+/// The assignments as rows: `queries` gives each query's split and id, `corpus` each corpus
+/// row's id.
+pub fn match_rows(
+    queries: &[(String, String)],
+    corpus: &[String],
+    assigned: &[Vec<Neighbour>],
+) -> Vec<MatchRow> {
+    let mut rows = Vec::new();
+    for (q, ((split, id), list)) in queries.iter().zip(assigned).enumerate() {
+        for (rank, n) in list.iter().enumerate() {
+            rows.push(MatchRow {
+                split: split.clone(),
+                query_idx: q,
+                query_file_id: id.clone(),
+                rank: rank + 1,
+                score: format!("{:.4}", n.score).parse().unwrap_or(f64::NAN),
+                ref_idx: n.index,
+                ref_file_id: corpus[n.index].clone(),
+            });
+        }
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
