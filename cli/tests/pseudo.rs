@@ -239,3 +239,65 @@ fn embed_and_retrieve_find_each_document_its_own_copy_and_write_inference_input(
         "{err}"
     );
 }
+
+#[test]
+fn mix_appends_the_most_confident_pseudo_labels_with_their_targets_in_gold_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = dir.path().join("train.jsonl");
+    std::fs::write(
+        &train,
+        serde_json::json!({"file_id": "t1", "raw_text": "Give aspirin.", "gold_span": "Give <drug_decision>aspirin</drug_decision>.", "gold_offsets": []}).to_string() + "\n",
+    )
+    .unwrap();
+    let predictions = dir.path().join("other.jsonl");
+    let mut text = String::new();
+    for (id, entropy) in [("u1", 0.3), ("u2", 0.1), ("u3", 0.9), ("u4", 0.2)] {
+        text.push_str(&serde_json::json!({"file_id": id, "raw_text": "Stop heparin now.", "predicted": "<drug_decision>Stop heparin</drug_decision> now.", "entropy": entropy}).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&predictions, text).unwrap();
+    let out = dir.path().join("mixed.jsonl");
+    let said = common::ok(&[
+        "pseudo",
+        "mix",
+        "--train",
+        p(&train),
+        "--predictions",
+        p(&predictions),
+        "--quantile",
+        "0.5",
+        "--out",
+        p(&out),
+    ]);
+    assert!(
+        said.starts_with("1 training rows + 2 of 4 pseudo-labelled notes"),
+        "{said}"
+    );
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["file_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["t1", "u2", "u4"]);
+    assert_eq!(
+        rows[1]["gold_span"],
+        "<drug_decision>Stop heparin</drug_decision> now."
+    );
+    let err = fails(&[
+        "pseudo",
+        "mix",
+        "--train",
+        p(&train),
+        "--predictions",
+        p(&predictions),
+        "--quantile",
+        "10",
+        "--out",
+        p(&out),
+    ]);
+    assert!(err.contains("--quantile 10"), "{err}");
+}

@@ -2,10 +2,13 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use lamar_core::formats::inference::read_inference_records;
+use lamar_core::formats::rows::{is_csv, read_training_rows, write_training_rows};
 use lamar_core::formats::split::read_split;
 use lamar_core::pseudo::embeddings::{EmbeddingFile, hashed_embedding, read_notes};
 use lamar_core::pseudo::extract::{ExtractReport, extract_notes};
 use lamar_core::pseudo::retrieve::{Embeddings, greedy_unique, match_rows, query_candidates};
+use lamar_core::pseudo::select::pseudo_rows;
 use std::collections::HashSet;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,33 @@ pub enum PseudoCommand {
     Extract(ExtractArgs),
     Embed(EmbedArgs),
     Retrieve(RetrieveArgs),
+    Mix(MixArgs),
+}
+
+/// Mix the model's most confident pseudo-labels into the training data (LAMAR §8.4, Model 3).
+///
+/// --predictions is `lamar infer`'s output on the retrieved unlabeled notes (JSON Lines or
+/// CSV: file_id, raw_text, predicted, entropy). The notes whose entropy (mean negative
+/// log-likelihood; lower is more confident) is at most the --quantile of all of them (pandas'
+/// linear interpolation; LAMAR used 0.10) become training rows after --train's, and the mix is
+/// written to --out for `lamar train dft`. Each pseudo row's target is the model's tags
+/// re-anchored in the note (decoded, then written back into the raw text), in `gold_span`:
+/// the reference left it in `predicted`, so its trainer saw the literal "nan". --quantile 0 keeps
+/// the most confident note(s) (the reference treated 0 as not given).
+#[derive(Args, Debug)]
+pub struct MixArgs {
+    /// The real training rows (`lamar tag`).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// `lamar infer`'s output on the unlabeled notes.
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// The entropy quantile in [0, 1] at or below which notes are kept.
+    #[arg(long, default_value_t = 0.10)]
+    pub quantile: f64,
+    /// The mixed training rows (JSON Lines, or CSV by extension).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Which embedder.
@@ -119,6 +149,7 @@ pub fn run(command: &PseudoCommand) -> Result<()> {
         PseudoCommand::Extract(args) => extract(args),
         PseudoCommand::Embed(args) => embed(args),
         PseudoCommand::Retrieve(args) => retrieve(args),
+        PseudoCommand::Mix(args) => mix(args),
     }
 }
 
@@ -319,6 +350,47 @@ fn retrieve(args: &RetrieveArgs) -> Result<()> {
         rows.len(),
         queries.len(),
         args.candidates,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn mix(args: &MixArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.quantile) {
+        anyhow::bail!("--quantile {}: expected a number in [0, 1]", args.quantile);
+    }
+    let mut rows = read_training_rows(&args.train)?;
+    let real = rows.len();
+    let predictions = read_inference_records(&args.predictions)?;
+    let selection = pseudo_rows(&predictions, args.quantile).with_context(|| {
+        format!(
+            "{}: no predictions with an entropy",
+            args.predictions.display()
+        )
+    })?;
+    let known: HashSet<&str> = rows.iter().map(|r| r.file_id.as_str()).collect();
+    if let Some(twice) = selection
+        .rows
+        .iter()
+        .find(|r| known.contains(r.file_id.as_str()))
+    {
+        anyhow::bail!(
+            "{}: {} is also a training document (pseudo-labels must come from unlabeled notes)",
+            args.predictions.display(),
+            twice.file_id
+        );
+    }
+    let chosen = selection.rows.len();
+    rows.extend(selection.rows);
+    write_training_rows(&args.out, &rows, is_csv(&args.out))?;
+    println!(
+        "{real} training rows + {chosen} of {} pseudo-labelled notes (entropy ≤ {:.4}, the {} \
+         quantile; {} cut at the token limit, {} spans not placed) written to {}",
+        predictions.len(),
+        selection.threshold,
+        args.quantile,
+        selection.cut,
+        selection.dropped_spans,
         args.out.display()
     );
     Ok(())

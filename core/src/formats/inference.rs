@@ -77,6 +77,19 @@ pub fn read_documents(path: &Path) -> Result<Vec<DocumentRow>, FormatError> {
     Ok(rows)
 }
 
+/// Reads `lamar infer`'s output (JSON Lines, or CSV by extension).
+pub fn read_inference_records(path: &Path) -> Result<Vec<InferenceRecord>, FormatError> {
+    let text = read_utf8(path)?;
+    let source = path.display().to_string();
+    if !is_csv(path) {
+        return parse_jsonl(&text, &source);
+    }
+    csv::Reader::from_reader(text.as_bytes())
+        .deserialize()
+        .collect::<Result<Vec<InferenceRecord>, csv::Error>>()
+        .map_err(|e| FormatError::csv(&source, &e))
+}
+
 /// An output file open for appending.
 pub struct InferenceOutput {
     file: std::fs::File,

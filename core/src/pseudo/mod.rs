@@ -6,3 +6,4 @@
 pub mod embeddings;
 pub mod extract;
 pub mod retrieve;
+pub mod select;
