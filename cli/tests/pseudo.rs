@@ -301,3 +301,106 @@ fn mix_appends_the_most_confident_pseudo_labels_with_their_targets_in_gold_span(
     ]);
     assert!(err.contains("--quantile 10"), "{err}");
 }
+
+#[test]
+fn explore_scores_validation_documents_alone_and_draws_the_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    common::ok(&["synth", "--out", p(&corpus), "--docs", "40", "--seed", "8"]);
+    let rows = dir.path().join("val_rows.jsonl");
+    common::ok(&[
+        "tag",
+        "--gold-dir",
+        p(&corpus.join("data")),
+        "--raw-text-dir",
+        p(&corpus.join("raw_text")),
+        "--split",
+        p(&corpus.join("splits/val.txt")),
+        "--out",
+        p(&rows),
+    ]);
+    // The confident half of the outputs is the gold itself, the rest finds nothing.
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&rows)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(rows.len() >= 4);
+    let mut val = String::new();
+    for (k, r) in rows.iter().enumerate() {
+        let predicted = if k < rows.len() / 2 {
+            &r["gold_span"]
+        } else {
+            &r["raw_text"]
+        };
+        val.push_str(&serde_json::json!({"file_id": r["file_id"], "raw_text": r["raw_text"], "predicted": predicted, "entropy": 0.1 * (k + 1) as f64}).to_string());
+        val.push('\n');
+    }
+    let val_path = dir.path().join("val_inferred.jsonl");
+    std::fs::write(&val_path, &val).unwrap();
+    let unlabeled = dir.path().join("other_inferred.jsonl");
+    std::fs::write(
+        &unlabeled,
+        serde_json::json!({"file_id": "u", "raw_text": "x", "predicted": "x", "entropy": 0.05})
+            .to_string()
+            + "\n",
+    )
+    .unwrap();
+    let out = dir.path().join("explore");
+    let said = common::ok(&[
+        "pseudo",
+        "explore",
+        "--val-predictions",
+        p(&val_path),
+        "--gold-dir",
+        p(&corpus.join("data")),
+        "--unlabeled-predictions",
+        p(&unlabeled),
+        "--quantiles",
+        "0,1",
+        "--out-dir",
+        p(&out),
+    ]);
+    assert!(said.contains("Spearman ρ of entropy"), "{said}");
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("exploration.json")).unwrap())
+            .unwrap();
+    let most_confident = &e["thresholds"][0];
+    assert_eq!(most_confident["kept"], 1);
+    assert_eq!(most_confident["span_f1"], 1.0, "the gold scores 1: {e}");
+    assert_eq!(
+        e["thresholds"][1]["kept"].as_u64().unwrap() as usize,
+        rows.len()
+    );
+    assert_eq!(e["thresholds"][1]["unlabeled_kept"], 1);
+    assert!(e["spearman_base"].as_f64().unwrap() < -0.5, "{e}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("scores.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        rows.len()
+    );
+    assert!(
+        std::fs::read_to_string(out.join("exploration.svg"))
+            .unwrap()
+            .contains("<circle")
+    );
+    // A document without gold is an error naming it (the reference scored it as empty).
+    val.push_str(&serde_json::json!({"file_id": "nobody", "raw_text": "x", "predicted": "x", "entropy": 1.0}).to_string());
+    val.push('\n');
+    std::fs::write(&val_path, &val).unwrap();
+    let err = fails(&[
+        "pseudo",
+        "explore",
+        "--val-predictions",
+        p(&val_path),
+        "--gold-dir",
+        p(&corpus.join("data")),
+        "--unlabeled-predictions",
+        p(&unlabeled),
+        "--out-dir",
+        p(&out),
+    ]);
+    assert!(err.contains("document nobody has no gold"), "{err}");
+}

@@ -1,4 +1,4 @@
-//! Line charts as standalone SVG (no dependencies, so it also runs in the browser build): the
+//! Line charts and scatter plots as standalone SVG (no dependencies, so it also runs in the browser build): the
 //! loss curve `lamar train` writes beside its metrics, for example.
 //!
 //! The chart has axes with rounded ticks, one polyline per series in a fixed palette, and a
@@ -71,8 +71,27 @@ fn label(v: f64) -> String {
     }
 }
 
+/// How a series is drawn.
+#[derive(Clone, Copy, PartialEq)]
+enum Marks {
+    /// A polyline through its points.
+    Line,
+    /// A dot per point.
+    Dots,
+}
+
 /// Draws `series` as an SVG document.
 pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
+    draw(chart, series, Marks::Line)
+}
+
+/// Draws every series as dots (a scatter plot), as an SVG document; a series of two points
+/// with the same x (a vertical rule, such as a threshold) is drawn as a line.
+pub fn scatter_chart(chart: &Chart, series: &[Series]) -> String {
+    draw(chart, series, Marks::Dots)
+}
+
+fn draw(chart: &Chart, series: &[Series], marks: Marks) -> String {
     let finite = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
     let all: Vec<(f64, f64)> = series
         .iter()
@@ -144,11 +163,29 @@ pub fn line_chart(chart: &Chart, series: &[Series]) -> String {
             .filter(|p| finite(p))
             .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
             .collect();
+        let rule = s.points.len() == 2 && s.points[0].0 == s.points[1].0;
+        if marks == Marks::Dots && !rule {
+            for &(x, y) in s.points.iter().filter(|p| finite(p)) {
+                let _ = write!(
+                    svg,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{colour}" fill-opacity="0.7"/>"#,
+                    px(x),
+                    py(y)
+                );
+            }
+        }
+        let path = if marks == Marks::Dots && !rule {
+            String::new()
+        } else {
+            format!(
+                r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
+                points.join(" ")
+            )
+        };
         let _ = writeln!(
             svg,
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>
+            r#"{path}
 <line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{}</text>"#,
-            points.join(" "),
             LEFT + plot_w - 150.0,
             TOP + 16.0 + 16.0 * k as f64,
             LEFT + plot_w - 130.0,

@@ -6,6 +6,7 @@ use lamar_core::formats::inference::read_inference_records;
 use lamar_core::formats::rows::{is_csv, read_training_rows, write_training_rows};
 use lamar_core::formats::split::read_split;
 use lamar_core::pseudo::embeddings::{EmbeddingFile, hashed_embedding, read_notes};
+use lamar_core::pseudo::explore::{explore, scatter, score_documents};
 use lamar_core::pseudo::extract::{ExtractReport, extract_notes};
 use lamar_core::pseudo::retrieve::{Embeddings, greedy_unique, match_rows, query_candidates};
 use lamar_core::pseudo::select::pseudo_rows;
@@ -20,6 +21,45 @@ pub enum PseudoCommand {
     Embed(EmbedArgs),
     Retrieve(RetrieveArgs),
     Mix(MixArgs),
+    Explore(ExploreArgs),
+}
+
+/// Choose the entropy threshold: how well the model tags the validation documents it is
+/// confident about, against how many unlabeled notes each threshold keeps (LAMAR §8.4).
+///
+/// --val-predictions is `lamar infer`'s output on the validation documents (scored one by one
+/// against --gold-dir with the LAMAR evaluator's token rule by default), --unlabeled-predictions
+/// its output on the retrieved unlabeled notes. For each --quantiles value of the validation
+/// entropies: the threshold, the validation documents at or below it with their mean span F1,
+/// token F1 and base, and the unlabeled notes the same threshold keeps; then Spearman's ρ of
+/// entropy against each score. Printed, and written to OUT_DIR/exploration.json, every
+/// document's scores to OUT_DIR/scores.jsonl, and a scatter plot of entropy against base with
+/// the thresholds to OUT_DIR/exploration.svg. Then `lamar pseudo mix --quantile Q`.
+#[derive(Args, Debug)]
+pub struct ExploreArgs {
+    /// `lamar infer`'s output on the validation documents.
+    #[arg(long)]
+    pub val_predictions: PathBuf,
+    /// Gold JSON files of the validation documents.
+    #[arg(long)]
+    pub gold_dir: PathBuf,
+    /// `lamar infer`'s output on the unlabeled notes.
+    #[arg(long)]
+    pub unlabeled_predictions: PathBuf,
+    /// Quantiles of the validation entropies to try.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.10,0.15,0.20,0.25,0.30,0.5,0.75"
+    )]
+    pub quantiles: Vec<f64>,
+    /// How overlapping spans label tokens: lamar (the LAMAR evaluator's, as the reference
+    /// explores) or official.
+    #[arg(long, default_value = "lamar")]
+    pub token_f1: lamar_core::scorer::TokenF1Rule,
+    /// Folder for exploration.json, scores.jsonl and exploration.svg.
+    #[arg(long)]
+    pub out_dir: PathBuf,
 }
 
 /// Mix the model's most confident pseudo-labels into the training data (LAMAR §8.4, Model 3).
@@ -150,6 +190,7 @@ pub fn run(command: &PseudoCommand) -> Result<()> {
         PseudoCommand::Embed(args) => embed(args),
         PseudoCommand::Retrieve(args) => retrieve(args),
         PseudoCommand::Mix(args) => mix(args),
+        PseudoCommand::Explore(args) => explore_thresholds(args),
     }
 }
 
@@ -392,6 +433,71 @@ fn mix(args: &MixArgs) -> Result<()> {
         selection.cut,
         selection.dropped_spans,
         args.out.display()
+    );
+    Ok(())
+}
+
+fn explore_thresholds(args: &ExploreArgs) -> Result<()> {
+    if let Some(q) = args.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+        anyhow::bail!("--quantiles: {q} is not in [0, 1]");
+    }
+    let val = read_inference_records(&args.val_predictions)?;
+    let unlabeled: Vec<f64> = read_inference_records(&args.unlabeled_predictions)?
+        .iter()
+        .map(|r| r.entropy)
+        .collect();
+    let gold = lamar_core::formats::gold::read_gold_dir(&args.gold_dir)?;
+    let options = lamar_core::scorer::ScorerOptions {
+        token_f1: args.token_f1,
+        ..Default::default()
+    };
+    let documents = score_documents(&val, &gold, options)
+        .with_context(|| format!("{}", args.val_predictions.display()))?;
+    let exploration = explore(&documents, &unlabeled, &args.quantiles);
+    let write = |name: &str, text: &str| -> Result<()> {
+        lamar_core::formats::write_atomic(&args.out_dir.join(name), text.as_bytes())?;
+        Ok(())
+    };
+    write(
+        "exploration.json",
+        &serde_json::to_string_pretty(&exploration)?,
+    )?;
+    let mut scores = String::new();
+    for d in &documents {
+        scores.push_str(&serde_json::to_string(d)?);
+        scores.push('\n');
+    }
+    write("scores.jsonl", &scores)?;
+    write(
+        "exploration.svg",
+        &scatter(
+            &documents,
+            &exploration,
+            "Entropy against quality on validation",
+        ),
+    )?;
+    println!("quantile  threshold  val kept   span F1  token F1   base   unlabeled kept");
+    let show = |v: Option<f64>| v.map_or("     –".into(), |v| format!("{v:6.4}"));
+    for r in &exploration.thresholds {
+        println!(
+            "{:>8}  {:>9.4}  {:>4} ({:>3.0} %)  {}  {}  {}  {:>6} ({:.1} %)",
+            r.quantile,
+            r.threshold,
+            r.kept,
+            100.0 * r.kept_fraction,
+            show(r.span_f1),
+            show(r.token_f1),
+            show(r.base),
+            r.unlabeled_kept,
+            100.0 * r.unlabeled_fraction
+        );
+    }
+    println!(
+        "Spearman ρ of entropy against span F1 {:.3}, token F1 {:.3}, base {:.3}; written to {}",
+        exploration.spearman_span_f1,
+        exploration.spearman_token_f1,
+        exploration.spearman_base,
+        args.out_dir.display()
     );
     Ok(())
 }

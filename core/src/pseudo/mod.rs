@@ -4,6 +4,7 @@
 //! training data.
 
 pub mod embeddings;
+pub mod explore;
 pub mod extract;
 pub mod retrieve;
 pub mod select;
