@@ -9,7 +9,7 @@
 //! then Spearman's ρ between entropy and each score, and a scatter plot with the thresholds.
 //!
 //! The reference's bugs here, fixed: a span that cannot be placed no longer crashes the run
-//! (it is dropped, as [`crate::codec::decode`] drops it); the unlabeled share divides the
+//! (it is dropped, as [`crate::codec::decode()`] drops it); the unlabeled share divides the
 //! unlabeled count kept by the unlabeled total (the reference divided a stale validation count
 //! by the validation total); a document without gold is an error naming it (the reference
 //! scored it against an empty gold when the ids were keyed differently).

@@ -8,7 +8,7 @@
 //! `predicted` while the trainer reads `gold_span` (NaN, so the model trained on the literal
 //! string "nan"): lamar writes every pseudo row's target as `gold_span`. Its `--threshold 0`
 //! meant "not given": here `q = 0` keeps the most confident note(s). lamar also re-anchors each
-//! target: the model's tagged text is decoded against the note ([`crate::codec::decode`]) and
+//! target: the model's tagged text is decoded against the note ([`crate::codec::decode()`]) and
 //! its spans written back into the raw text, so that a target is always the note itself with
 //! balanced tags (what `lamar train dft` checks), even where the model changed a character;
 //! spans it could not place are dropped and counted.
