@@ -20,6 +20,23 @@ pub struct Example {
     pub truncated: bool,
 }
 
+impl Example {
+    /// The positions whose outputs predict the response: position `t` predicts token `t + 1`,
+    /// so the response tokens `ids[start..]` are predicted at `start − 1 .. len − 1`. Returns
+    /// the first of them and how many there are.
+    pub fn predicting_positions(&self) -> (usize, usize) {
+        (
+            self.response_start - 1,
+            self.ids.len() - self.response_start,
+        )
+    }
+
+    /// The response tokens (the targets of [`Example::predicting_positions`]).
+    pub fn response(&self) -> &[u32] {
+        &self.ids[self.response_start..]
+    }
+}
+
 /// Why a row cannot be trained on.
 #[derive(Debug, thiserror::Error)]
 pub enum ExampleError {

@@ -154,13 +154,8 @@ fn gradients_with(
         .map(|v| v.device().clone())
         .ok_or_else(|| candle_core::Error::Msg("an adapter without variables".into()))?;
     let ids = Tensor::new(example.ids.as_slice(), &device)?.unsqueeze(0)?;
-    // Position t predicts token t + 1: the response tokens ids[start..] are predicted at
-    // positions start − 1 .. len − 1.
-    let (from, n) = (
-        example.response_start - 1,
-        example.ids.len() - example.response_start,
-    );
-    let targets = &example.ids[example.response_start..];
+    let (from, n) = example.predicting_positions();
+    let targets = example.response();
     let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
     if backward == Backward::KeepAll {
         let hidden = model

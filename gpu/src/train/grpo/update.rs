@@ -79,8 +79,7 @@ fn reference_log_probs(
 ) -> Result<Vec<f64>> {
     let device = model.lm_head_weight().device().clone();
     let ids = Tensor::new(example.ids.as_slice(), &device)?.unsqueeze(0)?;
-    let from = example.response_start - 1;
-    let n = example.ids.len() - example.response_start;
+    let (from, n) = example.predicting_positions();
     let hidden = model
         .hidden_states_with(&ids, None, None)?
         .squeeze(0)?
@@ -88,7 +87,7 @@ fn reference_log_probs(
     let loss = tempered_head(&hidden, temperature, |hidden| {
         head_loss(
             hidden,
-            &example.ids[example.response_start..],
+            example.response(),
             model.lm_head_weight(),
             LossKind::CrossEntropy,
             1,
