@@ -18,8 +18,10 @@
 //! one is cut). The first step pays for start-up and is reported apart; one JSON object per
 //! step goes to stdout.
 
+#[path = "../bench_args.rs"]
+mod bench_args;
+
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device};
 use clap::Parser;
 use lamar_core::grpo::{
     AdvantageOptions, Aggregation, ClipRange, OnRewardError, RewardScale, WeightedReward,
@@ -77,18 +79,8 @@ fn main() -> Result<()> {
     if args.steps < 2 || args.generations < 2 {
         bail!("--steps and --generations must be at least 2");
     }
-    let device = match args.device.as_str() {
-        "cuda" => {
-            Device::new_cuda(0).context("no CUDA device (is this a --features cuda build?)")?
-        }
-        "cpu" => Device::Cpu,
-        other => bail!("--device {other}: expected cuda or cpu"),
-    };
-    let dtype = match args.dtype.as_str() {
-        "bf16" => DType::BF16,
-        "f32" => DType::F32,
-        other => bail!("--dtype {other}: expected bf16 or f32"),
-    };
+    let device = bench_args::device(&args.device)?;
+    let dtype = bench_args::dtype(&args.dtype)?;
     let started = Instant::now();
     let mut model = qwen35::load(&args.model, dtype, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;

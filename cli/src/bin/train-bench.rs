@@ -17,8 +17,10 @@
 //! timed one by one, so the steps are slower) and the most device memory in use at the end of
 //! each stage go to stderr.
 
+#[path = "../bench_args.rs"]
+mod bench_args;
+
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device};
 use clap::Parser;
 use lamar_model::qwen35;
 use lamar_model::qwen35::stopwatch::Stopwatch;
@@ -75,18 +77,8 @@ fn main() -> Result<()> {
     if args.steps < 2 {
         bail!("--steps must be at least 2 (the first step is start-up)");
     }
-    let device = match args.device.as_str() {
-        "cuda" => {
-            Device::new_cuda(0).context("no CUDA device (is this a --features cuda build?)")?
-        }
-        "cpu" => Device::Cpu,
-        other => bail!("--device {other}: expected cuda or cpu"),
-    };
-    let dtype = match args.dtype.as_str() {
-        "bf16" => DType::BF16,
-        "f32" => DType::F32,
-        other => bail!("--dtype {other}: expected bf16 or f32"),
-    };
+    let device = bench_args::device(&args.device)?;
+    let dtype = bench_args::dtype(&args.dtype)?;
     let loss = match args.loss.as_str() {
         "dft" => LossKind::Dft,
         "ce" => LossKind::CrossEntropy,

@@ -15,6 +15,9 @@
 //! each gradient under its PEFT name (`base_model.model.….lora_A.weight`, as PEFT's
 //! `named_parameters` without `.default`), in f32.
 
+#[path = "../bench_args.rs"]
+mod bench_args;
+
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device, Tensor};
 use clap::Parser;
@@ -55,18 +58,8 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let device = match args.device.as_str() {
-        "cuda" => {
-            Device::new_cuda(0).context("no CUDA device (is this a --features cuda build?)")?
-        }
-        "cpu" => Device::Cpu,
-        other => bail!("--device {other}: expected cuda or cpu"),
-    };
-    let dtype = match args.dtype.as_str() {
-        "bf16" => DType::BF16,
-        "f32" => DType::F32,
-        other => bail!("--dtype {other}: expected bf16 or f32"),
-    };
+    let device = bench_args::device(&args.device)?;
+    let dtype = bench_args::dtype(&args.dtype)?;
     let kind = match args.loss.as_str() {
         "dft" => LossKind::Dft,
         "ce" => LossKind::CrossEntropy,
