@@ -110,9 +110,15 @@ fn nan_std(values: impl Iterator<Item = f64> + Clone) -> f64 {
     (variance * n as f64 / (n - 1) as f64).sqrt()
 }
 
+/// The mean of `values`; `None` without any.
+pub fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
 /// Unbiased standard deviation (`torch.std`); 0 for fewer than two values, as TRL uses zeros
 /// when there is one completion.
-fn std(values: &[f64]) -> f64 {
+pub fn sample_std(values: &[f64]) -> f64 {
     if values.len() < 2 {
         return 0.0;
     }
@@ -177,7 +183,7 @@ pub fn advantages(
                 }
             }
             let mean = summed.iter().sum::<f64>() / summed.len().max(1) as f64;
-            let sd = std(&summed);
+            let sd = sample_std(&summed);
             summed
                 .iter()
                 .map(|r| (r - mean) / (sd + STD_EPSILON))
@@ -192,13 +198,13 @@ pub fn advantages(
                         .sum()
                 })
                 .collect();
-            let batch_sd = std(&summed);
+            let batch_sd = sample_std(&summed);
             let mut out = vec![0.0; summed.len()];
             for group in &groups {
                 let members = &summed[group.clone()];
                 let mean = members.iter().sum::<f64>() / g as f64;
                 let divisor = match options.scale {
-                    RewardScale::Group => Some(std(members)),
+                    RewardScale::Group => Some(sample_std(members)),
                     RewardScale::Batch => Some(batch_sd),
                     RewardScale::None => None,
                 };
@@ -216,4 +222,17 @@ pub fn advantages(
         values,
         zero_variance,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn means_and_deviations_skip_nothing_they_are_given() {
+        assert_eq!(mean([1.0, 2.0, 6.0].into_iter()), Some(3.0));
+        assert_eq!(mean(std::iter::empty()), None);
+        assert_eq!(sample_std(&[2.0]), 0.0);
+        assert!((sample_std(&[1.0, 3.0]) - 2f64.sqrt()).abs() < 1e-12);
+    }
 }

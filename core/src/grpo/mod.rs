@@ -14,7 +14,8 @@ pub mod rollouts;
 pub mod scoring;
 
 pub use advantage::{
-    AdvantageError, AdvantageOptions, Advantages, Aggregation, RewardScale, advantages,
+    AdvantageError, AdvantageOptions, Advantages, Aggregation, RewardScale, advantages, mean,
+    sample_std,
 };
 pub use dapo::{ClipRange, CompletionTokens, DapoLoss, KlPenalty, add_kl_penalty, dapo_loss};
 pub use rollouts::{NamedScore, RolloutGroup, RolloutRecord, group_rollouts, parse_rollouts};

@@ -103,17 +103,11 @@ pub fn group_rollouts(records: &[RolloutRecord]) -> Vec<RolloutGroup> {
         g.means = names
             .into_iter()
             .enumerate()
-            .map(|(k, name)| {
-                let present: Vec<f64> = g
-                    .completions
-                    .iter()
-                    .filter_map(|c| c.rewards.get(k)?.value)
-                    .collect();
-                NamedScore {
-                    name,
-                    value: (!present.is_empty())
-                        .then(|| present.iter().sum::<f64>() / present.len() as f64),
-                }
+            .map(|(k, name)| NamedScore {
+                name,
+                value: super::advantage::mean(
+                    g.completions.iter().filter_map(|c| c.rewards.get(k)?.value),
+                ),
             })
             .collect();
     }

@@ -19,6 +19,7 @@ use crate::codec::{DecodeOptions, decode};
 use crate::formats::gold::GoldDocument;
 use crate::formats::inference::InferenceRecord;
 use crate::formats::predictions::PredictedSpan;
+use crate::grpo::mean;
 use crate::plot::{Chart, Series, scatter_chart};
 use crate::scorer::{ScoreError, Scorer, ScorerOptions};
 use serde::Serialize;
@@ -172,9 +173,6 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
 /// The thresholds at `quantiles` of the validation entropies and the correlations.
 pub fn explore(documents: &[ScoredDocument], unlabeled: &[f64], quantiles: &[f64]) -> Exploration {
     let entropies: Vec<f64> = documents.iter().map(|d| d.entropy).collect();
-    let mean = |values: Vec<f64>| {
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    };
     let thresholds = quantiles
         .iter()
         .filter_map(|&q| {
@@ -189,9 +187,9 @@ pub fn explore(documents: &[ScoredDocument], unlabeled: &[f64], quantiles: &[f64
                 threshold,
                 kept: kept.len(),
                 kept_fraction: kept.len() as f64 / documents.len() as f64,
-                span_f1: mean(kept.iter().map(|d| d.span_f1).collect()),
-                token_f1: mean(kept.iter().map(|d| d.token_f1).collect()),
-                base: mean(kept.iter().map(|d| d.base).collect()),
+                span_f1: mean(kept.iter().map(|d| d.span_f1)),
+                token_f1: mean(kept.iter().map(|d| d.token_f1)),
+                base: mean(kept.iter().map(|d| d.base)),
                 unlabeled_kept,
                 unlabeled_fraction: unlabeled_kept as f64 / unlabeled.len().max(1) as f64,
             })

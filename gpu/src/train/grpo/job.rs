@@ -41,7 +41,7 @@ use lamar_core::formats::rows::TrainingRow;
 use lamar_core::formats::training::check_tagged_row;
 use lamar_core::grpo::{
     AdvantageOptions, Aggregation, ClipRange, OnRewardError, RewardScale, WeightedReward,
-    advantages, score_batch,
+    advantages, mean, sample_std, score_batch,
 };
 use lamar_core::prompt::TaskPrompt;
 use lamar_core::reward::Sample;
@@ -413,7 +413,7 @@ impl GrpoJob {
                     })
                     .collect(),
                 reward: mean(totals.iter().copied()).unwrap_or(0.0),
-                reward_std: unbiased_std(&totals),
+                reward_std: sample_std(&totals),
                 loss: update.loss,
                 grad_norm,
                 learning_rate: s.learning_rate,
@@ -515,21 +515,6 @@ fn named(names: &[String], values: &[Option<f64>]) -> Vec<NamedScore> {
         .collect()
 }
 
-/// The mean, `None` without values.
-fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / n as f64)
-}
-
-/// The unbiased standard deviation (0 for fewer than two values).
-fn unbiased_std(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return 0.0;
-    }
-    let m = values.iter().sum::<f64>() / values.len() as f64;
-    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,13 +531,5 @@ mod tests {
         assert_eq!(order, prompt_order(7, 3, 5));
         assert_ne!(order, prompt_order(7, 3, 6));
         assert_ne!(order[..7], order[7..14], "each epoch is shuffled afresh");
-    }
-
-    #[test]
-    fn means_and_deviations_skip_nothing_they_are_given() {
-        assert_eq!(mean([1.0, 2.0, 6.0].into_iter()), Some(3.0));
-        assert_eq!(mean(std::iter::empty()), None);
-        assert_eq!(unbiased_std(&[2.0]), 0.0);
-        assert!((unbiased_std(&[1.0, 3.0]) - 2f64.sqrt()).abs() < 1e-12);
     }
 }
