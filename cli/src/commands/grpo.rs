@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use lamar_core::formats::rows::read_training_rows;
 use lamar_core::grpo::{
-    Aggregation, ClipRange, OnRewardError, RewardScale, RewardSource, RewardSpec, WeightedReward,
+    Aggregation, ClipRange, OnRewardError, RewardScale, RewardSpec, WeightedReward,
 };
 use lamar_core::prompt::TaskPrompt;
 use lamar_model::sampling::SamplingParams;
@@ -16,7 +16,6 @@ use lamar_model::train::grpo::report::GrpoStepReport;
 use lamar_model::train::grpo::update::UpdateSettings;
 use lamar_model::train::job::TrainError;
 use lamar_model::train::lora::LoraShape;
-use lamar_plugins::PluginHost;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -191,18 +190,8 @@ pub fn load_rewards(
         .iter()
         .map(|text| {
             let spec = RewardSpec::parse(text).with_context(|| format!("--reward {text}"))?;
-            let reward: Box<dyn lamar_core::reward::Reward> = match spec.source {
-                RewardSource::Builtin(builtin) => Box::new(builtin),
-                RewardSource::Plugin(path) => {
-                    if host.is_none() {
-                        host = Some(PluginHost::new(limits.limits())?);
-                    }
-                    let host = host.as_ref().expect("made above");
-                    Box::new(host.load_reward(&path)?)
-                }
-            };
             Ok(WeightedReward {
-                reward,
+                reward: super::reward::load_source(spec.source, &mut host, limits)?,
                 weight: spec.weight,
             })
         })

@@ -3,9 +3,8 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use lamar_core::formats::{read_utf8, write_atomic};
-use lamar_core::reward::{
-    BuiltinReward, CompletionRow, Reward, Sample, parse_completions, rewards_jsonl,
-};
+use lamar_core::grpo::RewardSource;
+use lamar_core::reward::{CompletionRow, Reward, Sample, parse_completions, rewards_jsonl};
 use lamar_plugins::PluginHost;
 use std::path::PathBuf;
 
@@ -73,21 +72,29 @@ pub fn run(args: &RewardArgs) -> Result<()> {
 
 /// The reward `--reward` or `--plugin` names.
 fn load_reward(args: &RewardArgs) -> Result<Box<dyn Reward>> {
-    let plugin = match (&args.reward, &args.plugin) {
-        (_, Some(path)) => path.clone(),
-        (Some(name), None) if name.ends_with(".wasm") => PathBuf::from(name),
-        (Some(name), None) => {
-            return match BuiltinReward::from_name(name) {
-                Some(builtin) => Ok(Box::new(builtin)),
-                None => bail!(
-                    "unknown reward {name:?}: the built-in rewards are {} (or give a plugin's \
-                     .wasm file)",
-                    BuiltinReward::ALL.map(BuiltinReward::name).join(", ")
-                ),
-            };
-        }
+    let source = match (&args.reward, &args.plugin) {
+        (_, Some(path)) => RewardSource::Plugin(path.clone()),
+        (Some(name), None) => RewardSource::parse(name)?,
         (None, None) => bail!("give --reward NAME or --plugin FILE.wasm"),
     };
-    let host = PluginHost::new(args.limits.limits())?;
-    Ok(Box::new(host.load_reward(&plugin)?))
+    load_source(source, &mut None, &args.limits)
+}
+
+/// The reward `source` names: a built-in one, or a plugin loaded in `host` (made with `limits`
+/// on first need, then shared by the next plugins).
+pub fn load_source(
+    source: RewardSource,
+    host: &mut Option<PluginHost>,
+    limits: &super::plugin::LimitsArgs,
+) -> Result<Box<dyn Reward>> {
+    Ok(match source {
+        RewardSource::Builtin(builtin) => Box::new(builtin),
+        RewardSource::Plugin(path) => {
+            if host.is_none() {
+                *host = Some(PluginHost::new(limits.limits())?);
+            }
+            let host = host.as_ref().expect("made above");
+            Box::new(host.load_reward(&path)?)
+        }
+    })
 }

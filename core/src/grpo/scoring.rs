@@ -35,6 +35,19 @@ pub enum RewardSource {
     Plugin(PathBuf),
 }
 
+impl RewardSource {
+    /// A built-in reward's name (with or without the reference's `reward_` prefix), or a path
+    /// ending in `.wasm`.
+    pub fn parse(name: &str) -> Result<RewardSource, RewardSpecError> {
+        if name.ends_with(".wasm") {
+            return Ok(RewardSource::Plugin(PathBuf::from(name)));
+        }
+        BuiltinReward::from_name(name)
+            .map(RewardSource::Builtin)
+            .ok_or_else(|| RewardSpecError::Unknown(name.into()))
+    }
+}
+
 /// A reward named on the command line: `NAME[=WEIGHT]` or `PATH.wasm[=WEIGHT]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RewardSpec {
@@ -84,15 +97,10 @@ impl RewardSpec {
             }
             _ => (text, 1.0),
         };
-        let source = if name.ends_with(".wasm") {
-            RewardSource::Plugin(PathBuf::from(name))
-        } else {
-            RewardSource::Builtin(
-                BuiltinReward::from_name(name)
-                    .ok_or_else(|| RewardSpecError::Unknown(name.into()))?,
-            )
-        };
-        Ok(RewardSpec { source, weight })
+        Ok(RewardSpec {
+            source: RewardSource::parse(name)?,
+            weight,
+        })
     }
 }
 
