@@ -5,7 +5,7 @@ mod plugin_build;
 
 mod common;
 
-use common::{fails, lamar, ok, p};
+use common::{fails, lamar, ok, p, tag};
 use std::path::Path;
 
 #[test]
@@ -52,17 +52,7 @@ fn tag_then_offsets_round_trips_the_gold() {
     let corpus = dir.path().join("c");
     ok(&["synth", "--out", p(&corpus), "--docs", "10"]);
     let rows = dir.path().join("train.jsonl");
-    let out = ok(&[
-        "tag",
-        "--gold-dir",
-        p(&corpus.join("data")),
-        "--raw-text-dir",
-        p(&corpus.join("raw_text")),
-        "--split",
-        p(&corpus.join("splits/train.txt")),
-        "--out",
-        p(&rows),
-    ]);
+    let out = tag(&corpus, "train", &rows, &[]);
     assert!(out.contains("rows with"), "{out}");
     // The gold targets, renamed to `predicted`, are perfect model outputs.
     let text = std::fs::read_to_string(&rows).unwrap();
@@ -144,19 +134,7 @@ fn tag_writes_the_reference_csv_layout() {
     let corpus = dir.path().join("c");
     ok(&["synth", "--out", p(&corpus), "--docs", "4"]);
     let rows = dir.path().join("rows.out");
-    ok(&[
-        "tag",
-        "--gold-dir",
-        p(&corpus.join("data")),
-        "--raw-text-dir",
-        p(&corpus.join("raw_text")),
-        "--split",
-        p(&corpus.join("splits/train.txt")),
-        "--out",
-        p(&rows),
-        "--format",
-        "csv",
-    ]);
+    tag(&corpus, "train", &rows, &["--format", "csv"]);
     let text = std::fs::read_to_string(&rows).unwrap();
     assert!(text.starts_with("file_id,raw_text,gold_span,gold_offsets\n"));
     assert!(

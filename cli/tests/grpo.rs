@@ -9,7 +9,7 @@ mod plugin_build;
 
 mod common;
 
-use common::{fails, ok, p};
+use common::{fails, json_lines, ok, p, tag};
 use lamar_core::formats::rows::TrainingRow;
 use lamar_model::train::grpo::job::prompt_order;
 use std::path::Path;
@@ -19,19 +19,7 @@ fn windows(dir: &Path) -> Vec<TrainingRow> {
     let corpus = dir.join("corpus");
     ok(&["synth", "--out", p(&corpus), "--docs", "3", "--seed", "5"]);
     let all = dir.join("all.jsonl");
-    ok(&[
-        "tag",
-        "--gold-dir",
-        p(&corpus.join("data")),
-        "--raw-text-dir",
-        p(&corpus.join("raw_text")),
-        "--split",
-        p(&corpus.join("splits/train.txt")),
-        "--out",
-        p(&all),
-        "--window-chars",
-        "60",
-    ]);
+    tag(&corpus, "train", &all, &["--window-chars", "60"]);
     std::fs::read_to_string(&all)
         .unwrap()
         .lines()
@@ -58,14 +46,6 @@ fn marked(row: &TrainingRow, marker: &str) -> TrainingRow {
         gold_span: format!("{} {marker}", row.gold_span),
         gold_offsets: row.gold_offsets.clone(),
     }
-}
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn grpo<'a>(model: &'a Path, data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
@@ -113,7 +93,7 @@ fn grpo_trains_with_builtin_and_plugin_rewards_and_survives_a_failing_plugin() {
         &["--reward", "fidelity", "--reward", &weighted],
     ));
     assert!(said.contains("GRPO: 3 steps over 3 prompts"), "{said}");
-    let metrics = lines(&out.join("metrics.jsonl"));
+    let metrics = json_lines(&out.join("metrics.jsonl"));
     assert_eq!(metrics.len(), 3);
     let names: Vec<&str> = metrics[0]["rewards"]
         .as_array()
@@ -122,7 +102,7 @@ fn grpo_trains_with_builtin_and_plugin_rewards_and_survives_a_failing_plugin() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["fidelity", "exact-match-f1"]);
-    assert_eq!(lines(&out.join("rollouts.jsonl")).len(), 6);
+    assert_eq!(json_lines(&out.join("rollouts.jsonl")).len(), 6);
     for file in ["adapter_model.safetensors", "rewards.svg", "loss.svg"] {
         assert!(out.join(file).exists(), "{file}");
     }
@@ -146,9 +126,9 @@ fn grpo_trains_with_builtin_and_plugin_rewards_and_survives_a_failing_plugin() {
             && err.contains(&format!("step {}", before + 1)),
         "{err}"
     );
-    assert_eq!(lines(&out.join("metrics.jsonl")).len(), before);
+    assert_eq!(json_lines(&out.join("metrics.jsonl")).len(), before);
     if before > 0 {
-        let state = lines(&out.join("checkpoint/state.json"));
+        let state = json_lines(&out.join("checkpoint/state.json"));
         assert_eq!(state[0]["step"], before);
     }
     // Resumed, skipping the failing reward: the run ends, the chaos group's reward missing.
@@ -156,7 +136,7 @@ fn grpo_trains_with_builtin_and_plugin_rewards_and_survives_a_failing_plugin() {
     resume.extend(["--resume", "--on-plugin-error", "skip"]);
     let said = ok(&grpo(&snapshot, &data, &out, &resume));
     assert!(said.contains("GRPO: 4 steps over 4 prompts"), "{said}");
-    let metrics = lines(&out.join("metrics.jsonl"));
+    let metrics = json_lines(&out.join("metrics.jsonl"));
     assert_eq!(metrics.len(), 4);
     assert!(metrics[before]["rewards"][0]["value"].is_null());
     assert!(

@@ -19,13 +19,9 @@ Service: ADDENDUM\"
 ";
 
 fn ids(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["file_id"].as_str().unwrap().to_string()
-        })
+    common::json_lines(path)
+        .iter()
+        .map(|v| v["file_id"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -65,14 +61,7 @@ fn extract_keeps_unlabeled_discharge_summaries_from_plain_and_gzipped_files() {
         );
         assert!(warned.contains(":7: skipped: no HADM_ID"), "{warned}");
         assert_eq!(ids(&out), ["22532_167853_174", "9_10_179"]);
-        let first: serde_json::Value = serde_json::from_str(
-            std::fs::read_to_string(&out)
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap(),
-        )
-        .unwrap();
+        let first = &common::json_lines(&out)[0];
         assert_eq!(
             first["text"],
             "Admission Date:  [**2151-7-16**]\nDischarge Date: \"soon\"\n\nService: ADDENDUM"
@@ -102,17 +91,7 @@ fn embed_and_retrieve_find_each_document_its_own_copy_and_write_inference_input(
     common::ok(&["synth", "--out", p(&corpus), "--docs", "30", "--seed", "4"]);
     common::ok(&["synth", "--out", p(&other), "--docs", "20", "--seed", "9"]);
     let rows = dir.path().join("test.jsonl");
-    common::ok(&[
-        "tag",
-        "--gold-dir",
-        p(&corpus.join("data")),
-        "--raw-text-dir",
-        p(&corpus.join("raw_text")),
-        "--split",
-        p(&corpus.join("splits/test.txt")),
-        "--out",
-        p(&rows),
-    ]);
+    common::tag(&corpus, "test", &rows, &[]);
     // The unlabeled notes: a copy of every test document (under another id) among the notes of
     // another corpus.
     let mut unlabeled = String::new();
@@ -182,11 +161,7 @@ fn embed_and_retrieve_find_each_document_its_own_copy_and_write_inference_input(
         "--inference-input",
         p(&chosen),
     ]);
-    let matches: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let matches: Vec<serde_json::Value> = common::json_lines(&out);
     assert_eq!(matches.len(), 2 * copies.len());
     for (doc, copy) in &copies {
         let first = matches
@@ -273,11 +248,7 @@ fn mix_appends_the_most_confident_pseudo_labels_with_their_targets_in_gold_span(
         said.starts_with("1 training rows + 2 of 4 pseudo-labelled notes"),
         "{said}"
     );
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<serde_json::Value> = common::json_lines(&out);
     let ids: Vec<&str> = rows
         .iter()
         .map(|r| r["file_id"].as_str().unwrap())
@@ -308,23 +279,9 @@ fn explore_scores_validation_documents_alone_and_draws_the_thresholds() {
     let corpus = dir.path().join("corpus");
     common::ok(&["synth", "--out", p(&corpus), "--docs", "40", "--seed", "8"]);
     let rows = dir.path().join("val_rows.jsonl");
-    common::ok(&[
-        "tag",
-        "--gold-dir",
-        p(&corpus.join("data")),
-        "--raw-text-dir",
-        p(&corpus.join("raw_text")),
-        "--split",
-        p(&corpus.join("splits/val.txt")),
-        "--out",
-        p(&rows),
-    ]);
+    common::tag(&corpus, "val", &rows, &[]);
     // The confident half of the outputs is the gold itself, the rest finds nothing.
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&rows)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<serde_json::Value> = common::json_lines(&rows);
     assert!(rows.len() >= 4);
     let mut val = String::new();
     for (k, r) in rows.iter().enumerate() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails, ok, p};
+use common::{fails, ok, p, tag};
 
 #[test]
 fn train_writes_an_adapter_that_infer_loads() {
@@ -11,17 +11,7 @@ fn train_writes_an_adapter_that_infer_loads() {
     let corpus = dir.path().join("corpus");
     ok(&["synth", "--out", p(&corpus), "--docs", "6", "--seed", "3"]);
     let rows = dir.path().join("train.jsonl");
-    ok(&[
-        "tag",
-        "--gold-dir",
-        p(&corpus.join("data")),
-        "--raw-text-dir",
-        p(&corpus.join("raw_text")),
-        "--split",
-        p(&corpus.join("splits/train.txt")),
-        "--out",
-        p(&rows),
-    ]);
+    tag(&corpus, "train", &rows, &[]);
     let snapshot = dir.path().join("snapshot");
     lamar_model::qwen35::random::write_tiny_snapshot(&snapshot, 2).unwrap();
     let adapter = dir.path().join("adapter");

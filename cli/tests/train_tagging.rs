@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ok, p};
+use common::{ok, p, tag};
 use lamar_core::codec::{DecodeOptions, decode};
 use lamar_core::formats::rows::{GoldOffset, TrainingRow};
 use lamar_core::metrics::ExactSpanScore;
@@ -19,19 +19,7 @@ fn copier() -> PathBuf {
 /// hold a span; returns the rows and writes them to `out`.
 fn windows(corpus: &Path, split: &str, out: &Path) -> Vec<TrainingRow> {
     let all = out.with_extension("all.jsonl");
-    ok(&[
-        "tag",
-        "--gold-dir",
-        p(&corpus.join("data")),
-        "--raw-text-dir",
-        p(&corpus.join("raw_text")),
-        "--split",
-        p(&corpus.join(format!("splits/{split}.txt"))),
-        "--out",
-        p(&all),
-        "--window-chars",
-        "80",
-    ]);
+    tag(corpus, split, &all, &["--window-chars", "80"]);
     let rows: Vec<TrainingRow> = std::fs::read_to_string(&all)
         .unwrap()
         .lines()

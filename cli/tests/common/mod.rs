@@ -34,3 +34,32 @@ pub fn fails(args: &[&str]) -> String {
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
+
+/// Runs `lamar tag` on a synthetic corpus's `split` (train, val or test), writing `out`, with
+/// `extra` flags; its standard output.
+pub fn tag(corpus: &Path, split: &str, out: &Path, extra: &[&str]) -> String {
+    let (gold, raw) = (corpus.join("data"), corpus.join("raw_text"));
+    let split = corpus.join(format!("splits/{split}.txt"));
+    let mut args = vec![
+        "tag",
+        "--gold-dir",
+        p(&gold),
+        "--raw-text-dir",
+        p(&raw),
+        "--split",
+        p(&split),
+        "--out",
+        p(out),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
+/// The JSON values of a JSON Lines file.
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
