@@ -45,10 +45,12 @@
 
 pub mod chat;
 pub mod device;
+pub mod embed;
 pub mod infer;
 pub mod kernels;
 pub mod lora;
 pub mod qwen35;
+pub mod retrieve;
 pub mod sampling;
 pub mod tokenizer;
 pub mod train;

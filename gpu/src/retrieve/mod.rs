@@ -1,0 +1,26 @@
+//! Nearest-neighbour retrieval on any GPU through wgpu (Vulkan, Metal, DX12; WebGPU's shading
+//! language, so the same shaders suit the browser): the `candidates` most similar corpus rows of
+//! every query, in the order of the CPU path ([`lamar_core::pseudo::retrieve::top_candidates`]:
+//! higher score first, then lower corpus index).
+//!
+//! The corpus is uploaded once ([`GpuRetriever::upload`]) in blocks that fit one storage
+//! binding, as f32 or f16 ([`Storage`]). A search ([`GpuRetriever::top_candidates`]) then runs,
+//! per batch of queries and per block, two compute shaders:
+//!
+//! 1. `similarity.wgsl`: the block of dot products, a tiled matrix product (64 × 64 per
+//!    workgroup) whose every output sums its products in dimension order;
+//! 2. `select.wgsl`: per query, runs of 2,048 scores sorted in workgroup memory by a bitonic
+//!    network, the first `candidates` of each run kept;
+//!
+//! and then `select.wgsl` again over the kept entries until one run is left. Nothing but the
+//! final candidates comes back to the host.
+//!
+//! Agreement with the CPU path: both compute each dot product in f32, but in different orders
+//! (the CPU in eight interleaved partial sums), so scores can differ in the last bits and two
+//! nearly tied rows can swap. Where every product and partial sum is exact (for instance
+//! small-integer vectors, which the tests use), the two paths return the same neighbours, ties
+//! included. With f16 storage the vectors are rounded to half precision on upload.
+
+mod context;
+
+pub use context::{GpuCorpus, GpuRetriever, RetrieveError, Storage};
