@@ -60,8 +60,18 @@ impl Qwen3Embedder {
         let config_path = dir.join("config.json");
         let text =
             std::fs::read_to_string(&config_path).map_err(|e| snapshot_error(&config_path, e))?;
-        let config: qwen3::Config =
+        let mut json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| snapshot_error(&config_path, e))?;
+        // transformers ≥ 5 writes RoPE's base inside `rope_parameters`; Qwen3-Embedding's own
+        // snapshots (transformers 4) at the top.
+        if json.get("rope_theta").is_none()
+            && let Some(theta) = json.pointer("/rope_parameters/rope_theta").cloned()
+            && let Some(object) = json.as_object_mut()
+        {
+            object.insert("rope_theta".into(), theta);
+        }
+        let config: qwen3::Config =
+            serde_json::from_value(json).map_err(|e| snapshot_error(&config_path, e))?;
         let mut weights: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| snapshot_error(dir, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
