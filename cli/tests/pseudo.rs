@@ -187,6 +187,39 @@ fn embed_and_retrieve_find_each_document_its_own_copy_and_write_inference_input(
         std::fs::read_to_string(&chosen).unwrap().lines().count(),
         matches.len()
     );
+    // The GPU path (wgpu) assigns the same notes.
+    let on_gpu = dir.path().join("neighbours-gpu.jsonl");
+    let gpu = lamar(&[
+        "pseudo",
+        "retrieve",
+        "--queries",
+        p(&q),
+        "--corpus",
+        p(&c),
+        "--k",
+        "2",
+        "--out",
+        p(&on_gpu),
+        "--device",
+        "gpu",
+    ]);
+    let said = String::from_utf8_lossy(&gpu.stderr);
+    if gpu.status.success() {
+        let theirs = common::json_lines(&on_gpu);
+        assert_eq!(theirs.len(), matches.len());
+        for (a, b) in matches.iter().zip(&theirs) {
+            assert_eq!(
+                (&a["query_file_id"], &a["rank"], &a["ref_file_id"]),
+                (&b["query_file_id"], &b["rank"], &b["ref_file_id"])
+            );
+            let (x, y) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
+            assert!((x - y).abs() < 1e-5, "{x} {y}");
+        }
+    } else if std::env::var_os("LAMAR_REQUIRE_WGPU").is_some() || !said.contains("no GPU adapter") {
+        panic!("lamar pseudo retrieve --device gpu failed: {said}");
+    } else {
+        eprintln!("GPU retrieval skipped: {said}");
+    }
     // Embeddings of another kind are refused, naming the file.
     let small = dir.path().join("small.safetensors");
     common::ok(&[
@@ -360,4 +393,115 @@ fn explore_scores_validation_documents_alone_and_draws_the_thresholds() {
         p(&out),
     ]);
     assert!(err.contains("document nobody has no gold"), "{err}");
+}
+
+#[test]
+fn qwen3_embeddings_equal_transformers_and_a_rerun_skips_what_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/golden/qwen3_embedding_tiny");
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("expected.json")).unwrap())
+            .unwrap();
+    let texts = golden["texts"].as_array().unwrap();
+    let notes = dir.path().join("notes.jsonl");
+    let lines: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(k, t)| serde_json::json!({"file_id": format!("n{k}"), "text": t}).to_string())
+        .collect();
+    std::fs::write(&notes, lines.join("\n")).unwrap();
+    let out = dir.path().join("e.safetensors");
+    let embed = |extra: &[&str]| {
+        let mut args = vec![
+            "pseudo",
+            "embed",
+            "--input",
+            p(&notes),
+            "--out",
+            p(&out),
+            "--embedder",
+            "qwen3",
+            "--model",
+            p(&model),
+            "--device",
+            "cpu",
+            "--batch",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        common::ok(&args)
+    };
+    embed(&[]);
+    let read = || {
+        lamar_core::pseudo::embeddings::EmbeddingFile::read(&out)
+            .unwrap()
+            .data
+    };
+    let want: Vec<f32> = golden["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+        })
+        .collect();
+    let got = read();
+    assert_eq!(got.len(), want.len());
+    let diff = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        diff < 1e-5,
+        "embeddings differ from transformers' by {diff}"
+    );
+    let partial = dir.path().join("e.safetensors.partial");
+    assert!(
+        !partial.exists(),
+        "the partial file is removed when the run completes"
+    );
+    // A killed run left note n1 done (with marker values) and half of another record: the
+    // rerun keeps n1 as recorded and embeds the rest.
+    let dim = want.len() / texts.len();
+    let name = format!(
+        "qwen3-embedding:{}",
+        model
+            .canonicalize()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    let mut bytes = serde_json::to_vec(&serde_json::json!({"embedder": name, "dim": dim})).unwrap();
+    bytes.push(b'\n');
+    bytes.extend(2u32.to_le_bytes());
+    bytes.extend(b"n1");
+    bytes.extend((0..dim).flat_map(|_| 0.5f32.to_le_bytes()));
+    bytes.extend(2u32.to_le_bytes());
+    bytes.extend(b"n2");
+    bytes.extend([0u8; 5]);
+    std::fs::write(&partial, bytes).unwrap();
+    let said = embed(&[]);
+    assert!(said.contains("5 notes embedded"), "{said}");
+    let again = read();
+    assert!(
+        again[dim..2 * dim].iter().all(|&x| x == 0.5),
+        "n1 was embedded again"
+    );
+    // The other notes as before (other batches: equal to rounding).
+    let rest = again
+        .iter()
+        .zip(&got)
+        .enumerate()
+        .filter(|(k, _)| !(dim..2 * dim).contains(k))
+        .map(|(_, (a, b))| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(rest < 1e-6, "a rerun changed other notes by {rest}");
+    assert!(!partial.exists());
 }

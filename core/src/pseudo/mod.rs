@@ -15,5 +15,6 @@
 pub mod embeddings;
 pub mod explore;
 pub mod extract;
+pub mod partial;
 pub mod retrieve;
 pub mod select;

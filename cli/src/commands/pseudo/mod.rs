@@ -5,14 +5,18 @@ use clap::{Args, Subcommand};
 use lamar_core::formats::inference::read_inference_records;
 use lamar_core::formats::rows::{is_csv, read_training_rows, write_training_rows};
 use lamar_core::formats::split::read_split;
-use lamar_core::pseudo::embeddings::{EmbeddingFile, hashed_embedding, read_notes};
 use lamar_core::pseudo::explore::{explore, scatter, score_documents};
 use lamar_core::pseudo::extract::{ExtractReport, extract_notes};
-use lamar_core::pseudo::retrieve::{Embeddings, greedy_unique, match_rows, query_candidates};
 use lamar_core::pseudo::select::pseudo_rows;
 use std::collections::HashSet;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+
+mod embed;
+mod retrieve;
+
+pub use embed::EmbedArgs;
+pub use retrieve::RetrieveArgs;
 
 /// Pseudo-labels from unlabeled discharge summaries.
 #[derive(Subcommand, Debug)]
@@ -88,87 +92,6 @@ pub struct MixArgs {
     pub out: PathBuf,
 }
 
-/// Which embedder.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmbedderChoice {
-    /// lamar's dependency-free embedder: a signed hashed bag of words (sublinear counts),
-    /// L2-normalised; no model weights needed.
-    Hashed,
-}
-
-/// Embed notes (LAMAR §8.2) into an embeddings file for `lamar pseudo retrieve`.
-///
-/// --input is JSON Lines with `file_id` and `text` (`lamar pseudo extract`) or `raw_text`
-/// (`lamar tag`'s rows). --out is safetensors: `embeddings`, f32 [notes, dim], L2-normalised,
-/// with the ids and the embedder's name in the header (Python: safetensors.numpy.load_file).
-/// The reference embeds with Qwen3-Embedding-4B (last-token pooling, no instruction); lamar's
-/// Qwen3-Embedding path is still to come (issue 20), so today the embedder is --embedder
-/// hashed, which needs no weights.
-#[derive(Args, Debug)]
-pub struct EmbedArgs {
-    /// Notes, JSON Lines.
-    #[arg(long)]
-    pub input: PathBuf,
-    /// The embeddings file to write (.safetensors).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// The embedder.
-    #[arg(long, value_enum, default_value_t = EmbedderChoice::Hashed)]
-    pub embedder: EmbedderChoice,
-    /// Dimensions of the hashed embedder.
-    #[arg(long, default_value_t = 1024)]
-    pub dim: usize,
-    /// Keep only notes whose description is this (the reference embeds `Report`s, not
-    /// addenda); notes without a description are kept.
-    #[arg(long)]
-    pub description: Option<String>,
-}
-
-/// Find each MedDec document's nearest unlabeled notes, each note given to one document at
-/// most (LAMAR §8.3).
-///
-/// The queries (--queries: one embeddings file per split, in order; the split is the file's
-/// stem) and the corpus (--corpus) are embeddings files of `lamar pseudo embed`. For every
-/// query, the --candidates most similar corpus notes by cosine (ties: the lower corpus index);
-/// then all (query, note) pairs, best first, are walked once: a note goes to the first query
-/// that wants it and has fewer than --k. --out gets one JSON line per assignment (split,
-/// query_idx, query_file_id, rank, score, ref_idx, ref_file_id). With --corpus-notes (the
-/// notes file the corpus was embedded from), --inference-input writes the chosen notes as
-/// `lamar infer` input (file_id, raw_text): the step the reference forgot.
-#[derive(Args, Debug)]
-pub struct RetrieveArgs {
-    /// Embeddings of the MedDec documents, one file per split.
-    #[arg(long, num_args = 1.., required = true)]
-    pub queries: Vec<PathBuf>,
-    /// Embeddings of the unlabeled notes.
-    #[arg(long)]
-    pub corpus: PathBuf,
-    /// Notes per query.
-    #[arg(long, default_value_t = 5)]
-    pub k: usize,
-    /// Candidates per query before the unique assignment.
-    #[arg(long, default_value_t = 100)]
-    pub candidates: usize,
-    /// The assignments, JSON Lines.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// The unlabeled notes (`lamar pseudo extract`'s output) the corpus was embedded from.
-    #[arg(long, requires = "inference_input")]
-    pub corpus_notes: Option<PathBuf>,
-    /// Where to write the chosen notes as `lamar infer` input.
-    #[arg(long, requires = "corpus_notes")]
-    pub inference_input: Option<PathBuf>,
-}
-
-/// Extract the unlabeled discharge summaries from MIMIC-III's NOTEEVENTS.csv (LAMAR §8.1).
-///
-/// Reads the file as a stream (plain or gzipped: memory stays flat on the 4 GB file) and keeps
-/// the rows whose CATEGORY is "Discharge summary", leaving out the MedDec documents listed in
-/// the --exclude split files. Each kept note becomes a line of --out (JSON Lines: file_id
-/// `SUBJECT_ID_HADM_ID_ROW_ID` as MedDec names documents, description, text). Rows that cannot
-/// be used (no HADM_ID, an id that is not an integer, a malformed record, text that is not
-/// UTF-8) are skipped and reported with their line. The output is written to a temporary file
-/// and renamed when complete.
 #[derive(Args, Debug)]
 pub struct ExtractArgs {
     /// MIMIC-III's NOTEEVENTS.csv, or NOTEEVENTS.csv.gz.
@@ -187,8 +110,8 @@ pub struct ExtractArgs {
 pub fn run(command: &PseudoCommand) -> Result<()> {
     match command {
         PseudoCommand::Extract(args) => extract(args),
-        PseudoCommand::Embed(args) => embed(args),
-        PseudoCommand::Retrieve(args) => retrieve(args),
+        PseudoCommand::Embed(args) => embed::run(args),
+        PseudoCommand::Retrieve(args) => retrieve::run(args),
         PseudoCommand::Mix(args) => mix(args),
         PseudoCommand::Explore(args) => explore_thresholds(args),
     }
@@ -282,118 +205,6 @@ fn print_report(args: &ExtractArgs, report: &ExtractReport, bytes: u64, seconds:
         report.skipped_count,
         bytes as f64 / 1e6 / seconds.max(1e-9)
     );
-}
-
-fn embed(args: &EmbedArgs) -> Result<()> {
-    if args.dim == 0 {
-        anyhow::bail!("--dim must be at least 1");
-    }
-    let mut notes = read_notes(&args.input)?;
-    if let Some(wanted) = &args.description {
-        notes.retain(|n| n.description.as_ref().is_none_or(|d| d == wanted));
-    }
-    let bar = crate::progress::bar(notes.len(), "embed");
-    let mut data = Vec::with_capacity(notes.len() * args.dim);
-    for note in &notes {
-        data.extend(hashed_embedding(&note.text, args.dim));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let file = EmbeddingFile {
-        ids: notes.into_iter().map(|n| n.file_id).collect(),
-        dim: args.dim,
-        data,
-        embedder: format!("lamar-hashed-{}", args.dim),
-    };
-    file.write(&args.out)?;
-    println!(
-        "{} notes embedded ({}) into {}",
-        file.ids.len(),
-        file.embedder,
-        args.out.display()
-    );
-    Ok(())
-}
-
-fn retrieve(args: &RetrieveArgs) -> Result<()> {
-    let corpus = EmbeddingFile::read(&args.corpus)?;
-    let mut queries: Vec<(String, String)> = Vec::new();
-    let mut query_data: Vec<f32> = Vec::new();
-    for path in &args.queries {
-        let file = EmbeddingFile::read(path)?;
-        if file.dim != corpus.dim || file.embedder != corpus.embedder {
-            anyhow::bail!(
-                "{}: embedded by {} ({} dimensions), but the corpus {} by {} ({}): embed both \
-                 the same way",
-                path.display(),
-                file.embedder,
-                file.dim,
-                args.corpus.display(),
-                corpus.embedder,
-                corpus.dim
-            );
-        }
-        let split = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        queries.extend(file.ids.iter().map(|id| (split.clone(), id.clone())));
-        query_data.extend(file.data);
-    }
-    let dim = corpus.dim;
-    let ragged = "an embeddings file with a ragged matrix";
-    let q = Embeddings::new(&query_data, dim).context(ragged)?;
-    let c = Embeddings::new(&corpus.data, dim).context(ragged)?;
-    let bar = crate::progress::bar(queries.len(), "retrieve");
-    let candidates: Vec<_> = (0..q.rows())
-        .map(|k| {
-            let found = query_candidates(q.row(k), c, args.candidates);
-            bar.inc(1);
-            found
-        })
-        .collect();
-    bar.finish_and_clear();
-    let assigned = greedy_unique(&candidates, args.k);
-    let short = assigned.iter().filter(|a| a.len() < args.k).count();
-    if short > 0 {
-        eprintln!("warning: {short} queries got fewer than {} notes", args.k);
-    }
-    let rows = match_rows(&queries, &corpus.ids, &assigned);
-    let mut text = String::new();
-    for row in &rows {
-        text.push_str(&serde_json::to_string(row)?);
-        text.push('\n');
-    }
-    lamar_core::formats::write_atomic(&args.out, text.as_bytes())?;
-    if let (Some(notes), Some(out)) = (&args.corpus_notes, &args.inference_input) {
-        let by_id: std::collections::HashMap<String, String> = read_notes(notes)?
-            .into_iter()
-            .map(|n| (n.file_id, n.text))
-            .collect();
-        let mut input = String::new();
-        for row in &rows {
-            let raw = by_id.get(&row.ref_file_id).with_context(|| {
-                format!(
-                    "{}: no note {} (is it the corpus's notes file?)",
-                    notes.display(),
-                    row.ref_file_id
-                )
-            })?;
-            input.push_str(&serde_json::to_string(
-                &serde_json::json!({"file_id": row.ref_file_id, "raw_text": raw}),
-            )?);
-            input.push('\n');
-        }
-        lamar_core::formats::write_atomic(out, input.as_bytes())?;
-    }
-    println!(
-        "{} notes assigned to {} queries ({} candidates each) in {}",
-        rows.len(),
-        queries.len(),
-        args.candidates,
-        args.out.display()
-    );
-    Ok(())
 }
 
 fn mix(args: &MixArgs) -> Result<()> {
