@@ -79,10 +79,7 @@ impl PartialEmbeddings {
                 });
             }
             let mut at = end + 1;
-            loop {
-                let Some(len) = bytes.get(at..at + 4) else {
-                    break;
-                };
+            while let Some(len) = bytes.get(at..at + 4) {
                 let len = u32::from_le_bytes(len.try_into().expect("four bytes")) as usize;
                 let Some(record) = bytes.get(at + 4..at + 4 + len + 4 * dim) else {
                     break;

@@ -92,6 +92,15 @@ pub struct MixArgs {
     pub out: PathBuf,
 }
 
+/// Extract the unlabeled discharge summaries from MIMIC-III's NOTEEVENTS.csv (LAMAR §8.1).
+///
+/// Reads the file as a stream (plain or gzipped: memory stays flat on the 4 GB file) and keeps
+/// the rows whose CATEGORY is "Discharge summary", leaving out the MedDec documents listed in
+/// the --exclude split files. Each kept note becomes a line of --out (JSON Lines: file_id
+/// `SUBJECT_ID_HADM_ID_ROW_ID` as MedDec names documents, description, text). Rows that cannot
+/// be used (no HADM_ID, an id that is not an integer, a malformed record, text that is not
+/// UTF-8) are skipped and reported with their line. The output is written to a temporary file
+/// and renamed when complete.
 #[derive(Args, Debug)]
 pub struct ExtractArgs {
     /// MIMIC-III's NOTEEVENTS.csv, or NOTEEVENTS.csv.gz.

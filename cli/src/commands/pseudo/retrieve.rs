@@ -70,16 +70,7 @@ pub struct RetrieveArgs {
     pub inference_input: Option<PathBuf>,
 }
 
-/// Extract the unlabeled discharge summaries from MIMIC-III's NOTEEVENTS.csv (LAMAR §8.1).
-///
-/// Reads the file as a stream (plain or gzipped: memory stays flat on the 4 GB file) and keeps
-/// the rows whose CATEGORY is "Discharge summary", leaving out the MedDec documents listed in
-/// the --exclude split files. Each kept note becomes a line of --out (JSON Lines: file_id
-/// `SUBJECT_ID_HADM_ID_ROW_ID` as MedDec names documents, description, text). Rows that cannot
-/// be used (no HADM_ID, an id that is not an integer, a malformed record, text that is not
-/// UTF-8) are skipped and reported with their line. The output is written to a temporary file
-/// and renamed when complete.
-
+/// Runs `lamar pseudo retrieve`.
 pub fn run(args: &RetrieveArgs) -> Result<()> {
     let corpus = EmbeddingFile::read(&args.corpus)?;
     let mut queries: Vec<(String, String)> = Vec::new();
