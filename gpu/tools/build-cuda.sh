@@ -13,7 +13,8 @@
 # Output: target/cuda/release/lamar, and gzipped to carry to a GPU host: target/cuda/lamar.gz and
 # target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench.rs) and target/cuda/train-bench.gz
 # (cli/src/bin/train-bench.rs) and target/cuda/train-parity.gz (cli/src/bin/train-parity.rs)
-# and target/cuda/grpo-bench.gz (cli/src/bin/grpo-bench.rs),
+# and target/cuda/grpo-bench.gz (cli/src/bin/grpo-bench.rs), target/cuda/embed-bench.gz and
+# target/cuda/retrieval-bench.gz (cli/src/bin/{embed,retrieval}-bench.rs),
 # and lamar-model's unit tests with the CUDA kernels' tests as target/cuda/lamar-model-tests.gz.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -56,4 +57,6 @@ gzip -c "$CARGO_TARGET_DIR/release/qwen35-bench" >"$CARGO_TARGET_DIR/qwen35-benc
 gzip -c "$CARGO_TARGET_DIR/release/train-bench" >"$CARGO_TARGET_DIR/train-bench.gz"
 gzip -c "$CARGO_TARGET_DIR/release/train-parity" >"$CARGO_TARGET_DIR/train-parity.gz"
 gzip -c "$CARGO_TARGET_DIR/release/grpo-bench" >"$CARGO_TARGET_DIR/grpo-bench.gz"
+gzip -c "$CARGO_TARGET_DIR/release/embed-bench" >"$CARGO_TARGET_DIR/embed-bench.gz"
+gzip -c "$CARGO_TARGET_DIR/release/retrieval-bench" >"$CARGO_TARGET_DIR/retrieval-bench.gz"
 ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR"/*.gz

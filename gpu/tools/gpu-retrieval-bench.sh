@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Retrieval at LAMAR's size on the GPU machine, in one call: lamar's wgpu path (Vulkan on the
+# NVIDIA driver; the loader libvulkan.so.1 carried in .gl/, see the device README) and its CPU
+# path (cli/src/bin/retrieval-bench.rs), NumPy and PyTorch (gpu/tools/retrieval_baselines.py).
+# Usage: gpu/tools/gpu-retrieval-bench.sh OUT_DIR [QUERIES CORPUS DIM CANDIDATES]
+# Needs target/cuda/retrieval-bench.gz (gpu/tools/build-cuda.sh). Results in OUT_DIR/*.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=$1
+shift
+SHAPE=("${@:-451 60000 2560 100}")
+read -r -a S <<<"${SHAPE[*]}"
+mkdir -p "$OUT"
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+[ -f /usr/share/vulkan/icd.d/nvidia_icd.json ] || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+WORK=$(mktemp -d)
+gunzip -c target/cuda/retrieval-bench.gz >"$WORK/retrieval-bench" && chmod +x "$WORK/retrieval-bench"
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+"$WORK/retrieval-bench" --queries "${S[0]}" --corpus "${S[1]}" --dim "${S[2]}" --candidates "${S[3]}" \
+  2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
+python3 gpu/tools/retrieval_baselines.py "${S[@]}" | tee "$OUT/baselines.jsonl" || true
+rm -rf "$WORK"
