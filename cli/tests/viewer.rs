@@ -120,8 +120,38 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
     .map(|r| serde_json::to_string(r).unwrap() + "\n")
     .collect();
     std::fs::write(&rollouts, log).unwrap();
+    // A retrieval result: the first test document given two notes, whose texts come in a notes
+    // file (the document's own from the raw texts).
+    let first_doc = std::fs::read_to_string(corpus.join("splits/test.txt"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let neighbours = dir.path().join("neighbours.jsonl");
+    let matches: String = [(1, 0.93, "note-a"), (2, 0.81, "note-b")]
+        .iter()
+        .map(|(rank, score, note)| {
+            serde_json::json!({"split": "test", "query_idx": 0, "query_file_id": first_doc,
+                "rank": rank, "score": score, "ref_idx": rank, "ref_file_id": note})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&neighbours, matches).unwrap();
+    let notes = dir.path().join("chosen.jsonl");
+    std::fs::write(
+        &notes,
+        "{\"file_id\": \"note-a\", \"raw_text\": \"Note A: started heparin.\"}\n\
+         {\"file_id\": \"note-b\", \"raw_text\": \"Note B: stop aspirin.\"}\n",
+    )
+    .unwrap();
     let mut view = vec![
         "view",
+        "--retrieval",
+        p(&neighbours),
+        "--notes",
+        p(&notes),
         "--rollouts",
         p(&rollouts),
         "--raw-text-dir",
@@ -226,6 +256,26 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
     assert_eq!(shown_rollouts["groups"], 2, "{got}");
     assert_eq!(shown_rollouts["completions"], 4, "{got}");
     assert_eq!(shown_rollouts["tags"], 2, "{got}");
+    // The retrieval page: the document beside its two notes, texts and scores shown.
+    let shown_retrieval = &before["retrieval"];
+    assert_eq!(shown_retrieval["queries"], 1, "{got}");
+    let titles: Vec<&str> = shown_retrieval["titles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 3, "{got}");
+    assert!(titles[0].starts_with(&first_doc), "{got}");
+    assert!(
+        titles[1].contains("note-a") && titles[1].contains("0.9300"),
+        "{got}"
+    );
+    assert_eq!(
+        shown_retrieval["texts"][2], "Note B: stop aspirin.",
+        "{got}"
+    );
+    assert_eq!(shown_retrieval["missing"], 0, "{got}");
     // Bad input is reported by file name and the page keeps working.
     let bad = &got["bad"];
     let joined = |key: &str| {

@@ -41,7 +41,14 @@
 //!   PEFT-format adapters, checkpoints, merging); loss and gradients equal PyTorch + PEFT's
 //!   (`tests/lora_training.rs`).
 //!
-//! Not yet: fast full-size training, GRPO, an attention kernel for prefill.
+//! * [`embed`]: Qwen3-Embedding (candle-transformers' Qwen3, last-token pooling, L2) for the
+//!   pseudo-label retrieval; equal to transformers on a tiny random snapshot
+//!   (`tests/qwen3_embedding.rs`).
+//! * [`retrieve`]: nearest-neighbour retrieval on any GPU through wgpu (Vulkan, Metal, DX12):
+//!   a tiled similarity shader and a bitonic per-query top-k; the CPU path's neighbours, ties
+//!   included, on property-generated matrices (`tests/gpu_retrieval.rs`, Mesa's lavapipe in CI).
+//!
+//! Not yet: an attention kernel for prefill.
 
 pub mod chat;
 pub mod device;

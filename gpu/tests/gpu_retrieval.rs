@@ -83,10 +83,10 @@ proptest! {
 fn many_blocks_and_query_batches_agree_with_the_cpu() {
     let Some(shared) = retriever() else { return };
     // A small binding cap: the corpus goes up in three blocks and the queries in two batches.
-    let gpu = shared.with_binding_bytes(512 * 1024);
+    let gpu = shared.with_binding_bytes(1024 * 1024);
     let dim = 16;
     let corpus = matrix(5000, dim, &[1, -2, 0, 3, 1, 1, -1, 2, 0, 0, 2, -3, 1]);
-    let queries = matrix(70, dim, &[2, 0, -1, 1, 3, -2, 0, 1, 1]);
+    let queries = matrix(200, dim, &[2, 0, -1, 1, 3, -2, 0, 1, 1]);
     let uploaded = gpu
         .upload(Embeddings::new(&corpus, dim).unwrap(), Storage::F32)
         .unwrap();

@@ -4,7 +4,7 @@
 //! (`wasm/web/`, written out by `lamar view`).
 //!
 //! Exports: the tag codec ([`encode_tags`], [`decode_tags`]), GRPO rollout logs grouped by
-//! step ([`rollout_groups`]) and a [`Viewer`] session holding
+//! step ([`rollout_groups`]), a retrieval result grouped by query ([`retrieval_groups`]) and a [`Viewer`] session holding
 //! documents, several models' predictions, gold and demographics, which merges with any voter
 //! (explanations included) and scores with the official scorer. Data crosses the boundary as
 //! JSON strings; their shapes are declared as TypeScript types in the generated `.d.ts`. The
@@ -62,6 +62,11 @@ export interface RolloutGroup {
   step: number; prompt_id: string; dropped: boolean;
   means: { name: string; value: number | null }[]; completions: RolloutRecord[];
 }
+/** `retrievalGroups()` returns `QueryNeighbours[]` as JSON. */
+export interface QueryNeighbours {
+  split: string; query_file_id: string;
+  notes: { rank: number; score: number; ref_file_id: string }[];
+}
 /** `document()` returns this as JSON. */
 export interface DocumentView { id: string; text: string | null; models: (SpanTriple[] | null)[]; gold: SpanTriple[] | null }
 "#;
@@ -84,6 +89,16 @@ pub fn rollout_groups(jsonl: &str, name: &str) -> Result<String, JsError> {
     Ok(serde_json::to_string(&lamar_core::grpo::group_rollouts(
         &records,
     ))?)
+}
+
+/// A retrieval result (`neighbours.jsonl` of `lamar pseudo retrieve`, named `name` in errors)
+/// grouped by query: `QueryNeighbours[]` as JSON.
+#[wasm_bindgen(js_name = retrievalGroups)]
+pub fn retrieval_groups(jsonl: &str, name: &str) -> Result<String, JsError> {
+    let rows = lamar_core::pseudo::neighbours::parse_matches(jsonl, name)?;
+    Ok(serde_json::to_string(
+        &lamar_core::pseudo::neighbours::group_matches(&rows),
+    )?)
 }
 
 /// Encodes spans (`[{"start":..,"end":..,"category":1-9}]`) into `text` as inline tags.

@@ -10,6 +10,8 @@ use lamar_core::formats::raw_text::read_raw_text;
 use lamar_core::formats::split::read_split;
 use lamar_core::formats::{FormatError, read_utf8, write_atomic};
 use lamar_core::grpo::parse_rollouts;
+use lamar_core::pseudo::embeddings::read_notes;
+use lamar_core::pseudo::neighbours::parse_matches;
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,11 @@ pub struct SiteInputs {
     pub split: Option<PathBuf>,
     /// GRPO rollout logs (`rollouts.jsonl` of `lamar train grpo`).
     pub rollouts: Vec<PathBuf>,
+    /// Retrieval results (`neighbours.jsonl` of `lamar pseudo retrieve`).
+    pub retrieval: Vec<PathBuf>,
+    /// Notes to show beside them (JSON Lines with `file_id` and `text` or `raw_text`: the
+    /// chosen notes `lamar pseudo retrieve --inference-input` wrote, or the extracted notes).
+    pub notes: Vec<PathBuf>,
     /// The viewer's WebAssembly package (`lamar_wasm.js`, `lamar_wasm_bg.wasm`).
     pub pkg: PathBuf,
 }
@@ -162,12 +169,25 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
         parse_rollouts(&text, &path.display().to_string())?;
         rollouts.push(json!({"name": file_name(path), "jsonl": text}));
     }
+    let mut retrieval = Vec::new();
+    for path in &inputs.retrieval {
+        let text = read_utf8(path)?;
+        parse_matches(&text, &path.display().to_string())?;
+        retrieval.push(json!({"name": file_name(path), "jsonl": text}));
+    }
+    let mut notes = Vec::new();
+    for path in &inputs.notes {
+        read_notes(path)?;
+        notes.push(json!({"name": file_name(path), "jsonl": read_utf8(path)?}));
+    }
     let data = json!({
         "rawTexts": raw_texts,
         "gold": gold,
         "stats": stats,
         "predictions": predictions,
         "rollouts": rollouts,
+        "retrieval": retrieval,
+        "notes": notes,
     });
     std::fs::create_dir_all(out).map_err(|e| FormatError::io(out, e))?;
     for (name, contents) in PAGE {

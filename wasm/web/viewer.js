@@ -11,7 +11,7 @@ const BAR = 4; // pixels per span line
 const TAGS = ["", "contact_related", "gather_info", "define_problem", "treatment_goal", "drug_decision",
   "therapeutic_procedure", "evaluate_result", "defer_decision", "advice_and_precaution"];
 
-const state = { rollouts: [], viewer: null, models: [], docs: [], current: null, merged: {}, modelScores: [], ensembleScores: null };
+const state = { texts: {}, retrieval: [], rollouts: [], viewer: null, models: [], docs: [], current: null, merged: {}, modelScores: [], ensembleScores: null };
 const $ = (id) => document.getElementById(id);
 
 function message(text, kind) {
@@ -34,9 +34,9 @@ function settings() {
 function addFile(name, text) {
   const v = state.viewer;
   try {
-    if (name.endsWith(".txt")) { v.addRawText(name, text); return; }
+    if (name.endsWith(".txt")) { v.addRawText(name, text); state.texts[name.slice(0, -4)] = text; renderRetrieval(); return; }
     if (name.endsWith(".csv")) { v.setStats(name, text); return; }
-    if (name.endsWith(".jsonl")) { addRollouts(name, text); return; }
+    if (name.endsWith(".jsonl")) { addJsonLines(name, text); return; }
     if (!name.endsWith(".json")) { message(`${name}: ignored (expected .txt, .json, .csv or .jsonl)`, "warning"); return; }
     let parsed;
     try { parsed = JSON.parse(text); } catch (e) { throw new Error(`${name}: invalid JSON: ${errorText(e)}`); }
@@ -53,6 +53,8 @@ function loadPreloaded(data) {
   if (data.stats) addFile(data.stats.name, data.stats.csv);
   for (const p of data.predictions || []) addFile(p.name, p.json);
   for (const r of data.rollouts || []) addFile(r.name, r.jsonl);
+  for (const n of data.notes || []) addFile(n.name, n.jsonl);
+  for (const r of data.retrieval || []) addFile(r.name, r.jsonl);
 }
 
 async function readFiles(files) {
@@ -293,6 +295,74 @@ function showDetails(id, lane, span, chars) {
   $("details").textContent = lines.join("\n");
 }
 
+// ---- JSON Lines: retrieval results, notes, GRPO rollouts ------------------------------------
+
+// Which kind of .jsonl a file is, by the fields of its first record.
+function addJsonLines(name, text) {
+  const first = text.split("\n").find((l) => l.trim() !== "");
+  let record = null;
+  try { record = first ? JSON.parse(first) : null; } catch (e) { record = null; }
+  if (record && "ref_file_id" in record) { addRetrieval(name, text); return; }
+  if (record && "file_id" in record && ("raw_text" in record || "text" in record)) { addNotes(name, text); return; }
+  addRollouts(name, text);
+}
+
+function addNotes(name, text) {
+  text.split("\n").forEach((line, k) => {
+    if (line.trim() === "") return;
+    let row;
+    try { row = JSON.parse(line); } catch (e) { throw new Error(`${name}: line ${k + 1}: invalid JSON: ${errorText(e)}`); }
+    const body = row.raw_text ?? row.text;
+    if (typeof row.file_id !== "string" || typeof body !== "string") {
+      throw new Error(`${name}: line ${k + 1}: expected a "file_id" and a "text" or "raw_text" string`);
+    }
+    state.texts[row.file_id] = body;
+  });
+  renderRetrieval();
+}
+
+function addRetrieval(name, text) {
+  const groups = JSON.parse(wasm_bindgen.retrievalGroups(text, name));
+  state.retrieval.push(...groups);
+  const picker = $("retrieval-query");
+  for (const g of groups) {
+    const option = document.createElement("option");
+    option.value = String(picker.options.length);
+    option.textContent = `${g.split} · ${g.query_file_id} (${g.notes.length} notes)`;
+    picker.appendChild(option);
+  }
+  renderRetrieval();
+}
+
+function notePane(title, text) {
+  const pane = document.createElement("div");
+  pane.className = "note";
+  const h = document.createElement("h3");
+  h.textContent = title;
+  const body = document.createElement("pre");
+  body.textContent = text ?? "(text not loaded: add the notes file or the raw text)";
+  if (text === undefined) body.className = "missing";
+  pane.append(h, body);
+  return pane;
+}
+
+function renderRetrieval() {
+  const section = $("retrieval");
+  section.hidden = state.retrieval.length === 0;
+  if (section.hidden) return;
+  const notes = state.retrieval.reduce((n, g) => n + g.notes.length, 0);
+  $("retrieval-summary").textContent = `${state.retrieval.length} documents, ${notes} notes assigned.`;
+  const g = state.retrieval[Number($("retrieval-query").value || 0)];
+  const panes = $("retrieval-panes");
+  panes.textContent = "";
+  panes.appendChild(notePane(`${g.query_file_id} (${g.split})`, state.texts[g.query_file_id]));
+  for (const n of g.notes) {
+    const pane = notePane(`#${n.rank} · ${n.ref_file_id} · score ${n.score.toFixed(4)}`, state.texts[n.ref_file_id]);
+    pane.dataset.score = String(n.score);
+    panes.appendChild(pane);
+  }
+}
+
 // ---- GRPO rollouts ---------------------------------------------------------------------------
 
 function addRollouts(name, text) {
@@ -378,6 +448,7 @@ async function main() {
   }
   state.viewer = new wasm_bindgen.Viewer();
   setupInputs();
+  $("retrieval-query").addEventListener("change", renderRetrieval);
   if (window.LAMAR_DATA) loadPreloaded(window.LAMAR_DATA);
   refresh(true);
 }

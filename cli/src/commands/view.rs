@@ -34,6 +34,15 @@ pub struct ViewArgs {
     /// with its rewards and advantage, grouped by step); more can be dropped onto the page.
     #[arg(long)]
     pub rollouts: Vec<PathBuf>,
+    /// Retrieval results to show (`neighbours.jsonl` of `lamar pseudo retrieve`: each MedDec
+    /// document beside the unlabeled notes it was given, with their scores).
+    #[arg(long)]
+    pub retrieval: Vec<PathBuf>,
+    /// Notes to show in the retrieval page (JSON Lines with file_id and text or raw_text: the
+    /// chosen notes `lamar pseudo retrieve --inference-input` wrote); the documents' own texts
+    /// come from --raw-text-dir.
+    #[arg(long)]
+    pub notes: Vec<PathBuf>,
     /// Folder to write the site into.
     #[arg(long)]
     pub out: PathBuf,
@@ -52,6 +61,8 @@ impl ViewArgs {
             stats_csv: self.stats_csv.clone(),
             split: self.split.clone(),
             rollouts: self.rollouts.clone(),
+            retrieval: self.retrieval.clone(),
+            notes: self.notes.clone(),
             pkg: self.pkg.clone(),
         }
     }

@@ -3,9 +3,11 @@
 //!
 //! 1. [`extract`]: the unlabeled discharge summaries of MIMIC-III's `NOTEEVENTS.csv`, streamed;
 //! 2. [`embeddings`]: embedding files (safetensors with ids), the notes to embed, and lamar's
-//!    dependency-free hashed embedder (Qwen3-Embedding lives in `lamar-model`, still to come);
+//!    dependency-free hashed embedder (Qwen3-Embedding lives in `lamar_model::embed`);
 //! 3. [`retrieve`]: each MedDec document's nearest unlabeled notes, each note to one document,
-//!    exactly as the reference assigns them (on the CPU; a wgpu path is still to come);
+//!    exactly as the reference assigns them (on the CPU; the wgpu path is `lamar_model::retrieve`), and
+//!    [`neighbours`] reads the result back for the viewer; [`partial`] keeps a killed embedding
+//!    run's work;
 //! 4. `lamar infer` tags the chosen notes, then [`explore`] relates the model's entropy to its
 //!    quality on validation, and [`select`] mixes the most confident notes into the training
 //!    rows.
@@ -15,6 +17,7 @@
 pub mod embeddings;
 pub mod explore;
 pub mod extract;
+pub mod neighbours;
 pub mod partial;
 pub mod retrieve;
 pub mod select;

@@ -1,12 +1,14 @@
 //! The wgpu device, the two pipelines, corpus upload and the search itself.
 
+use super::pack::{check_finite, pack, round_up};
+use super::types::{RetrieveError, Storage};
 use lamar_core::pseudo::retrieve::{Embeddings, Neighbour};
 use wgpu::util::DeviceExt;
 
 /// Entries sorted by one workgroup of `select.wgsl`.
 const RUN: usize = 2048;
 /// Rows and columns of one workgroup's tile in `similarity.wgsl`.
-const TILE: usize = 64;
+const TILE: usize = 128;
 /// Values per step of the tiled product: rows are padded to a multiple of this.
 const DEPTH: usize = 16;
 /// The most candidates a search keeps per query (half a run, so that every reduction pass
@@ -14,71 +16,6 @@ const DEPTH: usize = 16;
 pub const MAX_CANDIDATES: usize = RUN / 2;
 /// The most queries in one batch (the select dispatch's second dimension).
 const MAX_QUERY_BATCH: usize = 4096;
-
-/// How the corpus and the queries are stored on the GPU (the products are f32 either way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Storage {
-    /// Single precision: the CPU path's values.
-    F32,
-    /// Half precision: half the memory and bandwidth; values rounded to the nearest f16.
-    F16,
-}
-
-impl Storage {
-    fn bytes(self) -> usize {
-        match self {
-            Storage::F32 => 4,
-            Storage::F16 => 2,
-        }
-    }
-}
-
-/// Why a GPU search failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RetrieveError {
-    /// No Vulkan, Metal or DX12 adapter.
-    #[error(
-        "no GPU adapter found (wgpu looked for Vulkan, Metal and DX12; on Linux install a \
-         Vulkan driver and its loader, libvulkan1, or a software one such as Mesa's lavapipe): {0}"
-    )]
-    NoAdapter(String),
-    /// The adapter would not open a device.
-    #[error("the GPU adapter {adapter} refused a device: {message}")]
-    Device {
-        /// The adapter's name.
-        adapter: String,
-        /// wgpu's reason.
-        message: String,
-    },
-    /// More candidates than the GPU path keeps.
-    #[error("{0} candidates asked for; the GPU path keeps at most {MAX_CANDIDATES} per query")]
-    TooManyCandidates(usize),
-    /// Queries and corpus of different widths.
-    #[error("queries have {queries} values per row but the corpus has {corpus}")]
-    Dimensions {
-        /// Query width.
-        queries: usize,
-        /// Corpus width.
-        corpus: usize,
-    },
-    /// A value that is not a finite number.
-    #[error("{matrix} row {row} holds a value that is not finite")]
-    NotFinite {
-        /// `queries` or `corpus`.
-        matrix: &'static str,
-        /// The row.
-        row: usize,
-    },
-    /// Rows the search cannot index.
-    #[error("the corpus has {0} rows; the GPU path indexes at most 4,294,967,294")]
-    TooManyRows(usize),
-    /// A row too wide for one storage binding.
-    #[error("rows of {0} values do not fit one storage binding of this GPU")]
-    RowTooWide(usize),
-    /// Reading the results back failed.
-    #[error("reading the results back from the GPU failed: {0}")]
-    Readback(String),
-}
 
 /// The wgpu device with retrieval's pipelines.
 #[derive(Clone)]
@@ -133,44 +70,6 @@ impl GpuCorpus {
     /// How it is stored.
     pub fn storage(&self) -> Storage {
         self.storage
-    }
-}
-
-fn round_up(n: usize, to: usize) -> usize {
-    n.div_ceil(to) * to
-}
-
-/// `rows` rows of `matrix`, padded with zero values to `padded_dim` and with zero rows to
-/// `padded_rows`, as bytes of the storage type.
-fn pack(
-    matrix: &Embeddings,
-    first: usize,
-    rows: usize,
-    padded_rows: usize,
-    padded_dim: usize,
-    storage: Storage,
-) -> Vec<u8> {
-    let mut out = vec![0u8; padded_rows * padded_dim * storage.bytes()];
-    for r in 0..rows {
-        let row = matrix.row(first + r);
-        let base = r * padded_dim * storage.bytes();
-        for (k, &x) in row.iter().enumerate() {
-            let at = base + k * storage.bytes();
-            match storage {
-                Storage::F32 => out[at..at + 4].copy_from_slice(&x.to_le_bytes()),
-                Storage::F16 => {
-                    out[at..at + 2].copy_from_slice(&half::f16::from_f32(x).to_le_bytes())
-                }
-            }
-        }
-    }
-    out
-}
-
-fn check_finite(matrix: &Embeddings, name: &'static str) -> Result<(), RetrieveError> {
-    match (0..matrix.rows()).find(|&r| matrix.row(r).iter().any(|x| !x.is_finite())) {
-        Some(row) => Err(RetrieveError::NotFinite { matrix: name, row }),
-        None => Ok(()),
     }
 }
 

@@ -7,8 +7,8 @@
 //! binding, as f32 or f16 ([`Storage`]). A search ([`GpuRetriever::top_candidates`]) then runs,
 //! per batch of queries and per block, two compute shaders:
 //!
-//! 1. `similarity.wgsl`: the block of dot products, a tiled matrix product (64 × 64 per
-//!    workgroup) whose every output sums its products in dimension order;
+//! 1. `similarity.wgsl`: the block of dot products, a tiled matrix product (128 × 128 per
+//!    workgroup, 8 × 8 per thread) whose every output sums its products in dimension order;
 //! 2. `select.wgsl`: per query, runs of 2,048 scores sorted in workgroup memory by a bitonic
 //!    network, the first `candidates` of each run kept;
 //!
@@ -22,5 +22,8 @@
 //! included. With f16 storage the vectors are rounded to half precision on upload.
 
 mod context;
+mod pack;
+mod types;
 
-pub use context::{GpuCorpus, GpuRetriever, RetrieveError, Storage};
+pub use context::{GpuCorpus, GpuRetriever, MAX_CANDIDATES};
+pub use types::{RetrieveError, Storage};

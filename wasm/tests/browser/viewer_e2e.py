@@ -89,7 +89,11 @@ try:
                           completions: document.querySelectorAll('#rollout-groups tbody tr').length,
                           tags: document.querySelectorAll('#rollout-groups .tag').length,
                           summary: document.getElementById('rollout-summary').textContent};
-        return {scores, doc, merged_spans: merged.size, errors, rollouts, documents: document.querySelectorAll('#doc-list li').length};
+        const retrieval = {queries: document.querySelectorAll('#retrieval-query option').length,
+                           titles: Array.from(document.querySelectorAll('#retrieval-panes h3')).map(e => e.textContent),
+                           texts: Array.from(document.querySelectorAll('#retrieval-panes pre')).map(e => e.textContent),
+                           missing: document.querySelectorAll('#retrieval-panes pre.missing').length};
+        return {scores, doc, merged_spans: merged.size, errors, rollouts, retrieval, documents: document.querySelectorAll('#doc-list li').length};
     """
     call("POST", f"/session/{sid}/url", {"url": f"http://127.0.0.1:{web_port}/index.html"})
     started = time.time()

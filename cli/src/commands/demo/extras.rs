@@ -156,6 +156,8 @@ pub(super) fn viewer(
             stats_csv: Some(layout.stats()),
             split: Some(layout.split("test")),
             rollouts: Vec::new(),
+            retrieval: Vec::new(),
+            notes: Vec::new(),
             pkg: args.viewer_pkg.clone(),
         },
         &site,
