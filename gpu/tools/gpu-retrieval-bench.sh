@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Retrieval at LAMAR's size on the GPU machine, in one call: lamar's wgpu path (Vulkan on the
-# NVIDIA driver; the loader libvulkan.so.1 carried in .gl/, see the device README) and its CPU
+# NVIDIA driver: the loader libvulkan.so.1 and libglvnd, which NVIDIA's ICD needs, carried in
+# .gl/ as Debian's libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 .debs, see
+# the device README; without libglvnd wgpu finds no adapter) and its CPU
 # path (cli/src/bin/retrieval-bench.rs), NumPy and PyTorch (gpu/tools/retrieval_baselines.py).
 # Usage: gpu/tools/gpu-retrieval-bench.sh OUT_DIR [QUERIES CORPUS DIM CANDIDATES]
 # Needs target/cuda/retrieval-bench.gz (gpu/tools/build-cuda.sh). Results in OUT_DIR/*.jsonl.
@@ -11,7 +13,7 @@ shift
 SHAPE=("${@:-451 60000 2560 100}")
 read -r -a S <<<"${SHAPE[*]}"
 mkdir -p "$OUT"
-if ! ldconfig -p | grep -q libvulkan.so.1; then
+if ! ldconfig -p | grep -q libGLdispatch; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
