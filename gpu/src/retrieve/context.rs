@@ -62,6 +62,20 @@ impl GpuCorpus {
         self.dim
     }
 
+    /// Values per row on the GPU (zero-padded to the product's step).
+    fn padded_dim(&self) -> usize {
+        round_up(self.dim, DEPTH)
+    }
+
+    /// Rows in the largest block's buffer (the width of a block of scores).
+    fn widest_block(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|b| b.padded_rows)
+            .max()
+            .unwrap_or(TILE)
+    }
+
     /// Blocks it was uploaded in.
     pub fn blocks(&self) -> usize {
         self.blocks.len()
@@ -336,12 +350,7 @@ impl GpuRetriever {
         }
         let runs: usize = corpus.blocks.iter().map(|b| b.rows.div_ceil(RUN)).sum();
         let stride = runs * candidates;
-        let widest = corpus
-            .blocks
-            .iter()
-            .map(|b| b.padded_rows)
-            .max()
-            .unwrap_or(TILE);
+        let widest = corpus.widest_block();
         // Queries per batch: the scores of a block and the candidates within one binding each.
         let by_scores = self.binding_bytes() / (widest * 4);
         let by_candidates = self.binding_bytes() / (stride * std::mem::size_of::<Candidate>());
@@ -403,7 +412,7 @@ impl GpuRetriever {
         candidates: usize,
         runs: usize,
     ) -> Result<Vec<Vec<Neighbour>>, RetrieveError> {
-        let padded_dim = round_up(corpus.dim, DEPTH);
+        let padded_dim = corpus.padded_dim();
         let padded_rows = round_up(rows, TILE);
         let query_buffer = self
             .device
@@ -419,12 +428,7 @@ impl GpuRetriever {
                 ),
                 usage: wgpu::BufferUsages::STORAGE,
             });
-        let widest = corpus
-            .blocks
-            .iter()
-            .map(|b| b.padded_rows)
-            .max()
-            .unwrap_or(TILE);
+        let widest = corpus.widest_block();
         let scores = self.storage_buffer(padded_rows * widest * 4, "scores");
         let candidate_bytes = rows * runs * candidates * std::mem::size_of::<Candidate>();
         let mut current = self.storage_buffer(candidate_bytes, "candidates");
