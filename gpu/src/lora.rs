@@ -304,8 +304,8 @@ fn add_delta(
     x: &Tensor,
     trainable: Option<&TrainableLora>,
 ) -> Result<Tensor> {
-    match trainable.map(|t| t.delta(path, x)).transpose()?.flatten() {
-        Some(delta) => y + delta,
+    match trainable {
+        Some(t) => t.add_delta(path, x, y),
         None => Ok(y),
     }
 }

@@ -25,6 +25,8 @@
 //!   computes it in the gate/up product's kernel, `gemv::gemv_swiglu`).
 //! * `gemv`: projections of a few rows (decoding), streaming the weights faster than cuBLAS
 //!   does at one row; one variant finishes the MLP's gate/up product with its activation.
+//! * `lora`: an unmerged LoRA adapter's delta added to a projection of a few rows: one kernel
+//!   for six operations (GRPO's rollouts decode with the policy's adapter inside CUDA graphs).
 //! * `adamw`: the optimiser step of training: the global gradient norm summed on the device
 //!   (one transfer instead of one per tensor), and AdamW's update of a tensor in place in one
 //!   kernel instead of about a dozen operations.
@@ -45,6 +47,8 @@ pub mod flash_attention;
 pub mod gemv;
 #[cfg(feature = "cuda")]
 pub(crate) mod launch;
+#[cfg(feature = "cuda")]
+pub mod lora;
 #[cfg(feature = "cuda")]
 pub mod mlp;
 #[cfg(feature = "cuda")]

@@ -112,7 +112,8 @@ impl Qwen35Model {
     /// every later call with a cache, i.e. to generation, or stops applying one with `None`.
     /// The adapter's variables are shared, not copied: GRPO's rollouts sample from the policy
     /// as the optimiser has left it, with no copy of the base model per step. Decoding steps
-    /// then run without CUDA graphs.
+    /// add its deltas in one kernel per projection and still run through CUDA graphs (a
+    /// graph reads the adapter's variables where they are, so it sees each optimiser step).
     pub fn set_policy_adapter(&mut self, lora: Option<&TrainableLora>) {
         self.policy = lora.map(|l| Arc::new(l.frozen()));
     }
@@ -122,10 +123,11 @@ impl Qwen35Model {
         self.fused = fused;
     }
 
-    /// Whether every layer can run inside a CUDA graph's decoding step: all fused kernels on,
-    /// and attention sizes the decoding attention kernel handles.
+    /// Whether every layer can run inside a CUDA graph's decoding step of `rows` rows: all
+    /// fused kernels on, attention sizes the decoding attention kernel handles, and a policy
+    /// adapter (if any) that its kernel applies ([`crate::kernels::lora::fits`]).
     #[cfg(feature = "cuda")]
-    pub(super) fn graphable(&self) -> bool {
+    pub(super) fn graphable(&self, rows: usize) -> bool {
         // The prefill and training kernels (`chunks`, `flash`) do not matter to a decoding
         // step.
         let decoding = FusedKernels {
@@ -134,7 +136,10 @@ impl Qwen35Model {
             ..FusedKernels::ALL
         };
         self.fused == decoding
-            && self.policy.is_none()
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|p| crate::kernels::lora::fits(rows, p.shape().rank))
             && self.layers.iter().all(|l| match &l.mixer {
                 Mixer::Attention(a) => crate::kernels::attention::attention_decode_supports(
                     a.heads, a.kv_heads, a.head_dim,

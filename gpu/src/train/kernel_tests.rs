@@ -136,3 +136,64 @@ fn flash_attention_kernels_are_as_close_to_f32_as_the_blocked_bf16_path() {
         }
     }
 }
+
+/// The LoRA kernel adds what `TrainableLora::delta`'s products and an addition give, to a
+/// column slice of a stacked projection (rows spaced wider than they are long), at ranks 2 and
+/// 16, for one to 32 rows; beyond its row limit it declines.
+#[test]
+fn lora_kernel_adds_the_candle_delta() {
+    use candle_core::{D, DType};
+    let device = cuda();
+    for (k, n, rank, seed) in [(2_560, 1_024, 2, 70), (9_216, 2_560, 16, 80)] {
+        let scale = 32.0 / (rank as f64).sqrt();
+        let a = random(&[rank, k], seed, -0.05, 0.05, &device);
+        let b = random(&[n, rank], seed + 1, -0.05, 0.05, &device);
+        for rows in [1, 3, 8, 32] {
+            let x32 = random(&[rows, 1, k], seed + 2, -1.0, 1.0, &device);
+            let stacked32 = random(&[rows, 1, 2 * n], seed + 3, -1.0, 1.0, &device);
+            for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::BF16, 1e-2)] {
+                let x = x32.to_dtype(dtype).unwrap();
+                let y = stacked32
+                    .to_dtype(dtype)
+                    .unwrap()
+                    .narrow(D::Minus1, n, n)
+                    .unwrap();
+                let delta = x
+                    .to_dtype(DType::F32)
+                    .unwrap()
+                    .broadcast_matmul(&a.t().unwrap())
+                    .unwrap()
+                    .broadcast_matmul(&b.t().unwrap())
+                    .unwrap()
+                    .affine(scale, 0.0)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap();
+                let expected = (&y + &delta).unwrap().to_dtype(DType::F32).unwrap();
+                let got = crate::kernels::lora::lora_add(&x, &y, &a, &b, scale)
+                    .unwrap()
+                    .expect("the kernel takes a decoding step's rows");
+                assert_eq!(got.dims(), &[rows, 1, n]);
+                let got = got.to_dtype(DType::F32).unwrap();
+                let error = max_relative(&got, &expected);
+                // The delta itself is not negligible: the check would see it missing.
+                let without = max_relative(&y.to_dtype(DType::F32).unwrap(), &expected);
+                println!(
+                    "k={k} rank={rank} rows={rows} {dtype:?}: {error:.2e} (no delta: {without:.2e})"
+                );
+                assert!(error <= tolerance, "rows {rows}, {dtype:?}: off by {error}");
+                assert!(
+                    without > 10.0 * error.max(1e-6),
+                    "the delta is too small to test"
+                );
+            }
+        }
+        let many = random(&[33, k], seed + 4, -1.0, 1.0, &device);
+        let y = random(&[33, n], seed + 5, -1.0, 1.0, &device);
+        assert!(
+            crate::kernels::lora::lora_add(&many, &y, &a, &b, scale)
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -178,6 +178,30 @@ impl TrainableLora {
         Ok(Some((low * self.shape.scale())?.to_dtype(x.dtype())?))
     }
 
+    /// `y + s·(x Aᵀ) Bᵀ` for module `path` (`y` itself when the adapter has no pair there): the
+    /// projection `y` of `x` with this adapter's delta added. A frozen adapter on CUDA does it in
+    /// one kernel for a decoding step's few rows ([`crate::kernels::lora::lora_add`]), which a
+    /// CUDA graph can capture; otherwise it is [`TrainableLora::delta`] and an addition.
+    pub fn add_delta(&self, path: &str, x: &Tensor, y: Tensor) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if self.frozen
+            && let Some((a, b)) = self.pairs.get(path)
+            && let Some(out) = crate::kernels::lora::lora_add(
+                x,
+                &y,
+                a.as_tensor(),
+                b.as_tensor(),
+                self.shape.scale(),
+            )?
+        {
+            return Ok(out);
+        }
+        match self.delta(path, x)? {
+            Some(delta) => y + delta,
+            None => Ok(y),
+        }
+    }
+
     /// Every variable under its PEFT name (`base_model.model.<path>.lora_{A,B}.weight`), sorted.
     pub fn named_vars(&self) -> Vec<(String, &Var)> {
         let mut out = Vec::with_capacity(2 * self.pairs.len());

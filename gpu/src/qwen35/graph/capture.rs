@@ -166,7 +166,7 @@ impl Qwen35Model {
             let ids = Tensor::from_vec(tokens.to_vec(), (b, 1), &device)?;
             Ok(Decoded::Logits(self.forward_last(&ids, None, cache)?))
         };
-        if !slot.enabled || slot.failure.is_some() || !device.is_cuda() || !self.graphable() {
+        if !slot.enabled || slot.failure.is_some() || !device.is_cuda() || !self.graphable(b) {
             return eager(cache);
         }
         let Some((len, capacity)) = attention_extent(cache) else {
