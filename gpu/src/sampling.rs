@@ -12,6 +12,9 @@
 //!   their negated mean is the "entropy" LAMAR ranks pseudo-labels by. GRPO's rollouts ask for
 //!   those of the tempered distribution instead ([`Sampler::with_tempered_log_probs`]), the
 //!   policy TRL trains.
+//! * On CUDA, temperature sampling with min-p (top-p 1, GRPO's rollouts) runs as three of
+//!   lamar's kernels (`kernels::sample::sample_min_p`) instead of about twenty-five candle
+//!   operations; top-p keeps the operations below.
 
 use candle_core::{D, DType, Device, Result, Tensor};
 use rand::{RngExt, SeedableRng};
@@ -49,6 +52,10 @@ pub struct Sampler {
     rng: ChaCha8Rng,
     device_seeded: bool,
     tempered: bool,
+    /// On CUDA, draw with lamar's sampling kernels where they apply (top-p 1); off, the candle
+    /// operations below (the kernels' reference in their test).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) kernels: bool,
 }
 
 /// Bisection steps of the top-p threshold (the interval shrinks to 2⁻⁴⁰ of the largest
@@ -63,6 +70,7 @@ impl Sampler {
             rng: ChaCha8Rng::seed_from_u64(params.seed),
             device_seeded: false,
             tempered: false,
+            kernels: true,
         }
     }
 
@@ -89,6 +97,21 @@ impl Sampler {
         if self.params.temperature <= 0.0 && logits.device().is_cuda() {
             // lamar's greedy kernel: same choice and log-probability, two launches.
             let both: Vec<f32> = crate::kernels::sample::greedy(logits)?.to_vec1()?;
+            let tokens = both[..b].iter().map(|&t| t as u32).collect();
+            return Ok((tokens, both[b..].to_vec()));
+        }
+        #[cfg(feature = "cuda")]
+        if self.kernels && self.params.top_p >= 1.0 && logits.device().is_cuda() {
+            // lamar's sampling kernels: the same draw from the same uniform numbers, three
+            // launches.
+            let noise = self.uniform(b, v, logits.device())?;
+            let draw = crate::kernels::sample::MinPDraw {
+                temperature: self.params.temperature,
+                min_p: self.params.min_p,
+                tempered: self.tempered,
+            };
+            let both: Vec<f32> =
+                crate::kernels::sample::sample_min_p(logits, &noise, draw)?.to_vec1()?;
             let tokens = both[..b].iter().map(|&t| t as u32).collect();
             return Ok((tokens, both[b..].to_vec()));
         }
@@ -139,12 +162,17 @@ impl Sampler {
                 .collect();
             return Tensor::from_vec(noise, (b, v), device);
         }
+        self.uniform(b, v, device)?.log()?.neg()?.log()?.neg()
+    }
+
+    /// Uniform numbers in `[10⁻²⁰, 1)` `(B, V)` drawn on a GPU (cuRAND, seeded once from the
+    /// sampler's seed).
+    fn uniform(&mut self, b: usize, v: usize, device: &Device) -> Result<Tensor> {
         if !self.device_seeded {
             device.set_seed(self.params.seed)?;
             self.device_seeded = true;
         }
-        let u = Tensor::rand(1e-20f32, 1.0, (b, v), device)?;
-        u.log()?.neg()?.log()?.neg()
+        Tensor::rand(1e-20f32, 1.0, (b, v), device)
     }
 }
 

@@ -236,9 +236,11 @@ fn graph_check(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let prompt: Vec<u32> = (0..256).map(|_| rng.random_range(0..vocab)).collect();
     let new_tokens = 128;
-    let run = |model: &lamar_model::qwen35::Qwen35Model| -> Result<(f64, Vec<Vec<u32>>, Vec<f32>)> {
+    let run_at = |model: &lamar_model::qwen35::Qwen35Model,
+                  temperature: f64|
+     -> Result<(f64, Vec<Vec<u32>>, Vec<f32>)> {
         let mut sampler = Sampler::new(SamplingParams {
-            temperature: 1.0,
+            temperature,
             top_p: 1.0,
             min_p: 0.1,
             seed: 11,
@@ -271,8 +273,11 @@ fn graph_check(
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max)
     };
+    let run = |model: &lamar_model::qwen35::Qwen35Model| run_at(model, 1.0);
     run(model)?; // warm-up: kernels loaded, first capture
     let (graphed_rate, graphed_tokens, graphed) = run(model)?;
+    // Greedy decoding chooses inside the graph: the step's own speed, without sampling's.
+    let (greedy_rate, _, _) = run_at(model, 0.0)?;
     model.set_cuda_graphs(false);
     let (eager_rate, eager_tokens, eager) = run(model)?;
     model.set_cuda_graphs(true);
@@ -287,6 +292,7 @@ fn graph_check(
             "new_tokens": new_tokens,
             "graphed_tok_per_s": graphed_rate,
             "eager_tok_per_s": eager_rate,
+            "greedy_graphed_tok_per_s": greedy_rate,
             "same_tokens": graphed_tokens == eager_tokens,
             "max_logprob_diff": max_diff(&graphed, &eager),
             "same_tokens_without_adapter": graphed_tokens == plain_tokens,

@@ -1,6 +1,7 @@
 //! Launches `sample.cu`: greedy decoding's choice and its log-probability in two kernels over
 //! the vocabulary split across many blocks (candle's argmax and log-softmax make about a dozen
-//! launches and reduce each 248k-wide row in a single block).
+//! launches and reduce each 248k-wide row in a single block); and sampling with temperature and
+//! min-p ([`sample_min_p`]) in three, for about twenty-five.
 
 use super::launch::{address, contiguous_address, cuda_device, function};
 use candle_core::cuda_backend::WrapErr;
@@ -119,4 +120,100 @@ pub fn advance(
     // block holds it, and only it touches them).
     unsafe { launch.launch(config) }.w()?;
     Ok(())
+}
+
+/// How [`sample_min_p`] draws: `softmax(logits / temperature)` restricted to tokens at least
+/// `min_p` times as probable as the most probable one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MinPDraw {
+    /// Above 0.
+    pub temperature: f64,
+    /// In `[0, 1]`; 0 keeps every token.
+    pub min_p: f64,
+    /// Report log-probabilities under the tempered softmax (else the plain one).
+    pub tempered: bool,
+}
+
+/// A Gumbel-max draw per row of `logits` `(B, V)` (f32 or bf16, rows evenly spaced) with the
+/// uniform numbers `noise` `(B, V)` (f32, contiguous, in `(0, 1)`): a `(2B)` f32 tensor holding
+/// each row's drawn index (as f32, exact below 2²⁴) and then its log-probability, in three
+/// kernels (`sample.cu`). The token is what `argmax(log(min_p(softmax(logits / t))) −
+/// log(−log noise))` picks, but for rounding.
+pub fn sample_min_p(logits: &Tensor, noise: &Tensor, draw: MinPDraw) -> Result<Tensor> {
+    let dtype = logits.dtype();
+    let device = cuda_device(logits)?;
+    let stream = device.cuda_stream();
+    let (rows, vocab) = logits.dims2()?;
+    let positive = draw.temperature.is_finite() && draw.temperature > 0.0;
+    if noise.dims() != [rows, vocab] || !positive || !(0.0..=1.0).contains(&draw.min_p) {
+        candle_core::bail!(
+            "lamar kernel (sampling): logits {:?}, noise {:?}, temperature {}, min-p {}",
+            logits.dims(),
+            noise.dims(),
+            draw.temperature,
+            draw.min_p
+        );
+    }
+    let (logits_ptr, stride) = address(logits, dtype, "logits")?;
+    let noise_ptr = contiguous_address(noise, DType::F32, "noise")?;
+    let blocks = vocab.div_ceil(SLICE).max(1);
+    // SAFETY: every element of these is written by the kernels below before it is read.
+    let partial = unsafe { Tensor::empty((rows, blocks, 3), DType::F32, logits.device())? };
+    let choice = unsafe { Tensor::empty((rows, blocks, 2), DType::F32, logits.device())? };
+    let out = unsafe { Tensor::empty(2 * rows, DType::F32, logits.device())? };
+    let partial_ptr = contiguous_address(&partial, DType::F32, "partial")?;
+    let choice_ptr = contiguous_address(&choice, DType::F32, "choice")?;
+    let out_ptr = contiguous_address(&out, DType::F32, "out")?;
+    let (vocab_i, blocks_i, rows_i) = (vocab as i32, blocks as i32, rows as i32);
+    let inv_t = (1.0 / draw.temperature) as f32;
+    let log_min_p = (draw.min_p as f32).ln(); // −∞ for 0: every token kept
+    let tempered = i32::from(draw.tempered);
+    let per_slice = LaunchConfig {
+        grid_dim: (blocks as u32, rows as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let stats = function(&device, "sample_stats", dtype, MODULE, PTX)?;
+    let mut launch = stream.launch_builder(&stats);
+    launch
+        .arg(&logits_ptr)
+        .arg(&stride)
+        .arg(&vocab_i)
+        .arg(&inv_t)
+        .arg(&partial_ptr);
+    // SAFETY: the pointers and sizes were checked above; each block reads its own slice.
+    unsafe { launch.launch(per_slice) }.w()?;
+    let choose = function(&device, "sample_choose", dtype, MODULE, PTX)?;
+    let mut launch = stream.launch_builder(&choose);
+    launch
+        .arg(&logits_ptr)
+        .arg(&stride)
+        .arg(&vocab_i)
+        .arg(&partial_ptr)
+        .arg(&inv_t)
+        .arg(&log_min_p)
+        .arg(&noise_ptr)
+        .arg(&choice_ptr);
+    // SAFETY: as above; `noise` has a value for every logit.
+    unsafe { launch.launch(per_slice) }.w()?;
+    let finish = function(&device, "sample_finish", dtype, MODULE, PTX)?;
+    let mut launch = stream.launch_builder(&finish);
+    launch
+        .arg(&logits_ptr)
+        .arg(&stride)
+        .arg(&partial_ptr)
+        .arg(&choice_ptr)
+        .arg(&blocks_i)
+        .arg(&rows_i)
+        .arg(&inv_t)
+        .arg(&tempered)
+        .arg(&out_ptr);
+    let config = LaunchConfig {
+        grid_dim: (rows as u32, 1, 1),
+        block_dim: (32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: as above; the drawn index is inside the row.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(out)
 }

@@ -36,7 +36,7 @@ pub struct Qwen35Model {
     stopwatch: Option<Arc<Stopwatch>>,
     /// A trainable adapter applied, frozen and unmerged, to every call with a cache
     /// ([`Qwen35Model::set_policy_adapter`]).
-    policy: Option<Arc<TrainableLora>>,
+    pub(super) policy: Option<Arc<TrainableLora>>,
 }
 
 impl Qwen35Model {

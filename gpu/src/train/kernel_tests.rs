@@ -1,5 +1,5 @@
-//! Tests of training's CUDA kernels against the candle operations they replace, at Qwen3.5-4B's
-//! head sizes. Compiled only with the `cuda` feature and run on a machine with an NVIDIA GPU
+//! Tests of lamar's CUDA kernels for training, GRPO's rollouts and sampling against the candle
+//! operations they replace, at Qwen3.5-4B's sizes. Compiled only with the `cuda` feature and run on a machine with an NVIDIA GPU
 //! (`gpu/tools/gpu-kernel-tests.sh`: the test binary is built where there is no GPU and carried
 //! there); without a device they fail, they do not skip.
 
@@ -195,5 +195,74 @@ fn lora_kernel_adds_the_candle_delta() {
                 .unwrap()
                 .is_none()
         );
+    }
+}
+
+/// The sampling kernels draw the tokens the candle path draws from the same seed (the same
+/// uniform numbers), with the same log-probabilities, and never a token min-p drops: f32 and
+/// bf16 logits over Qwen3.5's vocabulary, tempered and plain log-probabilities.
+#[test]
+fn sampling_kernels_draw_what_the_candle_path_draws() {
+    use crate::sampling::{Sampler, SamplingParams};
+    use candle_core::DType;
+    let device = cuda();
+    let (rows, vocab, steps) = (8, 248_320, 20);
+    let logits32 = random(&[rows, vocab], 90, -8.0, 8.0, &device);
+    let host: Vec<Vec<f32>> = logits32.to_vec2().unwrap();
+    for (temperature, min_p, tempered) in [(1.0, 0.1, true), (0.7, 0.1, false), (1.3, 0.0, true)] {
+        for dtype in [DType::F32, DType::BF16] {
+            let logits = logits32.to_dtype(dtype).unwrap();
+            let host: Vec<Vec<f32>> = if dtype == DType::F32 {
+                host.clone()
+            } else {
+                logits.to_dtype(DType::F32).unwrap().to_vec2().unwrap()
+            };
+            let draw = |kernels: bool| {
+                let mut sampler = Sampler::new(SamplingParams {
+                    temperature,
+                    top_p: 1.0,
+                    min_p,
+                    seed: 5,
+                });
+                if tempered {
+                    sampler = sampler.with_tempered_log_probs();
+                }
+                sampler.kernels = kernels;
+                (0..steps)
+                    .map(|_| sampler.next(&logits).unwrap())
+                    .collect::<Vec<_>>()
+            };
+            let (ours, theirs) = (draw(true), draw(false));
+            let mut same = 0;
+            let mut distinct = std::collections::BTreeSet::new();
+            for ((tokens, log_probs), (their_tokens, their_log_probs)) in ours.iter().zip(&theirs) {
+                for r in 0..rows {
+                    distinct.insert(tokens[r]);
+                    let row = &host[r];
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let z = (row[tokens[r] as usize] - max) / temperature as f32;
+                    assert!(
+                        min_p == 0.0 || z >= (min_p as f32).ln() - 1e-5,
+                        "a token min-p drops was drawn"
+                    );
+                    if tokens[r] == their_tokens[r] {
+                        same += 1;
+                        let diff = (log_probs[r] - their_log_probs[r]).abs();
+                        assert!(diff < 1e-4, "log-probability off by {diff}");
+                    }
+                }
+            }
+            println!(
+                "t={temperature} min_p={min_p} {dtype:?}: {same}/{} draws equal, {} distinct",
+                rows * steps,
+                distinct.len()
+            );
+            assert!(
+                same + 1 >= rows * steps,
+                "{same} of {} draws equal",
+                rows * steps
+            );
+            assert!(distinct.len() > rows * steps / 2, "the draws do not vary");
+        }
     }
 }

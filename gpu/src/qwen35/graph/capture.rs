@@ -311,7 +311,7 @@ impl Qwen35Model {
                 graph: Some(counters.clone()),
                 stopwatch: None,
                 reserve: cache.reserve,
-                lora: None,
+                lora: self.policy.clone(),
             };
             for s in 0..ending.steps() {
                 let h = self.run_layers(&ids, &step, Some(&mut *cache))?;
