@@ -200,6 +200,7 @@ fn main() -> Result<()> {
                 "new_tokens": new_tokens,
                 "rollout_s": rollout_s,
                 "rollout_tok_per_s": new_tokens as f64 / rollout_s,
+                "graph_failure": model.graph_failure(),
                 "scoring_s": scoring_s,
                 "update_s": update_s,
                 "optimiser_s": optimiser_s,
@@ -294,8 +295,15 @@ fn graph_check(
             "eager_tok_per_s": eager_rate,
             "greedy_graphed_tok_per_s": greedy_rate,
             "same_tokens": graphed_tokens == eager_tokens,
+            // Rows agree until a draw falls on a near-tie that rounding decides differently.
+            "common_prefix": graphed_tokens
+                .iter()
+                .zip(&eager_tokens)
+                .map(|(g, e)| g.iter().zip(e).take_while(|(x, y)| x == y).count())
+                .collect::<Vec<_>>(),
             "max_logprob_diff": max_diff(&graphed, &eager),
             "same_tokens_without_adapter": graphed_tokens == plain_tokens,
+            "graph_failure": model.graph_failure(),
         }
     }))
 }

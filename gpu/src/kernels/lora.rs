@@ -28,8 +28,9 @@ pub fn fits(rows: usize, rank: usize) -> bool {
 /// `y + round(s·(x Aᵀ) Bᵀ)` for `x` `(…, K)` and the base projection `y` `(…, N)` in one dtype
 /// (f32 or bf16, last axes contiguous, rows evenly spaced: `y` may be a column slice of a stacked
 /// projection), `a` `(rank, K)` and `b` `(N, rank)` in f32: `(…, N)`, contiguous. `None` where
-/// the kernel does not apply (other dtypes, more than [`MAX_ROWS`] rows, rank too large, not on
-/// CUDA): compute the delta with general products then.
+/// the kernel does not apply (other dtypes, more than [`MAX_ROWS`] rows, rank too large, K not a
+/// multiple of 8, rows not 16-byte aligned, not on CUDA): compute the delta with general
+/// products then.
 pub fn lora_add(
     x: &Tensor,
     y: &Tensor,
@@ -52,6 +53,7 @@ pub fn lora_add(
         || y.dim(D::Minus1)? != n
         || y.elem_count() != rows * n
         || !x.device().is_cuda()
+        || !k.is_multiple_of(8)
         || !a.is_contiguous()
         || !b.is_contiguous()
     {
@@ -64,6 +66,13 @@ pub fn lora_add(
     };
     let a_ptr = contiguous_address(a, DType::F32, "lora_A")?;
     let b_ptr = contiguous_address(b, DType::F32, "lora_B")?;
+    // The kernel reads x and A eight values at a time.
+    if !x_ptr.is_multiple_of(16)
+        || !(x_stride as usize * dtype.size_in_bytes()).is_multiple_of(16)
+        || !a_ptr.is_multiple_of(16)
+    {
+        return Ok(None);
+    }
     let device = cuda_device(x)?;
     let stream = device.cuda_stream();
     // SAFETY: every element is written by the kernel.

@@ -33,6 +33,8 @@ pub struct Qwen35Model {
     config: Qwen35Config,
     pub(super) fused: FusedKernels,
     pub(super) cuda_graphs: bool,
+    /// Why the last failed CUDA graph capture failed (decoding went on eagerly).
+    pub(super) graph_failure: std::sync::Mutex<Option<String>>,
     stopwatch: Option<Arc<Stopwatch>>,
     /// A trainable adapter applied, frozen and unmerged, to every call with a cache
     /// ([`Qwen35Model::set_policy_adapter`]).
@@ -91,6 +93,7 @@ impl Qwen35Model {
             config: config.clone(),
             fused: FusedKernels::ALL,
             cuda_graphs: true,
+            graph_failure: std::sync::Mutex::new(None),
             stopwatch: None,
             policy: None,
         })
@@ -100,6 +103,12 @@ impl Qwen35Model {
     /// need every fused kernel, and change nothing on the CPU).
     pub fn set_cuda_graphs(&mut self, on: bool) {
         self.cuda_graphs = on;
+    }
+
+    /// Why the last CUDA graph capture of a decoding step failed, if one did: decoding then went
+    /// on with eager steps (correct, slower), so a caller that cares about speed can say so.
+    pub fn graph_failure(&self) -> Option<String> {
+        self.graph_failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Times every later forward call's stages on `watch` (or stops timing with `None`):

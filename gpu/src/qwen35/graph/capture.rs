@@ -211,6 +211,9 @@ impl Qwen35Model {
                 }
                 Err(e) => {
                     slot.failure = Some(e.to_string());
+                    if let Ok(mut last) = self.graph_failure.lock() {
+                        *last = Some(e.to_string());
+                    }
                     return eager(cache);
                 }
             }
