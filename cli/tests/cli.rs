@@ -639,3 +639,98 @@ fn plugins_check_vote_and_reward() {
     let err = fails(&["reward", "--plugin", p(&reward), "--input", p(&completions)]);
     assert!(err.contains("completions.jsonl: line 1: expected"), "{err}");
 }
+
+#[test]
+fn spans_outside_their_text_are_warned_about_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c");
+    ok(&[
+        "synth",
+        "--out",
+        p(&corpus),
+        "--docs",
+        "4",
+        "--simulate-models",
+        "2",
+    ]);
+    // Two bad spans in model 0's first entry: a negative start and an end past the text.
+    let model_0 = corpus.join("predictions/model_0.json");
+    let mut files: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model_0).unwrap()).unwrap();
+    let first = &mut files[0];
+    let id = first["file_name"].as_str().unwrap().to_string();
+    let len = std::fs::read_to_string(corpus.join(format!("raw_text/{id}.txt")))
+        .unwrap()
+        .chars()
+        .count() as i64;
+    let spans = first["predictions"].as_array_mut().unwrap();
+    let (negative, past) = (spans.len(), spans.len() + 1);
+    spans.push(serde_json::json!({"start_offset": -3, "end_offset": 5, "category": 5}));
+    spans.push(serde_json::json!({"start_offset": len - 2, "end_offset": len + 4, "category": 2}));
+    std::fs::write(&model_0, serde_json::to_string(&files).unwrap()).unwrap();
+    let model_1 = corpus.join("predictions/model_1.json");
+
+    let (gold, texts) = (corpus.join("data"), corpus.join("raw_text"));
+    let evaluate = |strict: bool| {
+        let mut args = vec![
+            "evaluate",
+            "--gold-dir",
+            p(&gold),
+            "--raw-text-dir",
+            p(&texts),
+            "--predictions",
+            p(&model_0),
+            p(&model_1),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        lamar(&args)
+    };
+    let warned = evaluate(false);
+    assert!(warned.status.success());
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    let want_negative = format!("model_0.json: entry 0 (\"{id}\"), prediction {negative}: [-3, 5)");
+    let want_past = format!(
+        "model_0.json: entry 0 (\"{id}\"), prediction {past}: [{}, {}) lies outside the text ({len} characters)",
+        len - 2,
+        len + 4
+    );
+    assert!(
+        stderr.contains(&want_negative) && stderr.contains(&want_past),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning:").count(), 2, "{stderr}");
+    let refused = evaluate(true);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("2 predicted span(s)") && stderr.contains(&want_past),
+        "{stderr}"
+    );
+
+    // The ensemble sees negative offsets alone, and with the texts the end past the text too.
+    let out = dir.path().join("merged.json");
+    let ensemble = |extra: &[&str]| {
+        let mut args = vec!["ensemble", "--out", p(&out)];
+        args.extend_from_slice(extra);
+        args.extend(["--predictions", p(&model_0), p(&model_1)]);
+        lamar(&args)
+    };
+    let alone = ensemble(&[]);
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert!(alone.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "prediction {negative}: [-3, 5) has a negative offset"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+    let refused = ensemble(&["--raw-text-dir", p(&texts), "--strict"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains(&want_past),
+        "{stderr}"
+    );
+}

@@ -250,6 +250,34 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
         details.contains("cluster:") && details.contains("support"),
         "{details}"
     );
+    // The colour legend names the nine categories; the lane names say whose lines are whose,
+    // span lines say it on hover, and hovering a lane's name leaves only its lines undimmed.
+    let categories: Vec<&str> = before["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let names: Vec<&str> = lamar_core::category::Category::ALL
+        .iter()
+        .map(|c| c.meddec_name())
+        .collect();
+    assert_eq!(categories, names, "{got}");
+    let lane_names = before["lane_names"].to_string();
+    assert!(
+        lane_names.contains("model_0.json") && lane_names.contains("merged (scc)"),
+        "{lane_names}"
+    );
+    let bar_title = before["bar_title"].as_str().unwrap();
+    assert!(bar_title.starts_with("merged (scc): "), "{bar_title}");
+    let focus = &got["focus"];
+    assert_eq!(
+        focus["shown_lanes"],
+        serde_json::json!(["merged"]),
+        "{focus}"
+    );
+    assert!(focus["shown"].as_u64().unwrap() < focus["bars"].as_u64().unwrap());
+    assert_eq!(focus["dim_after"], 0, "{focus}");
     assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
     // The rollout log: its groups, completions and the tagged completion's two tags.
     let shown_rollouts = &before["rollouts"];

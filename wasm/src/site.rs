@@ -5,7 +5,9 @@
 
 use crate::workbench::Workbench;
 use base64::Engine;
-use lamar_core::formats::predictions::{parse_predictions, predictions_to_string};
+use lamar_core::formats::predictions::{
+    parse_predictions, predictions_to_string, spans_outside_text,
+};
 use lamar_core::formats::raw_text::read_raw_text;
 use lamar_core::formats::split::read_split;
 use lamar_core::formats::{FormatError, read_utf8, write_atomic};
@@ -13,7 +15,7 @@ use lamar_core::grpo::parse_rollouts;
 use lamar_core::pseudo::embeddings::read_notes;
 use lamar_core::pseudo::neighbours::parse_matches;
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The page's own files, compiled in.
@@ -45,6 +47,8 @@ pub struct SiteInputs {
     pub notes: Vec<PathBuf>,
     /// The viewer's WebAssembly package (`lamar_wasm.js`, `lamar_wasm_bg.wasm`).
     pub pkg: PathBuf,
+    /// Refuse predictions with spans outside their text instead of warning about them.
+    pub strict: bool,
 }
 
 /// What was written.
@@ -56,7 +60,8 @@ pub struct SiteReport {
     pub documents: usize,
     /// Whether gold was loaded.
     pub has_gold: bool,
-    /// What the workbench warned about (documents without raw text, …).
+    /// What the workbench warned about (documents without raw text, …) and predicted spans
+    /// outside their text (each with its file, entry and index; the page does not draw them).
     pub warnings: Vec<String>,
 }
 
@@ -72,6 +77,9 @@ pub enum SiteError {
     /// A file could not be read or written.
     #[error(transparent)]
     Format(#[from] FormatError),
+    /// Predicted spans lie outside their text and `strict` was asked for.
+    #[error("{} predicted span(s) lie outside their text:\n{}", .0.len(), .0.join("\n"))]
+    OutsideText(Vec<String>),
     /// A file's contents were refused by the workbench.
     #[error("{path}: {message}")]
     Invalid {
@@ -116,12 +124,17 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
     };
     let mut bench = Workbench::new();
     let mut raw_texts = serde_json::Map::new();
+    let mut text_lengths = HashMap::new();
     for path in sorted_files(&inputs.raw_text_dir, "txt")? {
         let name = file_name(&path);
         if !wanted(name.trim_end_matches(".txt")) {
             continue;
         }
         let text = read_raw_text(&path)?;
+        text_lengths.insert(
+            name.trim_end_matches(".txt").to_string(),
+            text.chars().count(),
+        );
         bench.add_raw_text(&name, &text);
         raw_texts.insert(name, json!(text));
     }
@@ -149,12 +162,18 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
         None => None,
     };
     let mut predictions = Vec::new();
+    let mut outside = Vec::new();
     for path in &inputs.predictions {
         let name = file_name(path);
         let mut text = read_utf8(path)?;
+        let files = parse_predictions(&text, &path.display().to_string())?;
+        for problem in spans_outside_text(&files, |id| text_lengths.get(id).copied()) {
+            if wanted(&problem.file_name) {
+                outside.push(format!("{}: {problem}", path.display()));
+            }
+        }
         if keep.is_some() {
             // Keep only the split's documents (the page gets less to load).
-            let files = parse_predictions(&text, &path.display().to_string())?;
             let kept: Vec<_> = files.into_iter().filter(|f| wanted(&f.file_name)).collect();
             text = predictions_to_string(&kept);
         }
@@ -162,6 +181,9 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
             .add_predictions(&name, &text)
             .map_err(|e| invalid(path, e))?;
         predictions.push(json!({"name": name, "json": text}));
+    }
+    if inputs.strict && !outside.is_empty() {
+        return Err(SiteError::OutsideText(outside));
     }
     let mut rollouts = Vec::new();
     for path in &inputs.rollouts {
@@ -208,6 +230,6 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
         index: out.join("index.html"),
         documents: bench.documents().len(),
         has_gold: bench.has_gold(),
-        warnings: bench.warnings(),
+        warnings: bench.warnings().into_iter().chain(outside).collect(),
     })
 }

@@ -3,7 +3,7 @@
 "use strict";
 
 const CATEGORIES = ["", "Contact related", "Gathering additional information", "Defining problem",
-  "Treatment goal", "Drug", "Therapeutic procedure", "Evaluating test result", "Deferment",
+  "Treatment goal", "Drug", "Therapeutic procedure related", "Evaluating test result", "Deferment",
   "Advice and precaution"];
 const PARAMS = ["min_cluster_iou", "min_pairwise_iou", "min_cluster_support", "min_iou_same_cat"];
 const BAR = 4; // pixels per span line
@@ -215,6 +215,7 @@ function renderDocument() {
   const box = $("doc-text");
   box.replaceChildren();
   $("legend").replaceChildren();
+  box.removeAttribute("data-focus");
   $("doc-title").textContent = id || "No document";
   if (!id) return;
   const doc = JSON.parse(state.viewer.document(id));
@@ -224,17 +225,21 @@ function renderDocument() {
   lanes.push({ name: `merged (${settings().voter})`, key: "merged", spans: (state.merged[id] || { spans: [] }).spans });
   if (doc.gold) lanes.push({ name: "gold", key: "gold", spans: doc.gold });
   let offset = 0;
-  for (const lane of lanes) {
+  lanes.forEach((lane, k) => {
     lane.spans = lane.spans.filter((s) => s[1] <= chars.length);
     const l = levels(lane.spans);
     lane.level = l.level;
     lane.offset = offset;
     offset += Math.max(l.count, 1) + 1;
+    // The lanes' lines sit under the text in this order; hovering a name shows its lines alone.
     const tag = document.createElement("span");
     tag.textContent = `${lane.name}: ${lane.spans.length}`;
     tag.dataset.lane = lane.key;
+    tag.title = `${ordinal(k + 1)} group of lines under the text; hover to show only this one's spans`;
+    tag.addEventListener("mouseenter", () => focusLane(lane.key));
+    tag.addEventListener("mouseleave", () => focusLane(null));
     $("legend").appendChild(tag);
-  }
+  });
   const height = offset * BAR;
   // Cut the text at every span boundary and at whitespace.
   const cuts = new Set([0, chars.length]);
@@ -264,6 +269,7 @@ function renderDocument() {
           bar.style.bottom = `${height - (lane.offset + lane.level[i] + 1) * BAR}px`;
           bar.dataset.lane = lane.key;
           bar.dataset.span = `${s[0]}-${s[1]}-${s[2]}`;
+          bar.title = `${lane.name}: ${CATEGORIES[s[2]]}`;
           bar.addEventListener("mouseenter", () => showDetails(id, lane, s, chars));
           piece.appendChild(bar);
           bars += 1;
@@ -275,6 +281,30 @@ function renderDocument() {
     fragment.appendChild(piece);
   }
   box.appendChild(fragment);
+}
+
+function ordinal(n) { return n === 1 ? "1st" : n === 2 ? "2nd" : n === 3 ? "3rd" : `${n}th`; }
+
+// Dims every span line but those of lane `key` (none with null).
+function focusLane(key) {
+  const box = $("doc-text");
+  if (key === null) box.removeAttribute("data-focus"); else box.dataset.focus = key;
+  for (const bar of box.querySelectorAll(".bar")) bar.classList.toggle("dim", key !== null && bar.dataset.lane !== key);
+  for (const tag of $("legend").querySelectorAll("span")) tag.classList.toggle("focus", tag.dataset.lane === key);
+}
+
+// The nine categories' colours, once.
+function categoryLegend() {
+  const box = $("categories");
+  box.replaceChildren();
+  for (let c = 1; c < CATEGORIES.length; c++) {
+    const item = document.createElement("span");
+    item.dataset.category = String(c);
+    const swatch = document.createElement("span");
+    swatch.className = `swatch cat-${c}`;
+    item.append(swatch, CATEGORIES[c]);
+    box.appendChild(item);
+  }
 }
 
 function showDetails(id, lane, span, chars) {
@@ -437,6 +467,7 @@ function renderRollouts() {
 // ---- start ----------------------------------------------------------------------------------
 
 async function main() {
+  categoryLegend();
   try {
     const base64 = window.LAMAR_WASM_BASE64;
     const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));

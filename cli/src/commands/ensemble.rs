@@ -6,9 +6,13 @@ use lamar_core::ensemble::input::read_models;
 use lamar_core::ensemble::registry::{VOTER_NAMES, VoterSettings, check_thresholds, voter_by_name};
 use lamar_core::ensemble::scc::{BoundaryVote, SccParams};
 use lamar_core::ensemble::{explanations_json, merge_all, prediction_files};
-use lamar_core::formats::predictions::write_predictions;
+use lamar_core::formats::predictions::{
+    OutsideText, read_predictions, spans_outside_text, write_predictions,
+};
+use lamar_core::formats::raw_text::{raw_text_path, read_raw_text};
 use lamar_core::formats::{read_utf8, write_atomic};
 use lamar_plugins::PluginHost;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Which voter merges the models: a built-in one (by its name in
@@ -91,6 +95,14 @@ pub struct EnsembleArgs {
     /// Also write, per document, the model weights and clusters behind the result.
     #[arg(long)]
     pub explain: Option<PathBuf>,
+    /// Folder of raw texts (`<id>.txt`): with it, spans past their text's end are reported too
+    /// (without it, only negative offsets).
+    #[arg(long)]
+    pub raw_text_dir: Option<PathBuf>,
+    /// Refuse predictions with spans outside their text instead of warning about each (the
+    /// voters drop negative offsets either way).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub limits: super::plugin::LimitsArgs,
 }
@@ -133,6 +145,7 @@ impl EnsembleArgs {
 
 /// Runs `lamar ensemble`.
 pub fn run(args: &EnsembleArgs) -> Result<()> {
+    super::outside::report(&outside_text(args)?, args.strict)?;
     let raw = read_models(&args.predictions)?;
     let (name, merged) = match &args.voter {
         VoterChoice::Builtin(name) => {
@@ -160,4 +173,31 @@ pub fn run(args: &EnsembleArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Every predicted span outside its text: negative offsets, and with `--raw-text-dir` ends past
+/// the text (documents without a text file there are checked for negative offsets only).
+fn outside_text(args: &EnsembleArgs) -> Result<Vec<(PathBuf, OutsideText)>> {
+    let mut lengths: HashMap<String, Option<usize>> = HashMap::new();
+    let mut found = Vec::new();
+    for path in &args.predictions {
+        let files = read_predictions(path)?;
+        if let Some(dir) = &args.raw_text_dir {
+            for file in &files {
+                if !lengths.contains_key(&file.file_name) {
+                    let text_path = raw_text_path(dir, &file.file_name);
+                    let len = match text_path.is_file() {
+                        true => Some(read_raw_text(&text_path)?.chars().count()),
+                        false => None,
+                    };
+                    lengths.insert(file.file_name.clone(), len);
+                }
+            }
+        }
+        let length = |id: &str| lengths.get(id).copied().flatten();
+        for problem in spans_outside_text(&files, length) {
+            found.push((path.clone(), problem));
+        }
+    }
+    Ok(found)
 }

@@ -52,6 +52,10 @@ pub struct EvaluateArgs {
     /// Token F1 labelling: `official` (first span wins) or `lamar` (overlaps are ambiguous).
     #[arg(long, default_value = "official")]
     pub token_f1: TokenF1Rule,
+    /// Refuse predictions with spans outside their text (negative offsets, or past the text's
+    /// end) instead of warning about each (the scorer drops them either way).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl EvaluateArgs {
@@ -79,6 +83,7 @@ impl EvaluateArgs {
 /// Runs `lamar evaluate`.
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     let evaluated = evaluate_files(&args.input_paths(), args.scorer_options())?;
+    super::outside::report(&evaluated.outside_text, args.strict)?;
     if let Some(split) = args.split.as_ref().filter(|_| evaluated.split_applied) {
         for predicted in &evaluated.predicted_documents {
             println!(

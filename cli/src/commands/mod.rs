@@ -7,6 +7,7 @@ pub mod export;
 pub mod grpo;
 pub mod infer;
 pub mod offsets;
+pub mod outside;
 pub mod plugin;
 pub mod pseudo;
 pub mod reward;

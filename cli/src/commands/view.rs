@@ -49,6 +49,10 @@ pub struct ViewArgs {
     /// The viewer's WebAssembly package (wasm-bindgen output of lamar-wasm).
     #[arg(long, default_value = "target/lamar-web/pkg")]
     pub pkg: PathBuf,
+    /// Refuse predictions with spans outside their text (negative offsets, or past the text's
+    /// end) instead of warning about each (the page never draws them).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl ViewArgs {
@@ -64,6 +68,7 @@ impl ViewArgs {
             retrieval: self.retrieval.clone(),
             notes: self.notes.clone(),
             pkg: self.pkg.clone(),
+            strict: self.strict,
         }
     }
 }

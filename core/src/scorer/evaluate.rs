@@ -4,6 +4,7 @@
 
 use super::load::{InputPaths, LoadError, load_inputs};
 use super::{Evaluation, ScoreError, Scorer, ScorerOptions};
+use crate::formats::predictions::OutsideText;
 use std::path::PathBuf;
 
 /// Why files could not be scored.
@@ -36,6 +37,8 @@ pub struct Evaluated {
     pub predicted_documents: Vec<usize>,
     /// Whether a split file restricted the documents.
     pub split_applied: bool,
+    /// Predicted spans outside their text, with their predictions file (not scored).
+    pub outside_text: Vec<(PathBuf, OutsideText)>,
 }
 
 /// Loads `paths` and scores each predictions file with the same gold.
@@ -66,5 +69,6 @@ pub fn evaluate_files(
         gold_documents: inputs.gold.len(),
         predicted_documents: inputs.predictions.iter().map(|(_, p)| p.len()).collect(),
         split_applied: inputs.split_applied,
+        outside_text: inputs.outside_text,
     })
 }

@@ -11,7 +11,9 @@
 
 use crate::formats::FormatError;
 use crate::formats::gold::{GoldAnnotation, read_gold_file};
-use crate::formats::predictions::{PredictedSpan, read_predictions};
+use crate::formats::predictions::{
+    OutsideText, PredictedSpan, read_predictions, spans_outside_text,
+};
 use crate::formats::raw_text::{raw_text_path, read_raw_text};
 use crate::formats::split::read_split;
 use crate::formats::stats::{StatsRow, read_stats};
@@ -74,6 +76,9 @@ pub struct Inputs {
     pub stats: Option<Vec<StatsRow>>,
     /// Whether a split file restricted the documents.
     pub split_applied: bool,
+    /// Predicted spans outside their document's text (of the documents scored), with their
+    /// predictions file: the scorer drops them, the caller reports them.
+    pub outside_text: Vec<(PathBuf, OutsideText)>,
 }
 
 fn gold_from(
@@ -130,12 +135,15 @@ pub fn load_inputs(paths: &InputPaths) -> Result<Inputs, LoadError> {
         }
     }
     let mut predictions = Vec::with_capacity(paths.predictions.len());
+    let mut entries = Vec::with_capacity(paths.predictions.len());
     for path in &paths.predictions {
+        let files = read_predictions(path)?;
         let mut by_file = BTreeMap::new();
-        for entry in read_predictions(path)? {
-            by_file.insert(entry.file_name, entry.predictions);
+        for entry in &files {
+            by_file.insert(entry.file_name.clone(), entry.predictions.clone());
         }
         predictions.push((path.clone(), by_file));
+        entries.push(files);
     }
     let split_applied = paths.split.is_some();
     if let Some(split) = &paths.split {
@@ -160,6 +168,16 @@ pub fn load_inputs(paths: &InputPaths) -> Result<Inputs, LoadError> {
         }
         raw_texts.insert(id.clone(), read_raw_text(&path)?);
     }
+    // Only the documents scored (those in the split).
+    let mut outside_text = Vec::new();
+    for ((path, by_file), files) in predictions.iter().zip(&entries) {
+        let length = |id: &str| raw_texts.get(id).map(|t: &String| t.chars().count());
+        for problem in spans_outside_text(files, length) {
+            if by_file.contains_key(&problem.file_name) {
+                outside_text.push((path.clone(), problem));
+            }
+        }
+    }
     let stats = match &paths.stats {
         Some(p) => Some(read_stats(p)?),
         None => None,
@@ -170,5 +188,6 @@ pub fn load_inputs(paths: &InputPaths) -> Result<Inputs, LoadError> {
         raw_texts,
         stats,
         split_applied,
+        outside_text,
     })
 }

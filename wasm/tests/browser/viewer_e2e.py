@@ -93,7 +93,11 @@ try:
                            titles: Array.from(document.querySelectorAll('#retrieval-panes h3')).map(e => e.textContent),
                            texts: Array.from(document.querySelectorAll('#retrieval-panes pre')).map(e => e.textContent),
                            missing: document.querySelectorAll('#retrieval-panes pre.missing').length};
-        return {scores, doc, merged_spans: merged.size, errors, rollouts, retrieval, documents: document.querySelectorAll('#doc-list li').length};
+        const categories = Array.from(document.querySelectorAll('#categories > span')).map(e => e.textContent);
+        const lane_names = Array.from(document.querySelectorAll('#legend span')).map(e => e.textContent);
+        const bar = document.querySelector('#doc-text .bar[data-lane=merged]');
+        const bar_title = bar ? bar.title : '';
+        return {scores, doc, merged_spans: merged.size, errors, rollouts, retrieval, categories, lane_names, bar_title, documents: document.querySelectorAll('#doc-list li').length};
     """
     call("POST", f"/session/{sid}/url", {"url": f"http://127.0.0.1:{web_port}/index.html"})
     started = time.time()
@@ -126,6 +130,16 @@ try:
     os.makedirs(os.path.dirname(os.path.abspath(screenshot)), exist_ok=True)
     with open(screenshot, "wb") as f:
         f.write(base64.b64decode(png))
+    # Hovering a lane's name dims every other lane's lines.
+    focus = js("""const tag = document.querySelector('#legend span[data-lane=merged]');
+                  tag.dispatchEvent(new MouseEvent('mouseenter'));
+                  const bars = Array.from(document.querySelectorAll('#doc-text .bar'));
+                  const shown = bars.filter(b => !b.classList.contains('dim'));
+                  const result = {bars: bars.length, shown: shown.length,
+                                  shown_lanes: Array.from(new Set(shown.map(b => b.dataset.lane)))};
+                  tag.dispatchEvent(new MouseEvent('mouseleave'));
+                  result.dim_after = document.querySelectorAll('#doc-text .bar.dim').length;
+                  return result;""")
     # Bad input: a malformed file, spans beyond a document's end, an unknown file type. The page
     # must say what is wrong and keep working.
     bad = js("""addFile('broken.json', '[{"file_name": ');
@@ -140,7 +154,7 @@ try:
                           lanes: document.querySelectorAll('#legend span').length,
                           status: document.getElementById('status').textContent};""")
     call("DELETE", f"/session/{sid}")
-    print(json.dumps({"before": before, "after": after, "details": details, "timing": timing, "bad": bad}))
+    print(json.dumps({"before": before, "after": after, "details": details, "focus": focus, "timing": timing, "bad": bad}))
 finally:
     driver.terminate()
     server.shutdown()

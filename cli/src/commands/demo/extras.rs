@@ -158,6 +158,7 @@ pub(super) fn viewer(
             rollouts: Vec::new(),
             retrieval: Vec::new(),
             notes: Vec::new(),
+            strict: false,
             pkg: args.viewer_pkg.clone(),
         },
         &site,
