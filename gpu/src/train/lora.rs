@@ -180,7 +180,7 @@ impl TrainableLora {
 
     /// `y + s·(x Aᵀ) Bᵀ` for module `path` (`y` itself when the adapter has no pair there): the
     /// projection `y` of `x` with this adapter's delta added. A frozen adapter on CUDA does it in
-    /// one kernel for a decoding step's few rows ([`crate::kernels::lora::lora_add`]), which a
+    /// one kernel for a decoding step's few rows (`kernels::lora::lora_add` in CUDA builds), which a
     /// CUDA graph can capture; otherwise it is [`TrainableLora::delta`] and an addition.
     pub fn add_delta(&self, path: &str, x: &Tensor, y: Tensor) -> Result<Tensor> {
         #[cfg(feature = "cuda")]
