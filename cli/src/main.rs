@@ -4,6 +4,7 @@
 
 mod commands;
 mod progress;
+mod viewer_package;
 
 use clap::{Parser, Subcommand};
 

@@ -335,3 +335,64 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
     );
     eprintln!("in-browser timing: {}", got["timing"]);
 }
+
+/// An installed `lamar` writes the viewer from any folder: the package `wasm/build-web.sh`
+/// built is compiled in (`cli/build.rs`), so `lamar view` without `--pkg`, run from a folder
+/// with no package under it, writes the same site files as with `--pkg` naming the package.
+#[test]
+fn lamar_view_writes_its_compiled_in_package_from_any_folder() {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pkg = workspace.join("target/lamar-web/pkg");
+    if !pkg.join("lamar_wasm_bg.wasm").is_file() {
+        assert!(
+            std::env::var_os("LAMAR_REQUIRE_BROWSER").is_none(),
+            "LAMAR_REQUIRE_BROWSER is set but target/lamar-web/pkg is missing"
+        );
+        eprintln!("SKIPPED compiled-in viewer test: no target/lamar-web/pkg (wasm/build-web.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    lamar(&[
+        "synth",
+        "--out",
+        p(&corpus),
+        "--docs",
+        "8",
+        "--seed",
+        "3",
+        "--simulate-models",
+        "1",
+    ]);
+    let model = corpus.join("predictions/model_0.json");
+    let view = |site: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lamar"))
+            .current_dir(dir.path())
+            .args([
+                "view",
+                "--raw-text-dir",
+                p(&corpus.join("raw_text")),
+                "--predictions",
+                p(&model),
+                "--out",
+                site,
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "lamar view {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    view("compiled-in", &[]);
+    view("from-folder", &["--pkg", p(&pkg)]);
+    for file in ["lamar_wasm.js", "lamar_wasm_bytes.js", "index.html"] {
+        let read = |site: &str| std::fs::read(dir.path().join(site).join(file)).unwrap();
+        assert!(
+            read("compiled-in") == read("from-folder"),
+            "{file} differs between the compiled-in package and target/lamar-web/pkg"
+        );
+    }
+}

@@ -8,7 +8,8 @@
 # and optimiser timed apart). transformers: gpu/tools/transformers_grpo_rollout.py (generate with
 # a fresh PEFT adapter, TRL's rollout without vLLM) with BASELINE_NEW_TOKENS new tokens (default
 # NEW_TOKENS; fewer keeps the call short: its tokens/s is what is compared). Results in
-# OUT_DIR/lamar.jsonl, OUT_DIR/transformers.jsonl and OUT_DIR/table.md.
+# OUT_DIR/lamar.jsonl, OUT_DIR/transformers.jsonl and OUT_DIR/table.md. LAMAR_GRPO_ARGS: more
+# grpo-bench arguments (e.g. --compare-unshared: the update also without the shared prompt).
 # Needs target/cuda/grpo-bench.gz (gpu/tools/build-cuda.sh) and target/wheels (PEFT).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,7 +30,7 @@ if [ ! -f "$Q4B/snapshot/config.json" ]; then
     grep -v Warning | tail -2 >"$OUT/snapshot.txt"
 fi
 "$WORK/grpo-bench" --model "$Q4B/snapshot" --prompt-tokens "$PROMPT" --new-tokens "$NEW" \
-  2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
+  ${LAMAR_GRPO_ARGS:-} 2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
 if ! python3 -c 'import peft' 2>/dev/null; then
   pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
   export PYTHONPATH=$WORK/pp
@@ -50,6 +51,12 @@ for t in theirs:
     print(f'| transformers {t["transformers"]} + PEFT generate | {t["new_tokens"]:,} | {t["rollout_s"]:.2f} s | {t["rollout_tok_per_s"]:,.0f} | — | — | — | — |')
 for o in ours:
     print(f'| lamar | {o["new_tokens"]:,} | {o["rollout_s"]:.2f} s | {o["rollout_tok_per_s"]:,.0f} | {o["scoring_s"]:.3f} s | {o["update_s"]:.2f} s | {o["optimiser_s"]:.3f} s | {o["step_s"]:.2f} s |')
+for o in ours:
+    if o.get("unshared"):
+        u = o["unshared"]
+        print(f'\nstep {o["step"]}: update with the prompt shared {o["update_s"]:.2f} s, whole sequences '
+              f'{u["update_s"]:.2f} s; gradients differ by {u["grad_relative_difference"]:.2e} (relative norm); '
+              f'log-prob drift {o["logprob_drift"]:.3f} shared, {u["logprob_drift"]:.3f} whole')
 if ours and theirs:
     o, t = ours[-1], theirs[-1]
     full = t["rollout_s"] * o["new_tokens"] / t["new_tokens"]

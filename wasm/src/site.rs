@@ -45,10 +45,44 @@ pub struct SiteInputs {
     /// Notes to show beside them (JSON Lines with `file_id` and `text` or `raw_text`: the
     /// chosen notes `lamar pseudo retrieve --inference-input` wrote, or the extracted notes).
     pub notes: Vec<PathBuf>,
-    /// The viewer's WebAssembly package (`lamar_wasm.js`, `lamar_wasm_bg.wasm`).
-    pub pkg: PathBuf,
+    /// The viewer's WebAssembly package.
+    pub pkg: ViewerPackage,
     /// Refuse predictions with spans outside their text instead of warning about them.
     pub strict: bool,
+}
+
+/// The viewer's WebAssembly package: wasm-bindgen's glue (`lamar_wasm.js`) and module
+/// (`lamar_wasm_bg.wasm`).
+#[derive(Debug, Clone)]
+pub enum ViewerPackage {
+    /// A folder holding both files (`wasm/build-web.sh` writes `target/lamar-web/pkg`).
+    Folder(PathBuf),
+    /// Both files' contents, e.g. compiled into a binary so that it writes sites from any
+    /// folder.
+    Bytes {
+        /// `lamar_wasm.js`.
+        glue: &'static str,
+        /// `lamar_wasm_bg.wasm`.
+        module: &'static [u8],
+    },
+}
+
+impl ViewerPackage {
+    /// The glue and the module, read from the folder or as compiled in.
+    fn load(&self) -> Result<(String, Vec<u8>), SiteError> {
+        match self {
+            ViewerPackage::Folder(dir) => {
+                let glue = dir.join("lamar_wasm.js");
+                let module = dir.join("lamar_wasm_bg.wasm");
+                if !glue.is_file() || !module.is_file() {
+                    return Err(SiteError::MissingPackage(dir.clone()));
+                }
+                let bytes = std::fs::read(&module).map_err(|e| FormatError::io(&module, e))?;
+                Ok((read_utf8(&glue)?, bytes))
+            }
+            ViewerPackage::Bytes { glue, module } => Ok((glue.to_string(), module.to_vec())),
+        }
+    }
 }
 
 /// What was written.
@@ -108,11 +142,7 @@ fn file_name(path: &Path) -> String {
 
 /// Writes the site into `out` (created if missing).
 pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteError> {
-    let glue = inputs.pkg.join("lamar_wasm.js");
-    let module = inputs.pkg.join("lamar_wasm_bg.wasm");
-    if !glue.is_file() || !module.is_file() {
-        return Err(SiteError::MissingPackage(inputs.pkg.clone()));
-    }
+    let (glue, module) = inputs.pkg.load()?;
     let keep: Option<HashSet<String>> = match &inputs.split {
         Some(path) => Some(read_split(path)?.into_iter().collect()),
         None => None,
@@ -215,9 +245,8 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
     for (name, contents) in PAGE {
         write_atomic(&out.join(name), contents.as_bytes())?;
     }
-    write_atomic(&out.join("lamar_wasm.js"), read_utf8(&glue)?.as_bytes())?;
-    let bytes = std::fs::read(&module).map_err(|e| FormatError::io(&module, e))?;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    write_atomic(&out.join("lamar_wasm.js"), glue.as_bytes())?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&module);
     write_atomic(
         &out.join("lamar_wasm_bytes.js"),
         format!("window.LAMAR_WASM_BASE64 = \"{encoded}\";\n").as_bytes(),

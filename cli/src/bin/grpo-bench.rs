@@ -1,11 +1,12 @@
 //! One GRPO step of a Qwen3.5 snapshot, end to end, with its time split into rollout, scoring,
-//! update (the log-probability pass and backward of every completion) and optimiser (run on the
+//! update (the log-probability pass and backward of every completion, the prompt's pass shared)
+//! and optimiser (run on the
 //! GPU machine by `gpu/tools/gpu-grpo-bench.sh`, which times transformers' `generate` with the
 //! same adapter in the same call).
 //!
 //! ```text
 //! grpo-bench --model DIR [--prompt-tokens 3000] [--new-tokens 2048] [--generations 8]
-//!            [--steps 2] [--device cuda|cpu] [--dtype bf16|f32]
+//!            [--steps 2] [--device cuda|cpu] [--dtype bf16|f32] [--compare-unshared]
 //! ```
 //!
 //! The prompt is `--prompt-tokens` random ids (seeded); the policy is the snapshot with a fresh
@@ -66,6 +67,11 @@ struct Args {
     /// Precision of the frozen model: bf16 or f32.
     #[arg(long, default_value = "bf16")]
     dtype: String,
+    /// In the last step, also run the update without sharing the prompt's pass (one whole
+    /// sequence per completion) and report its time and how far its gradients are from the
+    /// shared pass's.
+    #[arg(long)]
+    compare_unshared: bool,
 }
 
 fn as_text(ids: &[u32]) -> String {
@@ -127,6 +133,7 @@ fn main() -> Result<()> {
         temperature: 1.0,
         head_chunk: 1024,
         backward: Backward::Recompute,
+        share_prompt: true,
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.prompt_tokens as u64);
     for step in 0..args.steps {
@@ -182,6 +189,30 @@ fn main() -> Result<()> {
         )?;
         device.synchronize()?;
         let update_s = t2.elapsed().as_secs_f64();
+        let unshared = if args.compare_unshared && step + 1 == args.steps {
+            let t = Instant::now();
+            let plain = UpdateSettings {
+                share_prompt: false,
+                ..settings
+            };
+            let other =
+                policy_update(&model, &lora, &vars, &prompt, &rollouts, &advantage, &plain)?;
+            device.synchronize()?;
+            let seconds = t.elapsed().as_secs_f64();
+            let difference: Vec<candle_core::Tensor> = update
+                .grads
+                .iter()
+                .zip(&other.grads)
+                .map(|(a, b)| a - b)
+                .collect::<candle_core::Result<_>>()?;
+            Some(serde_json::json!({
+                "update_s": seconds,
+                "grad_relative_difference": global_norm(&difference)? / global_norm(&other.grads)?,
+                "logprob_drift": other.max_drift,
+            }))
+        } else {
+            None
+        };
         let t3 = Instant::now();
         let norm = global_norm(&update.grads)?;
         optimiser.step_scaled(&vars, &update.grads, 5e-5, clip_factor(norm, 0.2))?;
@@ -209,6 +240,7 @@ fn main() -> Result<()> {
                 "grad_norm": norm,
                 "logprob_drift": update.max_drift,
                 "advantages_forced": forced,
+                "unshared": unshared,
             })
         );
     }

@@ -317,6 +317,7 @@ pub fn grpo(args: &GrpoArgs) -> Result<()> {
                 temperature: args.temperature,
                 head_chunk: 1024,
                 backward: Backward::Recompute,
+                share_prompt: true,
             },
             learning_rate: args.lr,
             max_grad_norm: args.max_grad_norm,

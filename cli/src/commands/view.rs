@@ -12,7 +12,8 @@ use std::path::PathBuf;
 /// every model's spans, the merged result and the gold as separate lines under the text, the
 /// clusters and model weights behind each merged span, scores per system and per document, and
 /// sliders for the consensus thresholds that recompute live. More files can be dropped onto the
-/// page. The WebAssembly package comes from --pkg (build it with wasm/build-web.sh).
+/// page. The WebAssembly package is compiled into lamar when wasm/build-web.sh built it first;
+/// --pkg names another.
 #[derive(Args, Debug)]
 pub struct ViewArgs {
     /// Folder of raw texts (`<id>.txt`).
@@ -46,9 +47,12 @@ pub struct ViewArgs {
     /// Folder to write the site into.
     #[arg(long)]
     pub out: PathBuf,
-    /// The viewer's WebAssembly package (wasm-bindgen output of lamar-wasm).
-    #[arg(long, default_value = "target/lamar-web/pkg")]
-    pub pkg: PathBuf,
+    /// The viewer's WebAssembly package (wasm-bindgen output of lamar-wasm: a folder with
+    /// lamar_wasm.js and lamar_wasm_bg.wasm). Default: the package compiled into this binary
+    /// (when wasm/build-web.sh had built it before lamar was built), else
+    /// target/lamar-web/pkg under the current folder.
+    #[arg(long)]
+    pub pkg: Option<PathBuf>,
     /// Refuse predictions with spans outside their text (negative offsets, or past the text's
     /// end) instead of warning about each (the page never draws them).
     #[arg(long)]
@@ -67,7 +71,7 @@ impl ViewArgs {
             rollouts: self.rollouts.clone(),
             retrieval: self.retrieval.clone(),
             notes: self.notes.clone(),
-            pkg: self.pkg.clone(),
+            pkg: crate::viewer_package::choose(self.pkg.as_deref()),
             strict: self.strict,
         }
     }

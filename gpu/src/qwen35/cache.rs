@@ -84,6 +84,22 @@ impl AttentionCache {
         self.filled()
     }
 
+    /// A training pass's append: the new keys and values joined after the old ones as new
+    /// tensors (differentiable in both, where [`Self::append`] writes into buffers), which the
+    /// cache then holds exactly.
+    pub(super) fn join(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (k, v) = match &self.buffers {
+            Some(_) => {
+                let (old_k, old_v) = self.filled()?;
+                (Tensor::cat(&[&old_k, k], 2)?, Tensor::cat(&[&old_v, v], 2)?)
+            }
+            None => (k.clone(), v.clone()),
+        };
+        self.len = k.dim(2)?;
+        self.buffers = Some((k.clone(), v.clone()));
+        Ok((k, v))
+    }
+
     /// The key and value buffers, grown when `t` more columns do not fit (geometrically, or to
     /// the capacity the [`Cache`] reserved); `like` gives the dtype and device.
     pub(super) fn make_room(
@@ -196,6 +212,42 @@ pub enum LayerCache {
     Attention(AttentionCache),
     /// A DeltaNet layer's convolution history and recurrent state.
     DeltaNet(DeltaNetCache),
+}
+
+impl LayerCache {
+    /// What the layer carries, as tensors: the keys and values seen `(B, kv_heads, len,
+    /// head_dim)`, or the convolution history and the recurrent state. Training's shared
+    /// prefix passes them from the prefix to each continuation, and gradients back.
+    pub(crate) fn tensors(&self) -> Result<Vec<Tensor>> {
+        match self {
+            LayerCache::Attention(c) => {
+                let (k, v) = c.filled()?;
+                Ok(vec![k, v])
+            }
+            LayerCache::DeltaNet(DeltaNetCache {
+                conv: Some(conv),
+                state: Some(state),
+            }) => Ok(vec![conv.clone(), state.clone()]),
+            LayerCache::DeltaNet(_) => {
+                candle_core::bail!("an empty DeltaNet cache has no state")
+            }
+        }
+    }
+
+    /// A cache of the same kind holding `tensors` (as [`Self::tensors`] gives them).
+    pub(crate) fn holding(&self, tensors: &[Tensor]) -> Result<LayerCache> {
+        match (self, tensors) {
+            (LayerCache::Attention(_), [k, v]) => Ok(LayerCache::Attention(AttentionCache {
+                buffers: Some((k.clone(), v.clone())),
+                len: k.dim(2)?,
+            })),
+            (LayerCache::DeltaNet(_), [conv, state]) => Ok(LayerCache::DeltaNet(DeltaNetCache {
+                conv: Some(conv.clone()),
+                state: Some(state.clone()),
+            })),
+            _ => candle_core::bail!("tensors for another kind of layer cache"),
+        }
+    }
 }
 
 /// Everything a batch of sequences carries from one forward call to the next.

@@ -188,11 +188,13 @@ impl Qwen35Model {
         t: usize,
         cache: Option<&mut Cache>,
     ) -> Result<Step> {
-        self.step_with(mask, b, t, cache, false)
+        self.step_with(mask, b, t, cache, false, 0)
     }
 
     /// [`Self::step`]; with `causal_blocks` (a training pass: no cache, no padding), without
-    /// the `[T × S]` causal bias, which attention then applies itself.
+    /// the `[T × S]` causal bias, which attention then applies itself. Without a cache, the
+    /// tokens' positions start at `start` (a training pass over a continuation of `start`
+    /// earlier tokens).
     fn step_with(
         &self,
         mask: Option<&Tensor>,
@@ -200,9 +202,17 @@ impl Qwen35Model {
         t: usize,
         cache: Option<&mut Cache>,
         causal_blocks: bool,
+        start: usize,
     ) -> Result<Step> {
         let device = self.embed.embeddings().device();
-        let (mut fresh_positions, mut fresh_seen) = (Vec::new(), None);
+        let first = u32::try_from(start)
+            .map_err(|_| candle_core::Error::Msg(format!("position {start} is out of range")))?;
+        let mut fresh_positions = if start > 0 {
+            vec![first; b]
+        } else {
+            Vec::new()
+        };
+        let mut fresh_seen = None;
         let (next_position, seen_before, reserve) = match cache {
             Some(cache) => (&mut cache.next_position, &mut cache.seen, cache.reserve),
             None => (&mut fresh_positions, &mut fresh_seen, 0),
@@ -404,19 +414,21 @@ impl Qwen35Model {
         self.norm.forward(&h)
     }
 
-    /// The context of a cache-free training pass over `(b, t)` tokens with `lora`, for a
-    /// caller that runs the layers one at a time ([`Qwen35Model::run_layer`]), as
-    /// recomputation in the backward pass does. Of the fused kernels only those with a
-    /// backward run (when the model allows them): the chunked delta rule's (`chunks`,
-    /// `train::delta_rule`) and flash attention (`flash`, `train::attention`); the others
-    /// write outside candle's autograd.
+    /// The context of a training pass over `(b, t)` tokens at positions `start..start + t`
+    /// with `lora`, for a caller that runs the layers one at a time
+    /// ([`Qwen35Model::run_layer`], or [`Qwen35Model::run_layer_cached`] after a prefix of
+    /// `start` tokens), as recomputation in the backward pass does. Of the fused kernels only
+    /// those with a backward run (when the model allows them): the chunked delta rule's
+    /// (`chunks`, `train::delta_rule`) and flash attention (`flash`, `train::attention`); the
+    /// others write outside candle's autograd.
     pub(crate) fn training_step(
         &self,
         b: usize,
         t: usize,
+        start: usize,
         lora: Arc<TrainableLora>,
     ) -> Result<Step> {
-        let mut step = self.step_with(None, b, t, None, true)?;
+        let mut step = self.step_with(None, b, t, None, true, start)?;
         step.fused = super::step::FusedKernels {
             chunks: self.fused.chunks,
             flash: self.fused.flash,
@@ -426,11 +438,18 @@ impl Qwen35Model {
         Ok(step)
     }
 
-    /// The context of the forward pass of activation checkpointing, whose activations are
-    /// kept, not differentiated: `lora` frozen ([`TrainableLora::frozen`]), so that nothing is
-    /// tracked and every fused kernel the model allows runs, as in inference.
-    pub(crate) fn checkpoint_step(&self, b: usize, t: usize, lora: &TrainableLora) -> Result<Step> {
-        let mut step = self.step_with(None, b, t, None, true)?;
+    /// The context of the forward pass of activation checkpointing (tokens at positions
+    /// `start..start + t`), whose activations are kept, not differentiated: `lora` frozen
+    /// ([`TrainableLora::frozen`]), so that nothing is tracked and every fused kernel the
+    /// model allows runs, as in inference.
+    pub(crate) fn checkpoint_step(
+        &self,
+        b: usize,
+        t: usize,
+        start: usize,
+        lora: &TrainableLora,
+    ) -> Result<Step> {
+        let mut step = self.step_with(None, b, t, None, true, start)?;
         step.lora = Some(Arc::new(lora.frozen()));
         Ok(step)
     }
@@ -462,6 +481,31 @@ impl Qwen35Model {
         };
         let out = self.layers[index].forward(&mut h, None, step, None)?;
         h + out
+    }
+
+    /// [`Qwen35Model::run_layer`] continuing from what `cache` holds (a training pass's
+    /// prefix: keys and values, or convolution history and state, tracked or not) and leaving
+    /// the layer's state after these tokens in it. In a training step (`causal_blocks`) the
+    /// cache's tensors are joined, not written into buffers, so that gradients reach them.
+    pub(crate) fn run_layer_cached(
+        &self,
+        index: usize,
+        residual: &Tensor,
+        step: &Step,
+        cache: &mut LayerCache,
+    ) -> Result<Tensor> {
+        let mut h = if step.fused.norm {
+            residual.copy()?
+        } else {
+            residual.clone()
+        };
+        let out = self.layers[index].forward(&mut h, None, step, Some(cache))?;
+        h + out
+    }
+
+    /// An empty cache for decoder layer `index`.
+    pub(crate) fn new_layer_cache(&self, index: usize) -> LayerCache {
+        self.layers[index].new_cache()
     }
 
     /// The final norm (what the LM head reads) of the residual stream after the last layer.

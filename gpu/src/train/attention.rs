@@ -26,11 +26,13 @@ pub fn block_rows(heads: usize, keys: usize) -> usize {
     (BUDGET / (4 * heads * keys.max(1))).clamp(64, 2048)
 }
 
-/// Softmax attention of `q` `(B, H, T, hd)` over `k`, `v` `(B, KVH, T, hd)` (H a multiple of
-/// KVH), query `i` seeing keys `0..=i`, scores scaled by `scale`; `(B, H, T, hd)` in `q`'s
+/// Softmax attention of `q` `(B, H, T, hd)` over `k`, `v` `(B, KVH, S, hd)` (H a multiple of
+/// KVH, `S ≥ T`): the queries are the last `T` of the `S` positions, so query `i` sees keys
+/// `0..=S − T + i` (with `S = T`, the usual causal square; with `S > T`, a continuation that
+/// also sees everything before it). Scores are scaled by `scale`; `(B, H, T, hd)` in `q`'s
 /// dtype. Differentiable in all three (see the module's documentation); `block` is the number
 /// of queries per block ([`block_rows`] chooses one). With `kernel`, bf16 inputs on CUDA with
-/// head size 256 run lamar's flash-attention kernels instead, forward and backward
+/// head size 256 and `S = T` run lamar's flash-attention kernels instead, forward and backward
 /// (`kernels::flash_attention`; the blocks are their reference).
 pub fn causal_attention(
     q: &Tensor,
@@ -42,7 +44,7 @@ pub fn causal_attention(
 ) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let (kb, kvh, kt, khd) = k.dims4()?;
-    if kb != b || kt != t || khd != hd || kvh == 0 || h % kvh != 0 || v.dims() != k.dims() {
+    if kb != b || kt < t || khd != hd || kvh == 0 || h % kvh != 0 || v.dims() != k.dims() {
         candle_core::bail!(
             "causal_attention: queries {:?}, keys {:?}, values {:?} do not fit",
             q.dims(),
@@ -58,7 +60,9 @@ pub fn causal_attention(
     let blocks = Blocks {
         scale,
         block: block.max(1),
-        kernel,
+        // lamar's kernels take the causal square only.
+        kernel: kernel && kt == t,
+        offset: kt - t,
     };
     let (out, lse) = blocks.forward(&q0, &k0, &v0)?;
     if !(q.track_op() || k.track_op() || v.track_op()) {
@@ -85,9 +89,12 @@ struct Blocks {
     /// Whether lamar's flash-attention kernels run where they take the inputs.
     #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
     kernel: bool,
+    /// Keys before the first query (`S − T`).
+    offset: usize,
 }
 
-/// One block of queries `r0..r1`: its rows stacked by key/value head, and the keys it sees.
+/// One block of queries `r0..r1`: its rows stacked by key/value head, and the keys it sees
+/// (`0..keys`, `keys = offset + r1`).
 struct Block {
     r0: usize,
     rows: usize,
@@ -101,7 +108,7 @@ impl Blocks {
             Block {
                 r0,
                 rows: r1 - r0,
-                keys: r1,
+                keys: self.offset + r1,
             }
         })
     }
@@ -123,9 +130,10 @@ impl Blocks {
         let (b, kvh, _, _) = k.dims4()?;
         let keys = k.narrow(2, 0, block.keys)?;
         let s = (qb.matmul(&keys.t()?)?.to_dtype(DType::F32)? * self.scale)?;
-        // Query r0 + i sees keys 0..=r0 + i.
+        // Query r0 + i (position offset + r0 + i) sees keys 0..=offset + r0 + i.
         let device = qb.device();
-        let query = Tensor::arange(block.r0 as u32, (block.r0 + block.rows) as u32, device)?
+        let first = self.offset + block.r0;
+        let query = Tensor::arange(first as u32, (first + block.rows) as u32, device)?
             .reshape((block.rows, 1))?;
         let key = Tensor::arange(0u32, block.keys as u32, device)?.reshape((1, block.keys))?;
         let mask = key.broadcast_gt(&query)?.where_cond(
@@ -198,7 +206,8 @@ impl Blocks {
         let delta =
             (dout.to_dtype(DType::F32)? * out.to_dtype(DType::F32)?)?.sum_keepdim(D::Minus1)?;
         let mut dq = Vec::new();
-        let mut dk = Tensor::zeros((b, kvh, t, hd), DType::F32, q.device())?;
+        let s = k.dim(2)?;
+        let mut dk = Tensor::zeros((b, kvh, s, hd), DType::F32, q.device())?;
         let mut dv = dk.clone();
         for block in self.each(t) {
             let rows = n * block.rows;
@@ -221,7 +230,7 @@ impl Blocks {
             let dq_b = (ds.matmul(&keys)?.to_dtype(DType::F32)? * self.scale)?;
             dq.push(dq_b.reshape((b, h, block.rows, hd))?);
             let dk_part = (ds.t()?.matmul(&qb)?.to_dtype(DType::F32)? * self.scale)?;
-            let pad = t - block.keys;
+            let pad = s - block.keys;
             dk = (dk + dk_part.pad_with_zeros(2, 0, pad)?)?;
             dv = (dv + dv_part.to_dtype(DType::F32)?.pad_with_zeros(2, 0, pad)?)?;
         }
@@ -303,10 +312,11 @@ mod tests {
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
     }
 
-    /// The plain form: every score of every head, then softmax, then values.
+    /// The plain form: every score of every head, then softmax, then values (the queries the
+    /// last `T` of the keys' `S` positions).
     fn plain(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
         let (b, h, t, hd) = q.dims4().unwrap();
-        let kvh = k.dim(1).unwrap();
+        let (kvh, keys) = (k.dim(1).unwrap(), k.dim(2).unwrap());
         let n = h / kvh;
         let s = (q
             .reshape((b, kvh, n * t, hd))
@@ -315,26 +325,26 @@ mod tests {
             .unwrap()
             * scale)
             .unwrap()
-            .reshape((b, kvh, n, t, t))
+            .reshape((b, kvh, n, t, keys))
             .unwrap();
-        let query = Tensor::arange(0u32, t as u32, &Device::Cpu)
+        let query = Tensor::arange((keys - t) as u32, keys as u32, &Device::Cpu)
             .unwrap()
             .reshape((t, 1))
             .unwrap();
-        let key = Tensor::arange(0u32, t as u32, &Device::Cpu)
+        let key = Tensor::arange(0u32, keys as u32, &Device::Cpu)
             .unwrap()
-            .reshape((1, t))
+            .reshape((1, keys))
             .unwrap();
         let mask = key
             .broadcast_gt(&query)
             .unwrap()
             .where_cond(
-                &Tensor::full(f32::NEG_INFINITY, (t, t), &Device::Cpu).unwrap(),
-                &Tensor::zeros((t, t), DType::F32, &Device::Cpu).unwrap(),
+                &Tensor::full(f32::NEG_INFINITY, (t, keys), &Device::Cpu).unwrap(),
+                &Tensor::zeros((t, keys), DType::F32, &Device::Cpu).unwrap(),
             )
             .unwrap();
         let p = super::super::ops::softmax_last_dim(&s.broadcast_add(&mask).unwrap()).unwrap();
-        p.reshape((b, kvh, n * t, t))
+        p.reshape((b, kvh, n * t, keys))
             .unwrap()
             .matmul(v)
             .unwrap()
@@ -362,14 +372,21 @@ mod tests {
     }
 
     /// Output and the three gradients equal the plain form's, for blocks that divide the
-    /// sequence, that do not, and one block for all.
+    /// sequence, that do not, and one block for all; for the causal square and for queries
+    /// that continue after 26 earlier keys.
     #[test]
     fn blocks_give_the_plain_forms_values_and_gradients() {
-        let (b, h, kvh, t, hd) = (2, 4, 2, 37, 8);
+        for (t, keys) in [(37, 37), (11, 37)] {
+            blocks_match_the_plain_form(t, keys);
+        }
+    }
+
+    fn blocks_match_the_plain_form(t: usize, keys: usize) {
+        let (b, h, kvh, hd) = (2, 4, 2, 8);
         let scale = 1.0 / (hd as f64).sqrt();
         let q = Var::from_tensor(&random(&[b, h, t, hd], 1)).unwrap();
-        let k = Var::from_tensor(&random(&[b, kvh, t, hd], 2)).unwrap();
-        let v = Var::from_tensor(&random(&[b, kvh, t, hd], 3)).unwrap();
+        let k = Var::from_tensor(&random(&[b, kvh, keys, hd], 2)).unwrap();
+        let v = Var::from_tensor(&random(&[b, kvh, keys, hd], 3)).unwrap();
         let weight = random(&[b, h, t, hd], 4);
         let want = plain(&q, &k, &v, scale);
         let want_grads = (&want * &weight)
@@ -380,7 +397,10 @@ mod tests {
             .unwrap();
         for block in [1, 5, 8, 37, 64] {
             let got = causal_attention(&q, &k, &v, scale, block, true).unwrap();
-            assert!(max_relative(&got, &want) < 1e-5, "block {block}: output");
+            assert!(
+                max_relative(&got, &want) < 1e-5,
+                "t {t}, keys {keys}, block {block}: output"
+            );
             let grads = (&got * &weight)
                 .unwrap()
                 .sum_all()
@@ -395,7 +415,7 @@ mod tests {
                 let error = max_relative(g, w);
                 assert!(
                     error < 1e-5,
-                    "block {block}: gradient of {name} off by {error}"
+                    "t {t}, keys {keys}, block {block}: gradient of {name} off by {error}"
                 );
             }
         }
@@ -410,6 +430,9 @@ mod tests {
         assert!(max_relative(&out, &plain(&q, &k, &k, 0.5)) < 1e-6);
         let wrong = random(&[1, 3, 6, 4], 7);
         assert!(causal_attention(&q, &wrong, &wrong, 0.5, 4, true).is_err());
+        // Fewer keys than queries: some queries would see nothing.
+        let short = random(&[1, 1, 5, 4], 8);
+        assert!(causal_attention(&q, &short, &short, 0.5, 4, true).is_err());
         assert_eq!(block_rows(16, 24_576), 341);
         assert_eq!(block_rows(16, 10), 2048);
     }

@@ -108,25 +108,38 @@ fn kernel_chunks(inputs: &CarryInputs) -> crate::kernels::deltanet_chunks::Delta
 }
 
 /// The adjoint recurrence: `dv'` `(BH, N, C, dv)` and the gradient of the state after each
-/// chunk `(BH, N, dk, dv)`.
-fn adjoint(inputs: &CarryInputs, grad: &Tensor, kernel: bool) -> Result<(Tensor, Tensor)> {
+/// chunk `(BH, N, dk, dv)`, from the outputs' gradient and `after_last`, the gradient of the
+/// state after the last chunk (zero when `None`; lamar's kernel takes only that case).
+fn adjoint(
+    inputs: &CarryInputs,
+    grad: &Tensor,
+    after_last: Option<&Tensor>,
+    kernel: bool,
+) -> Result<(Tensor, Tensor)> {
     #[cfg(feature = "cuda")]
-    if on_kernel(kernel, grad) {
+    if after_last.is_none() && on_kernel(kernel, grad) {
         use crate::kernels::deltanet_chunks::deltanet_chunks_backward;
         if let Some(pair) = deltanet_chunks_backward(&kernel_chunks(inputs), grad)? {
             return Ok(pair);
         }
     }
     let _ = kernel;
-    adjoint_plain(inputs, grad)
+    adjoint_plain(inputs, grad, after_last)
 }
 
 /// [`adjoint`] as candle operations, about six per chunk.
-fn adjoint_plain(inputs: &CarryInputs, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+fn adjoint_plain(
+    inputs: &CarryInputs,
+    grad: &Tensor,
+    after_last: Option<&Tensor>,
+) -> Result<(Tensor, Tensor)> {
     let [_, w, q, a, k, d] = inputs;
     let (bh, n, _, dv) = grad.dims4()?;
     let dk = w.dim(3)?;
-    let mut ds = Tensor::zeros((bh, dk, dv), DType::F32, grad.device())?;
+    let mut ds = match after_last {
+        Some(g) => g.to_dtype(DType::F32)?.reshape((bh, dk, dv))?,
+        None => Tensor::zeros((bh, dk, dv), DType::F32, grad.device())?,
+    };
     let mut d_fresh = Vec::with_capacity(n);
     let mut d_after = Vec::with_capacity(n);
     for i in (0..n).rev() {
@@ -143,16 +156,25 @@ fn adjoint_plain(inputs: &CarryInputs, grad: &Tensor) -> Result<(Tensor, Tensor)
     Ok((Tensor::stack(&d_fresh, 1)?, Tensor::stack(&d_after, 1)?))
 }
 
-/// The gradients of the six inputs (each of its input's shape) for the outputs' gradient
-/// `grad` `(BH, N, C, dv)`, from the forward pass's [`Tape`]. `kernel`: as in [`forward`].
+/// The gradients of the six inputs (each of its input's shape) and of the starting state
+/// `(BH, dk, dv)`, for the outputs' gradient `grad` `(BH, N, C, dv)` and `after_last`, the
+/// gradient of the final state (`None`: zero), from the forward pass's [`Tape`]. `kernel`: as
+/// in [`forward`].
 pub(crate) fn backward(
     inputs: &CarryInputs,
     tape: &Tape,
     grad: &Tensor,
+    after_last: Option<&Tensor>,
     kernel: bool,
-) -> Result<[Tensor; 6]> {
+) -> Result<([Tensor; 6], Tensor)> {
     let grad = grad.to_dtype(DType::F32)?.contiguous()?;
-    let (d_fresh, d_after) = adjoint(inputs, &grad, kernel)?;
+    let (d_fresh, d_after) = adjoint(inputs, &grad, after_last, kernel)?;
+    // The recurrence's last step, for the state entering chunk 0:
+    // dS₀ = Q₀ᵀ dO₀ + d₀ dS₁ − W₀ᵀ dv'₀.
+    let [_, w, q, _, _, d] = inputs;
+    let d_start = ((chunk(q, 0)?.t()?.matmul(&chunk(&grad, 0)?)?
+        + chunk(&d_after, 0)?.broadcast_mul(&chunk(d, 0)?)?)?
+        - chunk(w, 0)?.t()?.matmul(&chunk(&d_fresh, 0)?)?)?;
     let entering = &tape.states;
     let entering_t = entering.transpose(2, 3)?;
     let fresh_t = tape.fresh.transpose(2, 3)?;
@@ -163,7 +185,7 @@ pub(crate) fn backward(
     let d_d = (&d_after * entering)?
         .sum_keepdim(D::Minus1)?
         .sum_keepdim(2)?;
-    Ok([d_fresh, d_w, d_q, d_a, d_k, d_d])
+    Ok(([d_fresh, d_w, d_q, d_a, d_k, d_d], d_start))
 }
 
 #[cfg(test)]
@@ -217,7 +239,8 @@ mod tests {
             .enumerate()
             .map(|(k, s)| Var::from_tensor(&random(s, k as u64 + 1, 0.5)).unwrap())
             .collect();
-        let state = random(&[bh, dk, dv], 9, 0.5);
+        let state_var = Var::from_tensor(&random(&[bh, dk, dv], 9, 0.5)).unwrap();
+        let state = state_var.as_tensor().clone();
         let inputs: CarryInputs = vars
             .iter()
             .map(|v| v.as_tensor().clone())
@@ -225,25 +248,38 @@ mod tests {
             .try_into()
             .unwrap();
         let weight = random(&[bh, n, c, dv], 10, 1.0);
-        // The plain loop, differentiated by candle.
-        let (want, want_state, _) = forward_plain(&inputs, &state).unwrap();
-        let want_grads = (&want * &weight)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let detached: CarryInputs = inputs.clone().map(|x| x.detach());
-        let (got, got_state, tape) = forward(&detached, &state, true).unwrap();
-        assert!(max_relative(&got, &want) < 1e-6);
-        assert!(max_relative(&got_state, &want_state) < 1e-6);
-        let first = tape.states.narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
-        assert!(max_relative(&first, &state) == 0.0);
-        let grads = backward(&detached, &tape, &weight, true).unwrap();
-        for (k, var) in vars.iter().enumerate() {
-            let (g, w) = (&grads[k], want_grads.get(var.as_tensor()).unwrap());
-            let error = max_relative(g, w);
-            assert!(error < 1e-5, "input {k}: gradient off by {error}");
+        let last_weight = random(&[bh, dk, dv], 11, 1.0);
+        // With the final state in the loss and without: the adjoint recurrence then starts
+        // from its gradient, or from zero (lamar's kernel, where there is one).
+        for with_last in [false, true] {
+            // The plain loop, differentiated by candle.
+            let (want, want_state, _) = forward_plain(&inputs, &state).unwrap();
+            let mut objective = (&want * &weight).unwrap().sum_all().unwrap();
+            if with_last {
+                objective = (objective + (&want_state * &last_weight).unwrap().sum_all()).unwrap();
+            }
+            let want_grads = objective.backward().unwrap();
+            let detached: CarryInputs = inputs.clone().map(|x| x.detach());
+            let (got, got_state, tape) = forward(&detached, &state.detach(), true).unwrap();
+            assert!(max_relative(&got, &want) < 1e-6);
+            assert!(max_relative(&got_state, &want_state) < 1e-6);
+            let first = tape.states.narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
+            assert!(max_relative(&first, &state) == 0.0);
+            let after_last = with_last.then_some(&last_weight);
+            let (grads, d_start) = backward(&detached, &tape, &weight, after_last, true).unwrap();
+            for (k, var) in vars.iter().enumerate() {
+                let (g, w) = (&grads[k], want_grads.get(var.as_tensor()).unwrap());
+                let error = max_relative(g, w);
+                assert!(
+                    error < 1e-5,
+                    "input {k} (final state in the loss: {with_last}): gradient off by {error}"
+                );
+            }
+            let error = max_relative(&d_start, want_grads.get(&state).unwrap());
+            assert!(
+                error < 1e-5,
+                "starting state (final state in the loss: {with_last}): gradient off by {error}"
+            );
         }
     }
 }

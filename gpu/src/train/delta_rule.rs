@@ -26,9 +26,11 @@ use crate::qwen35::delta_rule::ChunkParts;
 use candle_core::{CustomOp1, D, DType, Layout, Result, Shape, Tensor};
 
 /// The chunked delta rule over `(B, H, T, ·)` f32 inputs from the state `state`
-/// `(B, H, dk, dv)` (constant: not differentiated): the outputs `(B, H, T, dv)`, differentiable
-/// in `q`, `k`, `v`, `beta` and `g`, and the final state (detached). With `kernel` on CUDA, the
-/// sequential passes (forward and adjoint) run as lamar's kernels where their sizes allow.
+/// `(B, H, dk, dv)`: the outputs `(B, H, T, dv)` and the final state `(B, H, dk, dv)`, both
+/// differentiable in `q`, `k`, `v`, `beta`, `g` and the starting state (a pass that continues
+/// a prefix gets the prefix's state tracked; the prefix's own pass hands on its final state).
+/// With `kernel` on CUDA, the sequential passes (forward and adjoint) run as lamar's kernels
+/// where their sizes allow (the adjoint only when nothing reaches the final state).
 pub fn chunked_delta_rule(
     q: &Tensor,
     k: &Tensor,
@@ -60,23 +62,32 @@ pub fn chunked_delta_rule(
         .narrow(1, 0, t)?
         .reshape((b, h, t, dv))?
         .contiguous()?;
-    if !inputs.iter().any(|x| x.track_op()) {
+    if !(inputs.iter().any(|x| x.track_op()) || state.track_op()) {
         return Ok((out, last));
     }
-    let packed = Tensor::cat(
-        &inputs
-            .iter()
-            .map(|x| x.flatten_all())
-            .collect::<Result<Vec<_>>>()?,
-        0,
-    )?;
-    let out = packed.apply_op1(DeltaRule {
+    // One operation of one input and one output: the five inputs and the starting state
+    // flattened and joined; the outputs and the final state likewise.
+    let mut flat = inputs
+        .iter()
+        .map(|x| x.flatten_all())
+        .collect::<Result<Vec<_>>>()?;
+    flat.push(state.flatten_all()?);
+    let packed = Tensor::cat(&flat, 0)?;
+    let out_len = out.elem_count();
+    let joined = Tensor::cat(&[out.flatten_all()?, last.flatten_all()?], 0)?;
+    let result = packed.apply_op1(DeltaRule {
         inputs: [q0, k0, v0, b0, g0],
         tape,
         kernel,
-        out: super::ops::Computed::new(out),
+        out: super::ops::Computed::new(joined),
+        out_len,
     })?;
-    Ok((out, last))
+    Ok((
+        result.narrow(0, 0, out_len)?.reshape((b, h, t, dv))?,
+        result
+            .narrow(0, out_len, b * h * dk * dv)?
+            .reshape((b, h, dk, dv))?,
+    ))
 }
 
 /// The six inputs of the sequential pass, from the chunk parts.
@@ -166,32 +177,51 @@ struct DeltaRule {
     tape: carry::Tape,
     /// Whether the sequential passes run as lamar's kernels.
     kernel: bool,
+    /// The outputs, then the final state, flattened and joined.
     out: super::ops::Computed,
+    /// How many of `out`'s values are outputs (the rest is the final state).
+    out_len: usize,
 }
 
 impl DeltaRule {
-    /// The five gradients for the outputs' gradient `grad`, flattened and joined in order.
-    fn backward(&self, grad: &Tensor) -> Result<Tensor> {
+    /// The gradients of the five inputs and of the starting state, flattened and joined in
+    /// order, for the gradient `joined` of the outputs and final state (flattened, joined).
+    fn backward(&self, joined: &Tensor) -> Result<Tensor> {
         let [q, k, v, beta, g] = &self.inputs;
         let parts = ChunkParts::compute(q, k, v, beta, g)?;
-        let (b, h, t, _, dv) = parts.dims;
+        let (b, h, t, dk, dv) = parts.dims;
         let (bh, n, c) = (parts.u.dim(0)?, parts.u.dim(1)?, parts.u.dim(2)?);
+        let joined = joined.to_dtype(DType::F32)?;
+        let grad = joined.narrow(0, 0, self.out_len)?;
+        let after_last = joined
+            .narrow(0, self.out_len, bh * dk * dv)?
+            .reshape((bh, dk, dv))?;
+        // Nothing reached the final state (a pass whose state is dropped): the adjoint starts
+        // from zero, which lamar's kernel takes.
+        let reached = after_last.abs()?.max_all()?.to_scalar::<f32>()? > 0.0;
         // The outputs' gradient, zero for the padding, in chunks.
-        let mut grad = grad.to_dtype(DType::F32)?.reshape((bh, t, dv))?;
+        let mut grad = grad.reshape((bh, t, dv))?;
         if n * c > t {
             let zeros = Tensor::zeros((bh, n * c - t, dv), DType::F32, grad.device())?;
             grad = Tensor::cat(&[&grad, &zeros], 1)?;
         }
         let grad = grad.reshape((bh, n, c, dv))?;
-        let carry_grads = carry::backward(&carry_inputs(&parts)?, &self.tape, &grad, self.kernel)?;
+        let (carry_grads, d_start) = carry::backward(
+            &carry_inputs(&parts)?,
+            &self.tape,
+            &grad,
+            reached.then_some(&after_last),
+            self.kernel,
+        )?;
         let grads = parts_backward(&parts, &carry_grads)?;
-        let mut flat = Vec::with_capacity(5);
+        let mut flat = Vec::with_capacity(6);
         for (x, g) in self.inputs.iter().zip(grads) {
             // Back to `(B, H, T, ·)`, the padding dropped.
             let width = g.elem_count() / (bh * n * c);
             let g = g.reshape((b * h, n * c, width))?.narrow(1, 0, t)?;
             flat.push(g.reshape(x.shape())?.flatten_all()?);
         }
+        flat.push(d_start.flatten_all()?);
         Tensor::cat(&flat, 0)
     }
 }
@@ -242,8 +272,9 @@ mod tests {
         diff.to_scalar::<f32>().unwrap() / size.to_scalar::<f32>().unwrap().max(1e-30)
     }
 
-    /// Outputs, final state and the five gradients equal autograd's through the plain form
-    /// (the chunk parts, then the plain pass), for one partial chunk, exactly one chunk, and
+    /// Outputs, final state and the six gradients (the starting state's too) equal autograd's
+    /// through the plain form (the chunk parts, then the plain pass), with and without the
+    /// final state in the objective, for one partial chunk, exactly one chunk, and
     /// three chunks with padding (the terms of the carried keys and the chunk decay only appear
     /// when a state crosses from one chunk to the next).
     #[test]
@@ -263,46 +294,57 @@ mod tests {
                 Var::from_tensor(&random(&[b, h, t], seed + 40, -0.6, -0.01)).unwrap(),
             ];
             let [q, k, v, beta, g] = vars.each_ref().map(|v| v.as_tensor().clone());
-            let state = random(&[b, h, dk, dv], seed + 50, -0.5, 0.5);
+            let state_var =
+                Var::from_tensor(&random(&[b, h, dk, dv], seed + 50, -0.5, 0.5)).unwrap();
+            let state = state_var.as_tensor().clone();
             let weight = random(&[b, h, t, dv], seed + 60, -1.0, 1.0);
-            // Autograd through the plain form: the chunk parts and the plain pass as candle
-            // operations.
-            let parts = ChunkParts::compute(&q, &k, &v, &beta, &g).unwrap();
-            let plain_state = state.reshape((b * h, dk, dv)).unwrap();
-            let inputs = carry_inputs(&parts).unwrap();
-            let (want, want_last, _) = carry::forward_plain(&inputs, &plain_state).unwrap();
-            let c = want.dim(2).unwrap();
-            let n = want.dim(1).unwrap();
-            let want = want
-                .reshape((b * h, n * c, dv))
-                .unwrap()
-                .narrow(1, 0, t)
-                .unwrap()
-                .reshape((b, h, t, dv))
-                .unwrap();
-            let want_grads = (&want * &weight)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let (got, got_state) = chunked_delta_rule(&q, &k, &v, &beta, &g, &state, true).unwrap();
-            assert!(max_relative(&got, &want) < 1e-5, "t={t}: outputs");
-            let want_last = want_last.reshape((b, h, dk, dv)).unwrap();
-            assert!(max_relative(&got_state, &want_last) < 1e-5, "t={t}: state");
-            let grads = (&got * &weight)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, var) in ["q", "k", "v", "beta", "g"].iter().zip(&vars) {
-                let (ours, theirs) = (
-                    grads.get(var.as_tensor()).unwrap(),
-                    want_grads.get(var.as_tensor()).unwrap(),
-                );
-                let error = max_relative(ours, theirs);
-                assert!(error < 1e-4, "t={t}: d{name} off by {error}");
+            let last_weight = random(&[b, h, dk, dv], seed + 70, -1.0, 1.0);
+            for with_last in [false, true] {
+                // Autograd through the plain form: the chunk parts and the plain pass as candle
+                // operations.
+                let parts = ChunkParts::compute(&q, &k, &v, &beta, &g).unwrap();
+                let plain_state = state.reshape((b * h, dk, dv)).unwrap();
+                let inputs = carry_inputs(&parts).unwrap();
+                let (want, want_last, _) = carry::forward_plain(&inputs, &plain_state).unwrap();
+                let c = want.dim(2).unwrap();
+                let n = want.dim(1).unwrap();
+                let want = want
+                    .reshape((b * h, n * c, dv))
+                    .unwrap()
+                    .narrow(1, 0, t)
+                    .unwrap()
+                    .reshape((b, h, t, dv))
+                    .unwrap();
+                let want_last = want_last.reshape((b, h, dk, dv)).unwrap();
+                // The outputs, and with `with_last` the final state, in the objective.
+                let objective = |out: &Tensor, last: &Tensor| {
+                    let mut total = (out * &weight).unwrap().sum_all().unwrap();
+                    if with_last {
+                        total =
+                            (total + (last * &last_weight).unwrap().sum_all().unwrap()).unwrap();
+                    }
+                    total
+                };
+                let want_grads = objective(&want, &want_last).backward().unwrap();
+                let (got, got_state) =
+                    chunked_delta_rule(&q, &k, &v, &beta, &g, &state, true).unwrap();
+                assert!(max_relative(&got, &want) < 1e-5, "t={t}: outputs");
+                assert!(max_relative(&got_state, &want_last) < 1e-5, "t={t}: state");
+                let grads = objective(&got, &got_state).backward().unwrap();
+                for (name, var) in ["q", "k", "v", "beta", "g", "state"]
+                    .iter()
+                    .zip(vars.iter().chain([&state_var]))
+                {
+                    let (ours, theirs) = (
+                        grads.get(var.as_tensor()).unwrap(),
+                        want_grads.get(var.as_tensor()).unwrap(),
+                    );
+                    let error = max_relative(ours, theirs);
+                    assert!(
+                        error < 1e-4,
+                        "t={t}, final state in the objective: {with_last}: d{name} off by {error}"
+                    );
+                }
             }
         }
     }

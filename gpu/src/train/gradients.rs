@@ -77,16 +77,25 @@ pub fn example_gradients(
     head_chunk: usize,
     backward: Backward,
 ) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
-    gradients_with(model, lora, vars, example, backward, |hidden, targets| {
-        head_loss(
-            hidden,
-            targets,
-            model.lm_head_weight(),
-            kind,
-            normaliser,
-            head_chunk,
-        )
-    })
+    let (loss, grads, _) = gradients_with(
+        model,
+        lora,
+        vars,
+        example,
+        backward,
+        None,
+        |hidden, targets| {
+            head_loss(
+                hidden,
+                targets,
+                model.lm_head_weight(),
+                kind,
+                normaliser,
+                head_chunk,
+            )
+        },
+    )?;
+    Ok((loss, grads))
 }
 
 /// A policy-gradient step's gradients for one completion (`example`: the prompt, then the
@@ -107,7 +116,26 @@ pub fn policy_gradients(
     head_chunk: usize,
     backward: Backward,
 ) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
-    gradients_with(model, lora, vars, example, backward, |hidden, targets| {
+    let (loss, grads, _) = gradients_with(
+        model,
+        lora,
+        vars,
+        example,
+        backward,
+        None,
+        policy_head(model, weights, temperature, head_chunk),
+    )?;
+    Ok((loss, grads))
+}
+
+/// The head of [`policy_gradients`]: `Σ_t w_t · (−log π_t)` at temperature `temperature`.
+pub(crate) fn policy_head<'a>(
+    model: &'a Qwen35Model,
+    weights: &'a [f64],
+    temperature: f64,
+    head_chunk: usize,
+) -> impl Fn(&Tensor, &[u32]) -> Result<HeadLoss> + 'a {
+    move |hidden, targets| {
         tempered_head(hidden, temperature, |hidden| {
             head_loss_weighted(
                 hidden,
@@ -118,7 +146,7 @@ pub fn policy_gradients(
                 head_chunk,
             )
         })
-    })
+    }
 }
 
 /// `head` at temperature `T`: the logits `W·h / T` are the head's of `h / T`, and the gradient
@@ -139,16 +167,33 @@ pub(crate) fn tempered_head(
     Ok(loss)
 }
 
+/// The tokens before a sequence that continues them, as their own forward pass left them
+/// (training's shared prompt, [`super::shared_prompt`]).
+pub(crate) struct Prefix<'a> {
+    /// How many tokens came before: the continuation's first position.
+    pub start: usize,
+    /// Per decoder layer, what the layer carries after the prefix
+    /// (`LayerCache::tensors`: keys and values, or convolution history and state), detached.
+    pub carried: &'a [Vec<Tensor>],
+}
+
+/// Per decoder layer, the gradient of each tensor a [`Prefix`] carried (`None` where none
+/// reached it), in f32.
+pub(crate) type CarriedGrads = Vec<Vec<Option<Tensor>>>;
+
 /// The loss `head` computes at the response positions' final hidden states and the gradient
-/// of each of `vars` (see [`example_gradients`]).
-fn gradients_with(
+/// of each of `vars` (see [`example_gradients`]). With a `prefix` (activation checkpointing
+/// only), `example` continues it: every layer starts from what the prefix carried, and the
+/// gradient of each carried tensor is returned as well.
+pub(crate) fn gradients_with(
     model: &Qwen35Model,
     lora: &Arc<TrainableLora>,
     vars: &[&Var],
     example: &Example,
     backward: Backward,
+    prefix: Option<&Prefix>,
     head: impl Fn(&Tensor, &[u32]) -> Result<HeadLoss>,
-) -> Result<(HeadLoss, Vec<Option<Tensor>>)> {
+) -> Result<(HeadLoss, Vec<Option<Tensor>>, CarriedGrads)> {
     let device = vars
         .first()
         .map(|v| v.device().clone())
@@ -157,7 +202,11 @@ fn gradients_with(
     let (from, n) = example.predicting_positions();
     let targets = example.response();
     let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
+    let mut carried_grads: CarriedGrads = Vec::new();
     if backward == Backward::KeepAll {
+        if prefix.is_some() {
+            candle_core::bail!("a shared prefix needs activation checkpointing");
+        }
         let hidden = model
             .hidden_states_with(&ids, None, Some(lora.clone()))?
             .squeeze(0)?
@@ -165,19 +214,34 @@ fn gradients_with(
         let loss = head(&hidden, targets)?;
         let store = surrogate(&hidden, &loss.hidden_grad)?.backward()?;
         collect(&mut grads, vars, &store)?;
-        return Ok((loss, grads));
+        return Ok((loss, grads, carried_grads));
     }
-    let step = model.training_step(1, example.ids.len(), lora.clone())?;
+    let start = prefix.map_or(0, |p| p.start);
+    // The prefix's carried tensors for layer `layer` as a cache (copies for the untracked
+    // pass, whose kernels may update a state in place; variables for the backward pass).
+    let prefix_cache =
+        |layer: usize, tensors: &[Tensor]| model.new_layer_cache(layer).holding(tensors);
+    let step = model.training_step(1, example.ids.len(), start, lora.clone())?;
     // With a stopwatch (`lamar train dft --profile`), the stages below add up to the step: the
     // layers' own stage marks split the forward passes, and each backward pass is charged to
     // its layer kind.
     step.lap("train: optimiser update, data and anything between steps")?;
     // Forward: the input of every layer, then the last layer's output, nothing tracked.
-    let first = model.checkpoint_step(1, example.ids.len(), lora)?;
+    let first = model.checkpoint_step(1, example.ids.len(), start, lora)?;
     let mut inputs = Vec::with_capacity(model.layer_count() + 1);
     inputs.push(model.embed(&ids)?.detach());
     for layer in 0..model.layer_count() {
-        let next = model.run_layer(layer, &inputs[layer], &first)?;
+        let next = match prefix {
+            Some(p) => {
+                let copies = p.carried[layer]
+                    .iter()
+                    .map(Tensor::copy)
+                    .collect::<Result<Vec<_>>>()?;
+                let mut cache = prefix_cache(layer, &copies)?;
+                model.run_layer_cached(layer, &inputs[layer], &first, &mut cache)?
+            }
+            None => model.run_layer(layer, &inputs[layer], &first)?,
+        };
         inputs.push(next);
     }
     drop(first);
@@ -196,9 +260,27 @@ fn gradients_with(
         .ok_or_else(|| candle_core::Error::Msg("no gradient reached the last layer".into()))?
         .detach();
     // Down the layers: recompute each from its input, back-propagate what arrives at its output.
+    if prefix.is_some() {
+        carried_grads = vec![Vec::new(); model.layer_count()];
+    }
     for layer in (0..model.layer_count()).rev() {
         let input = Var::from_tensor(&inputs[layer])?;
-        let output = model.run_layer(layer, input.as_tensor(), &step)?;
+        let (output, carried) = match prefix {
+            Some(p) => {
+                let carried = p.carried[layer]
+                    .iter()
+                    .map(Var::from_tensor)
+                    .collect::<Result<Vec<_>>>()?;
+                let tensors: Vec<Tensor> = carried.iter().map(|v| v.as_tensor().clone()).collect();
+                let mut cache = prefix_cache(layer, &tensors)?;
+                let output = model.run_layer_cached(layer, input.as_tensor(), &step, &mut cache)?;
+                (output, carried)
+            }
+            None => (
+                model.run_layer(layer, input.as_tensor(), &step)?,
+                Vec::new(),
+            ),
+        };
         step.lap("train: residual add after each layer")?;
         let store = surrogate(&output, &arriving.to_dtype(candle_core::DType::F32)?)?.backward()?;
         step.lap(if model.is_attention_layer(layer) {
@@ -207,6 +289,17 @@ fn gradients_with(
             "train: backward of a DeltaNet layer"
         })?;
         collect(&mut grads, vars, &store)?;
+        if prefix.is_some() {
+            carried_grads[layer] = carried
+                .iter()
+                .map(|v| {
+                    store
+                        .get(v.as_tensor())
+                        .map(|g| g.to_dtype(candle_core::DType::F32))
+                        .transpose()
+                })
+                .collect::<Result<_>>()?;
+        }
         if layer > 0 {
             arriving = store
                 .get(input.as_tensor())
@@ -216,5 +309,5 @@ fn gradients_with(
                 .detach();
         }
     }
-    Ok((loss, grads))
+    Ok((loss, grads, carried_grads))
 }

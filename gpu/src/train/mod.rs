@@ -18,6 +18,8 @@
 //! * [`loss`]: the DFT and cross-entropy loss over a chunked LM head;
 //! * [`gradients`]: one sequence's loss and adapter gradients, with every activation kept or
 //!   with each layer recomputed in the backward pass (activation checkpointing);
+//! * [`shared_prompt`]: the policy gradients of several completions of one prompt, with the
+//!   prompt's pass done once (GRPO's update);
 //! * [`optim`]: AdamW, clipping and the warm-up + cosine schedule;
 //! * [`trainer`]: the loop (accumulation, clipping, schedule, seeded order);
 //! * [`checkpoint`]: its state, saved atomically and resumed;
@@ -49,4 +51,5 @@ pub mod loss;
 pub mod metrics;
 pub mod ops;
 pub mod optim;
+pub mod shared_prompt;
 pub mod trainer;

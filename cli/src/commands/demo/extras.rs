@@ -136,12 +136,13 @@ pub(super) fn viewer(
     layout: &CorpusLayout,
     model_files: &[PathBuf],
 ) -> Result<Value> {
-    if !args.viewer_pkg.join("lamar_wasm_bg.wasm").is_file() {
+    let package = crate::viewer_package::choose(args.viewer_pkg.as_deref());
+    if let Some(dir) = crate::viewer_package::missing(&package) {
         return skipped(
             args,
             format!(
                 "{} has no viewer package (build it with wasm/build-web.sh)",
-                args.viewer_pkg.display()
+                dir.display()
             ),
         );
     }
@@ -159,7 +160,7 @@ pub(super) fn viewer(
             retrieval: Vec::new(),
             notes: Vec::new(),
             strict: false,
-            pkg: args.viewer_pkg.clone(),
+            pkg: package,
         },
         &site,
     )?;

@@ -48,10 +48,11 @@ pub struct DemoArgs {
     /// skipped, with a note, when they are not there.
     #[arg(long, default_value = "target/wasm32-unknown-unknown/wasm")]
     pub plugin_dir: PathBuf,
-    /// The viewer's WebAssembly package (built by wasm/build-web.sh); the viewer step is skipped,
-    /// with a note, when it is not there.
-    #[arg(long, default_value = "target/lamar-web/pkg")]
-    pub viewer_pkg: PathBuf,
+    /// The viewer's WebAssembly package (a folder built by wasm/build-web.sh). Default: the
+    /// package compiled into lamar, else target/lamar-web/pkg; the viewer step is skipped, with
+    /// a note, when there is none.
+    #[arg(long)]
+    pub viewer_pkg: Option<PathBuf>,
     /// Fail instead of skipping the plugin or viewer step, and when a check fails (a training
     /// target that does not decode to its gold, a plugin voter that differs from the native
     /// consensus it reimplements). CI runs the demo this way.

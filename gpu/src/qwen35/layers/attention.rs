@@ -104,6 +104,7 @@ impl FullAttention {
         #[cfg(feature = "cuda")]
         if t == 1
             && step.fused.attention
+            && !step.causal_blocks
             && x.device().is_cuda()
             && let Some(cache) = cache.as_deref_mut()
         {
@@ -187,6 +188,9 @@ impl FullAttention {
             self.rope(&k, &step.cos, &step.sin)?.contiguous()?,
         );
         let (k, v) = match cache {
+            // A training pass continuing a prefix: joined, so that gradients reach the
+            // prefix's keys and values.
+            Some(cache) if step.causal_blocks => cache.join(&k, &v)?,
             Some(cache) => cache.append(&k, &v, step.reserve)?,
             None => (k, v),
         };

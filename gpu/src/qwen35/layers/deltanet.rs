@@ -187,7 +187,7 @@ impl GatedDeltaNet {
         if t > 1
             && step.fused.chunks
             && mixed.device().is_cuda()
-            && !crate::train::ops::tracked(&[mixed, beta_in, a_in])
+            && !crate::train::ops::tracked(&[mixed, beta_in, a_in, &state])
             && let Some(chunks) = Chunks::prepare_fused(
                 &crate::kernels::deltanet_chunks::ChunkInputs {
                     mixed,
@@ -241,7 +241,7 @@ impl GatedDeltaNet {
         step.lap("deltanet: norms, gates, layout")?;
         let (o, state) = if t == 1 {
             delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
-        } else if crate::train::ops::tracked(&[&q, &k, &v, &beta, &g]) {
+        } else if crate::train::ops::tracked(&[&q, &k, &v, &beta, &g, &state]) {
             // Training: one operation with its own backward pass.
             crate::train::delta_rule::chunked_delta_rule(
                 &q,

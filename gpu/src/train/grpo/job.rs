@@ -107,6 +107,7 @@ impl Default for GrpoSettings {
                 temperature: 1.0,
                 head_chunk: 1024,
                 backward: Backward::Recompute,
+                share_prompt: true,
             },
             learning_rate: 5e-5,
             max_grad_norm: 0.2,

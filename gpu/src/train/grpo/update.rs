@@ -3,8 +3,9 @@
 //!
 //! DAPO's loss (`lamar_core::grpo::dapo_loss`) gives `∂L/∂log πₜ` for every completion token;
 //! the training forward pass then recomputes each completion's log-probabilities with the
-//! adapter tracked and back-propagates `Σₜ (∂L/∂log πₜ)·log πₜ` ([`policy_gradients`]), one
-//! completion at a time (activation checkpointing as in DFT). One optimiser step per generation
+//! adapter tracked and back-propagates `Σₜ (∂L/∂log πₜ)·log πₜ`: the prompt's pass once for
+//! the whole group and each completion continuing it ([`shared_prompt_policy_gradients`]), or
+//! one whole sequence at a time ([`policy_gradients`]; activation checkpointing as in DFT). One optimiser step per generation
 //! batch (TRL's `num_iterations = 1`) makes the importance ratio exactly 1: the "old"
 //! log-probabilities are the policy's own, as TRL sets them (`old = log π.detach()`). The
 //! sampler's log-probabilities must nevertheless equal the recomputed ones (the same policy,
@@ -16,7 +17,8 @@ use crate::qwen35::Qwen35Model;
 use crate::train::data::Example;
 use crate::train::gradients::{Backward, accumulate, or_zeros, policy_gradients, tempered_head};
 use crate::train::lora::TrainableLora;
-use crate::train::loss::{LossKind, head_loss};
+use crate::train::loss::{HeadLoss, LossKind, head_loss};
+use crate::train::shared_prompt::{Completion, shared_prompt_policy_gradients};
 use candle_core::{Result, Tensor, Var};
 use lamar_core::grpo::{ClipRange, CompletionTokens, add_kl_penalty, dapo_loss};
 use std::sync::Arc;
@@ -38,6 +40,10 @@ pub struct UpdateSettings {
     pub head_chunk: usize,
     /// Activation checkpointing or not.
     pub backward: Backward,
+    /// Run the prompt's pass once for all completions of the group
+    /// ([`crate::train::shared_prompt`]; with activation checkpointing and at least two
+    /// completions in the loss), not once per completion. The same gradients up to rounding.
+    pub share_prompt: bool,
 }
 
 /// What [`policy_update`] computed.
@@ -152,31 +158,64 @@ pub fn policy_update(
     } else {
         None
     };
-    let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
+    // Nothing to back-propagate for a completion out of the loss, or with an advantage of 0
+    // and no penalty. policy_gradients differentiates Σ wₜ·(−log πₜ): wₜ = −∂L/∂log πₜ.
+    let recompute: Vec<(usize, Vec<f64>)> = completions
+        .iter()
+        .zip(&loss.logprob_grads)
+        .enumerate()
+        .filter(|(_, (c, grads))| c.in_loss && grads.iter().any(|&g| g != 0.0))
+        .map(|(i, (_, grads))| (i, grads.iter().map(|g| -g).collect()))
+        .collect();
     let mut max_drift = 0f64;
-    for ((example, c), grads) in examples.iter().zip(&completions).zip(&loss.logprob_grads) {
-        // Nothing to back-propagate: out of the loss, or an advantage of 0 without a penalty.
-        if !c.in_loss || grads.iter().all(|&g| g == 0.0) {
-            continue;
+    let mut drift = |i: usize, recomputed: &HeadLoss| {
+        for (new, old) in recomputed.log_probs.iter().zip(&completions[i].logprobs) {
+            max_drift = max_drift.max((f64::from(*new) - old).abs());
         }
-        // policy_gradients differentiates Σ wₜ·(−log πₜ): wₜ = −∂L/∂log πₜ.
-        let weights: Vec<f64> = grads.iter().map(|g| -g).collect();
-        let (recomputed, example_grads) = policy_gradients(
+    };
+    let grads = if settings.share_prompt
+        && settings.backward == Backward::Recompute
+        && prompt.len() >= 2
+        && recompute.len() >= 2
+    {
+        let shared: Vec<Completion> = recompute
+            .iter()
+            .map(|(i, weights)| Completion {
+                tokens: &rollouts[*i].tokens,
+                weights,
+            })
+            .collect();
+        let (recomputed, grads) = shared_prompt_policy_gradients(
             model,
             lora,
             vars,
-            example,
-            &weights,
+            prompt,
+            &shared,
             settings.temperature,
             settings.head_chunk,
-            settings.backward,
         )?;
-        for (new, old) in recomputed.log_probs.iter().zip(&c.logprobs) {
-            max_drift = max_drift.max((f64::from(*new) - old).abs());
+        for ((i, _), loss) in recompute.iter().zip(&recomputed) {
+            drift(*i, loss);
         }
-        accumulate(&mut sums, example_grads)?;
-    }
-    let grads = or_zeros(sums, vars)?;
+        grads
+    } else {
+        let mut sums: Vec<Option<Tensor>> = vec![None; vars.len()];
+        for (i, weights) in &recompute {
+            let (recomputed, example_grads) = policy_gradients(
+                model,
+                lora,
+                vars,
+                &examples[*i],
+                weights,
+                settings.temperature,
+                settings.head_chunk,
+                settings.backward,
+            )?;
+            drift(*i, &recomputed);
+            accumulate(&mut sums, example_grads)?;
+        }
+        or_zeros(sums, vars)?
+    };
     Ok(PolicyUpdate {
         loss: loss.loss,
         grads,
