@@ -43,7 +43,7 @@ out = pathlib.Path(sys.argv[1])
 def rows(name):
     p = out / name
     return [json.loads(l) for l in p.read_text().splitlines() if l.startswith("{")] if p.exists() else []
-ours = [r for r in rows("lamar.jsonl") if not r.get("startup")]
+ours = [r for r in rows("lamar.jsonl") if "step" in r and not r.get("startup")]
 theirs = rows("transformers.jsonl")
 print("| | new tokens | rollout | rollout tokens/s | scoring | update (log-probs + backward) | optimiser | whole step |")
 print("|---|---|---|---|---|---|---|---|")
@@ -55,7 +55,8 @@ for o in ours:
     if o.get("unshared"):
         u = o["unshared"]
         print(f'\nstep {o["step"]}: update with the prompt shared {o["update_s"]:.2f} s, whole sequences '
-              f'{u["update_s"]:.2f} s; gradients differ by {u["grad_relative_difference"]:.2e} (relative norm); '
+              f'{u["update_s"]:.2f} s; gradients differ by {u["grad_relative_difference"]:.2e} (relative norm; '
+              f'whole sequences with flash vs candle attention: {u.get("whole_flash_vs_blocks_relative_difference", float("nan")):.2e}); '
               f'log-prob drift {o["logprob_drift"]:.3f} shared, {u["logprob_drift"]:.3f} whole')
 if ours and theirs:
     o, t = ours[-1], theirs[-1]

@@ -31,6 +31,7 @@ use lamar_core::grpo::{
 };
 use lamar_core::reward::{BuiltinReward, Sample};
 use lamar_model::qwen35;
+use lamar_model::qwen35::FusedKernels;
 use lamar_model::sampling::{Sampler, SamplingParams};
 use lamar_model::train::gradients::Backward;
 use lamar_model::train::grpo::job::GRPO_ADAPTER;
@@ -69,7 +70,8 @@ struct Args {
     dtype: String,
     /// In the last step, also run the update without sharing the prompt's pass (one whole
     /// sequence per completion) and report its time and how far its gradients are from the
-    /// shared pass's.
+    /// shared pass's; and once more with attention as candle operations instead of the flash
+    /// kernels, for the difference two correct bf16 paths make.
     #[arg(long)]
     compare_unshared: bool,
 }
@@ -189,6 +191,8 @@ fn main() -> Result<()> {
         )?;
         device.synchronize()?;
         let update_s = t2.elapsed().as_secs_f64();
+        // The comparison's time is left out of the step's.
+        let mut compared_s = 0.0;
         let unshared = if args.compare_unshared && step + 1 == args.steps {
             let t = Instant::now();
             let plain = UpdateSettings {
@@ -199,15 +203,23 @@ fn main() -> Result<()> {
                 policy_update(&model, &lora, &vars, &prompt, &rollouts, &advantage, &plain)?;
             device.synchronize()?;
             let seconds = t.elapsed().as_secs_f64();
-            let difference: Vec<candle_core::Tensor> = update
-                .grads
-                .iter()
-                .zip(&other.grads)
-                .map(|(a, b)| a - b)
-                .collect::<candle_core::Result<_>>()?;
+            // The rounding floor: the same whole-sequence update with attention as blocks of
+            // candle operations (as the shared update's continuations run it) instead of the
+            // flash kernels. Two correct bf16 paths differ by this much.
+            model.set_fused_kernels(FusedKernels {
+                flash: false,
+                ..FusedKernels::ALL
+            });
+            let blocks =
+                policy_update(&model, &lora, &vars, &prompt, &rollouts, &advantage, &plain)?;
+            model.set_fused_kernels(FusedKernels::ALL);
+            device.synchronize()?;
+            compared_s = t.elapsed().as_secs_f64();
             Some(serde_json::json!({
                 "update_s": seconds,
-                "grad_relative_difference": global_norm(&difference)? / global_norm(&other.grads)?,
+                "grad_relative_difference": relative_difference(&update.grads, &other.grads)?,
+                "whole_flash_vs_blocks_relative_difference":
+                    relative_difference(&blocks.grads, &other.grads)?,
                 "logprob_drift": other.max_drift,
             }))
         } else {
@@ -218,7 +230,7 @@ fn main() -> Result<()> {
         optimiser.step_scaled(&vars, &update.grads, 5e-5, clip_factor(norm, 0.2))?;
         device.synchronize()?;
         let optimiser_s = t3.elapsed().as_secs_f64();
-        let total = t0.elapsed().as_secs_f64();
+        let total = t0.elapsed().as_secs_f64() - compared_s;
         let new_tokens: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
         println!(
             "{}",
@@ -246,6 +258,16 @@ fn main() -> Result<()> {
     }
     println!("{}", graph_check(&mut model, &lora, &args, &device)?);
     Ok(())
+}
+
+/// `‖a − b‖ / ‖b‖` over all the gradients.
+fn relative_difference(a: &[candle_core::Tensor], b: &[candle_core::Tensor]) -> Result<f64> {
+    let difference: Vec<candle_core::Tensor> = a
+        .iter()
+        .zip(b)
+        .map(|(a, b)| a - b)
+        .collect::<candle_core::Result<_>>()?;
+    Ok(global_norm(&difference)? / global_norm(b)?)
 }
 
 /// Sampling with the policy's adapter through CUDA graphs against eager steps: the same seed
