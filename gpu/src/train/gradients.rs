@@ -30,7 +30,7 @@ pub enum Backward {
 }
 
 /// Adds the gradients `store` holds for `vars` into `sums`.
-fn collect(
+pub(crate) fn collect(
     sums: &mut [Option<Tensor>],
     vars: &[&Var],
     store: &candle_core::backprop::GradStore,

@@ -26,7 +26,7 @@
 
 use super::data::Example;
 use super::gradients::{
-    Backward, CarriedGrads, Prefix, accumulate, gradients_with, or_zeros, policy_head,
+    Backward, CarriedGrads, Prefix, accumulate, collect, gradients_with, or_zeros, policy_head,
 };
 use super::lora::TrainableLora;
 use super::loss::{HeadLoss, surrogate};
@@ -175,12 +175,7 @@ fn prefix_backward(
         };
         let objective = terms.iter().try_fold(first, |sum, t| sum + t)?;
         let store = objective.backward()?;
-        accumulate(
-            sums,
-            vars.iter()
-                .map(|v| store.get(v.as_tensor()).cloned())
-                .collect(),
-        )?;
+        collect(sums, vars, &store)?;
         arriving = store.get(input.as_tensor()).map(Tensor::detach);
     }
     Ok(())
