@@ -28,6 +28,7 @@ struct Cli {
 /// Each variant's help text is the doc comment of its argument struct.
 #[derive(Subcommand, Debug)]
 enum Command {
+    Run(commands::run::RunArgs),
     Demo(commands::demo::DemoArgs),
     Synth(commands::synth::SynthArgs),
     Tag(commands::tag::TagArgs),
@@ -49,8 +50,13 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+    dispatch(Cli::parse().command)
+}
+
+/// Runs one subcommand.
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run(args) => commands::run::run(&args, &Lamar),
         Command::Demo(args) => commands::demo::run(&args),
         Command::Synth(args) => commands::synth::run(&args),
         Command::Tag(args) => commands::tag::run(&args),
@@ -65,6 +71,33 @@ fn main() -> anyhow::Result<()> {
         Command::Train(command) => commands::train::run(&command),
         Command::Export(command) => commands::export::run(&command),
         Command::Pseudo(command) => commands::pseudo::run(&command),
+    }
+}
+
+/// `lamar run`'s executor: a pipeline's command lines parsed and run by this binary's own
+/// subcommands, in this process.
+struct Lamar;
+
+impl Lamar {
+    fn parse(args: &[String]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("lamar").chain(args.iter().map(String::as_str)))
+    }
+}
+
+impl lamar_pipeline::runner::Executor for Lamar {
+    fn check(&self, args: &[String]) -> Result<(), String> {
+        match Lamar::parse(args) {
+            Ok(Cli {
+                command: Command::Run(_),
+            }) => Err("a pipeline cannot run `lamar run`".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.render().to_string().trim_end().to_string()),
+        }
+    }
+
+    fn execute(&self, args: &[String]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let cli = Lamar::parse(args)?;
+        dispatch(cli.command).map_err(Into::into)
     }
 }
 

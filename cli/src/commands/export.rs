@@ -8,6 +8,22 @@ use std::path::PathBuf;
 #[derive(Subcommand, Debug)]
 pub enum ExportCommand {
     Merge(MergeArgs),
+    Tiny(TinyArgs),
+}
+
+/// Write a tiny randomly initialised Qwen3.5 snapshot (4 layers, width 64, a small tokenizer
+/// and chat template), for demos and tests without downloaded weights.
+///
+/// It loads and trains like a real snapshot (`lamar infer`, `lamar train`); untrained, it tags
+/// nothing useful. The same seed writes the same weights.
+#[derive(Args, Debug)]
+pub struct TinyArgs {
+    /// Folder for the snapshot.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the weights.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 /// Merge a LoRA adapter into a snapshot's weights (W + s·BA), offline.
@@ -38,6 +54,11 @@ pub fn run(command: &ExportCommand) -> Result<()> {
                 "merged {modules} adapted modules into {}",
                 args.out.display()
             );
+            Ok(())
+        }
+        ExportCommand::Tiny(args) => {
+            lamar_model::qwen35::random::write_tiny_snapshot(&args.out, args.seed)?;
+            println!("wrote a tiny random Qwen3.5 to {}", args.out.display());
             Ok(())
         }
     }

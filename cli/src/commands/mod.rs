@@ -11,6 +11,7 @@ pub mod outside;
 pub mod plugin;
 pub mod pseudo;
 pub mod reward;
+pub mod run;
 pub mod synth;
 pub mod tag;
 pub mod train;

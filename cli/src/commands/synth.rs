@@ -4,7 +4,8 @@ use crate::progress::bar;
 use anyhow::{Context, Result};
 use clap::Args;
 use lamar_core::synth::{
-    CorpusLayout, NoiseRates, SynthConfig, generate, simulate, write_corpus, write_simulated_model,
+    CorpusLayout, NoiseRates, SynthConfig, generate, simulate, write_corpus, write_noteevents,
+    write_simulated_model,
 };
 use std::path::PathBuf;
 
@@ -88,6 +89,11 @@ pub struct SynthArgs {
     /// Also write the outputs of N simulated models.
     #[arg(long, default_value_t = 0)]
     pub simulate_models: usize,
+    /// Also write DIR/NOTEEVENTS.csv in MIMIC-III's layout: the corpus's documents (which
+    /// `lamar pseudo extract --exclude` leaves out) and N other synthetic discharge summaries
+    /// as unlabeled notes, with a few addenda and a nursing note (for `lamar pseudo`).
+    #[arg(long)]
+    pub unlabeled_notes: Option<usize>,
     #[command(flatten)]
     pub noise: NoiseArgs,
 }
@@ -108,6 +114,17 @@ pub fn run(args: &SynthArgs) -> Result<()> {
         let model = simulate(&corpus, k, &rates, args.seed);
         write_simulated_model(&model, &layout)
             .with_context(|| format!("writing simulated {}", model.name))?;
+    }
+    if let Some(n) = args.unlabeled_notes {
+        // Another seed: other notes, in the same style.
+        let unlabeled = generate(&SynthConfig {
+            docs: n,
+            seed: args.seed ^ 0x756e_6c61_6265_6c64,
+        });
+        let path = layout.noteevents();
+        let reports = write_noteevents(&corpus, &unlabeled, &path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {reports} unlabeled notes to {}", path.display());
     }
     let spans: usize = corpus.documents.iter().map(|d| d.gold.len()).sum();
     println!(

@@ -18,7 +18,7 @@ pub mod vocab;
 mod write;
 
 pub use noise::{NoiseRates, SimulatedModel, simulate};
-pub use write::{CorpusLayout, write_corpus, write_simulated_model};
+pub use write::{CorpusLayout, write_corpus, write_noteevents, write_simulated_model};
 
 use crate::category::GoldLabel;
 use crate::formats::gold::{GoldAnnotation, GoldDocument};

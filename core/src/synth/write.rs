@@ -43,6 +43,11 @@ impl CorpusLayout {
     pub fn predictions(&self, model: &str) -> PathBuf {
         self.root.join("predictions").join(format!("{model}.json"))
     }
+    /// `NOTEEVENTS.csv`: unlabeled notes in MIMIC-III's layout (`lamar synth
+    /// --unlabeled-notes`).
+    pub fn noteevents(&self) -> PathBuf {
+        self.root.join("NOTEEVENTS.csv")
+    }
     /// `outputs/<model>.jsonl`: simulated tagged generations.
     pub fn outputs(&self, model: &str) -> PathBuf {
         self.root.join("outputs").join(format!("{model}.jsonl"))
@@ -76,6 +81,90 @@ pub fn write_corpus(
     write_split(&layout.split("test"), &corpus.test)?;
     let stats: Vec<_> = corpus.documents.iter().map(|d| d.stats.clone()).collect();
     write_stats(&layout.stats(), &stats)
+}
+
+/// Writes a NOTEEVENTS.csv in MIMIC-III's layout: every document of `corpus` (which `lamar pseudo
+/// extract --exclude` leaves out again), every document of `unlabeled` whose id is not in
+/// `corpus` as a discharge summary report, an addendum for every fifth of them, and one nursing
+/// note (neither of which is kept). Returns the unlabeled reports written.
+pub fn write_noteevents(
+    corpus: &SyntheticCorpus,
+    unlabeled: &SyntheticCorpus,
+    path: &Path,
+) -> Result<usize, FormatError> {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(Vec::new());
+    let csv_error = |e: csv::Error| FormatError::Csv {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    writer
+        .write_record([
+            "ROW_ID",
+            "SUBJECT_ID",
+            "HADM_ID",
+            "CHARTDATE",
+            "CHARTTIME",
+            "STORETIME",
+            "CATEGORY",
+            "DESCRIPTION",
+            "CGID",
+            "ISERROR",
+            "TEXT",
+        ])
+        .map_err(csv_error)?;
+    let taken: std::collections::HashSet<&str> =
+        corpus.documents.iter().map(|d| d.id.as_str()).collect();
+    let mut reports = 0;
+    let mut row = |id: &str, category: &str, description: &str, text: &str| {
+        let mut parts = id.split('_');
+        let (subject, hadm, row_id) = (
+            parts.next().unwrap_or("0"),
+            parts.next().unwrap_or("0"),
+            parts.next().unwrap_or("0"),
+        );
+        writer.write_record([
+            row_id,
+            subject,
+            hadm,
+            "2150-01-01",
+            "",
+            "",
+            category,
+            description,
+            "",
+            "",
+            text,
+        ])
+    };
+    for doc in &corpus.documents {
+        row(&doc.id, "Discharge summary", "Report", &doc.text).map_err(csv_error)?;
+    }
+    for (n, doc) in unlabeled.documents.iter().enumerate() {
+        if taken.contains(doc.id.as_str()) {
+            continue;
+        }
+        row(&doc.id, "Discharge summary", "Report", &doc.text).map_err(csv_error)?;
+        reports += 1;
+        if n % 5 == 4 {
+            let addendum = format!("{}9", doc.id);
+            row(
+                &addendum,
+                "Discharge summary",
+                "Addendum",
+                "Addendum: no change.",
+            )
+            .map_err(csv_error)?;
+        }
+    }
+    row("1_1_1", "Nursing/other", "Report", "Nursing note.").map_err(csv_error)?;
+    let bytes = writer.into_inner().map_err(|e| FormatError::Csv {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    write_atomic(path, &bytes)?;
+    Ok(reports)
 }
 
 /// Writes a simulated model's predictions JSON, its tagged outputs (JSONL) and a small
