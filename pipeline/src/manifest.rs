@@ -256,3 +256,103 @@ pub fn status(
     }
     Ok(Status::UpToDate)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Invocation;
+
+    fn stage(dir: &Path) -> Stage {
+        Stage {
+            name: "s".into(),
+            about: String::new(),
+            dir: dir.join("s"),
+            commands: vec![Invocation {
+                args: vec!["tag".into()],
+                resume: None,
+            }],
+            inputs: vec![dir.join("in.txt")],
+            outputs: vec![dir.join("s/out")],
+        }
+    }
+
+    fn finished(stage: &Stage) -> Manifest {
+        Manifest {
+            stage: "s".into(),
+            lamar_version: "1".into(),
+            commands: command_lines(stage),
+            inputs: fingerprints(&stage.inputs, None).unwrap(),
+            outputs: fingerprints(&stage.outputs, None).unwrap(),
+            commands_done: 1,
+            finished: true,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_stage_is_up_to_date_until_an_input_output_command_or_version_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = stage(dir.path());
+        std::fs::write(dir.path().join("in.txt"), "a").unwrap();
+        std::fs::create_dir_all(dir.path().join("s/out/deep")).unwrap();
+        std::fs::write(dir.path().join("s/out/deep/x"), "x").unwrap();
+        let now = |m: &Manifest| {
+            let inputs = fingerprints(&s.inputs, Some(&m.inputs)).unwrap();
+            status(&s, "1", Some(m), &inputs).unwrap()
+        };
+        let inputs = fingerprints(&s.inputs, None).unwrap();
+        assert_eq!(
+            status(&s, "1", None, &inputs).unwrap(),
+            Status::Run("never run".into())
+        );
+        let m = finished(&s);
+        assert_eq!(now(&m), Status::UpToDate);
+        // Round trip through the file.
+        m.write(&s).unwrap();
+        assert_eq!(Manifest::read(&s).unwrap().unwrap(), m);
+
+        let inputs = fingerprints(&s.inputs, Some(&m.inputs)).unwrap();
+        assert!(
+            matches!(status(&s, "2", Some(&m), &inputs).unwrap(), Status::Run(why) if why.contains("version"))
+        );
+        let mut other = m.clone();
+        other.commands[0].push("--more".into());
+        assert!(matches!(now(&other), Status::Run(why) if why.contains("commands")));
+        let mut interrupted = m.clone();
+        interrupted.finished = false;
+        assert_eq!(now(&interrupted), Status::Resume { commands_done: 1 });
+
+        std::fs::write(dir.path().join("s/out/deep/x"), "y").unwrap();
+        assert!(matches!(now(&m), Status::Run(why) if why.contains("was changed")));
+        std::fs::remove_dir_all(dir.path().join("s/out")).unwrap();
+        assert!(matches!(now(&m), Status::Run(why) if why.contains("missing")));
+        std::fs::write(dir.path().join("in.txt"), "b").unwrap();
+        assert!(matches!(now(&m), Status::Run(why) if why.contains("in.txt changed")));
+        // An interrupted stage whose inputs changed starts again.
+        assert!(matches!(now(&interrupted), Status::Run(_)));
+    }
+
+    #[test]
+    fn fingerprints_hash_names_and_bytes_and_reuse_the_hash_while_nothing_was_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(a.join("x"), "1").unwrap();
+        std::fs::write(b.join("y"), "1").unwrap();
+        let fa = fingerprint(&a, None).unwrap();
+        assert_ne!(
+            fa.sha256,
+            fingerprint(&b, None).unwrap().sha256,
+            "names count"
+        );
+        assert_eq!((fa.files, fa.bytes), (1, 1));
+        // With the stat unchanged, a recorded hash is trusted (it is not recomputed).
+        let mut known = fa.clone();
+        known.sha256 = "recorded".into();
+        assert_eq!(fingerprint(&a, Some(&known)).unwrap().sha256, "recorded");
+        let absent = fingerprint(&dir.path().join("none"), None).unwrap();
+        assert_eq!(absent.files, 0);
+    }
+}
