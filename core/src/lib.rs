@@ -26,6 +26,7 @@
 //! Offsets are always Unicode code points into the raw text, half-open, exactly as Python
 //! indexes a `str`.
 
+pub mod bio;
 pub mod category;
 pub mod codec;
 pub mod ensemble;
