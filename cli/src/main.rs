@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => commands::run::run(&args, &Lamar),
-        Command::Demo(args) => commands::demo::run(&args),
+        Command::Demo(args) => commands::demo::run(&args, &Lamar),
         Command::Synth(args) => commands::synth::run(&args),
         Command::Tag(args) => commands::tag::run(&args),
         Command::Infer(args) => commands::infer::run(&args),

@@ -220,7 +220,7 @@ fn demo_runs_end_to_end() {
         "--models",
         "2",
     ]);
-    assert!(out.contains("[6/9] official MedDec scores"), "{out}");
+    assert!(out.contains("[6/10] official MedDec scores"), "{out}");
     assert!(out.contains("ensemble:scc"), "{out}");
     let summary_of = |dir: &Path| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
@@ -230,6 +230,16 @@ fn demo_runs_end_to_end() {
     assert_eq!(training["steps"], 16, "{training}");
     assert_eq!(training["merged_modules"], 31, "{training}");
     assert_eq!(training["tagged"], 2, "{training}");
+    // The pipeline step trains the three variants and scores them and their ensemble.
+    let pipeline = &summary_of(dir.path())["pipeline"];
+    let systems: Vec<&str> = pipeline["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["system"].as_str().unwrap())
+        .collect();
+    assert_eq!(systems, ["dft", "grpo", "pseudo", "ensemble"], "{pipeline}");
+    assert!(dir.path().join("run/consensus/params.json").is_file());
     let adapter = dir.path().join("training/adapter");
     for file in [
         "adapter_model.safetensors",

@@ -78,10 +78,12 @@ pub fn run(args: &RunArgs, executor: &dyn Executor) -> Result<()> {
         started.elapsed().as_secs_f64(),
         plan.out.display()
     );
-    scores(&plan)
+    print_scores(&plan)?;
+    Ok(())
 }
 
-fn show(event: &Event) {
+/// Prints what the runner does.
+pub fn show(event: &Event) {
     match event {
         Event::Stage {
             index,
@@ -141,11 +143,12 @@ fn dry_run(plan: &Plan, selection: &Selection, version: &str) -> Result<()> {
     Ok(())
 }
 
-/// Prints and writes the score table, when the evaluation has run.
-fn scores(plan: &Plan) -> Result<()> {
+/// Prints the score table and writes it to OUT/scores.md and OUT/scores.json, when the
+/// evaluation has run; returns its rows.
+pub fn print_scores(plan: &Plan) -> Result<Vec<report::ScoreRow>> {
     let rows = report::scores(plan)?;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(rows);
     }
     let table = report::markdown(&rows);
     println!("\nscores on the test split (official MedDec scorer):\n\n{table}");
@@ -154,5 +157,5 @@ fn scores(plan: &Plan) -> Result<()> {
     let json = plan.out.join("scores.json");
     write_atomic(&json, serde_json::to_string_pretty(&rows)?.as_bytes())
         .with_context(|| format!("writing {}", json.display()))?;
-    Ok(())
+    Ok(rows)
 }

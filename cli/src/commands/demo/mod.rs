@@ -5,6 +5,7 @@
 mod data;
 mod ensembles;
 mod extras;
+mod pipeline;
 mod training;
 
 use super::synth::NoiseArgs;
@@ -22,7 +23,9 @@ use std::path::PathBuf;
 /// (`lamar evaluate`), with plugin voters and a plugin reward (`lamar ensemble --voter X.wasm`,
 /// `lamar reward`), the browser viewer (`lamar view`) and tagging with a tiny random Qwen3.5
 /// (`lamar infer`: the machinery, not a tagger), and training an adapter for it (`lamar train
-/// dft`, merged with `lamar export merge`). Everything is written under --out, with a
+/// dft`, merged with `lamar export merge`), and the whole system from one pipeline file (`lamar
+/// run` of the built-in examples/demo.toml: three tiny models trained, tagging, consensus,
+/// scores; under OUT/run, rerun-safe). Everything is written under --out, with a
 /// summary in OUT/summary.json. The plugin and viewer steps need their WebAssembly builds (see
 /// README): without them they are skipped with a note, or fail with --strict.
 #[derive(Args, Debug)]
@@ -82,9 +85,9 @@ fn step(n: usize, total: usize, what: &str) {
     println!("\n[{n}/{total}] {what}");
 }
 
-/// Runs `lamar demo`.
-pub fn run(args: &DemoArgs) -> Result<()> {
-    const STEPS: usize = 9;
+/// Runs `lamar demo`; `executor` runs the pipeline's command lines (step 10).
+pub fn run(args: &DemoArgs, executor: &dyn lamar_pipeline::runner::Executor) -> Result<()> {
+    const STEPS: usize = 10;
     let layout = CorpusLayout::new(&args.out);
     let model_names: Vec<String> = (0..args.models).map(|k| format!("model_{k}")).collect();
 
@@ -141,6 +144,15 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     );
     let training = training::train(args)?;
 
+    step(
+        10,
+        STEPS,
+        "the whole system from one file (lamar run, the built-in examples/demo.toml): three tiny \
+         models trained (DFT, DFT → GRPO, DFT + pseudo-labels), tagging, the tuned consensus, \
+         scores",
+    );
+    let pipeline = pipeline::run(args, executor)?;
+
     let summary = json!({
         "docs": args.docs,
         "seed": args.seed,
@@ -152,6 +164,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         "viewer": viewer,
         "inference": inference,
         "training": training,
+        "pipeline": pipeline,
     });
     let path = args.out.join("summary.json");
     write_atomic(&path, serde_json::to_string_pretty(&summary)?.as_bytes())?;

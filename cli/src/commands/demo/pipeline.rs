@@ -1,0 +1,51 @@
+//! The demo's last step: the whole system from one pipeline file (`lamar run` of the built-in
+//! examples/demo.toml), on a synthetic corpus of the demo's size: three tiny models trained
+//! (DFT, DFT → GRPO, DFT + pseudo-labels), tagging, the tuned consensus and the score table.
+
+use super::DemoArgs;
+use crate::commands::run::{DEMO_PIPELINE, print_scores, show};
+use anyhow::Result;
+use lamar_pipeline::runner::{self, Executor, Selection};
+use lamar_pipeline::{PipelineConfig, Plan};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Most documents of the pipeline's corpus (the built-in file's own size).
+const MAX_DOCS: usize = 40;
+
+/// Runs the built-in pipeline under OUT/run with the demo's seed and at most its documents.
+pub(super) fn run(args: &DemoArgs, executor: &dyn Executor) -> Result<Value> {
+    let mut config = PipelineConfig::parse(
+        DEMO_PIPELINE,
+        Path::new("examples/demo.toml (built in)"),
+        Path::new(""),
+    )?;
+    config.out = args.out.join("run");
+    if let Some(corpus) = config.data.synthetic.as_mut() {
+        corpus.docs = Some(args.docs.min(MAX_DOCS));
+        corpus.seed = Some(args.seed);
+    }
+    // The demo writes its own viewer (step 7).
+    config.view.enabled = false;
+    config.validate(candle_core::utils::cuda_is_available())?;
+    let plan = Plan::new(&config)?;
+    println!(
+        "  {} stages as lamar commands (lamar run examples/demo.toml --dry-run prints them)",
+        plan.stages.len()
+    );
+    let started = std::time::Instant::now();
+    runner::run(
+        &plan,
+        &Selection::default(),
+        env!("CARGO_PKG_VERSION"),
+        executor,
+        &mut |event| show(&event),
+    )?;
+    let rows = print_scores(&plan)?;
+    Ok(json!({
+        "out": plan.out,
+        "stages": plan.stages.len(),
+        "seconds": started.elapsed().as_secs_f64(),
+        "scores": rows,
+    }))
+}
