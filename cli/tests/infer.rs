@@ -162,3 +162,36 @@ fn bad_input_is_reported_with_its_file() {
         assert!(err.contains("without CUDA"), "{err}");
     }
 }
+
+#[test]
+fn window_chars_tags_each_document_in_windows_of_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = snapshot(dir.path());
+    let input = documents(dir.path());
+    let out = dir.path().join("windows.jsonl");
+    ok(&infer(
+        &model,
+        &input,
+        &out,
+        &[
+            "--window-chars",
+            "40",
+            "--max-new-tokens",
+            "4",
+            "--device",
+            "cpu",
+        ],
+    ));
+    let ids: Vec<String> = sorted(records(&out))
+        .into_iter()
+        .map(|r| r.file_id)
+        .collect();
+    // doc0's two lines are tagged apart; the blank tail of doc2 is not tagged.
+    assert!(ids.contains(&"doc0@0-31".to_string()), "{ids:?}");
+    assert!(ids.contains(&"doc0@31-62".to_string()), "{ids:?}");
+    assert!(ids.iter().any(|i| i.starts_with("doc2@0-")), "{ids:?}");
+    assert!(ids.contains(&"doc4@0-6".to_string()), "{ids:?}");
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    let err = fails(&infer(&model, &input, &out, &["--window-chars", "0"]));
+    assert!(err.contains("--window-chars must be at least 1"), "{err}");
+}

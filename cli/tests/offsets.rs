@@ -128,3 +128,56 @@ fn reference_mode_takes_the_first_prefix_match_where_lamar_takes_the_nearest() {
     assert_eq!(start_with(&[]), second);
     assert_eq!(start_with(&["--no-verbatim"]), second);
 }
+
+/// `lamar tag`'s rows as model outputs that reproduce the gold (`predicted` = `gold_span`).
+fn as_outputs(rows: &Path, out: &Path) {
+    let text: String = jsonl(rows)
+        .iter()
+        .map(|r| {
+            serde_json::json!({"file_id": r["file_id"], "predicted": r["gold_span"]}).to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(out, text).unwrap();
+}
+
+#[test]
+fn windows_of_a_document_are_placed_in_it_and_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    ok(&["synth", "--out", p(&corpus), "--docs", "12", "--seed", "5"]);
+    let raw = corpus.join("raw_text");
+    let mut results = Vec::new();
+    for (name, extra) in [
+        ("whole", &[][..]),
+        ("windows", &["--window-chars", "150"][..]),
+    ] {
+        let rows = dir.path().join(format!("{name}.jsonl"));
+        common::tag(&corpus, "train", &rows, extra);
+        let outputs = dir.path().join(format!("{name}-outputs.jsonl"));
+        as_outputs(&rows, &outputs);
+        let placed = dir.path().join(format!("{name}.json"));
+        ok(&[
+            "offsets",
+            "--input",
+            p(&outputs),
+            "--raw-text-dir",
+            p(&raw),
+            "--out",
+            p(&placed),
+        ]);
+        results.push(entries(&placed));
+    }
+    let windows = jsonl(&dir.path().join("windows.jsonl"));
+    assert!(
+        windows.len() > 3 * results[0].len(),
+        "the documents were cut"
+    );
+    // One entry per document, with the spans the whole documents give.
+    assert_eq!(results[1].len(), results[0].len());
+    for (whole, joined) in results[0].iter().zip(&results[1]) {
+        assert_eq!(whole["file_name"], joined["file_name"]);
+        assert!(!spans_of(whole).is_empty());
+        assert_eq!(spans_of(whole), spans_of(joined), "{}", whole["file_name"]);
+    }
+}

@@ -216,6 +216,10 @@ pub struct InferConfig {
     pub max_new_tokens: Option<usize>,
     /// New-token limit as a multiple of the document's tokens.
     pub length_factor: Option<f64>,
+    /// Tag in windows of whole lines of at most this many characters (`lamar infer
+    /// --window-chars`; `lamar offsets` joins them), for models trained on windows; the
+    /// pseudo-labels are then windows of the notes too. LAMAR tags whole notes (left out).
+    pub window_chars: Option<usize>,
 }
 
 /// `lamar tune`'s settings.

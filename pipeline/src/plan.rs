@@ -668,7 +668,8 @@ fn infer_line(
         .path("--out", out)?
         .opt("--batch-size", &config.infer.batch_size)
         .opt("--max-new-tokens", &config.infer.max_new_tokens)
-        .opt("--length-factor", &config.infer.length_factor);
+        .opt("--length-factor", &config.infer.length_factor)
+        .opt("--window-chars", &config.infer.window_chars);
     Ok(model.add(line, true)?.done())
 }
 

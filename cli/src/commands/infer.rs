@@ -3,7 +3,8 @@
 use anyhow::{Context, Result, bail};
 use candle_core::{DType, Device};
 use clap::{Args, ValueEnum};
-use lamar_core::formats::inference::{InferenceOutput, read_documents};
+use lamar_core::formats::inference::{DocumentRow, InferenceOutput, read_documents};
+use lamar_core::formats::windows::document_windows;
 use lamar_core::prompt::TaskPrompt;
 use lamar_model::infer::{TagSettings, Tagger, TokenBudget};
 use lamar_model::sampling::{Sampler, SamplingParams};
@@ -77,6 +78,11 @@ pub struct InferArgs {
     /// Seed of the sampling draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Tag each document in windows of whole lines of at most this many characters (ids
+    /// `ID@START-END`; `lamar offsets` joins them back into ID), for models trained on windows
+    /// (`lamar tag --window-chars`). LAMAR tags whole notes (left out).
+    #[arg(long)]
+    pub window_chars: Option<usize>,
 }
 
 /// Device choice.
@@ -137,7 +143,17 @@ pub fn run(args: &InferArgs) -> Result<()> {
         Some(path) => TaskPrompt::from_file(path)?,
         None => TaskPrompt::builtin(),
     };
-    let documents = read_documents(&args.input)?;
+    let mut documents = read_documents(&args.input)?;
+    if let Some(max) = args.window_chars {
+        if max == 0 {
+            bail!("--window-chars must be at least 1");
+        }
+        documents = documents
+            .iter()
+            .flat_map(|d| document_windows(&d.file_id, &d.raw_text, max))
+            .map(|(file_id, raw_text)| DocumentRow { file_id, raw_text })
+            .collect();
+    }
     let mut output = InferenceOutput::open(&args.out)?;
     if output.dropped_bytes > 0 {
         eprintln!(

@@ -4,9 +4,11 @@ use crate::progress::bar;
 use anyhow::{Result, bail};
 use clap::Args;
 use lamar_core::codec::{DecodeOptions, DecodedFile, decode_outputs, dropped_csv};
+use lamar_core::formats::FormatError;
 use lamar_core::formats::predictions::write_predictions;
-use lamar_core::formats::raw_text::read_raw_text_of;
+use lamar_core::formats::raw_text::{raw_text_path, read_raw_text_of};
 use lamar_core::formats::rows::{ModelOutputRow, read_model_outputs};
+use lamar_core::formats::windows::parse_window_id;
 use lamar_core::formats::write_atomic;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,9 @@ use std::path::{Path, PathBuf};
 /// model reproduced the document, otherwise by the reference's cascade (exact,
 /// whitespace-normalised, case-insensitive, prefix, suffix, fuzzy). Spans that cannot be placed are listed
 /// in --dropped with the reason (empty_span, model_typo, truncated, not_in_text). The output has
-/// one entry per input row, spans sorted by (start, end).
+/// one entry per input row, spans sorted by (start, end); rows of windows (`ID@START-END`, as
+/// `lamar infer --window-chars` writes them) are placed in that range of ID.txt and joined into
+/// one entry for ID.
 #[derive(Args, Debug)]
 pub struct OffsetsArgs {
     /// Model outputs: JSONL, or CSV with a header (`.csv`); needs `file_id` and `predicted`.
@@ -60,7 +64,20 @@ impl OffsetsArgs {
     }
 }
 
-/// Decodes `rows` against the raw texts in `raw_text_dir`, with a progress bar.
+/// The raw text of `id`: its file, or for a window `ID@START-END` (`lamar infer
+/// --window-chars`) without a file of its own, that range of `ID`'s text.
+fn raw_text_of(raw_text_dir: &Path, id: &str) -> Result<String, FormatError> {
+    if let Some((doc, start, end)) = parse_window_id(id)
+        && !raw_text_path(raw_text_dir, id).exists()
+    {
+        let text = read_raw_text_of(raw_text_dir, doc)?;
+        return Ok(text.chars().skip(start).take(end - start).collect());
+    }
+    read_raw_text_of(raw_text_dir, id)
+}
+
+/// Decodes `rows` against the raw texts in `raw_text_dir`, with a progress bar; windows of a
+/// document (`ID@START-END`) are joined into it.
 pub fn decode_file(
     rows: &[ModelOutputRow],
     raw_text_dir: &Path,
@@ -70,13 +87,13 @@ pub fn decode_file(
     let progress = bar(rows.len(), "decoding");
     let decoded = decode_outputs(
         rows,
-        |id| read_raw_text_of(raw_text_dir, id),
+        |id| raw_text_of(raw_text_dir, id),
         options,
         keep_decision,
         || progress.inc(1),
     )?;
     progress.finish_and_clear();
-    Ok(decoded)
+    Ok(decoded.join_windows())
 }
 
 /// Runs `lamar offsets`.

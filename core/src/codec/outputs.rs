@@ -63,6 +63,56 @@ pub struct DecodedFile {
     pub tally: DecodeTally,
 }
 
+impl DecodedFile {
+    /// Joins windows into their documents: each entry named `ID@START-END` (a window of
+    /// document `ID`, as `lamar infer --window-chars` tags them) becomes part of `ID`'s entry,
+    /// its spans shifted by `START`. Documents keep the order of their first entry, windows are
+    /// taken in order of `START`; other entries are left as they are.
+    pub fn join_windows(mut self) -> DecodedFile {
+        use crate::formats::windows::parse_window_id;
+        if !self
+            .predictions
+            .iter()
+            .any(|p| parse_window_id(&p.file_name).is_some())
+        {
+            return self;
+        }
+        let mut order: Vec<String> = Vec::new();
+        let mut parts: HashMap<String, Vec<(usize, Vec<PredictedSpan>)>> = HashMap::new();
+        for file in self.predictions {
+            let (doc, start) = match parse_window_id(&file.file_name) {
+                Some((doc, start, _)) => (doc.to_string(), start),
+                None => (file.file_name.clone(), 0),
+            };
+            let shifted = file
+                .predictions
+                .into_iter()
+                .map(|mut p| {
+                    p.start_offset += start as i64;
+                    p.end_offset += start as i64;
+                    p
+                })
+                .collect();
+            if !parts.contains_key(&doc) {
+                order.push(doc.clone());
+            }
+            parts.entry(doc).or_default().push((start, shifted));
+        }
+        self.predictions = order
+            .into_iter()
+            .map(|doc| {
+                let mut windows = parts.remove(&doc).unwrap_or_default();
+                windows.sort_by_key(|(start, _)| *start);
+                PredictionFile {
+                    file_name: doc,
+                    predictions: windows.into_iter().flat_map(|(_, spans)| spans).collect(),
+                }
+            })
+            .collect();
+        self
+    }
+}
+
 /// Decodes model outputs: `raw_text_of(file_id)` gives a document's raw text (read once per
 /// document; for example [`read_raw_text_of`](crate::formats::raw_text::read_raw_text_of) over
 /// a folder), `keep_decision` adds each span's text widened to whole words, and `on_row` is

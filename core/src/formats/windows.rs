@@ -66,10 +66,59 @@ pub fn windows(row: &TrainingRow, max_chars: usize) -> Vec<TrainingRow> {
     out
 }
 
+/// The windows of a document to tag, `(id, text)`: whole lines of at most `max_chars` code
+/// points (as [`windows`] cuts them, with no spans to respect), whitespace-only ones left out.
+pub fn document_windows(file_id: &str, raw_text: &str, max_chars: usize) -> Vec<(String, String)> {
+    let row = TrainingRow {
+        file_id: file_id.to_string(),
+        raw_text: raw_text.to_string(),
+        gold_span: raw_text.to_string(),
+        gold_offsets: Vec::new(),
+    };
+    windows(&row, max_chars)
+        .into_iter()
+        .map(|w| (w.file_id, w.raw_text))
+        .collect()
+}
+
+/// The document and the code-point range of a window id `ID@START-END` (as [`windows`] names
+/// them); `None` for an id of another form.
+pub fn parse_window_id(id: &str) -> Option<(&str, usize, usize)> {
+    let (doc, range) = id.rsplit_once('@')?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end) = (start.parse().ok()?, end.parse().ok()?);
+    (!doc.is_empty() && start <= end).then_some((doc, start, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::category::Category;
+
+    #[test]
+    fn window_ids_parse_back_and_document_windows_cover_the_text() {
+        assert_eq!(parse_window_id("1_2_3@10-42"), Some(("1_2_3", 10, 42)));
+        assert_eq!(parse_window_id("a@b@0-4"), Some(("a@b", 0, 4)));
+        for id in ["1_2_3", "x@1", "x@-1-2", "@0-1", "x@5-4"] {
+            assert_eq!(parse_window_id(id), None, "{id}");
+        }
+        let text = "line one\n\n   \nline two is longer\nend";
+        let windows = document_windows("d", text, 12);
+        let chars: Vec<char> = text.chars().collect();
+        let mut covered = 0;
+        for (id, window) in &windows {
+            let (doc, s, e) = parse_window_id(id).unwrap();
+            assert_eq!(doc, "d");
+            assert_eq!(window, &chars[s..e].iter().collect::<String>());
+            assert!(s >= covered, "windows in order, not overlapping");
+            assert!(
+                chars[covered..s].iter().all(|c| c.is_whitespace()),
+                "only blank text left out"
+            );
+            covered = e;
+        }
+        assert_eq!(covered, chars.len());
+    }
     use crate::span::Span;
     use proptest::prelude::*;
 
