@@ -301,7 +301,7 @@ fn bad_pipelines_are_refused_before_any_work_naming_the_key() {
     );
     let err = fails(&["run", p(&f)]);
     assert!(
-        err.contains("exactly one of model.snapshot and model.tiny_seed"),
+        err.contains("exactly one of model.snapshot, model.tiny_seed"),
         "{err}"
     );
 

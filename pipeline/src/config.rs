@@ -81,6 +81,11 @@ pub struct ModelConfig {
     /// Instead of a snapshot: a tiny randomly initialised Qwen3.5 made with this seed (`lamar
     /// export tiny`), for demos.
     pub tiny_seed: Option<u64>,
+    /// Instead of a snapshot: the tiny Qwen3.5 pre-trained to copy windows of notes (`lamar
+    /// export tiny --copier`; prompt it with "Tag the decisions:\n{raw_text}"), for demos
+    /// where the models learn to tag.
+    #[serde(default)]
+    pub tiny_copier: bool,
     /// Where to train and tag.
     #[serde(default)]
     pub device: DeviceChoice,
@@ -364,15 +369,19 @@ impl PipelineConfig {
                 exists(key, path)?;
             }
         }
-        match (&self.model.snapshot, self.model.tiny_seed) {
-            (Some(snapshot), None) => exists("model.snapshot", &snapshot.join("config.json"))?,
-            (None, Some(_)) => {}
-            _ => {
-                return Err(invalid(
-                    "model.snapshot",
-                    "give exactly one of model.snapshot and model.tiny_seed".into(),
-                ));
-            }
+        let sources = [
+            self.model.snapshot.is_some(),
+            self.model.tiny_seed.is_some(),
+            self.model.tiny_copier,
+        ];
+        if sources.iter().filter(|&&s| s).count() != 1 {
+            return Err(invalid(
+                "model.snapshot",
+                "give exactly one of model.snapshot, model.tiny_seed and model.tiny_copier".into(),
+            ));
+        }
+        if let Some(snapshot) = &self.model.snapshot {
+            exists("model.snapshot", &snapshot.join("config.json"))?;
         }
         if let Some(prompt) = &self.model.prompt_file {
             exists("model.prompt_file", prompt)?;

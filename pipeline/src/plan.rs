@@ -227,19 +227,25 @@ impl Plan {
                 ],
             });
         }
-        let snapshot = match (&config.model.snapshot, config.model.tiny_seed) {
-            (Some(s), _) => s.clone(),
-            (None, seed) => {
+        let snapshot = match &config.model.snapshot {
+            Some(s) => s.clone(),
+            None => {
                 let dir = out.join("model");
                 let snapshot = dir.join("snapshot");
+                let copier = config.model.tiny_copier;
                 stages.push(Stage {
                     name: "model".into(),
-                    about: "a tiny randomly initialised Qwen3.5".into(),
+                    about: if copier {
+                        "the tiny Qwen3.5 pre-trained to copy notes".into()
+                    } else {
+                        "a tiny randomly initialised Qwen3.5".into()
+                    },
                     dir,
                     commands: vec![
                         Line::new(&["export", "tiny"])
                             .path("--out", &snapshot)?
-                            .opt("--seed", &seed)
+                            .opt("--seed", &config.model.tiny_seed)
+                            .flag("--copier", copier)
                             .done(),
                     ],
                     inputs: vec![],

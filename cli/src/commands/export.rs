@@ -24,6 +24,12 @@ pub struct TinyArgs {
     /// Seed of the weights.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Write instead the tiny model pre-trained to copy windows of notes of at most 160
+    /// characters, prompted with "Tag the decisions:\n{raw_text}" (compiled in; made once with
+    /// PyTorch, tests/golden/qwen35_tiny_copier): LoRA training teaches it to tag in minutes
+    /// on a CPU.
+    #[arg(long, conflicts_with = "seed")]
+    pub copier: bool,
 }
 
 /// Merge a LoRA adapter into a snapshot's weights (W + s·BA), offline.
@@ -57,8 +63,13 @@ pub fn run(command: &ExportCommand) -> Result<()> {
             Ok(())
         }
         ExportCommand::Tiny(args) => {
-            lamar_model::qwen35::random::write_tiny_snapshot(&args.out, args.seed)?;
-            println!("wrote a tiny random Qwen3.5 to {}", args.out.display());
+            if args.copier {
+                lamar_model::qwen35::random::write_tiny_copier(&args.out)?;
+                println!("wrote the tiny copier Qwen3.5 to {}", args.out.display());
+            } else {
+                lamar_model::qwen35::random::write_tiny_snapshot(&args.out, args.seed)?;
+                println!("wrote a tiny random Qwen3.5 to {}", args.out.display());
+            }
             Ok(())
         }
     }

@@ -57,8 +57,24 @@ fn config(args: &RunArgs) -> Result<PipelineConfig> {
 
 /// Runs `lamar run`; `executor` runs each command line (the binary's own parser).
 pub fn run(args: &RunArgs, executor: &dyn Executor) -> Result<()> {
-    let config = config(args)?;
+    let mut config = config(args)?;
     config.validate(candle_core::utils::cuda_is_available())?;
+    let package = crate::viewer_package::choose(None);
+    if let (true, Some(dir)) = (
+        config.view.enabled,
+        crate::viewer_package::missing(&package),
+    ) {
+        let why = format!(
+            "this lamar has no viewer package compiled in and {} is missing (build it with \
+             wasm/build-web.sh)",
+            dir.display()
+        );
+        if args.pipeline.is_some() {
+            anyhow::bail!("view.enabled: {why}; or set view.enabled = false");
+        }
+        println!("the viewer stage is left out: {why}");
+        config.view.enabled = false;
+    }
     let plan = Plan::new(&config)?;
     let selection = Selection {
         from: args.from.clone(),

@@ -101,6 +101,43 @@ pub fn write_tiny_snapshot(dir: &Path, seed: u64) -> Result<()> {
     write_random_snapshot(dir, &tiny_config(vocab), seed)
 }
 
+/// The tiny model pre-trained to copy (`tests/golden/qwen35_tiny_copier`, see its README):
+/// given the prompt `Tag the decisions:\n{raw_text}` filled with a window of at most 160
+/// characters of a synthetic note, it answers with the window, untagged. Its configuration and
+/// weights; the tokenizer and chat template are [`TINY_CHAT_FILES`].
+const COPIER_FILES: [(&str, &[u8]); 3] = [
+    (
+        "config.json",
+        include_bytes!("../../../tests/golden/qwen35_tiny_copier/config.json"),
+    ),
+    (
+        "generation_config.json",
+        include_bytes!("../../../tests/golden/qwen35_tiny_copier/generation_config.json"),
+    ),
+    (
+        "model.safetensors",
+        include_bytes!("../../../tests/golden/qwen35_tiny_copier/model.safetensors"),
+    ),
+];
+
+/// The prompt the tiny copier was pre-trained with.
+pub const COPIER_PROMPT: &str = "Tag the decisions:\n{raw_text}";
+
+/// Writes the tiny copier (`tests/golden/qwen35_tiny_copier`, compiled in) into `dir`: a
+/// starting point from which
+/// LoRA training learns to tag in minutes on a CPU, where a random tiny model cannot even
+/// learn to copy.
+pub fn write_tiny_copier(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in TINY_CHAT_FILES {
+        std::fs::write(dir.join(name), text)?;
+    }
+    for (name, bytes) in COPIER_FILES {
+        std::fs::write(dir.join(name), bytes)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
