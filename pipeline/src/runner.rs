@@ -186,15 +186,20 @@ pub fn run(
             stage,
             decision: &decision,
         });
+        if matches!(decision, Decision::Skip | Decision::Outside) {
+            continue;
+        }
+        // Read before a fresh run clears the folder: its recorded fingerprints spare hashing
+        // inputs again that were not touched since (a multi-gigabyte snapshot).
+        let previous = Manifest::read(stage)?;
         let done = match decision {
-            Decision::Skip | Decision::Outside => continue,
             Decision::Resume(done) => done,
-            Decision::Run(_) => {
+            _ => {
                 clear(stage)?;
                 0
             }
         };
-        run_stage(stage, version, done, executor, observe)?;
+        run_stage(stage, version, done, previous, executor, observe)?;
     }
     Ok(())
 }
@@ -248,14 +253,10 @@ fn run_stage(
     stage: &Stage,
     version: &str,
     done: usize,
+    previous: Option<Manifest>,
     executor: &dyn Executor,
     observe: &mut dyn FnMut(Event),
 ) -> Result<(), PipelineError> {
-    let previous = if done > 0 {
-        Manifest::read(stage)?
-    } else {
-        None
-    };
     let inputs = fingerprints(&stage.inputs, previous.as_ref().map(|m| &m.inputs))?;
     let mut manifest = Manifest {
         stage: stage.name.clone(),
@@ -265,7 +266,8 @@ fn run_stage(
         outputs: Default::default(),
         commands_done: done,
         finished: false,
-        seconds: previous.map_or(0.0, |m| m.seconds),
+        // A resumed stage adds to the time it had taken; a fresh run starts from zero.
+        seconds: previous.filter(|_| done > 0).map_or(0.0, |m| m.seconds),
     };
     manifest.write(stage)?;
     for (k, command) in stage.commands.iter().enumerate() {
