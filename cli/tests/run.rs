@@ -1,4 +1,5 @@
-//! `lamar run PIPELINE.toml` end to end on a shortened demo pipeline: every stage's output,
+//! `lamar run PIPELINE.toml` end to end on a shortened demo pipeline (three LLM variants and the
+//! encoder baseline): every stage's output,
 //! a rerun that skips everything, a changed setting that reruns only what depends on it, a run
 //! killed in the middle of training that resumes to the same results as an uninterrupted one,
 //! and bad pipeline files refused before any work.
@@ -51,6 +52,13 @@ quantile = 0.5
 [infer]
 max_new_tokens = 24
 
+[encoder]
+tiny_seed = 3
+lr = 1e-3
+epochs = 2
+batch_size = 8
+max_tokens = 64
+
 [consensus]
 trials = {trials}
 
@@ -77,7 +85,7 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-const STAGES: [&str; 11] = [
+const STAGES: [&str; 12] = [
     "corpus",
     "model",
     "rows",
@@ -88,12 +96,15 @@ const STAGES: [&str; 11] = [
     "infer-dft",
     "infer-grpo",
     "infer-pseudo",
+    "encoder",
     "consensus",
 ];
 
 /// What two runs must agree on.
-const RESULTS: [&str; 6] = [
+const RESULTS: [&str; 8] = [
     "dft/adapter/adapter_model.safetensors",
+    "encoder/model/model.safetensors",
+    "encoder/test.json",
     "pseudo/train-mixed.jsonl",
     "infer-dft/test.jsonl",
     "consensus/test.json",
@@ -119,7 +130,7 @@ fn a_pipeline_runs_skips_reruns_what_changed_and_resumes_where_it_was_killed() {
         .iter()
         .map(|r| r["system"].as_str().unwrap())
         .collect();
-    assert_eq!(systems, ["dft", "grpo", "pseudo", "ensemble"]);
+    assert_eq!(systems, ["dft", "grpo", "pseudo", "encoder", "ensemble"]);
     for row in &scores {
         let f1 = row["span_f1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&f1), "{row}");
@@ -136,6 +147,9 @@ fn a_pipeline_runs_skips_reruns_what_changed_and_resumes_where_it_was_killed() {
         "pseudo-dft/adapter/adapter_model.safetensors",
         "infer-grpo/val.json",
         "infer-pseudo/test.json",
+        "encoder/base/model.safetensors",
+        "encoder/model/loss.svg",
+        "encoder/val.json",
         "consensus/params.json",
         "evaluate/dft.json",
         "prompt.txt",
@@ -302,6 +316,25 @@ fn bad_pipelines_are_refused_before_any_work_naming_the_key() {
     let err = fails(&["run", p(&f)]);
     assert!(
         err.contains("exactly one of model.snapshot, model.tiny_seed"),
+        "{err}"
+    );
+
+    let f = write(
+        "encoder.toml",
+        &good.replace("tiny_seed = 3", "tiny_seed = 3\nmodel = \"no/such/bert\""),
+    );
+    let err = fails(&["run", p(&f)]);
+    assert!(
+        err.contains("exactly one of encoder.model and encoder.tiny_seed"),
+        "{err}"
+    );
+    let f = write(
+        "encoder-model.toml",
+        &good.replace("tiny_seed = 3", "model = \"no/such/bert\""),
+    );
+    let err = fails(&["run", p(&f)]);
+    assert!(
+        err.contains("encoder.model") && err.contains("does not exist"),
         "{err}"
     );
 

@@ -48,11 +48,16 @@
 //!   a tiled similarity shader and a bitonic per-query top-k; the CPU path's neighbours, ties
 //!   included, on property-generated matrices (`tests/gpu_retrieval.rs`, Mesa's lavapipe in CI).
 //!
+//! * [`encoder`]: the encoder baseline: a BERT/RoBERTa token classifier over BIO labels,
+//!   trained with differentiable Candle operations and tagging on candle-transformers' models;
+//!   logits, loss and gradients equal PyTorch's (`tests/encoder_parity.rs`).
+//!
 //! Not yet: an attention kernel for prefill.
 
 pub mod chat;
 pub mod device;
 pub mod embed;
+pub mod encoder;
 pub mod infer;
 pub mod kernels;
 pub mod lora;

@@ -28,6 +28,9 @@ pub struct PipelineConfig {
     /// Model 3: DFT on the training split plus Model 1's most confident pseudo-labels of
     /// unlabeled notes (left out: not trained).
     pub pseudo: Option<PseudoConfig>,
+    /// The encoder baseline: a BERT/RoBERTa token classifier, one more voice of the ensemble
+    /// (left out: not trained).
+    pub encoder: Option<EncoderConfig>,
     /// Tagging the validation and test documents with every model.
     #[serde(default)]
     pub infer: InferConfig,
@@ -211,6 +214,32 @@ pub struct PseudoConfig {
     pub quantile: Option<f64>,
 }
 
+/// The encoder baseline: `lamar train encoder`'s settings (each left out takes the command's
+/// default) and its base checkpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// A local BERT/RoBERTa/XLM-R checkpoint folder (config.json, safetensors, tokenizer.json).
+    pub model: Option<PathBuf>,
+    /// Instead of a checkpoint: a tiny random BERT made with this seed (`lamar export
+    /// tiny-encoder`), for demos.
+    pub tiny_seed: Option<u64>,
+    /// Peak learning rate.
+    pub lr: Option<f64>,
+    /// AdamW weight decay.
+    pub weight_decay: Option<f64>,
+    /// Share of the steps warming up.
+    pub warmup_ratio: Option<f64>,
+    /// Passes over the documents.
+    pub epochs: Option<usize>,
+    /// Crops per optimiser step.
+    pub batch_size: Option<usize>,
+    /// Longest window in tokens (training and tagging).
+    pub max_tokens: Option<usize>,
+    /// Seed of the head, the crops, the order and dropout.
+    pub seed: Option<u64>,
+}
+
 /// `lamar infer`'s settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -309,6 +338,9 @@ impl PipelineConfig {
         }
         join_opt(&mut self.model.snapshot);
         join_opt(&mut self.model.prompt_file);
+        if let Some(encoder) = &mut self.encoder {
+            join_opt(&mut encoder.model);
+        }
         if let Some(pseudo) = &mut self.pseudo {
             join_opt(&mut pseudo.noteevents);
             join_opt(&mut pseudo.embedding_model);
@@ -453,6 +485,18 @@ impl PipelineConfig {
                     ));
                 }
                 (None, false) => {}
+            }
+        }
+        if let Some(encoder) = &self.encoder {
+            match (&encoder.model, encoder.tiny_seed) {
+                (Some(model), None) => exists("encoder.model", &model.join("config.json"))?,
+                (None, Some(_)) => {}
+                _ => {
+                    return Err(invalid(
+                        "encoder.model",
+                        "give exactly one of encoder.model and encoder.tiny_seed".into(),
+                    ));
+                }
             }
         }
         if let Some(grpo) = &self.grpo {

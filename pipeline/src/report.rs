@@ -8,7 +8,7 @@ use serde::Serialize;
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreRow {
-    /// The system (`dft`, `grpo`, `pseudo`, `ensemble`).
+    /// The system (`dft`, `grpo`, `pseudo`, `encoder`, `ensemble`).
     pub system: String,
     /// Span F1.
     pub span_f1: f64,
@@ -53,6 +53,20 @@ pub fn scores(plan: &Plan) -> Result<Vec<ScoreRow>, PipelineError> {
     Ok(rows)
 }
 
+/// How far the ensemble's span F1 lies above the best single model's (negative: below); none
+/// without an ensemble row and at least one model's.
+pub fn ensemble_gain(rows: &[ScoreRow]) -> Option<f64> {
+    let ensemble = rows.iter().find(|r| r.system == "ensemble")?;
+    let best = rows
+        .iter()
+        .filter(|r| r.system != "ensemble")
+        .map(|r| r.span_f1)
+        .fold(None, |best: Option<f64>, f| {
+            Some(best.map_or(f, |b| b.max(f)))
+        })?;
+    Some(ensemble.span_f1 - best)
+}
+
 /// The rows as a Markdown table.
 pub fn markdown(rows: &[ScoreRow]) -> String {
     let mut text = String::from(
@@ -65,4 +79,30 @@ pub fn markdown(rows: &[ScoreRow]) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(system: &str, span_f1: f64) -> ScoreRow {
+        ScoreRow {
+            system: system.into(),
+            span_f1,
+            token_f1: 0.0,
+            worst_group: 0.0,
+            final_score: 0.0,
+        }
+    }
+
+    #[test]
+    fn the_gain_is_measured_against_the_best_single_model() {
+        let rows = [row("dft", 0.25), row("encoder", 0.3), row("ensemble", 0.34)];
+        let gain = ensemble_gain(&rows).unwrap();
+        assert!((gain - 0.04).abs() < 1e-12, "{gain}");
+        let rows = [row("dft", 0.4), row("ensemble", 0.34)];
+        assert!(ensemble_gain(&rows).unwrap() < 0.0);
+        assert_eq!(ensemble_gain(&[row("dft", 0.4)]), None);
+        assert_eq!(ensemble_gain(&[row("ensemble", 0.4)]), None);
+    }
 }

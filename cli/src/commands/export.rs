@@ -9,6 +9,20 @@ use std::path::PathBuf;
 pub enum ExportCommand {
     Merge(MergeArgs),
     Tiny(TinyArgs),
+    TinyEncoder(TinyEncoderArgs),
+}
+
+/// Write a tiny randomly initialised BERT (2 layers, width 64, the tiny tokenizer of
+/// `lamar export tiny`): a base checkpoint for `lamar train encoder` without downloaded
+/// weights. The same seed writes the same weights.
+#[derive(Args, Debug)]
+pub struct TinyEncoderArgs {
+    /// Folder for the checkpoint.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the weights.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 /// Write a tiny randomly initialised Qwen3.5 snapshot (4 layers, width 64, a small tokenizer
@@ -60,6 +74,11 @@ pub fn run(command: &ExportCommand) -> Result<()> {
                 "merged {modules} adapted modules into {}",
                 args.out.display()
             );
+            Ok(())
+        }
+        ExportCommand::TinyEncoder(args) => {
+            lamar_model::encoder::tiny::write_tiny_encoder(&args.out, args.seed)?;
+            println!("wrote a tiny random BERT to {}", args.out.display());
             Ok(())
         }
         ExportCommand::Tiny(args) => {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod demo;
+pub mod encoder;
 pub mod ensemble;
 pub mod evaluate;
 pub mod export;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 pub enum TrainCommand {
     Dft(DftArgs),
     Grpo(super::grpo::GrpoArgs),
+    Encoder(super::encoder::EncoderTrainArgs),
 }
 
 /// The loss.
@@ -119,6 +120,7 @@ pub fn run(command: &TrainCommand) -> Result<()> {
     match command {
         TrainCommand::Dft(args) => dft(args),
         TrainCommand::Grpo(args) => super::grpo::grpo(args),
+        TrainCommand::Encoder(args) => super::encoder::train(args),
     }
 }
 

@@ -1,7 +1,9 @@
 //! The demo's last step: the whole system from one pipeline file (`lamar run` of the built-in
 //! examples/demo.toml), on a synthetic corpus of the demo's size (at most the file's 120
 //! documents): three models trained from the tiny copier (DFT, DFT → GRPO, DFT +
-//! pseudo-labels), tagging, the tuned consensus and the score table.
+//! pseudo-labels) and the encoder baseline (a tiny random BERT), tagging, the tuned consensus
+//! and the score table. With `--strict`, an ensemble whose span F1 is not above every single
+//! model's fails the demo.
 
 use super::DemoArgs;
 use crate::commands::run::{DEMO_PIPELINE, print_scores, show};
@@ -43,7 +45,25 @@ pub(super) fn run(args: &DemoArgs, executor: &dyn Executor) -> Result<Value> {
         &mut |event| show(&event),
     )?;
     let rows = print_scores(&plan)?;
+    let gain = lamar_pipeline::report::ensemble_gain(&rows);
+    match gain {
+        Some(g) if g > 0.0 => {
+            println!("  the ensemble's span F1 is {g:.4} above the best single model's")
+        }
+        Some(g) => {
+            let message = format!(
+                "the ensemble's span F1 is {:.4} below the best single model's",
+                -g
+            );
+            if args.strict {
+                anyhow::bail!(message);
+            }
+            println!("  note: {message}");
+        }
+        None => {}
+    }
     Ok(json!({
+        "ensemble_span_f1_gain": gain,
         "out": plan.out,
         "stages": plan.stages.len(),
         "seconds": started.elapsed().as_secs_f64(),

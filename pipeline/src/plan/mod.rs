@@ -15,12 +15,17 @@
 //! | `pseudo` | Model 1's most confident labels of retrieved unlabeled notes | `lamar pseudo extract`, `embed` ×4, `retrieve`, `lamar infer`, `lamar pseudo mix` |
 //! | `pseudo-dft` | Model 3: DFT on the training rows + pseudo-labels | `lamar train dft` |
 //! | `infer-MODEL` | each model tags val and test | `lamar infer` ×2, `lamar offsets` ×2 |
+//! | `encoder` | the encoder baseline (only with `[encoder]`) | `lamar export tiny-encoder` (with `encoder.tiny_seed`), `lamar train encoder`, `lamar classify` ×2 |
 //! | `consensus` | thresholds tuned on val, the ensemble of test | `lamar tune`, `lamar ensemble` |
 //! | `evaluate` | official scores of every model and the ensemble on test | `lamar evaluate` per system |
 //! | `view` | the browser viewer (unless `view.enabled = false`) | `lamar view` |
 
+mod encoder;
+mod line;
+
 use crate::PipelineError;
 use crate::config::{DataConfig, PipelineConfig};
+use line::{Line, ModelArgs};
 use std::path::{Path, PathBuf};
 
 /// One `lamar` invocation of a stage.
@@ -114,87 +119,6 @@ fn data_paths(data: &DataConfig, corpus: &Path) -> Data {
             .as_ref()
             .and_then(|s| s.unlabeled_notes)
             .map(|_| corpus.join("NOTEEVENTS.csv")),
-    }
-}
-
-/// Builds command lines: strings, with paths that must be UTF-8.
-#[derive(Default)]
-struct Line(Vec<String>);
-
-impl Line {
-    fn new(words: &[&str]) -> Line {
-        Line(words.iter().map(|w| w.to_string()).collect())
-    }
-    fn arg(mut self, flag: &str, value: impl ToString) -> Line {
-        self.0.push(flag.to_string());
-        self.0.push(value.to_string());
-        self
-    }
-    fn opt<T: ToString>(self, flag: &str, value: &Option<T>) -> Line {
-        match value {
-            Some(v) => self.arg(flag, v.to_string()),
-            None => self,
-        }
-    }
-    fn flag(mut self, flag: &str, on: bool) -> Line {
-        if on {
-            self.0.push(flag.to_string());
-        }
-        self
-    }
-    fn path(self, flag: &str, path: &Path) -> Result<Line, PipelineError> {
-        let text = utf8(path)?;
-        Ok(self.arg(flag, text))
-    }
-    fn paths(mut self, flag: &str, paths: &[PathBuf]) -> Result<Line, PipelineError> {
-        self.0.push(flag.to_string());
-        for p in paths {
-            self.0.push(utf8(p)?.to_string());
-        }
-        Ok(self)
-    }
-    fn done(self) -> Invocation {
-        Invocation {
-            args: self.0,
-            resume: None,
-        }
-    }
-    fn resumable(self, checkpoint: PathBuf) -> Invocation {
-        Invocation {
-            args: self.0,
-            resume: Some(Resume {
-                flag: "--resume".into(),
-                checkpoint,
-            }),
-        }
-    }
-}
-
-fn utf8(path: &Path) -> Result<&str, PipelineError> {
-    path.to_str().ok_or_else(|| PipelineError::Invalid {
-        key: "a path".into(),
-        message: format!("{} is not valid UTF-8", path.display()),
-    })
-}
-
-/// The model settings every training and tagging command shares.
-struct ModelArgs {
-    snapshot: PathBuf,
-    device: &'static str,
-    dtype: Option<String>,
-    prompt: Option<PathBuf>,
-}
-
-impl ModelArgs {
-    fn add(&self, line: Line, with_dtype: bool) -> Result<Line, PipelineError> {
-        let mut line = line.arg("--device", self.device);
-        if with_dtype {
-            line = line.opt("--dtype", &self.dtype);
-        }
-        match &self.prompt {
-            Some(p) => line.path("--prompt-file", p),
-            None => Ok(line),
-        }
     }
 }
 
@@ -531,6 +455,22 @@ impl Plan {
             });
         }
 
+        if let Some(encoder) = &config.encoder {
+            let (stage, predictions) = encoder::encoder_stage(
+                encoder,
+                config.model.device.as_arg(),
+                &out,
+                encoder::EncoderRows {
+                    train: &rows("train"),
+                    val: &rows("val"),
+                    test: &rows("test"),
+                },
+                &eval_dir,
+            )?;
+            stages.push(stage);
+            systems.push(predictions);
+        }
+
         // The consensus, tuned on val.
         let dir = out.join("consensus");
         let params = dir.join("params.json");
@@ -722,92 +662,4 @@ fn dft_stage(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn example(name: &str) -> PipelineConfig {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-        PipelineConfig::read(&dir.join(name)).unwrap()
-    }
-
-    fn names(plan: &Plan) -> Vec<&str> {
-        plan.stages.iter().map(|s| s.name.as_str()).collect()
-    }
-
-    #[test]
-    fn the_examples_parse_into_their_stages() {
-        let demo = Plan::new(&example("demo.toml")).unwrap();
-        assert_eq!(
-            names(&demo),
-            [
-                "corpus",
-                "model",
-                "rows",
-                "dft",
-                "grpo",
-                "pseudo",
-                "pseudo-dft",
-                "infer-dft",
-                "infer-grpo",
-                "infer-pseudo",
-                "consensus",
-                "evaluate",
-                "view"
-            ]
-        );
-        let meddec = Plan::new(&example("meddec.toml")).unwrap();
-        assert_eq!(names(&meddec)[..2], ["rows", "dft"]);
-        let systems: Vec<&str> = meddec.systems.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(systems, ["dft", "grpo", "pseudo", "ensemble"]);
-        // Settings left out are not passed: the command's default holds.
-        let dft = &meddec.stages[1].commands[0].args;
-        assert!(!dft.contains(&"--rank".to_string()), "{dft:?}");
-        assert!(dft.contains(&"--tf32".to_string()), "{dft:?}");
-        assert_eq!(dft[dft.len() - 2..], ["--device", "cuda"]);
-        // Model 2 tags with Model 1 merged and its own adapter.
-        let infer = &meddec.stages[names(&meddec)
-            .iter()
-            .position(|n| *n == "infer-grpo")
-            .unwrap()];
-        let args = infer.commands[0].args.join(" ");
-        assert!(
-            args.contains("grpo/model1-merged --adapter") && args.contains("grpo/adapter"),
-            "{args}"
-        );
-    }
-
-    #[test]
-    fn models_left_out_are_not_planned_and_paths_are_relative_to_the_file() {
-        let text = r#"
-            out = "o"
-            [data.synthetic]
-            [model]
-            snapshot = "snap"
-            [view]
-            enabled = false
-        "#;
-        let config = PipelineConfig::parse(text, Path::new("p.toml"), Path::new("/base")).unwrap();
-        assert_eq!(config.out, Path::new("/base/o"));
-        let plan = Plan::new(&config).unwrap();
-        assert_eq!(
-            names(&plan),
-            [
-                "corpus",
-                "rows",
-                "dft",
-                "infer-dft",
-                "consensus",
-                "evaluate"
-            ]
-        );
-        assert_eq!(plan.stages[2].inputs[0], Path::new("/base/snap"));
-        assert_eq!(
-            plan.stages[2].commands[0]
-                .resume
-                .as_ref()
-                .unwrap()
-                .checkpoint,
-            Path::new("/base/o/dft/adapter/checkpoint")
-        );
-    }
-}
+mod tests;
