@@ -18,6 +18,20 @@ fn normal(rng: &mut ChaCha8Rng, stdev: f64) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * stdev) as f32
 }
 
+/// A tensor of `shape` with normal values of standard deviation `stdev` drawn from `rng`
+/// (Candle's own random tensors cannot be seeded on the CPU).
+pub(crate) fn normal_tensor(
+    rng: &mut ChaCha8Rng,
+    shape: &candle_core::Shape,
+    stdev: f64,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let values: Vec<f32> = (0..shape.elem_count())
+        .map(|_| normal(rng, stdev))
+        .collect();
+    Tensor::from_vec(values, shape, device)
+}
+
 /// Writes a tiny random BERT base checkpoint into `dir` (`config.json`, `model.safetensors`
 /// without a head, `tokenizer.json`): weights normal with standard deviation 0.02 from `seed`,
 /// layer norms 1 and biases 0, as transformers initialises them.
@@ -55,10 +69,7 @@ pub fn write_tiny_encoder(dir: &Path, seed: u64) -> Result<(), EncoderError> {
             } else if name.ends_with("bias") {
                 Tensor::zeros(&shape, DType::F32, &Device::Cpu)?
             } else {
-                let values: Vec<f32> = (0..shape.elem_count())
-                    .map(|_| normal(&mut rng, config.initializer_range))
-                    .collect();
-                Tensor::from_vec(values, &shape, &Device::Cpu)?
+                normal_tensor(&mut rng, &shape, config.initializer_range, &Device::Cpu)?
             };
             tensors.insert(name.clone(), tensor);
         }

@@ -11,6 +11,7 @@
 use super::EncoderError;
 use super::config::EncoderConfig;
 use super::model::{Dropout, TokenClassifier, token_cross_entropy};
+use super::tiny::normal_tensor;
 use super::tokens::{EncoderTokenizer, padded_batch};
 use crate::train::metrics::{Logged, MetricsLog, read_metrics, step_chart};
 use crate::train::optim::{AdamW, AdamWConfig, warmup_cosine, warmup_steps};
@@ -140,7 +141,8 @@ fn classifier_name(name: &str, prefix: &str) -> Option<String> {
     }
 }
 
-/// A job: fine-tune the encoder checkpoint `model` into `out`.
+/// A job: fine-tune the encoder checkpoint `model` into `out`. On the CPU, the same job gives
+/// the same model, bit for bit.
 pub struct EncoderJob {
     /// The base checkpoint (config.json, *.safetensors, tokenizer.json).
     pub model: PathBuf,
@@ -195,17 +197,29 @@ impl EncoderJob {
                 }
             }
         }
+        let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
+        {
+            // A fresh head, seeded (normal weights, zero bias, as transformers makes it).
+            let mut data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
+            if !data.contains_key("classifier.weight") {
+                let shape = candle_core::Shape::from((LABELS, config.hidden_size));
+                let weight =
+                    normal_tensor(&mut rng, &shape, config.initializer_range, &self.device)?;
+                data.insert("classifier.weight".into(), Var::from_tensor(&weight)?);
+                let bias = Tensor::zeros(LABELS, DType::F32, &self.device)?;
+                data.insert("classifier.bias".into(), Var::from_tensor(&bias)?);
+            }
+        }
         let loaded: Vec<String> = {
             let data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
             data.keys().cloned().collect()
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &self.device);
         let model = TokenClassifier::new(&config, LABELS, vb)?;
         let missing: Vec<String> = {
             let data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
             data.keys()
-                .filter(|k| !loaded.contains(k) && !k.starts_with("classifier."))
+                .filter(|k| !loaded.contains(k))
                 .cloned()
                 .collect()
         };
