@@ -230,7 +230,8 @@ fn demo_runs_end_to_end() {
     assert_eq!(training["steps"], 16, "{training}");
     assert_eq!(training["merged_modules"], 31, "{training}");
     assert_eq!(training["tagged"], 2, "{training}");
-    // The pipeline step trains the three variants and scores them and their ensemble.
+    // The pipeline step trains the three variants and the encoder, and scores them and their
+    // ensemble, whose gain over the best single model it reports.
     let pipeline = &summary_of(dir.path())["pipeline"];
     let systems: Vec<&str> = pipeline["scores"]
         .as_array()
@@ -238,8 +239,14 @@ fn demo_runs_end_to_end() {
         .iter()
         .map(|r| r["system"].as_str().unwrap())
         .collect();
-    assert_eq!(systems, ["dft", "grpo", "pseudo", "ensemble"], "{pipeline}");
+    assert_eq!(
+        systems,
+        ["dft", "grpo", "pseudo", "encoder", "ensemble"],
+        "{pipeline}"
+    );
+    assert!(pipeline["ensemble_span_f1_gain"].is_f64(), "{pipeline}");
     assert!(dir.path().join("run/consensus/params.json").is_file());
+    assert!(dir.path().join("run/encoder/model/config.json").is_file());
     let adapter = dir.path().join("training/adapter");
     for file in [
         "adapter_model.safetensors",
@@ -340,6 +347,7 @@ fn help_explains_every_command() {
     let help = ok(&["--help"]);
     for cmd in [
         "demo", "synth", "tag", "offsets", "evaluate", "ensemble", "tune", "reward", "plugin",
+        "classify",
     ] {
         assert!(help.contains(cmd), "{help}");
     }

@@ -140,6 +140,28 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// The names the models' lanes carry: each file's name, or, where two files share it (every
+/// model of a pipeline writes `test.json`), its folder and name (`infer-dft/test.json`), or
+/// else its whole path.
+pub fn model_names(paths: &[PathBuf]) -> Vec<String> {
+    let with_folder = |path: &Path| -> String {
+        match path.parent().and_then(|p| p.file_name()) {
+            Some(folder) => format!("{}/{}", folder.to_string_lossy(), file_name(path)),
+            None => path.display().to_string(),
+        }
+    };
+    let unique = |names: &[String]| {
+        names.iter().collect::<std::collections::HashSet<_>>().len() == names.len()
+    };
+    for name in [file_name, with_folder] {
+        let names: Vec<String> = paths.iter().map(|p| name(p)).collect();
+        if unique(&names) {
+            return names;
+        }
+    }
+    paths.iter().map(|p| p.display().to_string()).collect()
+}
+
 /// Writes the site into `out` (created if missing).
 pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteError> {
     let (glue, module) = inputs.pkg.load()?;
@@ -193,8 +215,11 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
     };
     let mut predictions = Vec::new();
     let mut outside = Vec::new();
-    for path in &inputs.predictions {
-        let name = file_name(path);
+    for (path, name) in inputs
+        .predictions
+        .iter()
+        .zip(model_names(&inputs.predictions))
+    {
         let mut text = read_utf8(path)?;
         let files = parse_predictions(&text, &path.display().to_string())?;
         for problem in spans_outside_text(&files, |id| text_lengths.get(id).copied()) {
@@ -261,4 +286,29 @@ pub fn write_site(inputs: &SiteInputs, out: &Path) -> Result<SiteReport, SiteErr
         has_gold: bench.has_gold(),
         warnings: bench.warnings().into_iter().chain(outside).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_named_by_file_then_by_folder_when_names_repeat() {
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            model_names(&paths(&["a/model_0.json", "b/model_1.json"])),
+            ["model_0.json", "model_1.json"]
+        );
+        assert_eq!(
+            model_names(&paths(&[
+                "out/infer-dft/test.json",
+                "out/consensus/test.json"
+            ])),
+            ["infer-dft/test.json", "consensus/test.json"]
+        );
+        assert_eq!(
+            model_names(&paths(&["x/m/test.json", "y/m/test.json"])),
+            ["x/m/test.json", "y/m/test.json"]
+        );
+    }
 }
