@@ -51,9 +51,13 @@ fn a_tiny_encoder_learns_a_decision_and_tags_an_unseen_note() {
             ..EncoderTrainConfig::default()
         },
         device: Device::Cpu,
+        checkpoint_every: 1000,
+        resume: false,
     };
     let mut steps = Vec::new();
-    let outcome = job.run(&documents, |_| {}, |s| steps.push(s.loss)).unwrap();
+    let outcome = job
+        .run(&documents, |_, _| {}, |s| steps.push(s.loss))
+        .unwrap();
     assert_eq!(outcome.placed, 12);
     assert_eq!(steps.len(), 80);
     let first = steps[..5].iter().sum::<f64>() / 5.0;
@@ -109,8 +113,10 @@ fn training_on_the_cpu_is_reproducible_bit_for_bit() {
                 ..EncoderTrainConfig::default()
             },
             device: Device::Cpu,
+            checkpoint_every: 1000,
+            resume: false,
         };
-        job.run(&documents, |_| {}, |_| {}).unwrap();
+        job.run(&documents, |_, _| {}, |_| {}).unwrap();
         std::fs::read(dir.path().join(name).join("model.safetensors")).unwrap()
     };
     let (first, second) = (train("a"), train("b"));
@@ -128,10 +134,75 @@ fn training_on_the_cpu_is_reproducible_bit_for_bit() {
             ..EncoderTrainConfig::default()
         },
         device: Device::Cpu,
+        checkpoint_every: 1000,
+        resume: false,
     };
-    job.run(&documents, |_| {}, |_| {}).unwrap();
+    job.run(&documents, |_, _| {}, |_| {}).unwrap();
     assert_ne!(
         std::fs::read(dir.path().join("c").join("model.safetensors")).unwrap(),
         first
     );
+}
+
+#[test]
+fn a_run_killed_midway_resumes_to_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    write_tiny_encoder(&base, 3).unwrap();
+    let documents: Vec<LabelledText> = (0..6).map(note).collect();
+    let job = |name: &str, resume: bool| EncoderJob {
+        model: base.clone(),
+        out: dir.path().join(name),
+        config: EncoderTrainConfig {
+            learning_rate: 1e-3,
+            epochs: 3,
+            batch_size: 2,
+            max_tokens: 16,
+            ..EncoderTrainConfig::default()
+        },
+        device: Device::Cpu,
+        checkpoint_every: 2,
+        resume,
+    };
+    job("whole", false)
+        .run(&documents, |_, _| {}, |_| {})
+        .unwrap();
+    // Killed while reporting step 6 (9 in all): the checkpoint of step 4 survives.
+    let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        job("killed", false).run(
+            &documents,
+            |_, _| {},
+            |s| {
+                if s.step == 6 {
+                    panic!("killed");
+                }
+            },
+        )
+    }));
+    assert!(killed.is_err());
+    assert!(!dir.path().join("killed/model.safetensors").exists());
+    let mut resumed_at = None;
+    let mut ran = Vec::new();
+    job("killed", true)
+        .run(
+            &documents,
+            |_, done| resumed_at = Some(done),
+            |s| ran.push(s.step),
+        )
+        .unwrap();
+    assert_eq!(resumed_at, Some(4));
+    assert_eq!(ran, [5, 6, 7, 8, 9]);
+    let read = |name: &str| std::fs::read(dir.path().join(name).join("model.safetensors")).unwrap();
+    assert_eq!(
+        read("whole"),
+        read("killed"),
+        "the resumed run ends elsewhere"
+    );
+    let lines = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name).join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines("killed"), 9);
 }

@@ -238,6 +238,8 @@ pub struct EncoderConfig {
     pub max_tokens: Option<usize>,
     /// Seed of the head, the crops, the order and dropout.
     pub seed: Option<u64>,
+    /// Optimiser steps between checkpoints.
+    pub checkpoint_every: Option<usize>,
 }
 
 /// `lamar infer`'s settings.

@@ -22,8 +22,9 @@ use std::path::PathBuf;
 /// warm-up and cosine decay. The defaults are the reference's recipe (lr 2e-5, weight decay
 /// 0.001, 5 % warm-up, batch 32, 512 tokens, 250 epochs), except the epochs where noted.
 /// OUT gets a transformers token-classification checkpoint (model.safetensors, config.json with
-/// the labels, the tokenizer), metrics.jsonl (a line per step) and loss.svg. A killed run
-/// starts again from the beginning.
+/// the labels, the tokenizer), metrics.jsonl (a line per step) and loss.svg. Checkpoints
+/// (weights, optimiser, step) go to OUT/checkpoint, atomically; --resume continues a killed run
+/// from the last one.
 #[derive(Args, Debug)]
 pub struct EncoderTrainArgs {
     /// The base checkpoint: config.json (model_type bert, roberta or xlm-roberta),
@@ -57,6 +58,14 @@ pub struct EncoderTrainArgs {
     /// Seed of the head, the crops, the order and dropout.
     #[arg(long, default_value_t = 3407)]
     pub seed: u64,
+    /// Optimiser steps between checkpoints (OUT/checkpoint; one is also written at each
+    /// epoch's end).
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: usize,
+    /// Continue from OUT/checkpoint (same data and flags); on the CPU the result is the same,
+    /// bit for bit, as an uninterrupted run.
+    #[arg(long)]
+    pub resume: bool,
     /// Where to train: cuda needs a binary built with `--features cuda`.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
@@ -112,14 +121,24 @@ pub fn train(args: &EncoderTrainArgs) -> Result<()> {
             seed: args.seed,
         },
         device: device(args.device)?,
+        checkpoint_every: args.checkpoint_every,
+        resume: args.resume,
     };
     let started = std::time::Instant::now();
     let bar = std::cell::OnceCell::new();
     let outcome = job
         .run(
             &documents,
-            |total| {
-                let _ = bar.set(crate::progress::bar(total, "encoder"));
+            |total, done| {
+                if done > 0 {
+                    println!(
+                        "resuming after step {done} from {}",
+                        args.out.join("checkpoint").display()
+                    );
+                }
+                let b = crate::progress::bar(total, "encoder");
+                b.set_position(done as u64);
+                let _ = bar.set(b);
             },
             |s| {
                 if let Some(b) = bar.get() {

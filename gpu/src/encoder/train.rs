@@ -13,6 +13,7 @@ use super::config::EncoderConfig;
 use super::model::{Dropout, TokenClassifier, token_cross_entropy};
 use super::tiny::normal_tensor;
 use super::tokens::{EncoderTokenizer, padded_batch};
+use crate::train::checkpoint::{Checkpoints, Fingerprint};
 use crate::train::metrics::{Logged, MetricsLog, read_metrics, step_chart};
 use crate::train::optim::{AdamW, AdamWConfig, warmup_cosine, warmup_steps};
 use candle_core::{DType, Device, Tensor, Var};
@@ -23,6 +24,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// A document and its gold spans.
@@ -152,14 +154,49 @@ pub struct EncoderJob {
     pub config: EncoderTrainConfig,
     /// Where to train.
     pub device: Device,
+    /// Optimiser steps between checkpoints (`OUT/checkpoint`: weights, optimiser, step; one
+    /// is also written at each epoch's end).
+    pub checkpoint_every: usize,
+    /// Continue from `OUT/checkpoint` (same data and settings) when there is one.
+    pub resume: bool,
+}
+
+/// A generator for one purpose (`stream`: 1 the epochs' orders, 2 the steps' crops and dropout)
+/// and one index, from the run's seed.
+fn derived_rng(seed: u64, stream: u64, index: usize) -> ChaCha8Rng {
+    // ChaCha's 2^64 streams of one key are independent; each (stream, index) gets its own.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream((stream << 40) | index as u64);
+    rng
+}
+
+/// What a checkpoint must have been made with: the documents and the settings.
+fn fingerprint(
+    documents: &[LabelledText],
+    settings: &EncoderTrainConfig,
+    config: &EncoderConfig,
+) -> Fingerprint {
+    let mut hash = Sha256::new();
+    for doc in documents {
+        hash.update(doc.id.as_bytes());
+        hash.update([0]);
+        hash.update(doc.text.as_bytes());
+        hash.update([0]);
+        for span in &doc.spans {
+            hash.update(format!("{span:?}").as_bytes());
+        }
+    }
+    hash.update(format!("{settings:?}{config:?}").as_bytes());
+    Fingerprint(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 impl EncoderJob {
-    /// Trains on `documents`; `on_start` learns the number of steps, `on_step` sees each one.
+    /// Trains on `documents`; `on_start` learns the number of steps and how many a resumed
+    /// checkpoint had done, `on_step` sees each step run.
     pub fn run(
         &self,
         documents: &[LabelledText],
-        on_start: impl FnOnce(usize),
+        on_start: impl FnOnce(usize, usize),
         mut on_step: impl FnMut(&EncoderStep),
     ) -> Result<EncoderOutcome, EncoderError> {
         if documents.is_empty() {
@@ -252,15 +289,41 @@ impl EncoderJob {
             path: self.out.clone(),
             source,
         })?;
+        let checkpoints = Checkpoints {
+            dir: self.out.clone(),
+            every: self.checkpoint_every.max(1),
+            resume: self.resume,
+        };
+        let fingerprint = fingerprint(documents, c, &config);
+        let start = checkpoints.read(&mut optimiser, &fingerprint, &self.device)?;
+        if start > 0 {
+            let saved = checkpoints.last().join("model.safetensors");
+            let tensors = candle_core::safetensors::load(&saved, &self.device)?;
+            for (name, var) in &named {
+                let tensor = tensors.get(name).ok_or_else(|| EncoderError::Config {
+                    path: saved.clone(),
+                    message: format!("no {name}"),
+                })?;
+                var.set(tensor)?;
+            }
+        }
         let metrics_path = self.out.join("metrics.jsonl");
-        let mut metrics = MetricsLog::<EncoderStep>::open(&metrics_path, None)?;
-        on_start(total);
-        let mut last = None;
+        let mut metrics =
+            MetricsLog::<EncoderStep>::open(&metrics_path, (start > 0).then_some(start))?;
+        on_start(total, start);
         let mut step = 0;
         for epoch in 0..c.epochs.max(1) {
             let mut order: Vec<usize> = (0..prepared.len()).collect();
-            order.shuffle(&mut rng);
+            order.shuffle(&mut derived_rng(c.seed, 1, epoch));
             for chunk in order.chunks(batch) {
+                if step < start {
+                    // Done before the checkpoint: the order and crops are replayed from the seed.
+                    step += 1;
+                    continue;
+                }
+                // Each step draws its crops and dropout from its own generator, so that a
+                // resumed run continues exactly as an uninterrupted one.
+                let mut rng = derived_rng(c.seed, 2, step);
                 let started = std::time::Instant::now();
                 let mut windows = Vec::with_capacity(chunk.len());
                 let mut window_labels = Vec::with_capacity(chunk.len());
@@ -328,12 +391,23 @@ impl EncoderJob {
                 };
                 metrics.append(&report)?;
                 on_step(&report);
-                last = Some(report);
+                if step % checkpoints.every == 0 || step == (epoch + 1) * per_epoch {
+                    checkpoints.write_files(
+                        |dir| {
+                            varmap.save(dir.join("model.safetensors"))?;
+                            Ok(vec!["model.safetensors"])
+                        },
+                        &optimiser,
+                        step,
+                        &fingerprint,
+                        &[],
+                    )?;
+                }
             }
         }
-        let last = last.ok_or(EncoderError::NoDocuments)?;
         self.save(&varmap, &config)?;
         let reports: Vec<EncoderStep> = read_metrics(&metrics_path)?;
+        let last = reports.last().cloned().ok_or(EncoderError::NoDocuments)?;
         let curve = self.out.join("loss.svg");
         let svg = step_chart(
             &reports,

@@ -112,20 +112,41 @@ impl Checkpoints {
         fingerprint: &Fingerprint,
         extra: &[(&str, u64)],
     ) -> Result<()> {
+        self.write_files(
+            |dir| {
+                lora.save_peft(dir, "checkpoint")?;
+                Ok(vec!["adapter_model.safetensors", "adapter_config.json"])
+            },
+            optimiser,
+            step,
+            fingerprint,
+            extra,
+        )
+    }
+
+    /// Writes a checkpoint of any trainer: `save` writes the weights into the fresh folder and
+    /// names the files it wrote; then the optimiser's moments, the step and `extra` numbers,
+    /// every file flushed, swapped in atomically.
+    pub(crate) fn write_files(
+        &self,
+        save: impl FnOnce(&Path) -> Result<Vec<&'static str>>,
+        optimiser: &AdamW,
+        step: usize,
+        fingerprint: &Fingerprint,
+        extra: &[(&str, u64)],
+    ) -> Result<()> {
         let fresh = self.named(".tmp");
         let _ = std::fs::remove_dir_all(&fresh);
-        lora.save_peft(&fresh, "checkpoint")?;
+        std::fs::create_dir_all(&fresh)?;
+        let mut files = save(&fresh)?;
         let mut moments = HashMap::new();
         for (k, (m, v)) in optimiser.moments().iter().enumerate() {
             moments.insert(format!("m.{k}"), m.clone());
             moments.insert(format!("v.{k}"), v.clone());
         }
         candle_core::safetensors::save(&moments, fresh.join("optimizer.safetensors"))?;
-        for file in [
-            "adapter_model.safetensors",
-            "adapter_config.json",
-            "optimizer.safetensors",
-        ] {
+        files.push("optimizer.safetensors");
+        for file in files {
             sync(&fresh.join(file))?;
         }
         let mut state = serde_json::json!({

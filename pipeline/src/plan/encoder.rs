@@ -55,8 +55,9 @@ pub(super) fn encoder_stage(
             .opt("--batch-size", &config.batch_size)
             .opt("--max-tokens", &config.max_tokens)
             .opt("--seed", &config.seed)
+            .opt("--checkpoint-every", &config.checkpoint_every)
             .arg("--device", device)
-            .done(),
+            .resumable(trained.join("checkpoint")),
     );
     let mut outputs = Vec::new();
     for (split, input) in [("val", rows.val), ("test", rows.test)] {
