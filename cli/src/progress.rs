@@ -14,6 +14,22 @@ pub fn bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// The bar of a training run of `total` steps, `done` of them already done by the checkpoint
+/// in `checkpoint` it resumes from (said on stdout).
+pub fn training(
+    total: usize,
+    done: usize,
+    what: &str,
+    checkpoint: &std::path::Path,
+) -> ProgressBar {
+    if done > 0 {
+        println!("resuming after step {done} from {}", checkpoint.display());
+    }
+    let b = bar(total, what);
+    b.set_position(done as u64);
+    b
+}
+
 /// A bar over `bytes` bytes labelled `what` (throughput in bytes per second).
 pub fn bytes(bytes: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(bytes);

@@ -23,18 +23,14 @@ fn golden(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The largest magnitude in `t`.
+fn largest(t: &Tensor) -> f32 {
+    max_abs_diff(t, &t.zeros_like().unwrap())
+}
+
 /// The largest difference relative to the largest magnitude of `want`.
 fn relative(got: &Tensor, want: &Tensor) -> f32 {
-    let scale = want
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    max_abs_diff(got, want) / scale.max(1e-12)
+    max_abs_diff(got, want) / largest(want).max(1e-12)
 }
 
 /// A trainable classifier over the tensors of `dir`, and its variables by name.
@@ -96,15 +92,11 @@ fn golden_step(name: &str) {
         let got = grads
             .get(var.as_tensor())
             .unwrap_or_else(|| panic!("{name}: no gradient for {param}"));
-        let scale = max_abs_diff(want, &want.zeros_like().unwrap());
-        if scale < 1e-6 {
+        if largest(want) < 1e-6 {
             // The keys' bias shifts every score of a query alike, which softmax ignores: its
             // gradient is zero but for rounding, in both.
-            let largest = max_abs_diff(got, &got.zeros_like().unwrap());
-            assert!(
-                largest < 1e-5,
-                "{name}: gradient of {param} is {largest}, not ~0"
-            );
+            let got = largest(got);
+            assert!(got < 1e-5, "{name}: gradient of {param} is {got}, not ~0");
         } else {
             let error = relative(got, want);
             assert!(

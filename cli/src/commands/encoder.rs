@@ -130,15 +130,13 @@ pub fn train(args: &EncoderTrainArgs) -> Result<()> {
         .run(
             &documents,
             |total, done| {
-                if done > 0 {
-                    println!(
-                        "resuming after step {done} from {}",
-                        args.out.join("checkpoint").display()
-                    );
-                }
-                let b = crate::progress::bar(total, "encoder");
-                b.set_position(done as u64);
-                let _ = bar.set(b);
+                let checkpoint = args.out.join("checkpoint");
+                let _ = bar.set(crate::progress::training(
+                    total,
+                    done,
+                    "encoder",
+                    &checkpoint,
+                ));
             },
             |s| {
                 if let Some(b) = bar.get() {

@@ -168,15 +168,8 @@ fn dft(args: &DftArgs) -> Result<()> {
         .run(
             &rows,
             |total, done| {
-                if done > 0 {
-                    println!(
-                        "resuming after step {done} from {}",
-                        args.out.join("checkpoint").display()
-                    );
-                }
-                let b = crate::progress::bar(total, "train");
-                b.set_position(done as u64);
-                let _ = bar.set(b);
+                let checkpoint = args.out.join("checkpoint");
+                let _ = bar.set(crate::progress::training(total, done, "train", &checkpoint));
             },
             |s| {
                 tokens += s.tokens;
