@@ -370,3 +370,66 @@ fn policy_gradients_with_dfts_weights_are_dfts_gradients() {
         assert!(diff <= 1e-5 * scale, "{name}: negated weights, {diff}");
     }
 }
+
+/// Profiling a training step (a stopwatch on the model) splits each layer's backward pass at
+/// the stages' marks, once per layer of each kind, and changes no gradient: the marks are
+/// identities.
+#[test]
+fn profiling_marks_split_the_backward_pass_and_change_no_gradient() {
+    use lamar_model::qwen35::stopwatch::Stopwatch;
+    let mut model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = Arc::new(trained(&model));
+    let named = lora.named_vars();
+    let vars: Vec<_> = named.iter().map(|(_, v)| *v).collect();
+    let ids: Vec<u32> = ids().squeeze(0).unwrap().to_vec1().unwrap();
+    let example = Example {
+        ids,
+        response_start: 30,
+        truncated: false,
+    };
+    let run = |model: &qwen35::Qwen35Model| {
+        example_gradients(
+            model,
+            &lora,
+            &vars,
+            &example,
+            LossKind::Dft,
+            40,
+            16,
+            Backward::Recompute,
+        )
+        .unwrap()
+    };
+    let (plain_loss, plain) = run(&model);
+    let watch = Arc::new(Stopwatch::new(&Device::Cpu));
+    model.set_stopwatch(Some(watch.clone()));
+    let (profiled_loss, profiled) = run(&model);
+    assert_eq!(plain_loss.weighted_sum, profiled_loss.weighted_sum);
+    for ((name, _), (a, b)) in named.iter().zip(plain.iter().zip(&profiled)) {
+        let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+        let scale = max_abs_diff(a, &a.zeros_like().unwrap());
+        let diff = max_abs_diff(a, b);
+        assert!(
+            diff <= 1e-6 * scale + 1e-12,
+            "{name}: {diff} (largest {scale})"
+        );
+    }
+    let laps: std::collections::BTreeMap<&str, usize> =
+        watch.take().into_iter().map(|(n, _, k)| (n, k)).collect();
+    // The golden model: three DeltaNet layers, then one attention layer.
+    let (deltanet, attention) = (3, 1);
+    for (stage, count) in [
+        ("backward: MLP (with adapters)", deltanet + attention),
+        ("backward: residual + post-attention norm", deltanet + attention),
+        ("backward: attention mixer", attention),
+        ("backward: DeltaNet output projection (with adapter)", deltanet),
+        ("backward: DeltaNet gated norm", deltanet),
+        // The five inputs of the rule each carry a mark.
+        ("backward: DeltaNet delta rule", 5 * deltanet),
+        ("backward: DeltaNet norms, gates, layout", deltanet),
+        ("backward: DeltaNet convolution", deltanet),
+        ("backward: DeltaNet input projection (with adapters)", deltanet),
+    ] {
+        assert_eq!(laps.get(stage), Some(&count), "{stage}: {laps:?}");
+    }
+}

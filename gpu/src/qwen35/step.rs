@@ -50,6 +50,12 @@ impl Step {
     pub(crate) fn lap(&self, name: &'static str) -> Result<()> {
         Stopwatch::lap_on(self.stopwatch.as_deref(), name)
     }
+
+    /// `x` with a backward mark ([`Stopwatch::mark_backward`]) when profiling a tracked pass:
+    /// the backward work from the next mark back to here is charged to `name`.
+    pub(crate) fn mark_backward(&self, x: &Tensor, name: &'static str) -> Result<Tensor> {
+        Stopwatch::mark_backward(self.stopwatch.as_ref(), x, name)
+    }
 }
 
 /// Which of lamar's fused CUDA kernels ([`crate::kernels`]) the model uses on a CUDA device

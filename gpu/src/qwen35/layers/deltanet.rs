@@ -243,12 +243,13 @@ impl GatedDeltaNet {
             delta_rule_recurrent(&q, &k, &v, &beta, &g, state)?
         } else if crate::train::ops::tracked(&[&q, &k, &v, &beta, &g, &state]) {
             // Training: one operation with its own backward pass.
+            let mark = |x: &Tensor| step.mark_backward(x, "backward: DeltaNet delta rule");
             crate::train::delta_rule::chunked_delta_rule(
-                &q,
-                &k,
-                &v,
-                &beta,
-                &g,
+                &mark(&q)?,
+                &mark(&k)?,
+                &mark(&v)?,
+                &mark(&beta)?,
+                &mark(&g)?,
                 &state,
                 step.fused.chunks,
             )?
@@ -279,6 +280,7 @@ impl GatedDeltaNet {
             Some(mask) => x.broadcast_mul(&mask.unsqueeze(2)?.to_dtype(x.dtype())?)?,
             None => x.clone(),
         };
+        let x = &step.mark_backward(x, "backward: DeltaNet input projection (with adapters)")?;
         let b = x.dim(0)?;
         let (nv, dk, dv) = (self.value_heads, self.key_dim, self.value_dim);
         let [qkv, z, beta_in, a_in]: [Tensor; 4] = self
@@ -298,7 +300,9 @@ impl GatedDeltaNet {
                 .out
                 .project_with(&out, step.fused.gemv, step.lora.as_deref());
         }
+        let qkv = step.mark_backward(&qkv, "backward: DeltaNet convolution")?;
         let mixed = self.convolve(&qkv, cache, step.fused.deltanet)?;
+        let mixed = step.mark_backward(&mixed, "backward: DeltaNet norms, gates, layout")?;
         step.lap("deltanet: convolution")?;
         let state = match cache.state.take() {
             Some(s) => s,
@@ -307,7 +311,9 @@ impl GatedDeltaNet {
         let (o, state) = self.delta_rule(&mixed, &beta_in, &a_in, state, step)?;
         cache.state = Some(state);
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
+        let o = step.mark_backward(&o, "backward: DeltaNet gated norm")?;
         let gated = self.gated_norm(&o, &z, step.fused.deltanet)?;
+        let gated = step.mark_backward(&gated, "backward: DeltaNet output projection (with adapter)")?;
         step.lap("deltanet: gated norm")?;
         let out = self
             .out

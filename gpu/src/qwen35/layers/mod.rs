@@ -79,6 +79,12 @@ impl DecoderLayer {
     ) -> Result<Tensor> {
         let normed = self.input_norm.add_forward(h, pending, step.fused.norm)?;
         step.lap("residual + norm")?;
+        // Profiling a training pass: marks split the layer's backward (the DeltaNet marks
+        // its own stages).
+        let normed = match &self.mixer {
+            Mixer::Attention(_) => step.mark_backward(&normed, "backward: attention mixer")?,
+            Mixer::DeltaNet(_) => normed,
+        };
         let mixed = match (&self.mixer, cache) {
             (Mixer::Attention(a), None) => a.forward(&normed, step, None)?,
             (Mixer::Attention(a), Some(LayerCache::Attention(c))) => {
@@ -90,9 +96,11 @@ impl DecoderLayer {
             }
             _ => candle_core::bail!("the cache was made for another model"),
         };
+        let mixed = step.mark_backward(&mixed, "backward: residual + post-attention norm")?;
         let normed = self
             .post_norm
             .add_forward(h, Some(mixed), step.fused.norm)?;
+        let normed = step.mark_backward(&normed, "backward: MLP (with adapters)")?;
         step.lap("residual + norm")?;
         let out = self
             .mlp
