@@ -420,15 +420,24 @@ fn profiling_marks_split_the_backward_pass_and_change_no_gradient() {
     let (deltanet, attention) = (3, 1);
     for (stage, count) in [
         ("backward: MLP (with adapters)", deltanet + attention),
-        ("backward: residual + post-attention norm", deltanet + attention),
+        (
+            "backward: residual + post-attention norm",
+            deltanet + attention,
+        ),
         ("backward: attention mixer", attention),
-        ("backward: DeltaNet output projection (with adapter)", deltanet),
+        (
+            "backward: DeltaNet output projection (with adapter)",
+            deltanet,
+        ),
         ("backward: DeltaNet gated norm", deltanet),
         // The five inputs of the rule each carry a mark.
         ("backward: DeltaNet delta rule", 5 * deltanet),
         ("backward: DeltaNet norms, gates, layout", deltanet),
         ("backward: DeltaNet convolution", deltanet),
-        ("backward: DeltaNet input projection (with adapters)", deltanet),
+        (
+            "backward: DeltaNet input projection (with adapters)",
+            deltanet,
+        ),
     ] {
         assert_eq!(laps.get(stage), Some(&count), "{stage}: {laps:?}");
     }

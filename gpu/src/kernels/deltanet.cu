@@ -63,6 +63,43 @@ __device__ void conv_prefill(const T* x, int64_t x_stride, const T* history, con
     }
 }
 
+// The gradient of `conv_prefill`'s input x for the gradient `dy` (B, tokens, channels) of its
+// output, in training: with s[t] = round(sum_j w[j] * [history, x][t + j]) (recomputed) and
+// ds[t] = dy[t] * silu'(s[t]), dx[u] = sum_j w[j] * ds[u + kernel - 1 - j] over the tokens
+// t = u + kernel - 1 - j that exist. The history gets no gradient (the caller runs this only
+// for an untracked history) and the weight none (frozen). Same grid as `conv_prefill`; `dx`
+// is (B, tokens, channels), contiguous like `dy`.
+template <typename T>
+__device__ void conv_prefill_backward(const T* x, int64_t x_stride, const T* history,
+                                      const T* weight, const T* dy, T* dx, int rows, int tokens,
+                                      int channels, int kernel) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= channels) return;
+    const T* w = weight + (int64_t)c * kernel;
+    for (int line = blockIdx.y; line < rows * tokens; line += gridDim.y) {
+        const int b = line / tokens, u = line % tokens;
+        float acc = 0.0f;
+        for (int j = 0; j < kernel; ++j) {
+            const int t = u + kernel - 1 - j;  // an output that read x[u] through w[j]
+            if (t >= tokens) continue;
+            float pre = 0.0f;
+            for (int i = 0; i < kernel; ++i) {
+                const int from = t + i - (kernel - 1);
+                const T v = from >= 0
+                                ? x[((int64_t)b * tokens + from) * x_stride + c]
+                                : history[((int64_t)b * (kernel - 1) + from + kernel - 1) * channels + c];
+                pre += to_float(w[i]) * to_float(v);
+            }
+            const float s = rounded<T>(pre);
+            const float sig = 1.0f / (1.0f + expf(-s));
+            const float ds = to_float(dy[((int64_t)b * tokens + t) * channels + c]) * sig *
+                             (1.0f + s * (1.0f - sig));
+            acc += to_float(w[j]) * ds;
+        }
+        dx[(int64_t)line * channels + c] = from_float<T>(acc);
+    }
+}
+
 // Grid (ceil(dv / 32), nv, rows), 32 threads; shared memory 2 * dk floats.
 template <typename T>
 __device__ void delta_step(const float* mixed, int channels, const T* beta_in, int64_t beta_stride,
@@ -235,6 +272,12 @@ __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const f
         const T* x, int64_t x_stride, const T* history, const T* weight, T* out, int rows,        \
         int tokens, int channels, int kernel) {                                                   \
         conv_prefill<T>(x, x_stride, history, weight, out, rows, tokens, channels, kernel);       \
+    }                                                                                             \
+    extern "C" __global__ void deltanet_conv_prefill_backward_##SUFFIX(                           \
+        const T* x, int64_t x_stride, const T* history, const T* weight, const T* dy, T* dx,      \
+        int rows, int tokens, int channels, int kernel) {                                         \
+        conv_prefill_backward<T>(x, x_stride, history, weight, dy, dx, rows, tokens, channels,    \
+                                 kernel);                                                         \
     }                                                                                             \
     extern "C" __global__ void deltanet_delta_##SUFFIX(                                           \
         const float* mixed, int channels, const T* beta_in, int64_t beta_stride, const T* a_in,  \

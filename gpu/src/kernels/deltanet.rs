@@ -230,6 +230,45 @@ pub fn gated_norm(o: &Tensor, z: &Tensor, weight: &Tensor, eps: f64) -> Result<O
 /// with `weight` `(channels, kernel)`, all in the model's dtype: `(B, T, channels)`. The history
 /// is not changed.
 pub fn conv_prefill(x: &Tensor, history: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    launch_conv("deltanet_conv_prefill", x, history, weight, None)
+}
+
+/// The gradient of [`conv_prefill`]'s input `x` for the gradient `grad` `(B, T, channels)` of
+/// its output (the pre-activation recomputed; none for the history or the weight), in the
+/// model's dtype: `(B, T, channels)`.
+pub fn conv_prefill_backward(
+    x: &Tensor,
+    history: &Tensor,
+    weight: &Tensor,
+    grad: &Tensor,
+) -> Result<Tensor> {
+    if grad.dims() != x.dims() || grad.dtype() != x.dtype() {
+        bail!(
+            "lamar kernel (DeltaNet convolution backward): input {:?} {:?}, gradient {:?} {:?}",
+            x.dims(),
+            x.dtype(),
+            grad.dims(),
+            grad.dtype()
+        );
+    }
+    launch_conv(
+        "deltanet_conv_prefill_backward",
+        x,
+        history,
+        weight,
+        Some(grad),
+    )
+}
+
+/// Launches the prefill convolution kernel `name` (the forward pass, or with `grad` its
+/// backward): one thread per channel, the grid's lines striding over (row, token) pairs.
+fn launch_conv(
+    name: &str,
+    x: &Tensor,
+    history: &Tensor,
+    weight: &Tensor,
+    grad: Option<&Tensor>,
+) -> Result<Tensor> {
     let dtype = x.dtype();
     let (rows, tokens, channels) = x.dims3()?;
     let (channels_w, kernel) = weight.dims2()?;
@@ -246,21 +285,29 @@ pub fn conv_prefill(x: &Tensor, history: &Tensor, weight: &Tensor) -> Result<Ten
     let history = history.contiguous()?;
     let history_ptr = contiguous_address(&history, dtype, "convolution history")?;
     let weight_ptr = contiguous_address(weight, dtype, "convolution weight")?;
+    let grad = grad.map(Tensor::contiguous).transpose()?;
+    let grad_ptr = grad
+        .as_ref()
+        .map(|g| contiguous_address(g, dtype, "gradient"))
+        .transpose()?;
     // SAFETY: every element is written by the kernel.
     let out = unsafe { Tensor::empty((rows, tokens, channels), dtype, x.device())? };
     let out_ptr = contiguous_address(&out, dtype, "out")?;
     let int = |n: usize| n as i32;
     let (rows_i, tokens_i, channels_i, kernel_i) =
         (int(rows), int(tokens), int(channels), int(kernel));
-    let func = function(&device, "deltanet_conv_prefill", dtype, MODULE, PTX)?;
+    let func = function(&device, name, dtype, MODULE, PTX)?;
     let stream = device.cuda_stream();
     let mut launch = stream.launch_builder(&func);
     launch
         .arg(&x_ptr)
         .arg(&x_stride)
         .arg(&history_ptr)
-        .arg(&weight_ptr)
-        .arg(&out_ptr);
+        .arg(&weight_ptr);
+    if let Some(grad_ptr) = &grad_ptr {
+        launch.arg(grad_ptr);
+    }
+    launch.arg(&out_ptr);
     launch
         .arg(&rows_i)
         .arg(&tokens_i)

@@ -419,8 +419,9 @@ impl Qwen35Model {
     /// ([`Qwen35Model::run_layer`], or [`Qwen35Model::run_layer_cached`] after a prefix of
     /// `start` tokens), as recomputation in the backward pass does. Of the fused kernels only
     /// those with a backward run (when the model allows them): the chunked delta rule's
-    /// (`chunks`, `train::delta_rule`) and flash attention (`flash`, `train::attention`); the
-    /// others write outside candle's autograd.
+    /// (`chunks`, `train::delta_rule`), flash attention (`flash`, `train::attention`) and the
+    /// DeltaNet convolution's (`deltanet`, `train::conv`); the others write outside candle's
+    /// autograd.
     pub(crate) fn training_step(
         &self,
         b: usize,
@@ -432,6 +433,9 @@ impl Qwen35Model {
         step.fused = super::step::FusedKernels {
             chunks: self.fused.chunks,
             flash: self.fused.flash,
+            // The convolution's differentiable kernels (`train::conv`); the layer's other
+            // DeltaNet kernels have no backward and stay off where an input is tracked.
+            deltanet: self.fused.deltanet,
             ..super::step::FusedKernels::NONE
         };
         step.lora = Some(lora);

@@ -266,3 +266,63 @@ fn sampling_kernels_draw_what_the_candle_path_draws() {
         }
     }
 }
+
+/// The convolution as candle operations (the layer's path off CUDA): `silu(Σ_j w_j ·
+/// [history, x][t + j])`.
+fn conv_reference(x: &Tensor, history: &Tensor, weight: &Tensor) -> Tensor {
+    let (_, t, channels) = x.dims3().unwrap();
+    let kernel = weight.dim(1).unwrap();
+    let padded = Tensor::cat(&[history, x], 1).unwrap();
+    let mut out = x.zeros_like().unwrap();
+    for j in 0..kernel {
+        let w = weight
+            .narrow(1, j, 1)
+            .unwrap()
+            .reshape((1, 1, channels))
+            .unwrap();
+        out = (out + padded.narrow(1, j, t).unwrap().broadcast_mul(&w).unwrap()).unwrap();
+    }
+    out.silu().unwrap()
+}
+
+/// The convolution's differentiable kernels (`train::conv`) give the candle operations' output
+/// and input gradient in f32, from a zero history and from a given one, at the layer's width.
+#[test]
+fn convolution_kernels_give_the_candle_operations_values_and_gradients() {
+    let device = cuda();
+    let channels = 8_192;
+    for (t, seed, with_history) in [(5, 1, true), (300, 2, false), (2_000, 3, true)] {
+        let x = Var::from_tensor(&random(&[1, t, channels], seed, -2.0, 2.0, &device)).unwrap();
+        let weight = random(&[channels, 4], seed + 10, -0.8, 0.8, &device);
+        let history = if with_history {
+            random(&[1, 3, channels], seed + 20, -2.0, 2.0, &device)
+        } else {
+            Tensor::zeros((1, 3, channels), candle_core::DType::F32, &device).unwrap()
+        };
+        let upstream = random(&[1, t, channels], seed + 30, -1.0, 1.0, &device);
+        let run = |kernel: bool| {
+            let out = if kernel {
+                super::conv::causal_conv_silu(x.as_tensor(), &history, &weight)
+                    .unwrap()
+                    .expect("the kernels apply on CUDA")
+            } else {
+                conv_reference(x.as_tensor(), &history, &weight)
+            };
+            let grads = (&out * &upstream)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            (out, grads.get(x.as_tensor()).unwrap().clone())
+        };
+        let (out, grad) = run(true);
+        let (want_out, want_grad) = run(false);
+        let (d_out, d_grad) = (
+            max_relative(&out, &want_out),
+            max_relative(&grad, &want_grad),
+        );
+        assert!(d_out < 1e-5, "t {t}: output differs by {d_out}");
+        assert!(d_grad < 1e-5, "t {t}: input gradient differs by {d_grad}");
+    }
+}

@@ -12,6 +12,7 @@
 //!   without any `[T × T]` matrix (training passes use it for every full-attention layer);
 //! * [`carry`]: the chunked delta rule's sequential pass and its adjoint recurrence (CUDA
 //!   kernels on the GPU, candle loops elsewhere), then the gradients as batched products;
+//! * [`conv`]: a DeltaNet layer's convolution and SiLU as CUDA kernels, forward and backward;
 //! * [`delta_rule`]: the whole chunked delta rule as one operation with its own backward (the
 //!   chunks' state-free part recomputed and differentiated by hand, then the pass's adjoint):
 //!   DeltaNet layers use it in training;
@@ -38,6 +39,7 @@
 pub mod attention;
 pub mod carry;
 pub mod checkpoint;
+pub mod conv;
 pub mod data;
 pub mod delta_rule;
 pub mod export;

@@ -95,8 +95,10 @@ impl GatedDeltaNet {
             None => Tensor::zeros((b, self.kernel - 1, ch), x.dtype(), x.device())?,
         };
         #[cfg(feature = "cuda")]
-        if kernel && t > 1 && x.device().is_cuda() {
-            let out = crate::kernels::deltanet::conv_prefill(x, &history, &self.conv)?;
+        if kernel
+            && t > 1
+            && let Some(out) = crate::train::conv::causal_conv_silu(x, &history, &self.conv)?
+        {
             let keep = self.kernel - 1;
             cache.conv = Some(if t >= keep {
                 x.narrow(1, t - keep, keep)?.contiguous()?
@@ -292,6 +294,7 @@ impl GatedDeltaNet {
         #[cfg(feature = "cuda")]
         if x.dim(1)? == 1
             && step.fused.deltanet
+            && !x.track_op()
             && step.mask.is_none()
             && x.device().is_cuda()
             && let Some(out) = self.decode_fused([&qkv, &z, &beta_in, &a_in], cache)?
@@ -313,7 +316,10 @@ impl GatedDeltaNet {
         let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
         let o = step.mark_backward(&o, "backward: DeltaNet gated norm")?;
         let gated = self.gated_norm(&o, &z, step.fused.deltanet)?;
-        let gated = step.mark_backward(&gated, "backward: DeltaNet output projection (with adapter)")?;
+        let gated = step.mark_backward(
+            &gated,
+            "backward: DeltaNet output projection (with adapter)",
+        )?;
         step.lap("deltanet: gated norm")?;
         let out = self
             .out
@@ -327,8 +333,10 @@ impl GatedDeltaNet {
     /// dtype. With `kernel` on a CUDA device, one kernel.
     fn gated_norm(&self, o: &Tensor, z: &Tensor, kernel: bool) -> Result<Tensor> {
         #[cfg(feature = "cuda")]
+        // (The kernel has no backward: training passes use the candle operations.)
         if kernel
             && o.device().is_cuda()
+            && !crate::train::ops::tracked(&[o, z])
             && let Some(gated) =
                 crate::kernels::deltanet::gated_norm(o, z, &self.norm_weight_f32, self.eps)?
         {
