@@ -71,7 +71,8 @@ impl<'a> Dropout<'a> {
     }
 }
 
-fn drop(dropout: &mut Option<Dropout>, x: Tensor, p: f64) -> Result<Tensor> {
+/// `x` through `dropout` when training (rate `p`), unchanged otherwise.
+fn maybe_dropout(dropout: &mut Option<Dropout>, x: Tensor, p: f64) -> Result<Tensor> {
     match dropout {
         Some(d) => d.apply(&x, p),
         None => Ok(x),
@@ -205,7 +206,7 @@ impl TokenClassifier {
             .broadcast_add(&self.positions.forward(&positions)?)?
             .broadcast_add(&token_type)?;
         let x = self.embedding_norm.forward(&x)?;
-        let mut x = drop(&mut dropout, x, c.hidden_dropout_prob)?;
+        let mut x = maybe_dropout(&mut dropout, x, c.hidden_dropout_prob)?;
         // Additive mask over keys, [b, 1, 1, t]: 0 where allowed, the f32 minimum elsewhere.
         let mask = attention_mask.to_dtype(DType::F32)?;
         let bias = ((mask.ones_like()? - mask)? * f64::from(f32::MIN))?
@@ -228,14 +229,14 @@ impl TokenClassifier {
             );
             let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(&bias)?;
             let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
-            let probs = drop(&mut dropout, probs, c.attention_probs_dropout_prob)?;
+            let probs = maybe_dropout(&mut dropout, probs, c.attention_probs_dropout_prob)?;
             let context =
                 probs
                     .matmul(&v)?
                     .transpose(1, 2)?
                     .contiguous()?
                     .reshape((b, t, c.hidden_size))?;
-            let attended = drop(
+            let attended = maybe_dropout(
                 &mut dropout,
                 layer.attention_out.forward(&context)?,
                 c.hidden_dropout_prob,
@@ -247,14 +248,14 @@ impl TokenClassifier {
             } else {
                 inner.gelu_erf()?
             };
-            let out = drop(
+            let out = maybe_dropout(
                 &mut dropout,
                 layer.output.forward(&inner)?,
                 c.hidden_dropout_prob,
             )?;
             x = layer.output_norm.forward(&(out + h)?)?;
         }
-        let x = drop(&mut dropout, x, c.hidden_dropout_prob)?;
+        let x = maybe_dropout(&mut dropout, x, c.hidden_dropout_prob)?;
         self.classifier.forward(&x)
     }
 }

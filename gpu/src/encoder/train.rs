@@ -187,7 +187,7 @@ fn fingerprint(
         }
     }
     hash.update(format!("{settings:?}{config:?}").as_bytes());
-    Fingerprint(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Fingerprint::from_digest(hash)
 }
 
 impl EncoderJob {
@@ -223,22 +223,20 @@ impl EncoderJob {
             });
         }
 
-        // The model: the base's tensors, then the head made fresh.
+        // The model: the base's tensors and a fresh head in one map, which the model must
+        // then read without creating any variable of its own.
         let varmap = VarMap::new();
         let base = super::backbone::read_weights(&self.model, &self.device)?;
-        {
+        let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
+        let mut named: Vec<(String, Var)> = {
             let mut data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
             for (name, tensor) in base {
                 if let Some(name) = classifier_name(&name, config.prefix()) {
                     data.insert(name, Var::from_tensor(&tensor.to_dtype(DType::F32)?)?);
                 }
             }
-        }
-        let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
-        {
-            // A fresh head, seeded (normal weights, zero bias, as transformers makes it).
-            let mut data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
             if !data.contains_key("classifier.weight") {
+                // A fresh head, seeded (normal weights, zero bias, as transformers makes it).
                 let shape = candle_core::Shape::from((LABELS, config.hidden_size));
                 let weight =
                     normal_tensor(&mut rng, &shape, config.initializer_range, &self.device)?;
@@ -246,31 +244,24 @@ impl EncoderJob {
                 let bias = Tensor::zeros(LABELS, DType::F32, &self.device)?;
                 data.insert("classifier.bias".into(), Var::from_tensor(&bias)?);
             }
-        }
-        let loaded: Vec<String> = {
-            let data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
-            data.keys().cloned().collect()
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &self.device);
         let model = TokenClassifier::new(&config, LABELS, vb)?;
-        let missing: Vec<String> = {
+        let made = varmap.all_vars().len();
+        if made != named.len() {
             let data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
-            data.keys()
-                .filter(|k| !loaded.contains(k))
-                .cloned()
-                .collect()
-        };
-        if !missing.is_empty() {
+            let missing: Vec<&str> = data
+                .keys()
+                .filter(|k| !named.iter().any(|(n, _)| n == *k))
+                .map(String::as_str)
+                .collect();
             return Err(EncoderError::Config {
                 path: self.model.clone(),
                 message: format!("the checkpoint lacks {}", missing.join(", ")),
             });
         }
         // Fixed order of the variables for the optimiser.
-        let mut named: Vec<(String, Var)> = {
-            let data = varmap.data().lock().map_err(|_| EncoderError::Poisoned)?;
-            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-        };
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let vars: Vec<&Var> = named.iter().map(|(_, v)| v).collect();
         let mut optimiser = AdamW::new(

@@ -262,6 +262,37 @@ __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const f
     }
 }
 
+// The gradients of `gated_norm` in training, for the gradient `dy` (rows, nv * dv) of its
+// output (contiguous): with r = 1 / sqrt(mean(o^2) + eps), n = round(o * r * w) and
+// out = n * silu(z),
+//   dz = dy * n * silu'(z),   dn = dy * silu(z),
+//   do = r * w * dn - o * r^3 / dv * sum_k(w_k * dn_k * o_k)
+// (dn kept in float). `d_o` is f32 like `o`, `dz` (rows, nv * dv) in T, both contiguous; the
+// norm weight is frozen and gets none. Grid (nv, rows), dv <= blockDim.x (a multiple of 32).
+template <typename T>
+__device__ void gated_norm_backward(const float* o, const T* z, int64_t z_stride,
+                                    const float* weight, const T* dy, float* d_o, T* dz, int nv,
+                                    int dv, float eps) {
+    const int h = blockIdx.x;
+    const int64_t b = blockIdx.y;
+    const int j = threadIdx.x;
+    const bool live = j < dv;
+    const int64_t at = (b * nv + h) * dv + j;
+    const float xj = live ? o[at] : 0.0f;
+    const float wj = live ? weight[j] : 0.0f;
+    const float gate = live ? to_float(z[b * z_stride + h * dv + j]) : 0.0f;
+    const float g = live ? to_float(dy[at]) : 0.0f;
+    const float r = rsqrtf(block_sum(xj * xj) / dv + eps);
+    const float normed = rounded<T>(xj * r * wj);
+    const float sig = 1.0f / (1.0f + expf(-gate));
+    const float dn = g * gate * sig;
+    const float dot = block_sum(wj * dn * xj);
+    if (live) {
+        dz[at] = from_float<T>(g * normed * sig * (1.0f + gate * (1.0f - sig)));
+        d_o[at] = r * wj * dn - xj * r * r * r / dv * dot;
+    }
+}
+
 #define DELTANET_KERNELS(SUFFIX, T)                                                               \
     extern "C" __global__ void deltanet_conv_##SUFFIX(const T* x, int64_t x_stride, T* history,   \
                                                       const T* weight, float* out, int rows,     \
@@ -298,6 +329,11 @@ __device__ void gated_norm(const float* o, const T* z, int64_t z_stride, const f
                                                             const float* weight, T* out, int nv,  \
                                                             int dv, float eps) {                  \
         gated_norm<T>(o, z, z_stride, weight, out, nv, dv, eps);                                  \
+    }                                                                                             \
+    extern "C" __global__ void deltanet_gated_norm_backward_##SUFFIX(                             \
+        const float* o, const T* z, int64_t z_stride, const float* weight, const T* dy,          \
+        float* d_o, T* dz, int nv, int dv, float eps) {                                           \
+        gated_norm_backward<T>(o, z, z_stride, weight, dy, d_o, dz, nv, dv, eps);                \
     }
 
 DELTANET_KERNELS(f32, float)

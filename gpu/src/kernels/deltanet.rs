@@ -225,6 +225,65 @@ pub fn gated_norm(o: &Tensor, z: &Tensor, weight: &Tensor, eps: f64) -> Result<O
     Ok(Some(out))
 }
 
+/// The gradients of [`gated_norm`]'s `o` (f32, `o`'s shape) and `z` (`z`'s shape and dtype)
+/// for the gradient `grad` of its output (`z`'s shape and dtype); the norm weight is frozen.
+/// `None` where the forward kernel would not run, or for heads wider than a block (1,024).
+pub fn gated_norm_backward(
+    o: &Tensor,
+    z: &Tensor,
+    weight: &Tensor,
+    grad: &Tensor,
+    eps: f64,
+) -> Result<Option<(Tensor, Tensor)>> {
+    let dtype = z.dtype();
+    let dims = o.dims();
+    let [.., nv, dv] = *dims else {
+        bail!("lamar kernel (gated norm backward): output {dims:?}");
+    };
+    let rows = o.elem_count() / (nv * dv).max(1);
+    if rows > 65_535 || dv > 1_024 || z.elem_count() != rows * nv * dv || weight.dims() != [dv] {
+        return Ok(None);
+    }
+    if grad.dims() != z.dims() || grad.dtype() != dtype {
+        bail!(
+            "lamar kernel (gated norm backward): gradient {:?} {:?} for an output {:?} {dtype:?}",
+            grad.dims(),
+            grad.dtype(),
+            z.dims()
+        );
+    }
+    let device = cuda_device(z)?;
+    let o_ptr = contiguous_address(o, DType::F32, "o")?;
+    let (z_ptr, z_stride) = address(z, dtype, "z")?;
+    let weight_ptr = contiguous_address(weight, DType::F32, "norm weight")?;
+    let grad = grad.contiguous()?;
+    let grad_ptr = contiguous_address(&grad, dtype, "gradient")?;
+    // SAFETY: every element of both is written by the kernel.
+    let d_o = unsafe { Tensor::empty(o.shape(), DType::F32, o.device())? };
+    let d_z = unsafe { Tensor::empty(z.shape(), dtype, z.device())? };
+    let d_o_ptr = contiguous_address(&d_o, DType::F32, "o's gradient")?;
+    let d_z_ptr = contiguous_address(&d_z, dtype, "z's gradient")?;
+    let func = function(&device, "deltanet_gated_norm_backward", dtype, MODULE, PTX)?;
+    let (nv_i, dv_i, eps) = (nv as i32, dv as i32, eps as f32);
+    let stream = device.cuda_stream();
+    let mut launch = stream.launch_builder(&func);
+    launch
+        .arg(&o_ptr)
+        .arg(&z_ptr)
+        .arg(&z_stride)
+        .arg(&weight_ptr);
+    launch.arg(&grad_ptr).arg(&d_o_ptr).arg(&d_z_ptr);
+    launch.arg(&nv_i).arg(&dv_i).arg(&eps);
+    let config = LaunchConfig {
+        grid_dim: (nv as u32, rows as u32, 1),
+        block_dim: (dv.div_ceil(32) as u32 * 32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: sizes checked above; one block per (row, head), a thread per value.
+    unsafe { launch.launch(config) }.w()?;
+    Ok(Some((d_o, d_z)))
+}
+
 /// A DeltaNet layer's causal convolution and SiLU for a prefill: `x` `(B, T, channels)` (rows
 /// evenly spaced), after the last `kernel − 1` inputs `history` `(B, kernel − 1, channels)`,
 /// with `weight` `(channels, kernel)`, all in the model's dtype: `(B, T, channels)`. The history

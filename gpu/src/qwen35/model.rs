@@ -420,8 +420,8 @@ impl Qwen35Model {
     /// `start` tokens), as recomputation in the backward pass does. Of the fused kernels only
     /// those with a backward run (when the model allows them): the chunked delta rule's
     /// (`chunks`, `train::delta_rule`), flash attention (`flash`, `train::attention`) and the
-    /// DeltaNet convolution's (`deltanet`, `train::conv`); the others write outside candle's
-    /// autograd.
+    /// DeltaNet convolution's and gated norm's (`deltanet`, `train::conv`,
+    /// `train::gated_norm`); the others write outside candle's autograd.
     pub(crate) fn training_step(
         &self,
         b: usize,
@@ -433,8 +433,9 @@ impl Qwen35Model {
         step.fused = super::step::FusedKernels {
             chunks: self.fused.chunks,
             flash: self.fused.flash,
-            // The convolution's differentiable kernels (`train::conv`); the layer's other
-            // DeltaNet kernels have no backward and stay off where an input is tracked.
+            // The convolution's and the gated norm's differentiable kernels (`train::conv`,
+            // `train::gated_norm`); the layer's decoding kernel has no backward and stays off
+            // where an input is tracked.
             deltanet: self.fused.deltanet,
             ..super::step::FusedKernels::NONE
         };

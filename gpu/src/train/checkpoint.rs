@@ -44,6 +44,12 @@ impl Fingerprint {
             }
         }
         hash.update(format!("{settings:?}").as_bytes());
+        Fingerprint::from_digest(hash)
+    }
+
+    /// The fingerprint a finished hash gives (its digest in hex), for trainers that hash
+    /// other data than [`Fingerprint::of`] does.
+    pub fn from_digest(hash: Sha256) -> Self {
         Fingerprint(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
 }

@@ -326,3 +326,62 @@ fn convolution_kernels_give_the_candle_operations_values_and_gradients() {
         assert!(d_grad < 1e-5, "t {t}: input gradient differs by {d_grad}");
     }
 }
+
+/// The gated norm's differentiable kernels (`train::gated_norm`) give the gradients of `o` and
+/// `z` that candle's operations give, in f32, at the layer's sizes (32 heads of 128).
+#[test]
+fn gated_norm_kernels_give_the_candle_operations_values_and_gradients() {
+    let device = cuda();
+    let (nv, dv, eps) = (32, 128, 1e-6);
+    for (t, seed) in [(3, 1), (700, 2)] {
+        let o = Var::from_tensor(&random(&[1, t, nv, dv], seed, -3.0, 3.0, &device)).unwrap();
+        let z = Var::from_tensor(&random(&[1, t, nv * dv], seed + 10, -4.0, 4.0, &device)).unwrap();
+        let weight = random(&[dv], seed + 20, 0.5, 1.5, &device);
+        let upstream = random(&[1, t, nv * dv], seed + 30, -1.0, 1.0, &device);
+        let run = |kernel: bool| {
+            let out = if kernel {
+                super::gated_norm::gated_rms_norm(o.as_tensor(), z.as_tensor(), &weight, eps)
+                    .unwrap()
+                    .expect("the kernels apply on CUDA")
+            } else {
+                let x = o.as_tensor();
+                let inverse = (x.sqr().unwrap().mean_keepdim(3).unwrap() + eps)
+                    .unwrap()
+                    .sqrt()
+                    .unwrap()
+                    .recip()
+                    .unwrap();
+                let normed = x
+                    .broadcast_mul(&inverse)
+                    .unwrap()
+                    .broadcast_mul(&weight)
+                    .unwrap();
+                let gate = z
+                    .as_tensor()
+                    .reshape((1, t, nv, dv))
+                    .unwrap()
+                    .silu()
+                    .unwrap();
+                (normed * gate).unwrap().reshape((1, t, nv * dv)).unwrap()
+            };
+            let grads = (&out * &upstream)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let grad = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+            (out, grad(&o), grad(&z))
+        };
+        let (out, d_o, d_z) = run(true);
+        let (want_out, want_o, want_z) = run(false);
+        for (what, got, want) in [
+            ("output", &out, &want_out),
+            ("o's gradient", &d_o, &want_o),
+            ("z's gradient", &d_z, &want_z),
+        ] {
+            let d = max_relative(got, want);
+            assert!(d < 1e-5, "t {t}: {what} differs by {d}");
+        }
+    }
+}

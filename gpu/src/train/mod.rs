@@ -13,6 +13,7 @@
 //! * [`carry`]: the chunked delta rule's sequential pass and its adjoint recurrence (CUDA
 //!   kernels on the GPU, candle loops elsewhere), then the gradients as batched products;
 //! * [`conv`]: a DeltaNet layer's convolution and SiLU as CUDA kernels, forward and backward;
+//! * [`gated_norm`]: a DeltaNet layer's gated RMS norm as CUDA kernels, forward and backward;
 //! * [`delta_rule`]: the whole chunked delta rule as one operation with its own backward (the
 //!   chunks' state-free part recomputed and differentiated by hand, then the pass's adjoint):
 //!   DeltaNet layers use it in training;
@@ -43,6 +44,7 @@ pub mod conv;
 pub mod data;
 pub mod delta_rule;
 pub mod export;
+pub mod gated_norm;
 pub mod gradients;
 pub mod grpo;
 pub mod job;

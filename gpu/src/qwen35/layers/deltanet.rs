@@ -330,19 +330,14 @@ impl GatedDeltaNet {
 
     /// `round(round(rms(o) · weight) · silu(z))` per value head, for the outputs `o`
     /// `(B, T, nv, dv)` (f32) and the gate `z` `(B, T, nv·dv)`: `(B, T, nv·dv)` in the model's
-    /// dtype. With `kernel` on a CUDA device, one kernel.
+    /// dtype. With `kernel` on a CUDA device, one kernel (and one for its backward in training).
     fn gated_norm(&self, o: &Tensor, z: &Tensor, kernel: bool) -> Result<Tensor> {
-        #[cfg(feature = "cuda")]
-        // (The kernel has no backward: training passes use the candle operations.)
         if kernel
-            && o.device().is_cuda()
-            && !crate::train::ops::tracked(&[o, z])
             && let Some(gated) =
-                crate::kernels::deltanet::gated_norm(o, z, &self.norm_weight_f32, self.eps)?
+                crate::train::gated_norm::gated_rms_norm(o, z, &self.norm_weight_f32, self.eps)?
         {
             return Ok(gated);
         }
-        let _ = kernel;
         let (b, t, nv, dv) = o.dims4()?;
         let dtype = z.dtype();
         let z = z
