@@ -66,8 +66,9 @@ struct Args {
     #[arg(long)]
     tf32: bool,
     /// lamar's CUDA kernels to use: all, none (candle operations: the reference), or a list
-    /// of deltanet, attention, norm, mlp, gemv, chunks, flash (training uses chunks and flash
-    /// in its backward passes, all of them in the forward pass it keeps).
+    /// of all, deltanet, attention, norm, mlp, gemv, chunks, flash, training-deltanet (training
+    /// uses chunks, flash and training-deltanet in its tracked passes, all of them in the
+    /// forward pass it keeps; training-deltanet is not in all yet).
     #[arg(long, default_value = "all")]
     kernels: String,
 }

@@ -420,7 +420,7 @@ impl Qwen35Model {
     /// `start` tokens), as recomputation in the backward pass does. Of the fused kernels only
     /// those with a backward run (when the model allows them): the chunked delta rule's
     /// (`chunks`, `train::delta_rule`), flash attention (`flash`, `train::attention`) and the
-    /// DeltaNet convolution's and gated norm's (`deltanet`, `train::conv`,
+    /// DeltaNet convolution's and gated norm's (`training_deltanet`, `train::conv`,
     /// `train::gated_norm`); the others write outside candle's autograd.
     pub(crate) fn training_step(
         &self,
@@ -436,7 +436,7 @@ impl Qwen35Model {
             // The convolution's and the gated norm's differentiable kernels (`train::conv`,
             // `train::gated_norm`); the layer's decoding kernel has no backward and stays off
             // where an input is tracked.
-            deltanet: self.fused.deltanet,
+            deltanet: self.fused.training_deltanet,
             ..super::step::FusedKernels::NONE
         };
         step.lora = Some(lora);

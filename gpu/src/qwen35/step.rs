@@ -81,6 +81,10 @@ pub struct FusedKernels {
     /// Causal attention over a whole sequence in a training pass, forward and backward
     /// (`kernels::flash_attention`).
     pub flash: bool,
+    /// A DeltaNet layer's convolution and gated norm in a training pass, forward and backward
+    /// (`train::conv`, `train::gated_norm`). Not in [`FusedKernels::ALL`] until their tests
+    /// (`kernel_tests`) have passed on a GPU: ask for it as `all,training-deltanet`.
+    pub training_deltanet: bool,
 }
 
 impl FusedKernels {
@@ -93,6 +97,7 @@ impl FusedKernels {
         gemv: true,
         chunks: true,
         flash: true,
+        training_deltanet: false,
     };
     /// None: candle operations only.
     pub const NONE: FusedKernels = FusedKernels {
@@ -103,19 +108,25 @@ impl FusedKernels {
         gemv: false,
         chunks: false,
         flash: false,
+        training_deltanet: false,
     };
 
-    /// Parses `all`, `none` or a comma-separated list of `deltanet`, `attention`, `norm`,
-    /// `mlp`, `gemv`, `chunks`, `flash`.
+    /// Parses `all`, `none` or a comma-separated list of `all`, `deltanet`, `attention`,
+    /// `norm`, `mlp`, `gemv`, `chunks`, `flash`, `training-deltanet`.
     pub fn parse(text: &str) -> std::result::Result<FusedKernels, String> {
-        match text {
-            "all" => return Ok(FusedKernels::ALL),
-            "none" => return Ok(FusedKernels::NONE),
-            _ => {}
+        if text == "none" {
+            return Ok(FusedKernels::NONE);
         }
         let mut fused = FusedKernels::NONE;
         for name in text.split(',') {
             match name.trim() {
+                "all" => {
+                    fused = FusedKernels {
+                        training_deltanet: fused.training_deltanet,
+                        ..FusedKernels::ALL
+                    }
+                }
+                "training-deltanet" => fused.training_deltanet = true,
                 "deltanet" => fused.deltanet = true,
                 "attention" => fused.attention = true,
                 "norm" => fused.norm = true,
@@ -125,12 +136,34 @@ impl FusedKernels {
                 "flash" => fused.flash = true,
                 other => {
                     return Err(format!(
-                        "unknown fused kernel {other:?} (all, none, or a list of deltanet, \
-                         attention, norm, mlp, gemv, chunks, flash)"
+                        "unknown fused kernel {other:?} (all, none, or a list of all, deltanet, \
+                         attention, norm, mlp, gemv, chunks, flash, training-deltanet)"
                     ));
                 }
             }
         }
         Ok(fused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FusedKernels;
+
+    #[test]
+    fn kernel_lists_parse_with_all_as_an_item() {
+        assert_eq!(FusedKernels::parse("all"), Ok(FusedKernels::ALL));
+        assert_eq!(FusedKernels::parse("none"), Ok(FusedKernels::NONE));
+        assert!(!FusedKernels::ALL.training_deltanet);
+        let with = FusedKernels {
+            training_deltanet: true,
+            ..FusedKernels::ALL
+        };
+        assert_eq!(FusedKernels::parse("all,training-deltanet"), Ok(with));
+        assert_eq!(FusedKernels::parse("training-deltanet, all"), Ok(with));
+        let some = FusedKernels::parse("chunks,flash").unwrap();
+        assert!(some.chunks && some.flash && !some.deltanet && !some.training_deltanet);
+        let error = FusedKernels::parse("chunks,bogus").unwrap_err();
+        assert!(error.contains("\"bogus\""), "{error}");
     }
 }
