@@ -68,7 +68,7 @@ struct Args {
     /// lamar's CUDA kernels to use: all, none (candle operations: the reference), or a list
     /// of all, deltanet, attention, norm, mlp, gemv, chunks, flash, training-deltanet (training
     /// uses chunks, flash and training-deltanet in its tracked passes, all of them in the
-    /// forward pass it keeps; training-deltanet is not in all yet).
+    /// forward pass it keeps).
     #[arg(long, default_value = "all")]
     kernels: String,
 }

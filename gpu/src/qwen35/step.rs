@@ -82,8 +82,7 @@ pub struct FusedKernels {
     /// (`kernels::flash_attention`).
     pub flash: bool,
     /// A DeltaNet layer's convolution and gated norm in a training pass, forward and backward
-    /// (`train::conv`, `train::gated_norm`). Not in [`FusedKernels::ALL`] until their tests
-    /// (`kernel_tests`) have passed on a GPU: ask for it as `all,training-deltanet`.
+    /// (`train::conv`, `train::gated_norm`; `deltanet` covers them in untracked passes).
     pub training_deltanet: bool,
 }
 
@@ -97,7 +96,7 @@ impl FusedKernels {
         gemv: true,
         chunks: true,
         flash: true,
-        training_deltanet: false,
+        training_deltanet: true,
     };
     /// None: candle operations only.
     pub const NONE: FusedKernels = FusedKernels {
@@ -120,12 +119,7 @@ impl FusedKernels {
         let mut fused = FusedKernels::NONE;
         for name in text.split(',') {
             match name.trim() {
-                "all" => {
-                    fused = FusedKernels {
-                        training_deltanet: fused.training_deltanet,
-                        ..FusedKernels::ALL
-                    }
-                }
+                "all" => fused = FusedKernels::ALL,
                 "training-deltanet" => fused.training_deltanet = true,
                 "deltanet" => fused.deltanet = true,
                 "attention" => fused.attention = true,
@@ -154,14 +148,11 @@ mod tests {
     fn kernel_lists_parse_with_all_as_an_item() {
         assert_eq!(FusedKernels::parse("all"), Ok(FusedKernels::ALL));
         assert_eq!(FusedKernels::parse("none"), Ok(FusedKernels::NONE));
-        let with = FusedKernels {
-            training_deltanet: true,
-            ..FusedKernels::ALL
-        };
-        assert_eq!(FusedKernels::parse("all,training-deltanet"), Ok(with));
-        assert_eq!(FusedKernels::parse("training-deltanet, all"), Ok(with));
+        assert_eq!(FusedKernels::parse("flash, all"), Ok(FusedKernels::ALL));
         let some = FusedKernels::parse("chunks,flash").unwrap();
         assert!(some.chunks && some.flash && !some.deltanet && !some.training_deltanet);
+        let training = FusedKernels::parse("training-deltanet").unwrap();
+        assert!(training.training_deltanet && !training.deltanet && !training.chunks);
         let error = FusedKernels::parse("chunks,bogus").unwrap_err();
         assert!(error.contains("\"bogus\""), "{error}");
     }
