@@ -13,7 +13,7 @@ use lamar_model::qwen35;
 use lamar_model::train::data::Example;
 use lamar_model::train::gradients::{Backward, example_gradients, policy_gradients};
 use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
-use lamar_model::train::loss::{LossKind, head_loss, surrogate};
+use lamar_model::train::loss::{HeadLoss, LossKind, head_loss, surrogate};
 use std::sync::Arc;
 
 fn ids() -> Tensor {
@@ -249,31 +249,35 @@ fn a_merged_snapshot_equals_the_base_with_its_adapter() {
     assert!(diff < 1e-4, "merged snapshot differs by {diff}");
 }
 
+/// One sequence of the golden tests' ids, its response from token 30.
+fn example() -> Example {
+    Example {
+        ids: ids().squeeze(0).unwrap().to_vec1().unwrap(),
+        response_start: 30,
+        truncated: false,
+    }
+}
+
+/// The DFT loss of `example` (normalised by 40 tokens, head chunks of 16) and the gradient of
+/// each of `vars`.
+fn dft_gradients(
+    model: &qwen35::Qwen35Model,
+    lora: &Arc<TrainableLora>,
+    vars: &[&candle_core::Var],
+    example: &Example,
+    backward: Backward,
+) -> (HeadLoss, Vec<Option<Tensor>>) {
+    example_gradients(model, lora, vars, example, LossKind::Dft, 40, 16, backward).unwrap()
+}
+
 #[test]
 fn recomputing_each_layer_gives_the_gradients_of_keeping_every_activation() {
     let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
     let lora = Arc::new(trained(&model));
     let named = lora.named_vars();
     let vars: Vec<_> = named.iter().map(|(_, v)| *v).collect();
-    let ids: Vec<u32> = ids().squeeze(0).unwrap().to_vec1().unwrap();
-    let example = Example {
-        ids,
-        response_start: 30,
-        truncated: false,
-    };
-    let run = |backward| {
-        example_gradients(
-            &model,
-            &lora,
-            &vars,
-            &example,
-            LossKind::Dft,
-            40,
-            16,
-            backward,
-        )
-        .unwrap()
-    };
+    let example = example();
+    let run = |backward| dft_gradients(&model, &lora, &vars, &example, backward);
     let (kept_loss, kept) = run(Backward::KeepAll);
     let (recomputed_loss, recomputed) = run(Backward::Recompute);
     // The same operations, in an order that can round differently (the residual sums).
@@ -309,12 +313,7 @@ fn policy_gradients_with_dfts_weights_are_dfts_gradients() {
     let lora = Arc::new(trained(&model));
     let named = lora.named_vars();
     let vars: Vec<_> = named.iter().map(|(_, v)| *v).collect();
-    let ids: Vec<u32> = ids().squeeze(0).unwrap().to_vec1().unwrap();
-    let example = Example {
-        ids,
-        response_start: 30,
-        truncated: false,
-    };
+    let example = example();
     let tokens = example.ids.len() - example.response_start;
     let (dft_loss, dft) = example_gradients(
         &model,
@@ -381,24 +380,9 @@ fn profiling_marks_split_the_backward_pass_and_change_no_gradient() {
     let lora = Arc::new(trained(&model));
     let named = lora.named_vars();
     let vars: Vec<_> = named.iter().map(|(_, v)| *v).collect();
-    let ids: Vec<u32> = ids().squeeze(0).unwrap().to_vec1().unwrap();
-    let example = Example {
-        ids,
-        response_start: 30,
-        truncated: false,
-    };
+    let example = example();
     let run = |model: &qwen35::Qwen35Model| {
-        example_gradients(
-            model,
-            &lora,
-            &vars,
-            &example,
-            LossKind::Dft,
-            40,
-            16,
-            Backward::Recompute,
-        )
-        .unwrap()
+        dft_gradients(model, &lora, &vars, &example, Backward::Recompute)
     };
     let (plain_loss, plain) = run(&model);
     let watch = Arc::new(Stopwatch::new(&Device::Cpu));
