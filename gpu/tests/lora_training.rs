@@ -12,7 +12,7 @@ use lamar_model::lora::LoraAdapter;
 use lamar_model::qwen35;
 use lamar_model::train::data::Example;
 use lamar_model::train::gradients::{Backward, example_gradients, policy_gradients};
-use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
+use lamar_model::train::lora::{ALL_LINEAR, AdapterProducts, LoraShape, TrainableLora};
 use lamar_model::train::loss::{HeadLoss, LossKind, head_loss, surrogate};
 use std::sync::Arc;
 
@@ -403,7 +403,16 @@ fn profiling_marks_split_the_backward_pass_and_change_no_gradient() {
     // The golden model: three DeltaNet layers, then one attention layer.
     let (deltanet, attention) = (3, 1);
     for (stage, count) in [
-        ("backward: MLP (with adapters)", deltanet + attention),
+        (
+            "backward: MLP gate/up projections (with adapters)",
+            deltanet + attention,
+        ),
+        // Gate and up each carry a mark.
+        ("backward: MLP activation", 2 * (deltanet + attention)),
+        (
+            "backward: MLP down projection (with adapter)",
+            deltanet + attention,
+        ),
         (
             "backward: residual + post-attention norm",
             deltanet + attention,
@@ -425,4 +434,92 @@ fn profiling_marks_split_the_backward_pass_and_change_no_gradient() {
     ] {
         assert_eq!(laps.get(stage), Some(&count), "{stage}: {laps:?}");
     }
+}
+
+/// The cosine similarity of two tensors of one shape.
+fn cosine(a: &Tensor, b: &Tensor) -> f32 {
+    let dot = |x: &Tensor, y: &Tensor| {
+        (x * y)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
+}
+
+#[test]
+fn adapter_products_in_bf16_follow_the_f32_products_and_reach_the_f32_weights() {
+    let model = qwen35::load(&golden(), DType::F32, &Device::Cpu).unwrap();
+    let lora = trained(&model);
+    let vars: Vec<_> = lora
+        .named_vars()
+        .into_iter()
+        .map(|(_, v)| v.clone())
+        .collect();
+    let name = lora.named_vars()[0].0.clone();
+    let path = name
+        .strip_prefix("base_model.model.")
+        .and_then(|p| p.strip_suffix(".lora_A.weight"))
+        .unwrap()
+        .to_string();
+    let a = vars[0].as_tensor();
+    let x = Tensor::randn(0f32, 1.0, (1, 9, a.dim(1).unwrap()), &Device::Cpu).unwrap();
+    let f32_products = lora
+        .delta(&path, &x.to_dtype(DType::BF16).unwrap())
+        .unwrap()
+        .unwrap();
+    let lora = lora.with_products(AdapterProducts::ModelDtype);
+    assert_eq!(lora.products(), AdapterProducts::ModelDtype);
+    // f32 inputs keep f32 products whatever the setting.
+    let exact = lora.delta(&path, &x).unwrap().unwrap();
+    let bf16_products = lora
+        .delta(&path, &x.to_dtype(DType::BF16).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(bf16_products.dtype(), DType::BF16);
+    let (f32_products, bf16_products) = (
+        f32_products.to_dtype(DType::F32).unwrap(),
+        bf16_products.to_dtype(DType::F32).unwrap(),
+    );
+    let scale = max_abs_diff(&exact, &exact.zeros_like().unwrap());
+    assert!(scale > 1e-3, "the delta is not trivially zero");
+    // bf16 keeps 8 bits of mantissa: the products agree to about 1 % of the largest value.
+    for (what, got) in [
+        ("f32 products", &f32_products),
+        ("bf16 products", &bf16_products),
+    ] {
+        let diff = max_abs_diff(&exact, got);
+        assert!(diff < 0.02 * scale, "{what}: {diff} against {scale}");
+    }
+    // The gradients reach the f32 weights through the casts.
+    let loss = |delta: Tensor| {
+        delta
+            .to_dtype(DType::F32)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+    };
+    let exact_grads = loss(lora.delta(&path, &x).unwrap().unwrap())
+        .backward()
+        .unwrap();
+    let bf16_grads = loss(bf16_delta(&lora, &path, &x)).backward().unwrap();
+    for var in &vars[..2] {
+        let (want, got) = (
+            exact_grads.get(var.as_tensor()).unwrap(),
+            bf16_grads.get(var.as_tensor()).unwrap(),
+        );
+        assert_eq!(got.dtype(), DType::F32);
+        let similarity = cosine(want, got);
+        assert!(similarity > 0.99, "gradient cosine {similarity}");
+    }
+}
+
+fn bf16_delta(lora: &TrainableLora, path: &str, x: &Tensor) -> Tensor {
+    lora.delta(path, &x.to_dtype(DType::BF16).unwrap())
+        .unwrap()
+        .unwrap()
 }

@@ -13,6 +13,7 @@
 # LAMAR_TRAIN_ARGS adds flags to train-bench (e.g. --profile: where the time goes, to
 # OUT_DIR/profile-LEN.jsonl); SKIP_BASELINE=1 leaves transformers out, BASELINE_LENS="8192"
 # runs it at those lengths only.
+# TRAIN_BENCH_GZ names another build's train-bench.gz (two builds compared in one call).
 # Needs target/cuda/train-bench.gz (gpu/tools/build-cuda.sh), target/baseline and target/wheels.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +22,7 @@ shift
 LENS=("${@:-2048}")
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/train-bench.gz >"$WORK/train-bench" && chmod +x "$WORK/train-bench"
+gunzip -c "${TRAIN_BENCH_GZ:-target/cuda/train-bench.gz}" >"$WORK/train-bench" && chmod +x "$WORK/train-bench"
 LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
 export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"

@@ -5,7 +5,7 @@
 //! ```text
 //! train-bench --model DIR [--lengths 2048,8192] [--steps 3] [--device cuda|cpu]
 //!             [--dtype bf16|f32] [--rank 256] [--alpha 32] [--loss dft|ce] [--profile] [--tf32]
-//!             [--kernels all|none|LIST]
+//!             [--kernels all|none|LIST] [--adapter-products f32|model]
 //! ```
 //!
 //! Each sequence is `LEN` random token ids (seeded), its second half the response (LAMAR's rows
@@ -25,7 +25,7 @@ use clap::Parser;
 use lamar_model::qwen35;
 use lamar_model::qwen35::stopwatch::Stopwatch;
 use lamar_model::train::data::Example;
-use lamar_model::train::lora::{ALL_LINEAR, LoraShape, TrainableLora};
+use lamar_model::train::lora::{ALL_LINEAR, AdapterProducts, LoraShape, TrainableLora};
 use lamar_model::train::loss::LossKind;
 use lamar_model::train::trainer::{TrainConfig, train};
 use rand::{RngExt, SeedableRng};
@@ -71,6 +71,10 @@ struct Args {
     /// forward pass it keeps).
     #[arg(long, default_value = "all")]
     kernels: String,
+    /// The dtype of the adapter's products: f32 (as PEFT) or model (the model's dtype, bf16:
+    /// tensor cores, half the bytes; the weights and gradients stay f32).
+    #[arg(long, default_value = "f32")]
+    adapter_products: AdapterProducts,
 }
 
 fn main() -> Result<()> {
@@ -112,13 +116,10 @@ fn main() -> Result<()> {
                 truncated: false,
             })
             .collect();
-        let lora = Arc::new(TrainableLora::init(
-            &model,
-            &ALL_LINEAR,
-            shape,
-            3407,
-            &device,
-        )?);
+        let lora = Arc::new(
+            TrainableLora::init(&model, &ALL_LINEAR, shape, 3407, &device)?
+                .with_products(args.adapter_products),
+        );
         let config = TrainConfig {
             loss,
             accumulation: 1,

@@ -7,6 +7,7 @@
 //! ```text
 //! train-parity --model DIR --adapter DIR --step step.safetensors --out grads.safetensors
 //!              [--device cuda|cpu] [--dtype bf16|f32] [--loss dft|ce]
+//!              [--adapter-products f32|model]
 //! ```
 //!
 //! `step.safetensors` holds `input_ids` (1 × L) and `prompt_tokens` (one value P): the positions
@@ -24,7 +25,7 @@ use clap::Parser;
 use lamar_model::qwen35;
 use lamar_model::train::data::Example;
 use lamar_model::train::gradients::{Backward, example_gradients};
-use lamar_model::train::lora::TrainableLora;
+use lamar_model::train::lora::{AdapterProducts, TrainableLora};
 use lamar_model::train::loss::LossKind;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -54,6 +55,9 @@ struct Args {
     /// dft or ce.
     #[arg(long, default_value = "dft")]
     loss: String,
+    /// The dtype of the adapter's products: f32 (as PEFT) or model (the model's dtype).
+    #[arg(long, default_value = "f32")]
+    adapter_products: AdapterProducts,
 }
 
 fn main() -> Result<()> {
@@ -94,7 +98,8 @@ fn main() -> Result<()> {
         .with_context(|| format!("loading {}", args.model.display()))?;
     let lora = Arc::new(
         TrainableLora::from_peft(&args.adapter, &model, &device)
-            .with_context(|| format!("loading the adapter {}", args.adapter.display()))?,
+            .with_context(|| format!("loading the adapter {}", args.adapter.display()))?
+            .with_products(args.adapter_products),
     );
     let named = lora.named_vars();
     let vars: Vec<_> = named.iter().map(|(_, v)| *v).collect();

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use lamar_core::formats::rows::read_training_rows;
 use lamar_core::prompt::TaskPrompt;
 use lamar_model::train::job::{DftJob, TrainError};
-use lamar_model::train::lora::LoraShape;
+use lamar_model::train::lora::{AdapterProducts, LoraShape};
 use lamar_model::train::loss::LossKind;
 use lamar_model::train::trainer::TrainConfig;
 use std::path::PathBuf;
@@ -40,8 +40,8 @@ pub enum LossChoice {
 /// OUT/metrics.jsonl and the loss curve in OUT/loss.svg. Checkpoints (adapter, optimiser, position) go to OUT/checkpoint every
 /// --checkpoint-every steps and at each epoch's end, atomically; --resume continues from the
 /// last. Runs on the CPU (f32, deterministic: a resumed run ends bit for bit as an uninterrupted
-/// one) or on CUDA (the frozen model in bf16; no fused kernels yet, so it is slow at full
-/// size).
+/// one) or on CUDA (the frozen model in bf16, lamar's training kernels: see BENCHMARKS.md for
+/// full-size step times).
 #[derive(Args, Debug)]
 pub struct DftArgs {
     /// Model snapshot (config.json, *.safetensors, tokenizer.json, chat template).
@@ -113,6 +113,11 @@ pub struct DftArgs {
     /// each, so the run is slower) and print where the time went.
     #[arg(long)]
     pub profile: bool,
+    /// The dtype of the adapter's products `s·(x Aᵀ) Bᵀ`: `f32` (as PEFT computes them) or
+    /// `model` (the frozen model's dtype, bf16 on CUDA: tensor cores and half the memory
+    /// traffic; the adapter, its gradients and the optimiser stay f32).
+    #[arg(long, value_parser = clap::value_parser!(AdapterProducts), default_value = "f32")]
+    pub adapter_products: AdapterProducts,
 }
 
 /// Runs `lamar train`.
@@ -160,6 +165,7 @@ fn dft(args: &DftArgs) -> Result<()> {
         dtype: dtype(args.dtype, &device),
         device,
         profile: args.profile,
+        adapter_products: args.adapter_products,
     };
     let started = std::time::Instant::now();
     let bar = std::cell::OnceCell::new();

@@ -17,6 +17,7 @@
 // C <= 64, dk <= 128, C % 4 == 0, dk % 4 == 0, dv % 32 == 0 (checked by the launcher).
 
 #include "common.cuh"
+#include "deltanet_parts.cuh"
 
 #define CHUNK_MAX 64
 #define KEY_MAX 128
@@ -168,8 +169,8 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
 }
 
 // The adjoint of that pass (training's backward), for the outputs' gradient dO: walking the
-// chunks in reverse with dS the gradient of the state after chunk n (zero after the last: the
-// final state is not differentiated),
+// chunks in reverse with dS the gradient of the state after chunk n (after the last: the final
+// state's gradient, or zero when it is not given),
 //
 //   dV' = A^T dO_n + K_n^T dS     (C x dv)
 //   dS <- Q_n^T dO_n + d_n dS - W_n^T dV'
@@ -187,6 +188,7 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_backward_f32(
     const float* __restrict__ kc,     // (BH, N, dk, C)
     const float* __restrict__ decay,  // (BH, N)
     const float* __restrict__ d_out,  // (BH, N, C, dv)
+    const float* __restrict__ d_last, // (BH, dk, dv): the final state's gradient; may be null
     float* __restrict__ d_fresh,      // (BH, N, C, dv): dV'
     float* __restrict__ d_after,      // (BH, N, dk, dv): dS after each chunk
     int chunks, int c_len, int dk, int dv) {
@@ -201,7 +203,8 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_backward_f32(
     const int lane = threadIdx.x, warp = threadIdx.y, thread = warp * 32 + lane;
     const int64_t bh = blockIdx.y;
     const int col = blockIdx.x * 32 + lane;
-    for (int d = warp; d < dk; d += 8) ds[d * 32 + lane] = 0.0f;
+    for (int d = warp; d < dk; d += 8)
+        ds[d * 32 + lane] = d_last != nullptr ? d_last[(bh * dk + d) * dv + col] : 0.0f;
     constexpr int ROWS = CHUNK_MAX / 8;
     constexpr int KEYS = KEY_MAX / 8;
     const int64_t last = bh * chunks + chunks - 1;
@@ -276,26 +279,14 @@ extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_backward_f32(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The state-free part of the chunked rule, from the convolution's output, for Qwen3.5's sizes
-// (dk = dv = 128, C = 64): per (row b, value head h, chunk n), with the chunk's tokens c:
+// The state-free part of the chunked rule (`deltanet_parts.cuh`) straight from the convolution's
+// output, for Qwen3.5's sizes: per (row b, value head h, chunk n), the block loads its tokens with
 //
 //   q_c = q / sqrt(|q|^2 + 1e-6) / sqrt(dk),  k_c = k / sqrt(|k|^2 + 1e-6)  (L2 norms, float)
-//   beta_c = sigmoid(b_c),  g_c = -exp(A_log) * softplus(a_c + dt_bias),  G = cumsum(g)
-//   L_ij = beta_i (k_i . k_j) e^{G_i - G_j}  (j < i),   T = (I + L)^-1 (forward substitution)
-//   U = T (beta v),  W = T (beta k e^G),  A_ij = (q_i . k_j) e^{G_i - G_j}  (j <= i)
-//   Q = q e^G,  K^T_dc = k_cd e^{G_last - G_c},  d = e^{G_last}
+//   beta_c = sigmoid(b_c),  g_c = -exp(A_log) * softplus(a_c + dt_bias)
 //
-// (what `Chunks::prepare` computes with candle operations; tokens past the prompt's end count as
-// zero inputs with beta = g = 0). Query/key head of value head h: h / (nv / nk). Block 256
-// threads; dynamic shared memory PREP_SHARED floats. Thread (ti, tj) = (t / 16, t % 16) owns rows
-// ti + 16 r and columns tj + 16 s of each product, so that rows of 129 floats in shared memory are
-// read without bank conflicts.
-
-#define PC 64      // tokens per chunk
-#define PD 128     // key and value size
-#define PS 129     // row stride of q, k, v in shared memory
-#define PT 65      // row stride of L and T
-#define PREP_SHARED (3 * PC * PS + 2 * PC * PT + 4 * PC)
+// (what `Chunks::prepare` computes with candle operations). Query/key head of value head h:
+// h / (nv / nk).
 
 template <typename T>
 __device__ void chunk_prepare(const T* mixed, const T* beta_in, int64_t beta_stride, const T* a_in,
@@ -303,15 +294,8 @@ __device__ void chunk_prepare(const T* mixed, const T* beta_in, int64_t beta_str
                               float* u_out, float* w_out, float* q_out, float* a_out, float* k_out,
                               float* decay_out, int tokens, int nk, int nv) {
     extern __shared__ float shared[];
-    float* qs = shared;          // PC x PS: normalised queries
-    float* ks = qs + PC * PS;    // PC x PS: normalised keys
-    float* vs = ks + PC * PS;    // PC x PS: values
-    float* ls = vs + PC * PS;    // PC x PT: L
-    float* ts = ls + PC * PT;    // PC x PT: T = (I + L)^-1
-    float* cum = ts + PC * PT;   // PC: G
-    float* beta = cum + PC;      // PC
-    float* grown = beta + PC;    // PC: e^G
-    float* carry = grown + PC;   // PC: e^{G_last - G}
+    const ChunkShared sh = chunk_shared(shared);
+    float *qs = sh.qs, *ks = sh.ks, *vs = sh.vs, *cum = sh.cum, *beta = sh.beta;
     const int n = blockIdx.x, h = blockIdx.y;
     const int64_t b = blockIdx.z;
     const int chunks = gridDim.x;
@@ -358,121 +342,7 @@ __device__ void chunk_prepare(const T* mixed, const T* beta_in, int64_t beta_str
         }
     }
     __syncthreads();
-    // G = cumsum(g): warp 0, two tokens per lane.
-    if (warp == 0) {
-        const float g0 = cum[2 * lane], g1 = cum[2 * lane + 1];
-        float x = g0 + g1;
-        for (int o = 1; o < 32; o <<= 1) {
-            const float y = __shfl_up_sync(0xffffffffu, x, o);
-            if (lane >= o) x += y;
-        }
-        const float before = x - g0 - g1;  // sum of the lanes before this one
-        cum[2 * lane] = before + g0;
-        cum[2 * lane + 1] = before + g0 + g1;
-    }
-    __syncthreads();
-    if (thread < PC) {
-        const float last = cum[PC - 1];
-        grown[thread] = expf(cum[thread]);
-        carry[thread] = expf(last - cum[thread]);
-    }
-    const int ti = thread / 16, tj = thread % 16;
-    const int64_t head = (b * nv + h) * chunks + n;  // (sequence-head, chunk)
-    // L and A: sums over d of k_i k_j and q_i k_j.
-    {
-        float acc_l[4][4], acc_a[4][4];
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-            for (int s = 0; s < 4; ++s) acc_l[r][s] = acc_a[r][s] = 0.0f;
-        for (int d = 0; d < PD; ++d) {
-            float ki[4], qi[4], kj[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                ki[r] = ks[(ti + 16 * r) * PS + d];
-                qi[r] = qs[(ti + 16 * r) * PS + d];
-                kj[r] = ks[(tj + 16 * r) * PS + d];
-            }
-#pragma unroll
-            for (int r = 0; r < 4; ++r)
-#pragma unroll
-                for (int s = 0; s < 4; ++s) {
-                    acc_l[r][s] += ki[r] * kj[s];
-                    acc_a[r][s] += qi[r] * kj[s];
-                }
-        }
-        __syncthreads();  // cum, grown, carry written
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-            for (int s = 0; s < 4; ++s) {
-                const int i = ti + 16 * r, j = tj + 16 * s;
-                const float decay = j <= i ? expf(cum[i] - cum[j]) : 0.0f;
-                ls[i * PT + j] = j < i ? beta[i] * acc_l[r][s] * decay : 0.0f;
-                a_out[(head * PC + i) * PC + j] = acc_a[r][s] * decay;
-            }
-    }
-    __syncthreads();
-    if (thread < PC) {
-        // T = (I + L)^-1, column j = thread: T_jj = 1, T_ij = -sum_{j <= m < i} L_im T_mj.
-        const int j = thread;
-        for (int i = 0; i < j; ++i) ts[i * PT + j] = 0.0f;
-        ts[j * PT + j] = 1.0f;
-        for (int i = j + 1; i < PC; ++i) {
-            float s0 = 0.0f, s1 = 0.0f;
-            int m = j;
-            for (; m + 1 < i; m += 2) {
-                s0 += ls[i * PT + m] * ts[m * PT + j];
-                s1 += ls[i * PT + m + 1] * ts[(m + 1) * PT + j];
-            }
-            if (m < i) s0 += ls[i * PT + m] * ts[m * PT + j];
-            ts[i * PT + j] = -(s0 + s1);
-        }
-    } else {
-        // Meanwhile: Q = q e^G, K^T = (k e^{G_last - G})^T, d = e^{G_last}.
-        for (int x = thread - PC; x < PC * PD; x += 256 - PC) {
-            const int c = x / PD, d = x % PD;
-            q_out[(head * PC + c) * PD + d] = qs[c * PS + d] * grown[c];
-        }
-        for (int x = thread - PC; x < PC * PD; x += 256 - PC) {
-            const int d = x / PC, c = x % PC;
-            k_out[(head * PD + d) * PC + c] = ks[c * PS + d] * carry[c];
-        }
-        if (thread == PC) decay_out[head] = grown[PC - 1];
-    }
-    __syncthreads();
-    // U = T (beta v) and W = T (beta e^G k): rows ti + 16 r, columns tj + 16 s (8 of them).
-    float acc_u[4][8], acc_w[4][8];
-#pragma unroll
-    for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int s = 0; s < 8; ++s) acc_u[r][s] = acc_w[r][s] = 0.0f;
-    for (int j = 0; j < PC; ++j) {
-        const float fu = beta[j], fw = beta[j] * grown[j];
-        float tij[4], vj[8], kj[8];
-#pragma unroll
-        for (int r = 0; r < 4; ++r) tij[r] = ts[(ti + 16 * r) * PT + j];
-#pragma unroll
-        for (int s = 0; s < 8; ++s) {
-            vj[s] = vs[j * PS + tj + 16 * s] * fu;
-            kj[s] = ks[j * PS + tj + 16 * s] * fw;
-        }
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-            for (int s = 0; s < 8; ++s) {
-                acc_u[r][s] += tij[r] * vj[s];
-                acc_w[r][s] += tij[r] * kj[s];
-            }
-    }
-#pragma unroll
-    for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int s = 0; s < 8; ++s) {
-            const int i = ti + 16 * r, e = tj + 16 * s;
-            u_out[(head * PC + i) * PD + e] = acc_u[r][s];
-            w_out[(head * PC + i) * PD + e] = acc_w[r][s];
-        }
+    chunk_products(sh, (b * nv + h) * chunks + n, u_out, w_out, q_out, a_out, k_out, decay_out);
 }
 
 #define PREPARE_KERNEL(SUFFIX, T)                                                                 \

@@ -3,7 +3,8 @@
 //! about sixty candle operations) and the pass from chunk to chunk that carries the state
 //! ([`deltanet_chunks`], about eight candle operations per chunk); for training, the same pass
 //! keeping what its backward needs ([`deltanet_chunks_keeping`]) and the adjoint pass
-//! ([`deltanet_chunks_backward`]).
+//! ([`deltanet_chunks_backward`]). `deltanet_parts.cuh` holds the state-free part's products,
+//! which training's kernels (`deltanet_parts`) share.
 
 use super::launch::{allow_shared_memory, contiguous_address, cuda_device, function};
 use candle_core::cuda_backend::WrapErr;
@@ -192,12 +193,14 @@ fn pass(chunks: &DeltaNetChunks, state: &Tensor, keep: bool) -> Result<Option<Pa
     }))
 }
 
-/// The adjoint of the pass for the outputs' gradient `d_out` `(BH, N, C, dv)` (f32): `dV'`
-/// `(BH, N, C, dv)` and the gradient of the state after every chunk `(BH, N, dk, dv)` (zero
-/// after the last). `U` is not read. `None` where [`deltanet_chunks`] would be.
+/// The adjoint of the pass for the outputs' gradient `d_out` `(BH, N, C, dv)` (f32) and the
+/// final state's gradient `d_last` `(BH, dk, dv)` (f32; zero when `None`): `dV'`
+/// `(BH, N, C, dv)` and the gradient of the state after every chunk `(BH, N, dk, dv)`. `U` is
+/// not read. `None` where [`deltanet_chunks`] would be.
 pub fn deltanet_chunks_backward(
     chunks: &DeltaNetChunks,
     d_out: &Tensor,
+    d_last: Option<&Tensor>,
 ) -> Result<Option<(Tensor, Tensor)>> {
     let Some((bh, n, c, dk, dv)) = pass_sizes(chunks)? else {
         return Ok(None);
@@ -219,6 +222,17 @@ pub fn deltanet_chunks_backward(
     };
     let d_out = d_out.contiguous()?;
     let d_out_ptr = contiguous_address(&d_out, f32, "the outputs' gradient")?;
+    let d_last = match d_last {
+        Some(g) if g.dims() != [bh, dk, dv] => {
+            candle_core::bail!("lamar kernel: the final state's gradient is {:?}", g.dims())
+        }
+        Some(g) => Some(g.to_dtype(f32)?.contiguous()?),
+        None => None,
+    };
+    let d_last_ptr = match &d_last {
+        Some(g) => contiguous_address(g, f32, "the final state's gradient")?,
+        None => 0u64,
+    };
     let gpu = chunks.u.device();
     // SAFETY: the kernel writes every element of both.
     let d_fresh = unsafe { Tensor::empty((bh, n, c, dv), f32, gpu)? };
@@ -229,7 +243,11 @@ pub fn deltanet_chunks_backward(
     let (n_i, c_i, dk_i, dv_i) = (int(n), int(c), int(dk), int(dv));
     let mut launch = stream.launch_builder(&func);
     launch.arg(&w).arg(&q).arg(&a).arg(&k).arg(&decay_ptr);
-    launch.arg(&d_out_ptr).arg(&d_fresh_ptr).arg(&d_after_ptr);
+    launch
+        .arg(&d_out_ptr)
+        .arg(&d_last_ptr)
+        .arg(&d_fresh_ptr)
+        .arg(&d_after_ptr);
     launch.arg(&n_i).arg(&c_i).arg(&dk_i).arg(&dv_i);
     let config = LaunchConfig {
         grid_dim: ((dv / 32) as u32, bh as u32, 1),

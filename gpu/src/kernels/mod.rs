@@ -13,6 +13,9 @@
 //!   state-free part straight from the convolution's output (about sixty operations), and the
 //!   pass over chunks that carries the state (about eight operations per chunk); for training,
 //!   the same pass keeping what its backward needs, and the adjoint pass.
+//! * `deltanet_parts`: training's state-free part of the chunked rule, forward (from the
+//!   normed queries and keys; the products shared with `deltanet_chunks`) and backward: one
+//!   kernel each for about sixty and seventy operations.
 //! * `flash_attention`: causal attention over a whole sequence for training, forward and
 //!   backward (FlashAttention-2's tiling on the tensor cores, bf16, head size 256): no
 //!   `[T × T]` matrix, three kernels for the blocked candle operations of `train::attention`.
@@ -41,6 +44,8 @@ pub mod attention;
 pub mod deltanet;
 #[cfg(feature = "cuda")]
 pub mod deltanet_chunks;
+#[cfg(feature = "cuda")]
+pub mod deltanet_parts;
 #[cfg(feature = "cuda")]
 pub mod flash_attention;
 #[cfg(feature = "cuda")]

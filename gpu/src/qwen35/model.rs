@@ -437,6 +437,8 @@ impl Qwen35Model {
             // `train::gated_norm`); the layer's decoding kernel has no backward and stays off
             // where an input is tracked.
             deltanet: self.fused.training_deltanet,
+            // The MLP's activation kernel is differentiable (`train::swiglu`).
+            mlp: self.fused.mlp,
             ..super::step::FusedKernels::NONE
         };
         step.lora = Some(lora);

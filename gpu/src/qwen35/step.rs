@@ -70,8 +70,9 @@ pub struct FusedKernels {
     pub attention: bool,
     /// Residual addition + RMSNorm (`kernels::norm`).
     pub norm: bool,
-    /// The MLP's activation (`kernels::mlp`; when decoding with `gemv`, computed by the gate/up
-    /// product's kernel, `kernels::gemv::gemv_swiglu`).
+    /// The MLP's activation (`kernels::mlp`, forward and backward in training passes through
+    /// `train::swiglu`; when decoding with `gemv`, computed by the gate/up product's kernel,
+    /// `kernels::gemv::gemv_swiglu`).
     pub mlp: bool,
     /// Projections of up to 8 rows (decoding; `kernels::gemv`).
     pub gemv: bool,

@@ -109,7 +109,7 @@ fn kernel_chunks(inputs: &CarryInputs) -> crate::kernels::deltanet_chunks::Delta
 
 /// The adjoint recurrence: `dv'` `(BH, N, C, dv)` and the gradient of the state after each
 /// chunk `(BH, N, dk, dv)`, from the outputs' gradient and `after_last`, the gradient of the
-/// state after the last chunk (zero when `None`; lamar's kernel takes only that case).
+/// state after the last chunk (zero when `None`).
 fn adjoint(
     inputs: &CarryInputs,
     grad: &Tensor,
@@ -117,9 +117,9 @@ fn adjoint(
     kernel: bool,
 ) -> Result<(Tensor, Tensor)> {
     #[cfg(feature = "cuda")]
-    if after_last.is_none() && on_kernel(kernel, grad) {
+    if on_kernel(kernel, grad) {
         use crate::kernels::deltanet_chunks::deltanet_chunks_backward;
-        if let Some(pair) = deltanet_chunks_backward(&kernel_chunks(inputs), grad)? {
+        if let Some(pair) = deltanet_chunks_backward(&kernel_chunks(inputs), grad, after_last)? {
             return Ok(pair);
         }
     }

@@ -19,7 +19,10 @@
 //! ```
 //!
 //! with `Q = q ⊙ e^G` the grown queries and `K = k ⊙ e^{G_last − G}` the carried keys. Tested
-//! against autograd through the plain form on the CPU.
+//! against autograd through the plain form on the CPU. On CUDA, for keys and values of 128,
+//! the state-free part and this derivative are one kernel each (`kernels::deltanet_parts`,
+//! one block per chunk: nothing of the parts is stored between them), tested against these
+//! candle operations in `train::kernel_tests`.
 
 use super::carry::{self, CarryInputs};
 use crate::qwen35::delta_rule::ChunkParts;
@@ -29,8 +32,8 @@ use candle_core::{CustomOp1, D, DType, Layout, Result, Shape, Tensor};
 /// `(B, H, dk, dv)`: the outputs `(B, H, T, dv)` and the final state `(B, H, dk, dv)`, both
 /// differentiable in `q`, `k`, `v`, `beta`, `g` and the starting state (a pass that continues
 /// a prefix gets the prefix's state tracked; the prefix's own pass hands on its final state).
-/// With `kernel` on CUDA, the sequential passes (forward and adjoint) run as lamar's kernels
-/// where their sizes allow (the adjoint only when nothing reaches the final state).
+/// With `kernel` on CUDA, the state-free part (forward and backward) and the sequential passes
+/// (forward and adjoint) run as lamar's kernels where their sizes allow.
 pub fn chunked_delta_rule(
     q: &Tensor,
     k: &Tensor,
@@ -48,10 +51,9 @@ pub fn chunked_delta_rule(
     let [q0, k0, v0, b0, g0]: [Tensor; 5] = detached
         .try_into()
         .map_err(|_| candle_core::Error::Msg("delta rule: five inputs".into()))?;
-    let parts = ChunkParts::compute(&q0, &k0, &v0, &b0, &g0)?;
-    let (b, h, t, dk, dv) = parts.dims;
-    let carried = carry_inputs(&parts)?;
-    drop(parts);
+    let (b, h, t, dk) = q0.dims4()?;
+    let dv = v0.dim(3)?;
+    let (carried, _) = prepare(&[&q0, &k0, &v0, &b0, &g0], kernel)?;
     let start = state.detach().reshape((b * h, dk, dv))?;
     let (out, last, tape) = carry::forward(&carried, &start, kernel)?;
     drop(carried);
@@ -88,6 +90,60 @@ pub fn chunked_delta_rule(
             .narrow(0, out_len, b * h * dk * dv)?
             .reshape((b, h, dk, dv))?,
     ))
+}
+
+/// The six inputs of the sequential pass from the five inputs `(B, H, T, ·)`: with `kernel` on
+/// CUDA, lamar's kernel where its sizes allow (`kernels::deltanet_parts`, then no
+/// [`ChunkParts`]); otherwise the chunk parts as candle operations, returned too.
+fn prepare(inputs: &[&Tensor; 5], kernel: bool) -> Result<(CarryInputs, Option<ChunkParts>)> {
+    let [q, k, v, beta, g] = *inputs;
+    #[cfg(feature = "cuda")]
+    if kernel && q.device().is_cuda() {
+        use crate::kernels::deltanet_parts::{PartsInputs, parts_forward};
+        let parts = PartsInputs { q, k, v, beta, g };
+        if let Some([u, w, q_grown, qk, k_carry_t, d]) = parts_forward(&parts)? {
+            let (bh, n) = d.dims2()?;
+            let d = d.reshape((bh, n, 1, 1))?;
+            return Ok(([u, w, q_grown, qk, k_carry_t, d], None));
+        }
+    }
+    let _ = kernel;
+    let parts = ChunkParts::compute(q, k, v, beta, g)?;
+    Ok((carry_inputs(&parts)?, Some(parts)))
+}
+
+/// The gradients of the five inputs (each of its input's shape) from those of the six carry
+/// inputs: lamar's kernel when it made them ([`prepare`] gave no parts), else
+/// [`parts_backward`] on the chunk parts.
+fn inputs_backward(
+    inputs: &[Tensor; 5],
+    parts: Option<ChunkParts>,
+    grads: &[Tensor; 6],
+) -> Result<[Tensor; 5]> {
+    let Some(parts) = parts else {
+        #[cfg(feature = "cuda")]
+        {
+            use crate::kernels::deltanet_parts::{PartsInputs, parts_backward};
+            let [q, k, v, beta, g] = inputs;
+            let parts = PartsInputs { q, k, v, beta, g };
+            if let Some(grads) = parts_backward(&parts, grads)? {
+                return Ok(grads);
+            }
+        }
+        candle_core::bail!("delta rule: the kernel that made the chunk parts has no backward")
+    };
+    let (b, h, t, _, _) = parts.dims;
+    let (n, c) = (parts.u.dim(1)?, parts.u.dim(2)?);
+    let grads = parts_backward(&parts, grads)?;
+    let mut out = Vec::with_capacity(5);
+    for (x, g) in inputs.iter().zip(grads) {
+        // Back to `(B, H, T, ·)`, the padding dropped.
+        let width = g.elem_count() / (b * h * n * c);
+        let g = g.reshape((b * h, n * c, width))?.narrow(1, 0, t)?;
+        out.push(g.reshape(x.shape())?);
+    }
+    out.try_into()
+        .map_err(|_| candle_core::Error::Msg("delta rule: five gradients".into()))
 }
 
 /// The six inputs of the sequential pass, from the chunk parts.
@@ -188,17 +244,17 @@ impl DeltaRule {
     /// order, for the gradient `joined` of the outputs and final state (flattened, joined).
     fn backward(&self, joined: &Tensor) -> Result<Tensor> {
         let [q, k, v, beta, g] = &self.inputs;
-        let parts = ChunkParts::compute(q, k, v, beta, g)?;
-        let (b, h, t, dk, dv) = parts.dims;
-        let (bh, n, c) = (parts.u.dim(0)?, parts.u.dim(1)?, parts.u.dim(2)?);
+        let (carried, parts) = prepare(&[q, k, v, beta, g], self.kernel)?;
+        let (b, h, t, dk) = q.dims4()?;
+        let dv = v.dim(3)?;
+        let (bh, n, c) = (b * h, carried[0].dim(1)?, carried[0].dim(2)?);
         let joined = joined.to_dtype(DType::F32)?;
         let grad = joined.narrow(0, 0, self.out_len)?;
+        // The final state's gradient (zero for a pass whose state is dropped): the adjoint
+        // starts from it.
         let after_last = joined
             .narrow(0, self.out_len, bh * dk * dv)?
             .reshape((bh, dk, dv))?;
-        // Nothing reached the final state (a pass whose state is dropped): the adjoint starts
-        // from zero, which lamar's kernel takes.
-        let reached = after_last.abs()?.max_all()?.to_scalar::<f32>()? > 0.0;
         // The outputs' gradient, zero for the padding, in chunks.
         let mut grad = grad.reshape((bh, t, dv))?;
         if n * c > t {
@@ -206,21 +262,14 @@ impl DeltaRule {
             grad = Tensor::cat(&[&grad, &zeros], 1)?;
         }
         let grad = grad.reshape((bh, n, c, dv))?;
-        let (carry_grads, d_start) = carry::backward(
-            &carry_inputs(&parts)?,
-            &self.tape,
-            &grad,
-            reached.then_some(&after_last),
-            self.kernel,
-        )?;
-        let grads = parts_backward(&parts, &carry_grads)?;
-        let mut flat = Vec::with_capacity(6);
-        for (x, g) in self.inputs.iter().zip(grads) {
-            // Back to `(B, H, T, ·)`, the padding dropped.
-            let width = g.elem_count() / (bh * n * c);
-            let g = g.reshape((b * h, n * c, width))?.narrow(1, 0, t)?;
-            flat.push(g.reshape(x.shape())?.flatten_all()?);
-        }
+        let (carry_grads, d_start) =
+            carry::backward(&carried, &self.tape, &grad, Some(&after_last), self.kernel)?;
+        drop(carried);
+        let grads = inputs_backward(&self.inputs, parts, &carry_grads)?;
+        let mut flat = grads
+            .iter()
+            .map(|g| g.flatten_all())
+            .collect::<Result<Vec<_>>>()?;
         flat.push(d_start.flatten_all()?);
         Tensor::cat(&flat, 0)
     }

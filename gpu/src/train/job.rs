@@ -9,7 +9,7 @@
 
 use super::checkpoint::Checkpoints;
 use super::data::{Example, ExampleError, example};
-use super::lora::{ALL_LINEAR, LoraShape, TrainableLora};
+use super::lora::{ALL_LINEAR, AdapterProducts, LoraShape, TrainableLora};
 use super::metrics::{MetricsError, MetricsLog, loss_curve, read_metrics};
 use super::trainer::{StepReport, TrainConfig, train};
 use crate::chat::{ChatError, ChatTemplate};
@@ -124,6 +124,9 @@ pub struct DftJob {
     /// Time every stage of every step (waiting for the device after each: slower) and report
     /// the totals in [`DftOutcome::profile`].
     pub profile: bool,
+    /// The dtype of the adapter's products (the weights and their gradients are f32 either
+    /// way).
+    pub adapter_products: AdapterProducts,
 }
 
 /// What a finished run did.
@@ -215,13 +218,16 @@ impl DftJob {
         } else {
             0
         };
-        let lora = Arc::new(if resumed_at > 0 {
-            let last = checkpoints.last();
-            TrainableLora::from_peft(&last, &model, &self.device)
-                .map_err(|source| TrainError::Resume { path: last, source })?
-        } else {
-            TrainableLora::init(&model, &ALL_LINEAR, self.shape, c.seed, &self.device)?
-        });
+        let lora = Arc::new(
+            if resumed_at > 0 {
+                let last = checkpoints.last();
+                TrainableLora::from_peft(&last, &model, &self.device)
+                    .map_err(|source| TrainError::Resume { path: last, source })?
+            } else {
+                TrainableLora::init(&model, &ALL_LINEAR, self.shape, c.seed, &self.device)?
+            }
+            .with_products(self.adapter_products),
+        );
         let mut metrics = MetricsLog::open(
             &self.out.join("metrics.jsonl"),
             (resumed_at > 0).then_some(resumed_at),

@@ -385,3 +385,41 @@ fn gated_norm_kernels_give_the_candle_operations_values_and_gradients() {
         }
     }
 }
+
+#[test]
+fn swiglu_kernels_give_the_candle_operations_values_and_gradients() {
+    let device = cuda();
+    for (t, width, seed) in [(5, 300, 1), (1_000, 9_216, 2)] {
+        let gate = Var::from_tensor(&random(&[1, t, width], seed, -6.0, 6.0, &device)).unwrap();
+        let up = Var::from_tensor(&random(&[1, t, width], seed + 10, -2.0, 2.0, &device)).unwrap();
+        let upstream = random(&[1, t, width], seed + 20, -1.0, 1.0, &device);
+        let run = |kernel: bool| {
+            let (g, u) = (gate.as_tensor(), up.as_tensor());
+            let out = if kernel {
+                super::swiglu::silu_mul(g, u)
+                    .unwrap()
+                    .expect("the kernels apply on CUDA")
+            } else {
+                (g.silu().unwrap() * u).unwrap()
+            };
+            let grads = (&out * &upstream)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let grad = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+            (out, grad(&gate), grad(&up))
+        };
+        let (out, d_gate, d_up) = run(true);
+        let (want_out, want_gate, want_up) = run(false);
+        for (what, got, want) in [
+            ("output", &out, &want_out),
+            ("gate's gradient", &d_gate, &want_gate),
+            ("up's gradient", &d_up, &want_up),
+        ] {
+            let d = max_relative(got, want);
+            assert!(d < 1e-5, "t {t}: {what} differs by {d}");
+        }
+    }
+}

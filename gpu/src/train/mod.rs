@@ -14,6 +14,7 @@
 //!   kernels on the GPU, candle loops elsewhere), then the gradients as batched products;
 //! * [`conv`]: a DeltaNet layer's convolution and SiLU as CUDA kernels, forward and backward;
 //! * [`gated_norm`]: a DeltaNet layer's gated RMS norm as CUDA kernels, forward and backward;
+//! * [`swiglu`]: the MLP's `silu(gate) · up` as CUDA kernels, forward and backward;
 //! * [`delta_rule`]: the whole chunked delta rule as one operation with its own backward (the
 //!   chunks' state-free part recomputed and differentiated by hand, then the pass's adjoint):
 //!   DeltaNet layers use it in training;
@@ -57,4 +58,5 @@ pub mod metrics;
 pub mod ops;
 pub mod optim;
 pub mod shared_prompt;
+pub mod swiglu;
 pub mod trainer;

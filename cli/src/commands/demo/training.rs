@@ -55,6 +55,7 @@ pub(super) fn train(args: &DemoArgs) -> Result<Value> {
         device: candle_core::Device::Cpu,
         dtype: candle_core::DType::F32,
         profile: false,
+        adapter_products: Default::default(),
     };
     let started = std::time::Instant::now();
     let outcome = job.run(&rows, |_, _| {}, |_| {})?;

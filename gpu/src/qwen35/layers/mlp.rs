@@ -2,8 +2,7 @@
 
 use crate::lora::{FusedProjection, LoraAdapter, Projection};
 use crate::qwen35::config::Qwen35Config;
-use crate::qwen35::step::FusedKernels;
-use crate::train::lora::TrainableLora;
+use crate::qwen35::step::Step;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -30,13 +29,11 @@ impl Mlp {
         })
     }
 
-    /// The block's output for `x` `(B, T, hidden)`; `fused` chooses lamar's CUDA kernels.
-    pub(crate) fn forward(
-        &self,
-        x: &Tensor,
-        fused: FusedKernels,
-        lora: Option<&TrainableLora>,
-    ) -> Result<Tensor> {
+    /// The block's output for `x` `(B, T, hidden)`; `step.fused` chooses lamar's CUDA kernels,
+    /// `step.lora` a trainable adapter. Profiling a tracked pass, marks split its backward into
+    /// the down projection, the activation and the gate/up projections (the caller marks `x`).
+    pub(crate) fn forward(&self, x: &Tensor, step: &Step) -> Result<Tensor> {
+        let (fused, lora) = (step.fused, step.lora.as_deref());
         // Decoding: the activation straight from the stacked gate/up product, in its kernel.
         #[cfg(feature = "cuda")]
         if fused.mlp
@@ -52,16 +49,21 @@ impl Mlp {
             .forward_with(x, fused.gemv, lora)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("gate/up projection".into()))?;
-        #[cfg(feature = "cuda")]
-        if fused.mlp && x.device().is_cuda() {
-            return self.down.project_with(
-                &crate::kernels::mlp::silu_mul(&gate, &up)?,
-                fused.gemv,
-                lora,
-            );
-        }
-        self.down
-            .project_with(&gate.silu()?.mul(&up)?, fused.gemv, lora)
+        let gate = step.mark_backward(&gate, "backward: MLP activation")?;
+        let up = step.mark_backward(&up, "backward: MLP activation")?;
+        // On CUDA one kernel each way (differentiable where gate or up is tracked).
+        let fused_activation = if fused.mlp {
+            crate::train::swiglu::silu_mul(&gate, &up)?
+        } else {
+            None
+        };
+        let activated = match fused_activation {
+            Some(activated) => activated,
+            None => gate.silu()?.mul(&up)?,
+        };
+        let activated =
+            step.mark_backward(&activated, "backward: MLP down projection (with adapter)")?;
+        self.down.project_with(&activated, fused.gemv, lora)
     }
 
     /// The block's projections: module path and `(in, out)` features.

@@ -100,11 +100,10 @@ impl DecoderLayer {
         let normed = self
             .post_norm
             .add_forward(h, Some(mixed), step.fused.norm)?;
-        let normed = step.mark_backward(&normed, "backward: MLP (with adapters)")?;
+        let normed =
+            step.mark_backward(&normed, "backward: MLP gate/up projections (with adapters)")?;
         step.lap("residual + norm")?;
-        let out = self
-            .mlp
-            .forward(&normed, step.fused, step.lora.as_deref())?;
+        let out = self.mlp.forward(&normed, step)?;
         step.lap("mlp")?;
         Ok(out)
     }
