@@ -32,12 +32,13 @@
 //!   ([`grpo::job::GrpoJob`], `lamar train grpo`).
 //!
 //! Speed at full size is training part 2 (issue 18): recomputation per layer (the kept
-//! forward pass frozen, with every inference kernel), the delta rule's sequential passes, flash
-//! attention and the DeltaNet convolution and gated norm as CUDA kernels with their backward
-//! (tested on a GPU by `kernel_tests`, `gpu/tools/gpu-kernel-tests.sh`) are in; the state-free
-//! part of the delta rule, the MLP's LoRA products and SwiGLU, and the LM head with the loss as
-//! kernels are next (the profile's backward stages say so). BENCHMARKS.md has the full-size
-//! measurements.
+//! forward pass frozen, with every inference kernel), the delta rule (its state-free part and
+//! its sequential passes), flash attention, the DeltaNet convolution and gated norm and the
+//! MLP's SwiGLU as CUDA kernels with their backward (tested on a GPU by `kernel_tests`,
+//! `gpu/tools/gpu-kernel-tests.sh`), and the adapter's products in bf16 on request
+//! ([`lora::AdapterProducts`]) are in; the sequential passes on tensor cores, the projections'
+//! backward and the LM head with the loss as kernels are next (the profile's backward stages say
+//! so). BENCHMARKS.md has the full-size measurements.
 
 pub mod attention;
 pub mod carry;
