@@ -211,14 +211,19 @@ impl TrainableLora {
         let Some((a, b)) = self.pairs.get(path) else {
             return Ok(None);
         };
-        let (a, b) = if self.frozen {
-            (a.as_tensor().detach(), b.as_tensor().detach())
-        } else {
-            (a.as_tensor().clone(), b.as_tensor().clone())
-        };
         // The scale goes on the `(…, r)` intermediate, the smallest tensor of the three.
         let scale = self.shape.scale();
-        if self.products == AdapterProducts::ModelDtype && x.dtype() != DType::F32 {
+        let products = match self.products {
+            AdapterProducts::ModelDtype => x.dtype(),
+            AdapterProducts::F32 => DType::F32,
+        };
+        if !self.frozen {
+            // Tracked: one operation with its backward written out.
+            let (a, b) = (a.as_tensor(), b.as_tensor());
+            return super::lora_delta::tracked_delta(x, a, b, scale, products).map(Some);
+        }
+        let (a, b) = (a.as_tensor().detach(), b.as_tensor().detach());
+        if products != DType::F32 {
             let dtype = x.dtype();
             let low = (x.broadcast_matmul(&a.to_dtype(dtype)?.t()?)? * scale)?;
             return Ok(Some(low.broadcast_matmul(&b.to_dtype(dtype)?.t()?)?));

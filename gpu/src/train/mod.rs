@@ -3,7 +3,8 @@
 //!
 //! [`job`] is one whole run (rows and a snapshot in, an adapter out), built from the rest:
 //! * [`data`]: a training row as tokens, the response marked by the chat template;
-//! * [`lora`]: a trainable adapter beside the frozen model (PEFT's initialisation and format);
+//! * [`lora`]: a trainable adapter beside the frozen model (PEFT's initialisation and format),
+//!   its delta in training passes one operation with a written backward ([`lora_delta`]);
 //! * [`ops`]: differentiable forms of the fused operations where candle's autograd stops (its
 //!   fused RMS norm and softmax have no backward), and [`ops::frozen_linear`], a product with a
 //!   frozen weight that makes no weight gradient. The model's layers switch to them when an
@@ -54,6 +55,7 @@ pub mod job;
 #[cfg(all(test, feature = "cuda"))]
 mod kernel_tests;
 pub mod lora;
+pub mod lora_delta;
 pub mod loss;
 pub mod metrics;
 pub mod ops;

@@ -1,0 +1,187 @@
+//! An adapter's delta `s·(x Aᵀ) Bᵀ` as one differentiable operation with its backward written
+//! out, for training passes ([`super::lora::TrainableLora::delta`]).
+//!
+//! Through candle's autograd the two products' backward costs more than the four products it
+//! needs: each matrix product differentiates both factors and every gradient is summed into a
+//! zero tensor of its node's size first, a `(T × out)` pass each; the scale and the casts add
+//! their own passes. Here the forward pass runs untracked and keeps `x` (in the products'
+//! dtype), the small `(T × r)` intermediate and the factors; the backward pass is, with `g` the
+//! output's gradient in the products' dtype,
+//!
+//! ```text
+//! dB = gᵀ L      dL = s·g B      dA = dLᵀ x      dx = dL A      (L = s·x Aᵀ)
+//! ```
+//!
+//! four products and no pass over `(T × out)` but the cast of `g`. The gradients of `A` and `B`
+//! come back in their own dtype (f32).
+
+use super::ops::Computed;
+use candle_core::{CustomOp3, DType, Layout, Result, Shape, Tensor};
+
+/// `s·(x Aᵀ) Bᵀ` in `x`'s dtype, the products in `dtype`, differentiable in `x`, `a` `(r, in)`
+/// and `b` `(out, r)`.
+pub fn tracked_delta(
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f64,
+    dtype: DType,
+) -> Result<Tensor> {
+    let x_p = x.detach().to_dtype(dtype)?;
+    let (a_p, b_p) = (a.detach().to_dtype(dtype)?, b.detach().to_dtype(dtype)?);
+    let low = (x_p.broadcast_matmul(&a_p.t()?)? * scale)?;
+    let delta = low
+        .broadcast_matmul(&b_p.t()?)?
+        .to_dtype(x.dtype())?
+        .contiguous()?;
+    x.apply_op3(
+        a,
+        b,
+        LoraDelta {
+            x: x_p,
+            a: a_p,
+            b: b_p,
+            low,
+            scale,
+            out: Computed::new(delta),
+        },
+    )
+}
+
+/// The delta, computed before the operation runs, passed through; its backward is written out.
+struct LoraDelta {
+    /// `x` in the products' dtype.
+    x: Tensor,
+    /// `A` and `B` in the products' dtype.
+    a: Tensor,
+    b: Tensor,
+    /// `s·x Aᵀ`.
+    low: Tensor,
+    scale: f64,
+    out: Computed,
+}
+
+impl CustomOp3 for LoraDelta {
+    fn name(&self) -> &'static str {
+        "lora-delta"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &Layout,
+        _: &candle_core::CpuStorage,
+        _: &Layout,
+        _: &candle_core::CpuStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CpuStorage, Shape)> {
+        self.out.cpu("lora_delta")
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.out.cuda("lora_delta")
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (out, rank, input) = (self.b.dim(0)?, self.a.dim(0)?, self.a.dim(1)?);
+        let g = grad.to_dtype(self.x.dtype())?.reshape(((), out))?;
+        let low = self.low.reshape(((), rank))?;
+        let xs = self.x.reshape(((), input))?;
+        let d_b = g.t()?.matmul(&low)?;
+        let d_low = (g.matmul(&self.b)? * self.scale)?;
+        let d_a = d_low.t()?.matmul(&xs)?;
+        let d_x = d_low
+            .matmul(&self.a)?
+            .to_dtype(x.dtype())?
+            .reshape(x.shape())?;
+        Ok((
+            Some(d_x),
+            Some(d_a.to_dtype(a.dtype())?),
+            Some(d_b.to_dtype(b.dtype())?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn random(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_relative(a: &Tensor, b: &Tensor) -> f32 {
+        let scalar = |t: Tensor| t.to_scalar::<f32>().unwrap();
+        let diff = scalar((a - b).unwrap().abs().unwrap().max_all().unwrap());
+        diff / scalar(b.abs().unwrap().max_all().unwrap()).max(1e-30)
+    }
+
+    #[test]
+    fn the_written_backward_gives_autograds_value_and_gradients() {
+        let (t, input, rank, out, scale) = (7, 12, 4, 10, 0.7);
+        let x = Var::from_tensor(&random(&[1, t, input], 1)).unwrap();
+        let a = Var::from_tensor(&random(&[rank, input], 2)).unwrap();
+        let b = Var::from_tensor(&random(&[out, rank], 3)).unwrap();
+        let upstream = random(&[1, t, out], 4);
+        let run = |written: bool| {
+            let delta = if written {
+                tracked_delta(
+                    x.as_tensor(),
+                    a.as_tensor(),
+                    b.as_tensor(),
+                    scale,
+                    DType::F32,
+                )
+                .unwrap()
+            } else {
+                let low = x.as_tensor().broadcast_matmul(&a.as_tensor().t().unwrap());
+                (low.unwrap()
+                    .broadcast_matmul(&b.as_tensor().t().unwrap())
+                    .unwrap()
+                    * scale)
+                    .unwrap()
+            };
+            let grads = (&delta * &upstream)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let grad = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+            (delta, grad(&x), grad(&a), grad(&b))
+        };
+        let got = run(true);
+        let want = run(false);
+        for (what, g, w) in [
+            ("delta", &got.0, &want.0),
+            ("x's gradient", &got.1, &want.1),
+            ("A's gradient", &got.2, &want.2),
+            ("B's gradient", &got.3, &want.3),
+        ] {
+            assert_eq!(g.dims(), w.dims(), "{what}");
+            let d = max_relative(g, w);
+            assert!(d < 1e-6, "{what} differs by {d}");
+        }
+    }
+}
