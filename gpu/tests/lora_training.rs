@@ -466,18 +466,12 @@ fn adapter_products_in_bf16_follow_the_f32_products_and_reach_the_f32_weights() 
         .to_string();
     let a = vars[0].as_tensor();
     let x = Tensor::randn(0f32, 1.0, (1, 9, a.dim(1).unwrap()), &Device::Cpu).unwrap();
-    let f32_products = lora
-        .delta(&path, &x.to_dtype(DType::BF16).unwrap())
-        .unwrap()
-        .unwrap();
+    let f32_products = bf16_delta(&lora, &path, &x);
     let lora = lora.with_products(AdapterProducts::ModelDtype);
     assert_eq!(lora.products(), AdapterProducts::ModelDtype);
     // f32 inputs keep f32 products whatever the setting.
     let exact = lora.delta(&path, &x).unwrap().unwrap();
-    let bf16_products = lora
-        .delta(&path, &x.to_dtype(DType::BF16).unwrap())
-        .unwrap()
-        .unwrap();
+    let bf16_products = bf16_delta(&lora, &path, &x);
     assert_eq!(bf16_products.dtype(), DType::BF16);
     let (f32_products, bf16_products) = (
         f32_products.to_dtype(DType::F32).unwrap(),

@@ -116,7 +116,7 @@ pub struct DftArgs {
     /// The dtype of the adapter's products `s·(x Aᵀ) Bᵀ`: `f32` (as PEFT computes them) or
     /// `model` (the frozen model's dtype, bf16 on CUDA: tensor cores and half the memory
     /// traffic; the adapter, its gradients and the optimiser stay f32).
-    #[arg(long, value_parser = clap::value_parser!(AdapterProducts), default_value = "f32")]
+    #[arg(long, default_value = "f32")]
     pub adapter_products: AdapterProducts,
 }
 

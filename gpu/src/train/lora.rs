@@ -211,25 +211,17 @@ impl TrainableLora {
         let Some((a, b)) = self.pairs.get(path) else {
             return Ok(None);
         };
-        // The scale goes on the `(…, r)` intermediate, the smallest tensor of the three.
-        let scale = self.shape.scale();
+        let (a, b, scale) = (a.as_tensor(), b.as_tensor(), self.shape.scale());
         let products = match self.products {
             AdapterProducts::ModelDtype => x.dtype(),
             AdapterProducts::F32 => DType::F32,
         };
-        if !self.frozen {
-            // Tracked: one operation with its backward written out.
-            let (a, b) = (a.as_tensor(), b.as_tensor());
-            return super::lora_delta::tracked_delta(x, a, b, scale, products).map(Some);
+        if self.frozen {
+            let (a, b) = (a.detach(), b.detach());
+            return super::lora_delta::untracked_delta(x, &a, &b, scale, products).map(Some);
         }
-        let (a, b) = (a.as_tensor().detach(), b.as_tensor().detach());
-        if products != DType::F32 {
-            let dtype = x.dtype();
-            let low = (x.broadcast_matmul(&a.to_dtype(dtype)?.t()?)? * scale)?;
-            return Ok(Some(low.broadcast_matmul(&b.to_dtype(dtype)?.t()?)?));
-        }
-        let low = (x.to_dtype(DType::F32)?.broadcast_matmul(&a.t()?)? * scale)?;
-        low.broadcast_matmul(&b.t()?)?.to_dtype(x.dtype()).map(Some)
+        // Tracked: one operation with its backward written out.
+        super::lora_delta::tracked_delta(x, a, b, scale, products).map(Some)
     }
 
     /// `y + s·(x Aᵀ) Bᵀ` for module `path` (`y` itself when the adapter has no pair there): the

@@ -27,13 +27,13 @@ pub fn tracked_delta(
     scale: f64,
     dtype: DType,
 ) -> Result<Tensor> {
-    let x_p = x.detach().to_dtype(dtype)?;
-    let (a_p, b_p) = (a.detach().to_dtype(dtype)?, b.detach().to_dtype(dtype)?);
-    let low = (x_p.broadcast_matmul(&a_p.t()?)? * scale)?;
-    let delta = low
-        .broadcast_matmul(&b_p.t()?)?
-        .to_dtype(x.dtype())?
-        .contiguous()?;
+    let Products {
+        x_p,
+        a_p,
+        b_p,
+        low,
+        delta,
+    } = Products::of(&x.detach(), &a.detach(), &b.detach(), scale, dtype)?;
     x.apply_op3(
         a,
         b,
@@ -46,6 +46,47 @@ pub fn tracked_delta(
             out: Computed::new(delta),
         },
     )
+}
+
+/// [`tracked_delta`] without gradients (for a pass that is only kept): the same products.
+pub fn untracked_delta(
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f64,
+    dtype: DType,
+) -> Result<Tensor> {
+    Ok(Products::of(x, a, b, scale, dtype)?.delta)
+}
+
+/// The forward pass: the factors in the products' dtype, `L = s·x Aᵀ` and the delta `L Bᵀ` in
+/// `x`'s dtype.
+struct Products {
+    x_p: Tensor,
+    a_p: Tensor,
+    b_p: Tensor,
+    low: Tensor,
+    delta: Tensor,
+}
+
+impl Products {
+    fn of(x: &Tensor, a: &Tensor, b: &Tensor, scale: f64, dtype: DType) -> Result<Products> {
+        let x_p = x.to_dtype(dtype)?;
+        let (a_p, b_p) = (a.to_dtype(dtype)?, b.to_dtype(dtype)?);
+        // The scale goes on the `(…, r)` intermediate, the smallest tensor of the three.
+        let low = (x_p.broadcast_matmul(&a_p.t()?)? * scale)?;
+        let delta = low
+            .broadcast_matmul(&b_p.t()?)?
+            .to_dtype(x.dtype())?
+            .contiguous()?;
+        Ok(Products {
+            x_p,
+            a_p,
+            b_p,
+            low,
+            delta,
+        })
+    }
 }
 
 /// The delta, computed before the operation runs, passed through; its backward is written out.
