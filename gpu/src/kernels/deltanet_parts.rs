@@ -99,27 +99,18 @@ pub fn parts_forward(inputs: &PartsInputs) -> Result<Option<[Tensor; 6]>> {
             Tensor::empty((bh, n), f32, gpu)?,
         ]
     };
-    let mut outs = [0u64; 6];
-    for (slot, (x, what)) in outs
-        .iter_mut()
-        .zip(outputs.iter().zip(["U", "W", "Q", "A", "K", "d"]))
-    {
-        *slot = contiguous_address(x, f32, what)?;
-    }
-    let tokens = t as i32;
-    let stream = device.cuda_stream();
-    let mut launch = stream.launch_builder(&func);
-    for p in ins.iter().chain(&outs) {
-        launch.arg(p);
-    }
-    launch.arg(&tokens);
-    let config = LaunchConfig {
-        grid_dim: (n as u32, bh as u32, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: shared_bytes as u32,
-    };
+    let outs = addresses(&outputs, ["U", "W", "Q", "A", "K", "d"])?;
     // SAFETY: shapes, dtypes and contiguity checked above; each block writes its own chunk.
-    unsafe { launch.launch(config) }.w()?;
+    unsafe {
+        launch_per_chunk(
+            &device,
+            &func,
+            [&ins[..], &outs].concat(),
+            t,
+            bh,
+            shared_bytes,
+        )
+    }?;
     Ok(Some(outputs))
 }
 
@@ -163,13 +154,7 @@ pub fn parts_backward(inputs: &PartsInputs, grads: &[Tensor; 6]) -> Result<Optio
         .iter()
         .map(|g| g.to_dtype(f32)?.contiguous())
         .collect::<Result<_>>()?;
-    let mut grad_ptrs = [0u64; 6];
-    for (slot, (g, what)) in grad_ptrs
-        .iter_mut()
-        .zip(grads.iter().zip(["dU", "dW", "dQ", "dA", "dK", "dd"]))
-    {
-        *slot = contiguous_address(g, f32, what)?;
-    }
+    let grad_ptrs = addresses(&grads, ["dU", "dW", "dQ", "dA", "dK", "dd"])?;
     let gpu = inputs.q.device();
     // SAFETY: the kernel writes every element of each (rows past T are not part of them).
     let outputs = unsafe {
@@ -181,26 +166,49 @@ pub fn parts_backward(inputs: &PartsInputs, grads: &[Tensor; 6]) -> Result<Optio
             Tensor::empty(inputs.g.shape(), f32, gpu)?,
         ]
     };
-    let mut outs = [0u64; 5];
-    for (slot, (x, what)) in outs
-        .iter_mut()
-        .zip(outputs.iter().zip(["dq", "dk", "dv", "dbeta", "dg"]))
-    {
-        *slot = contiguous_address(x, f32, what)?;
+    let outs = addresses(&outputs, ["dq", "dk", "dv", "dbeta", "dg"])?;
+    let pointers = [&ins[..], &grad_ptrs, &outs].concat();
+    // SAFETY: shapes, dtypes and contiguity checked above; each block writes its own tokens.
+    unsafe { launch_per_chunk(&device, &func, pointers, t, bh, shared_bytes) }?;
+    Ok(Some(outputs))
+}
+
+/// The device addresses of `tensors` (f32, contiguous), named for errors.
+fn addresses<const N: usize>(tensors: &[Tensor], names: [&str; N]) -> Result<[u64; N]> {
+    let mut out = [0u64; N];
+    for ((slot, x), what) in out.iter_mut().zip(tensors).zip(names) {
+        *slot = contiguous_address(x, DType::F32, what)?;
     }
-    let tokens = t as i32;
+    Ok(out)
+}
+
+/// Launches `func` with `pointers` then the token count, one block of 256 threads per chunk of
+/// 64 tokens and sequence-head.
+///
+/// # Safety
+/// `pointers` must be the kernel's buffers, in its order, checked for shape, dtype and
+/// contiguity.
+unsafe fn launch_per_chunk(
+    device: &candle_core::CudaDevice,
+    func: &candle_core::cuda_backend::cudarc::driver::CudaFunction,
+    pointers: Vec<u64>,
+    tokens: usize,
+    bh: usize,
+    shared_bytes: usize,
+) -> Result<()> {
+    let tokens_i = tokens as i32;
     let stream = device.cuda_stream();
-    let mut launch = stream.launch_builder(&func);
-    for p in ins.iter().chain(&grad_ptrs).chain(&outs) {
+    let mut launch = stream.launch_builder(func);
+    for p in &pointers {
         launch.arg(p);
     }
-    launch.arg(&tokens);
+    launch.arg(&tokens_i);
     let config = LaunchConfig {
-        grid_dim: (n as u32, bh as u32, 1),
+        grid_dim: (tokens.div_ceil(CHUNK) as u32, bh as u32, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: shared_bytes as u32,
     };
-    // SAFETY: shapes, dtypes and contiguity checked above; each block writes its own tokens.
+    // SAFETY: the caller's promise.
     unsafe { launch.launch(config) }.w()?;
-    Ok(Some(outputs))
+    Ok(())
 }
