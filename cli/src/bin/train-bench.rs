@@ -5,17 +5,18 @@
 //! ```text
 //! train-bench --model DIR [--lengths 2048,8192] [--steps 3] [--device cuda|cpu]
 //!             [--dtype bf16|f32] [--rank 256] [--alpha 32] [--loss dft|ce] [--profile] [--tf32]
-//!             [--kernels all|none|LIST] [--adapter-products f32|model]
+//!             [--kernels all|none|LIST] [--adapter-products f32|model] [--same-batch]
 //! ```
 //!
 //! Each sequence is `LEN` random token ids (seeded), its second half the response (LAMAR's rows
 //! are a note, then its tagged copy); each step trains one sequence (batch 1, no accumulation)
 //! with LAMAR's recipe otherwise (rsLoRA on every linear layer, AdamW, DFT). The first step
 //! pays for start-up and is reported apart; `step_s` is the fastest of the others (as the
-//! transformers baseline reports its steps). One JSON object per length goes to stdout; with
-//! --profile, where the time of the steps after the first went (every stage timed one by one,
-//! so the steps are slower) and the most device memory in use at the end of each stage go to
-//! stderr.
+//! transformers baseline reports its steps). With --same-batch every step trains the same
+//! sequence, and the per-step losses in the output show whether the steps learn. One JSON
+//! object per length goes to stdout; with --profile, where the time of the steps after the
+//! first went (every stage timed one by one, so the steps are slower) and the most device
+//! memory in use at the end of each stage go to stderr.
 
 #[path = "../bench_args.rs"]
 mod bench_args;
@@ -75,6 +76,10 @@ struct Args {
     /// tensor cores, half the bytes; the weights and gradients stay f32).
     #[arg(long, default_value = "f32")]
     adapter_products: AdapterProducts,
+    /// Train every step on the same random sequence (the losses, printed per step, must
+    /// fall: the steps learn), instead of a new one per step.
+    #[arg(long)]
+    same_batch: bool,
 }
 
 fn main() -> Result<()> {
@@ -109,13 +114,16 @@ fn main() -> Result<()> {
             bail!("--lengths: {len} tokens leave no response");
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(len as u64);
-        let examples: Vec<Example> = (0..args.steps)
-            .map(|_| Example {
-                ids: (0..len).map(|_| rng.random_range(0..vocab)).collect(),
-                response_start: len / 2,
-                truncated: false,
-            })
-            .collect();
+        let mut example = || Example {
+            ids: (0..len).map(|_| rng.random_range(0..vocab)).collect(),
+            response_start: len / 2,
+            truncated: false,
+        };
+        let examples: Vec<Example> = if args.same_batch {
+            vec![example(); args.steps]
+        } else {
+            (0..args.steps).map(|_| example()).collect()
+        };
         let lora = Arc::new(
             TrainableLora::init(&model, &ALL_LINEAR, shape, 3407, &device)?
                 .with_products(args.adapter_products),
@@ -126,9 +134,11 @@ fn main() -> Result<()> {
             epochs: 1,
             ..TrainConfig::default()
         };
-        let mut seconds = Vec::new();
+        let (mut seconds, mut losses, mut cross_entropies) = (Vec::new(), Vec::new(), Vec::new());
         train(&model, &lora, &examples, &config, None, |s| {
             seconds.push(s.seconds);
+            losses.push(s.loss);
+            cross_entropies.push(s.cross_entropy);
             // The first step also loads kernels and fills the memory pool: the profile is of
             // the steps after it.
             if seconds.len() == 1
@@ -164,6 +174,9 @@ fn main() -> Result<()> {
                 "step_s": fastest,
                 "steps": rest,
                 "tok_per_s": len as f64 / fastest,
+                "same_batch": args.same_batch,
+                "losses": losses,
+                "cross_entropies": cross_entropies,
                 "lora_parameters": lora
                     .named_vars()
                     .iter()

@@ -18,23 +18,10 @@
 
 #include "common.cuh"
 #include "deltanet_parts.cuh"
+#include "async_copy.cuh"
 
 #define CHUNK_MAX 64
 #define KEY_MAX 128
-
-// Starts copying `count` float4 from global to shared memory (cp.async: no registers, all in
-// flight at once), spread over the block's 256 threads; `wait_copies` ends them.
-__device__ __forceinline__ void stage(float* to, const float* from, int count, int thread) {
-    for (int i = thread; i < count; i += 256) {
-        const unsigned dst = (unsigned)__cvta_generic_to_shared(to + 4 * i);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(from + 4 * i));
-    }
-}
-
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
-
-// Waits for this thread's copies; a __syncthreads() after it makes every thread's visible.
-__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 extern "C" __global__ void __launch_bounds__(256) deltanet_chunks_f32(
     const float* __restrict__ u,      // (BH, N, C, dv)

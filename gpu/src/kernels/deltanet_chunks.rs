@@ -13,6 +13,42 @@ use candle_core::{DType, Result, Tensor};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/deltanet_chunks.ptx"));
 const MODULE: &str = "lamar_deltanet_chunks";
+const TC_PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/deltanet_chunks_tc.ptx"));
+const TC_MODULE: &str = "lamar_deltanet_chunks_tc";
+
+/// Which kernels run the two sequential passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassKernels {
+    /// Tensor cores (`deltanet_chunks_tc.cu`: 3xTF32 products, float's precision) where the
+    /// sizes allow (C and dk multiples of 16, the per-chunk tensors 32-byte aligned), else the
+    /// CUDA-core kernels.
+    Fastest,
+    /// The CUDA-core kernels (`deltanet_chunks.cu`), as the tensor-core ones' reference.
+    CudaCores,
+}
+
+/// The kernel names and shared memory of one pass: the tensor-core kernel when `kernels` and
+/// the sizes allow it and every address in `aligned` is a multiple of 32 bytes. `extra_slices`
+/// counts the `(C × 32)` slices beyond V' (the adjoint keeps dO too).
+fn pick(
+    kernels: PassKernels,
+    (c, dk): (usize, usize),
+    aligned: &[u64],
+    extra_slices: usize,
+) -> (&'static str, &'static str, &'static str, usize) {
+    let tensor_cores = kernels == PassKernels::Fastest
+        && c.is_multiple_of(16)
+        && dk.is_multiple_of(16)
+        && aligned.iter().all(|p| p.is_multiple_of(32));
+    if tensor_cores {
+        // Rows padded by 4 floats: the state's and the (C × 32) slices' rows hold 36.
+        let floats = (dk + c * (1 + extra_slices)) * 36 + 2 * c * (dk + 4) + (dk + c) * (c + 4);
+        ("deltanet_chunks_tc", TC_MODULE, TC_PTX, floats * 4)
+    } else {
+        let floats = dk * 32 + c * 32 * (1 + extra_slices) + 3 * c * dk + c * c;
+        ("deltanet_chunks", MODULE, PTX, floats * 4)
+    }
+}
 
 /// The state-independent parts of every chunk, all f32 and contiguous, for `BH` sequence-heads,
 /// `N` chunks of `C` tokens, keys of `dk` and values of `dv` (`qwen35::delta_rule` says how they
@@ -40,7 +76,7 @@ pub fn deltanet_chunks(
     chunks: &DeltaNetChunks,
     state: &Tensor,
 ) -> Result<Option<(Tensor, Tensor)>> {
-    Ok(pass(chunks, state, false)?.map(|p| (p.out, p.last)))
+    Ok(pass(chunks, state, false, PassKernels::Fastest)?.map(|p| (p.out, p.last)))
 }
 
 /// What the pass leaves for training's backward ([`deltanet_chunks_keeping`]).
@@ -56,12 +92,13 @@ pub struct PassTape {
 }
 
 /// [`deltanet_chunks`] that also keeps the state entering every chunk and each chunk's `V'`
-/// (what [`deltanet_chunks_backward`] and the gradients' products need).
+/// (what [`deltanet_chunks_backward`] and the gradients' products need), run by `kernels`.
 pub fn deltanet_chunks_keeping(
     chunks: &DeltaNetChunks,
     state: &Tensor,
+    kernels: PassKernels,
 ) -> Result<Option<PassTape>> {
-    pass(chunks, state, true)
+    pass(chunks, state, true, kernels)
 }
 
 /// `(BH, N, C, dk, dv)`: sequence-heads, chunks, tokens per chunk, key and value sizes.
@@ -111,19 +148,17 @@ fn tile_addresses(chunks: &DeltaNetChunks, decay: &Tensor) -> Result<Option<[u64
 }
 
 /// The forward pass; with `keep`, the states and `V'` written too.
-fn pass(chunks: &DeltaNetChunks, state: &Tensor, keep: bool) -> Result<Option<PassTape>> {
+fn pass(
+    chunks: &DeltaNetChunks,
+    state: &Tensor,
+    keep: bool,
+    kernels: PassKernels,
+) -> Result<Option<PassTape>> {
     let Some((bh, n, c, dk, dv)) = pass_sizes(chunks)? else {
         return Ok(None);
     };
     if state.dims() != [bh, dk, dv] {
         candle_core::bail!("lamar kernel: the state is {:?}", state.dims());
-    }
-    let shared_bytes = (dk * 32 + c * 32 + 3 * c * dk + c * c) * 4;
-    let device = cuda_device(chunks.u)?;
-    let stream = device.cuda_stream();
-    let func = function(&device, "deltanet_chunks", DType::F32, MODULE, PTX)?;
-    if !allow_shared_memory(&device, &func, shared_bytes)? {
-        return Ok(None);
     }
     let f32 = DType::F32;
     let u = contiguous_address(chunks.u, f32, "U")?;
@@ -156,6 +191,14 @@ fn pass(chunks: &DeltaNetChunks, state: &Tensor, keep: bool) -> Result<Option<Pa
         ),
         None => (0u64, 0u64),
     };
+    let aligned = [u, out_ptr, states_ptr, fresh_ptr];
+    let (name, module, ptx, shared_bytes) = pick(kernels, (c, dk), &aligned, 0);
+    let device = cuda_device(chunks.u)?;
+    let stream = device.cuda_stream();
+    let func = function(&device, name, DType::F32, module, ptx)?;
+    if !allow_shared_memory(&device, &func, shared_bytes)? {
+        return Ok(None);
+    }
     let int = |x: usize| x as i32;
     let (n_i, c_i, dk_i, dv_i) = (int(n), int(c), int(dk), int(dv));
     let mut launch = stream.launch_builder(&func);
@@ -196,24 +239,18 @@ fn pass(chunks: &DeltaNetChunks, state: &Tensor, keep: bool) -> Result<Option<Pa
 /// The adjoint of the pass for the outputs' gradient `d_out` `(BH, N, C, dv)` (f32) and the
 /// final state's gradient `d_last` `(BH, dk, dv)` (f32; zero when `None`): `dV'`
 /// `(BH, N, C, dv)` and the gradient of the state after every chunk `(BH, N, dk, dv)`. `U` is
-/// not read. `None` where [`deltanet_chunks`] would be.
+/// not read; run by `kernels`. `None` where [`deltanet_chunks`] would be.
 pub fn deltanet_chunks_backward(
     chunks: &DeltaNetChunks,
     d_out: &Tensor,
     d_last: Option<&Tensor>,
+    kernels: PassKernels,
 ) -> Result<Option<(Tensor, Tensor)>> {
     let Some((bh, n, c, dk, dv)) = pass_sizes(chunks)? else {
         return Ok(None);
     };
     if d_out.dims() != [bh, n, c, dv] {
         candle_core::bail!("lamar kernel: the outputs' gradient is {:?}", d_out.dims());
-    }
-    let shared_bytes = (dk * 32 + 2 * c * 32 + 3 * c * dk + c * c) * 4;
-    let device = cuda_device(chunks.u)?;
-    let stream = device.cuda_stream();
-    let func = function(&device, "deltanet_chunks_backward", DType::F32, MODULE, PTX)?;
-    if !allow_shared_memory(&device, &func, shared_bytes)? {
-        return Ok(None);
     }
     let f32 = DType::F32;
     let decay = chunks.decay.contiguous()?;
@@ -239,6 +276,20 @@ pub fn deltanet_chunks_backward(
     let d_after = unsafe { Tensor::empty((bh, n, dk, dv), f32, gpu)? };
     let d_fresh_ptr = contiguous_address(&d_fresh, f32, "dV'")?;
     let d_after_ptr = contiguous_address(&d_after, f32, "dS")?;
+    let aligned = [d_out_ptr, d_fresh_ptr, d_after_ptr];
+    let (name, module, ptx, shared_bytes) = pick(kernels, (c, dk), &aligned, 1);
+    let device = cuda_device(chunks.u)?;
+    let stream = device.cuda_stream();
+    let func = function(
+        &device,
+        &format!("{name}_backward"),
+        DType::F32,
+        module,
+        ptx,
+    )?;
+    if !allow_shared_memory(&device, &func, shared_bytes)? {
+        return Ok(None);
+    }
     let int = |x: usize| x as i32;
     let (n_i, c_i, dk_i, dv_i) = (int(n), int(c), int(dk), int(dv));
     let mut launch = stream.launch_builder(&func);

@@ -12,7 +12,9 @@
 //! * `deltanet_chunks`: a DeltaNet layer's prefill in two kernels: the chunked rule's
 //!   state-free part straight from the convolution's output (about sixty operations), and the
 //!   pass over chunks that carries the state (about eight operations per chunk); for training,
-//!   the same pass keeping what its backward needs, and the adjoint pass.
+//!   the same pass keeping what its backward needs, and the adjoint pass. Both passes run on
+//!   tensor cores (`deltanet_chunks_tc.cu`, 3xTF32: float's precision) where the sizes allow;
+//!   `async_copy.cuh` holds their asynchronous tile copies.
 //! * `deltanet_parts`: training's state-free part of the chunked rule, forward (from the
 //!   normed queries and keys; the products shared with `deltanet_chunks`) and backward: one
 //!   kernel each for about sixty and seventy operations.

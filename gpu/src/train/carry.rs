@@ -17,8 +17,9 @@
 //! ```
 //!
 //! Both sequential passes treat the value columns independently. On CUDA each is one kernel
-//! (`kernels::deltanet_chunks`: the state's columns in shared memory for all chunks); elsewhere
-//! (and as the kernels' reference) a loop of candle operations per chunk.
+//! (`kernels::deltanet_chunks`: the state's columns in shared memory for all chunks, the
+//! products on tensor cores where the sizes allow); elsewhere (and as the kernels' reference) a
+//! loop of candle operations per chunk.
 
 use candle_core::{D, DType, Result, Tensor};
 
@@ -55,8 +56,9 @@ pub(crate) fn forward(
 ) -> Result<(Tensor, Tensor, Tape)> {
     #[cfg(feature = "cuda")]
     if on_kernel(kernel, state) {
-        use crate::kernels::deltanet_chunks::deltanet_chunks_keeping;
-        if let Some(pass) = deltanet_chunks_keeping(&kernel_chunks(inputs), state)? {
+        use crate::kernels::deltanet_chunks::{PassKernels, deltanet_chunks_keeping};
+        let chunks = kernel_chunks(inputs);
+        if let Some(pass) = deltanet_chunks_keeping(&chunks, state, PassKernels::Fastest)? {
             let tape = Tape {
                 states: pass.states,
                 fresh: pass.fresh,
@@ -118,8 +120,10 @@ fn adjoint(
 ) -> Result<(Tensor, Tensor)> {
     #[cfg(feature = "cuda")]
     if on_kernel(kernel, grad) {
-        use crate::kernels::deltanet_chunks::deltanet_chunks_backward;
-        if let Some(pair) = deltanet_chunks_backward(&kernel_chunks(inputs), grad, after_last)? {
+        use crate::kernels::deltanet_chunks::{PassKernels, deltanet_chunks_backward};
+        let chunks = kernel_chunks(inputs);
+        let fastest = PassKernels::Fastest;
+        if let Some(pair) = deltanet_chunks_backward(&chunks, grad, after_last, fastest)? {
             return Ok(pair);
         }
     }

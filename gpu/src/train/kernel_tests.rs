@@ -86,6 +86,75 @@ fn delta_rule_kernels_give_the_candle_loops_values_and_gradients() {
     }
 }
 
+/// The sequential passes on tensor cores (3xTF32) give the CUDA-core kernels' values to float's
+/// rounding: outputs, last state, the state tape and V' forward; dV' and every dS backward, at
+/// Qwen3.5's sizes (C = 64, dk = dv = 128) and at smaller ones that leave warps without a tile
+/// (C = 32, dk = dv = 64).
+#[test]
+fn tensor_core_passes_give_the_cuda_core_kernels_values() {
+    use crate::kernels::deltanet_chunks::{
+        DeltaNetChunks, PassKernels, deltanet_chunks_backward, deltanet_chunks_keeping,
+    };
+    let device = cuda();
+    for (bh, n, c, dk, dv, seed) in [(8, 6, 64, 128, 128, 1), (3, 5, 32, 64, 64, 2)] {
+        let lower = Tensor::tril2(c, candle_core::DType::F32, &device).unwrap();
+        let a = random(&[bh, n, c, c], seed + 3, -0.2, 0.2, &device)
+            .broadcast_mul(&lower)
+            .unwrap();
+        let inputs = [
+            random(&[bh, n, c, dv], seed, -1.0, 1.0, &device),
+            random(&[bh, n, c, dk], seed + 1, -0.1, 0.1, &device),
+            random(&[bh, n, c, dk], seed + 2, -0.1, 0.1, &device),
+            a,
+            random(&[bh, n, dk, c], seed + 4, -0.1, 0.1, &device),
+            random(&[bh, n], seed + 5, 0.5, 1.0, &device),
+        ];
+        let [u, w, q, a, k, d] = &inputs;
+        let chunks = DeltaNetChunks {
+            u,
+            w,
+            q,
+            a,
+            k_carry: k,
+            decay: d,
+        };
+        let state = random(&[bh, dk, dv], seed + 6, -0.5, 0.5, &device);
+        let d_out = random(&[bh, n, c, dv], seed + 7, -1.0, 1.0, &device);
+        let d_last = random(&[bh, dk, dv], seed + 8, -0.5, 0.5, &device);
+        let run = |kernels| {
+            let pass = deltanet_chunks_keeping(&chunks, &state, kernels)
+                .unwrap()
+                .expect("the sizes suit the kernels");
+            let (d_fresh, d_after) =
+                deltanet_chunks_backward(&chunks, &d_out, Some(&d_last), kernels)
+                    .unwrap()
+                    .expect("the sizes suit the kernels");
+            [
+                pass.out,
+                pass.last,
+                pass.states,
+                pass.fresh,
+                d_fresh,
+                d_after,
+            ]
+        };
+        let want = run(PassKernels::CudaCores);
+        let got = run(PassKernels::Fastest);
+        // Not the same kernel twice: the tensor cores sum in another order.
+        assert!(
+            max_relative(&got[0], &want[0]) > 0.0,
+            "the tensor-core kernel did not run"
+        );
+        for (name, (ours, theirs)) in ["O", "last S", "S tape", "V'", "dV'", "dS"]
+            .iter()
+            .zip(got.iter().zip(&want))
+        {
+            let error = max_relative(ours, theirs);
+            assert!(error < 1e-5, "C={c} dk={dk}: {name} off by {error}");
+        }
+    }
+}
+
 /// Flash attention (bf16, 16 query heads over 4 key/value heads, head size 256) against the
 /// blocked candle operations in f32 on the same bf16 inputs: the output and the three
 /// gradients are at least as close to that reference as the blocked operations in bf16 are
