@@ -386,6 +386,21 @@ impl FusedProjection {
                 linear,
                 widths,
                 paths,
+            } if x.track_op() && !linear.weight().track_op() && linear.bias().is_none() => {
+                // Training: each part passes its slice of the product through with its own
+                // input gradient (candle's narrow would send back a zero-padded gradient of the
+                // whole product per part, then sum those).
+                let parts = crate::train::ops::frozen_stacked(x, linear.weight(), widths)?;
+                parts
+                    .into_iter()
+                    .zip(paths)
+                    .map(|(part, path)| add_delta(part, path, x, trainable))
+                    .collect()
+            }
+            FusedProjection::Stacked {
+                linear,
+                widths,
+                paths,
             } => {
                 let all = apply_linear(linear, x, gemv)?;
                 let mut start = 0;

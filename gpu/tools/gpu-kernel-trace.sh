@@ -29,7 +29,7 @@ done
 {
   echo "train-bench --lengths $LEN $*: one step (3 steps' trace minus 2 steps')"
   echo
-  python3 gpu/tools/kernel_trace_diff.py "$WORK/trace-3.csv" "$WORK/trace-2.csv" --top 45
+  python3 gpu/tools/kernel_trace_diff.py "$WORK/trace-3.csv" "$WORK/trace-2.csv" --top ${TRACE_TOP:-45}
 } | tee "$OUT/kernels-$LEN.md"
 cp "$WORK/trace-3.csv" "$OUT/trace-$LEN-3steps.csv"
 rm -rf "$WORK"

@@ -3,7 +3,9 @@
 //
 //   KERNEL_TRACE_OUT=trace.csv LD_PRELOAD=./libkernel_trace.so program ...
 //
-// At exit it writes KERNEL_TRACE_OUT (default kernel_trace.csv): one line per name with its
+// With KERNEL_TRACE_SIZES=1 a kernel's name carries its launch size, `name <blocks x threads>`
+// (an elementwise kernel's threads tell its tensor's size). At exit it writes KERNEL_TRACE_OUT
+// (default kernel_trace.csv): one line per name with its
 // count and total and longest GPU time in nanoseconds, then `#busy`, the time the GPU spent in
 // at least one of them, and `#span`, the first start to the last end. Run a program twice with
 // different amounts of work (e.g. 2 and 3 training steps) and subtract to get one unit of it
@@ -32,6 +34,8 @@ static Interval* intervals;
 static size_t interval_count, interval_capacity;
 // CUPTI hands buffers over from its own thread, and from the caller's at the final flush.
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+// KERNEL_TRACE_SIZES=1: names carry the launch size.
+static int with_sizes;
 
 static void check(CUptiResult r, const char* what) {
     if (r != CUPTI_SUCCESS) {
@@ -84,7 +88,16 @@ static void CUPTIAPI buffer_completed(CUcontext context, uint32_t stream, uint8_
         case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
         case CUPTI_ACTIVITY_KIND_KERNEL: {
             const CUpti_ActivityKernel10* k = (const CUpti_ActivityKernel10*)record;
-            add(k->name ? k->name : "(unnamed kernel)", k->start, k->end);
+            const char* name = k->name ? k->name : "(unnamed kernel)";
+            if (with_sizes) {
+                char sized[512];
+                snprintf(sized, sizeof sized, "%.400s <%lld x %d>", name,
+                         (long long)k->gridX * k->gridY * k->gridZ,
+                         k->blockX * k->blockY * k->blockZ);
+                add(sized, k->start, k->end);
+            } else {
+                add(name, k->start, k->end);
+            }
             break;
         }
         case CUPTI_ACTIVITY_KIND_MEMCPY: {
@@ -121,6 +134,8 @@ static int by_total(const void* a, const void* b) {
 }
 
 __attribute__((constructor)) static void kernel_trace_start(void) {
+    const char* sizes = getenv("KERNEL_TRACE_SIZES");
+    with_sizes = sizes && strcmp(sizes, "1") == 0;
     check(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed), "register");
     check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL), "enable kernels");
     check(cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MEMCPY), "enable copies");

@@ -81,3 +81,61 @@ __device__ void add_rms_norm_packed(T* residual, const T* delta, const float* sc
 
 NORM_KERNELS(f32, float)
 NORM_KERNELS(bf16, __nv_bfloat16)
+
+// The backward of `out = x / sqrt(mean(x^2) + eps) * scale` over rows of `cols` (float; the
+// training path's `train::ops::rms_norm`), with r = 1 / sqrt(mean(x^2) + eps) per row and
+// gs = grad * scale:
+//   dx = r gs - x r^3 mean(gs x)          d_scale = sum over rows of grad x r
+// Each block takes `rows_per_block` rows (one at a time, both row sums in one reduction) and
+// writes its share of d_scale to partial[block][cols] (summed over blocks by the caller); a
+// thread owns columns threadIdx.x + k blockDim.x, so its share of d_scale needs no atomics.
+// Dynamic shared memory: cols floats.
+__device__ __forceinline__ float2 block_sum2(float2 v) {
+    __shared__ float2 partial2[32];
+    __shared__ float2 total2;
+    v.x = warp_sum(v.x);
+    v.y = warp_sum(v.y);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    if (lane == 0) partial2[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        float2 w = lane < warps ? partial2[lane] : make_float2(0.0f, 0.0f);
+        w.x = warp_sum(w.x);
+        w.y = warp_sum(w.y);
+        if (lane == 0) total2 = w;
+    }
+    __syncthreads();
+    return total2;
+}
+
+extern "C" __global__ void rms_norm_backward_f32(const float* __restrict__ x,
+                                                 const float* __restrict__ grad,
+                                                 const float* __restrict__ scale,
+                                                 float* __restrict__ dx,
+                                                 float* __restrict__ partial, int64_t rows,
+                                                 int cols, int rows_per_block, float eps) {
+    extern __shared__ float d_scale[];
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) d_scale[j] = 0.0f;
+    const int64_t first = (int64_t)blockIdx.x * rows_per_block;
+    const int64_t last = min(first + rows_per_block, rows);
+    for (int64_t row = first; row < last; ++row) {
+        const float* xr = x + row * cols;
+        const float* gr = grad + row * cols;
+        float2 sums = make_float2(0.0f, 0.0f);
+        for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+            const float xv = xr[j];
+            sums.x += xv * xv;
+            sums.y += gr[j] * scale[j] * xv;
+        }
+        sums = block_sum2(sums);
+        const float r = rsqrtf(sums.x / cols + eps);
+        const float k = (sums.y / cols) * r * r * r;
+        for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+            const float xv = xr[j], g = gr[j];
+            dx[row * cols + j] = r * g * scale[j] - xv * k;
+            d_scale[j] += g * xv * r;
+        }
+    }
+    for (int j = threadIdx.x; j < cols; j += blockDim.x)
+        partial[(int64_t)blockIdx.x * cols + j] = d_scale[j];
+}

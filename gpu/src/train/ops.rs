@@ -76,25 +76,44 @@ impl candle_core::CustomOp2 for RmsNorm {
     fn bwd(
         &self,
         _: &Tensor,
-        _: &Tensor,
+        scale: &Tensor,
         _: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let x = &self.x;
-        let grad = grad.to_dtype(x.dtype())?;
-        let r = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
-            .sqrt()?
-            .recip()?;
-        let gs = grad.broadcast_mul(&self.scale)?;
-        let m = (&gs * x)?.mean_keepdim(D::Minus1)?;
-        let dx = (gs.broadcast_mul(&r)? - x.broadcast_mul(&(m * r.powf(3.0)?)?)?)?;
-        let width = x.dim(D::Minus1)?;
-        let d_scale = (grad * x.broadcast_mul(&r)?)?
-            .reshape(((), width))?
-            .sum(0)?
-            .reshape(self.scale.shape())?;
-        Ok((Some(dx), Some(d_scale)))
+        let grad = grad.to_dtype(self.x.dtype())?;
+        // A constant scale (the model's norms) gets no gradient: nobody would read it.
+        let keep_scale = |d_scale: Tensor| scale.track_op().then_some(d_scale);
+        #[cfg(feature = "cuda")]
+        if self.x.device().is_cuda()
+            && let Some((dx, d_scale)) =
+                crate::kernels::norm::rms_norm_backward(&self.x, &grad, &self.scale, self.eps)?
+        {
+            return Ok((Some(dx), keep_scale(d_scale.reshape(self.scale.shape())?)));
+        }
+        let (dx, d_scale) = rms_norm_backward_plain(&self.x, &grad, &self.scale, self.eps)?;
+        Ok((Some(dx), keep_scale(d_scale)))
     }
+}
+
+/// [`rms_norm`]'s gradients with respect to `x` and `scale` for the output's gradient `grad`
+/// (in `x`'s dtype), as candle operations: the CPU path, and the reference of the CUDA kernel
+/// (`kernels::norm::rms_norm_backward`).
+pub(crate) fn rms_norm_backward_plain(
+    x: &Tensor,
+    grad: &Tensor,
+    scale: &Tensor,
+    eps: f64,
+) -> Result<(Tensor, Tensor)> {
+    let r = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+    let gs = grad.broadcast_mul(scale)?;
+    let m = (&gs * x)?.mean_keepdim(D::Minus1)?;
+    let dx = (gs.broadcast_mul(&r)? - x.broadcast_mul(&(m * r.powf(3.0)?)?)?)?;
+    let width = x.dim(D::Minus1)?;
+    let d_scale = (grad * x.broadcast_mul(&r)?)?
+        .reshape(((), width))?
+        .sum(0)?
+        .reshape(scale.shape())?;
+    Ok((dx, d_scale))
 }
 
 /// Softmax over the last dimension, differentiable: the row maximum (not differentiated: the
@@ -121,6 +140,25 @@ pub fn frozen_linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
             weight: weight.clone(),
         },
     )
+}
+
+/// [`frozen_linear`] for a frozen stacked weight `W` `(Σ widths, in)`: one product, split into
+/// parts of `widths` columns, each differentiable in `x` only with its own gradient
+/// `∂L/∂x = ∂L/∂partᵢ · Wᵢ` (`Wᵢ` the part's rows of `W`). candle's `narrow` of a tracked
+/// product would instead send back, per part, a gradient of the whole product's size padded
+/// with zeros, and sum those before the one product with `W`.
+pub fn frozen_stacked(x: &Tensor, weight: &Tensor, widths: &[usize]) -> Result<Vec<Tensor>> {
+    let all = x.detach().broadcast_matmul(&weight.t()?)?;
+    let mut start = 0;
+    widths
+        .iter()
+        .map(|&width| {
+            let part = all.narrow(D::Minus1, start, width)?.contiguous()?;
+            let rows = weight.narrow(0, start, width)?;
+            start += width;
+            x.apply_op2(&part, PassThrough { weight: rows })
+        })
+        .collect()
 }
 
 /// The second argument unchanged; the gradient of the first is `grad · weight`.
@@ -347,6 +385,21 @@ mod tests {
         let w = random(&[4, 8], 7);
         let scale = random(&[8], 8);
         check_gradient(|s| rms_norm(&x, s, 1e-6).unwrap(), &scale, &w);
+    }
+
+    #[test]
+    fn frozen_stacked_parts_are_the_products_parts_with_the_inputs_gradient() {
+        let x = random(&[2, 3, 8], 12);
+        let weight = random(&[9, 8], 13);
+        let widths = [4, 3, 2];
+        let joined = |x: &Tensor| {
+            let parts = frozen_stacked(x, &weight, &widths).unwrap();
+            assert!(parts.iter().all(|p| p.track_op() == x.track_op()));
+            Tensor::cat(&parts, 2).unwrap()
+        };
+        let plain = x.broadcast_matmul(&weight.t().unwrap()).unwrap();
+        assert_eq!(max_diff(&joined(&x), &plain), 0.0, "the same product");
+        check_gradient(joined, &x, &random(&[2, 3, 9], 14));
     }
 
     #[test]
