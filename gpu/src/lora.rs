@@ -260,7 +260,7 @@ impl Projection {
 /// rows (decoding: `kernels::gemv`) where it applies, else candle's matrix product; when `x`
 /// is tracked for gradients (training), [`crate::train::ops::frozen_linear`].
 pub fn apply_linear(linear: &Linear, x: &Tensor, gemv: bool) -> Result<Tensor> {
-    if x.track_op() && !linear.weight().track_op() && linear.bias().is_none() {
+    if frozen_for_training(linear, x) {
         // Training with the weight frozen: only the input's gradient is wanted.
         return crate::train::ops::frozen_linear(x, linear.weight());
     }
@@ -270,6 +270,33 @@ pub fn apply_linear(linear: &Linear, x: &Tensor, gemv: bool) -> Result<Tensor> {
     }
     let _ = gemv;
     linear.forward(x)
+}
+
+/// Whether `x` is tracked for gradients and `linear` is frozen without a bias (training's
+/// projections: only the input's gradient is wanted).
+fn frozen_for_training(linear: &Linear, x: &Tensor) -> bool {
+    x.track_op() && !linear.weight().track_op() && linear.bias().is_none()
+}
+
+/// In training (see [`frozen_for_training`]), module `path`'s output from its frozen product
+/// `product = x Wᵀ` (computed untracked; `weight` the frozen `W`): with a trainable adapter's
+/// pair there, the product and the adapter's delta as one operation
+/// ([`TrainableLora::project_tracked`]); otherwise the product passed through with the input's
+/// gradient ([`crate::train::ops::pass_frozen`]), plus a frozen adapter's delta if any.
+fn tracked_part(
+    x: &Tensor,
+    product: &Tensor,
+    weight: &Tensor,
+    path: &str,
+    trainable: Option<&TrainableLora>,
+) -> Result<Tensor> {
+    if let Some(t) = trainable
+        && let Some(out) = t.project_tracked(path, x, product, weight)?
+    {
+        return Ok(out);
+    }
+    let y = crate::train::ops::pass_frozen(x, product, weight)?;
+    add_delta(y, path, x, trainable)
 }
 
 impl Projection {
@@ -286,6 +313,13 @@ impl Projection {
         gemv: bool,
         trainable: Option<&TrainableLora>,
     ) -> Result<Tensor> {
+        if let ProjectionKind::Plain(linear) = &self.kind
+            && frozen_for_training(linear, x)
+        {
+            let weight = linear.weight();
+            let product = x.detach().broadcast_matmul(&weight.t()?)?.contiguous()?;
+            return tracked_part(x, &product, weight, &self.path, trainable);
+        }
         let y = match &self.kind {
             ProjectionKind::Plain(linear) => apply_linear(linear, x, gemv)?,
             ProjectionKind::Lora { base, a, b, scale } => {
@@ -386,15 +420,22 @@ impl FusedProjection {
                 linear,
                 widths,
                 paths,
-            } if x.track_op() && !linear.weight().track_op() && linear.bias().is_none() => {
-                // Training: each part passes its slice of the product through with its own
-                // input gradient (candle's narrow would send back a zero-padded gradient of the
-                // whole product per part, then sum those).
-                let parts = crate::train::ops::frozen_stacked(x, linear.weight(), widths)?;
-                parts
-                    .into_iter()
+            } if frozen_for_training(linear, x) => {
+                // Training: each part is its slice of the product with its own input gradient
+                // (candle's narrow would send back a zero-padded gradient of the whole product
+                // per part, then sum those), and its adapter's delta in the same operation.
+                let weight = linear.weight();
+                let all = x.detach().broadcast_matmul(&weight.t()?)?;
+                let mut start = 0;
+                widths
+                    .iter()
                     .zip(paths)
-                    .map(|(part, path)| add_delta(part, path, x, trainable))
+                    .map(|(&width, path)| {
+                        let product = all.narrow(candle_core::D::Minus1, start, width)?;
+                        let rows = weight.narrow(0, start, width)?;
+                        start += width;
+                        tracked_part(x, &product.contiguous()?, &rows, path, trainable)
+                    })
                     .collect()
             }
             FusedProjection::Stacked {

@@ -224,6 +224,31 @@ impl TrainableLora {
         super::lora_delta::tracked_delta(x, a, b, scale, products).map(Some)
     }
 
+    /// For a tracked input `x` of module `path`, its frozen projection (`product = x Wᵀ`,
+    /// computed untracked; `weight` the frozen `W`) with this trainable adapter's delta, as one
+    /// operation with its backward written out ([`super::lora_delta::tracked_projection`]).
+    /// `None` when the adapter is frozen or has no pair at `path`.
+    pub fn project_tracked(
+        &self,
+        path: &str,
+        x: &Tensor,
+        product: &Tensor,
+        weight: &Tensor,
+    ) -> Result<Option<Tensor>> {
+        let Some((a, b)) = self.pairs.get(path) else {
+            return Ok(None);
+        };
+        if self.frozen {
+            return Ok(None);
+        }
+        let products = match self.products {
+            AdapterProducts::ModelDtype => x.dtype(),
+            AdapterProducts::F32 => DType::F32,
+        };
+        let (a, b, scale) = (a.as_tensor(), b.as_tensor(), self.shape.scale());
+        super::lora_delta::tracked_projection(x, product, weight, a, b, scale, products).map(Some)
+    }
+
     /// `y + s·(x Aᵀ) Bᵀ` for module `path` (`y` itself when the adapter has no pair there): the
     /// projection `y` of `x` with this adapter's delta added. A frozen adapter on CUDA does it in
     /// one kernel for a decoding step's few rows (`kernels::lora::lora_add` in CUDA builds), which a

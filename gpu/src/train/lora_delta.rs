@@ -43,7 +43,47 @@ pub fn tracked_delta(
             b: b_p,
             low,
             scale,
+            base: None,
             out: Computed::new(delta),
+        },
+    )
+}
+
+/// A frozen projection with the adapter's delta, `x Wᵀ + s·(x Aᵀ) Bᵀ`, as one operation of
+/// `x`, `A` and `B`: `product` is `x Wᵀ`, computed untracked (whole, contiguous, in `x`'s
+/// dtype), `weight` the frozen `W` `(out, in)`. The backward pass is [`tracked_delta`]'s with
+/// `∂L/∂out · W` added to `x`'s gradient. One node instead of three (the product passed
+/// through, the delta, their sum) spares candle's autograd two zero-initialised sums of the
+/// output's size.
+#[allow(clippy::too_many_arguments)]
+pub fn tracked_projection(
+    x: &Tensor,
+    product: &Tensor,
+    weight: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f64,
+    dtype: DType,
+) -> Result<Tensor> {
+    let Products {
+        x_p,
+        a_p,
+        b_p,
+        low,
+        delta,
+    } = Products::of(&x.detach(), &a.detach(), &b.detach(), scale, dtype)?;
+    let out = (product + delta)?;
+    x.apply_op3(
+        a,
+        b,
+        LoraDelta {
+            x: x_p,
+            a: a_p,
+            b: b_p,
+            low,
+            scale,
+            base: Some(weight.clone()),
+            out: Computed::new(out),
         },
     )
 }
@@ -99,6 +139,9 @@ struct LoraDelta {
     /// `s·x Aᵀ`.
     low: Tensor,
     scale: f64,
+    /// The frozen weight `W` `(out, in)` when the output includes `x Wᵀ`
+    /// ([`tracked_projection`]).
+    base: Option<Tensor>,
     out: Computed,
 }
 
@@ -147,10 +190,14 @@ impl CustomOp3 for LoraDelta {
         let d_b = g.t()?.matmul(&low)?;
         let d_low = (g.matmul(&self.b)? * self.scale)?;
         let d_a = d_low.t()?.matmul(&xs)?;
-        let d_x = d_low
+        let mut d_x = d_low
             .matmul(&self.a)?
             .to_dtype(x.dtype())?
             .reshape(x.shape())?;
+        if let Some(weight) = &self.base {
+            let through = grad.broadcast_matmul(&weight.to_dtype(grad.dtype())?)?;
+            d_x = (through.to_dtype(x.dtype())? + d_x)?;
+        }
         Ok((
             Some(d_x),
             Some(d_a.to_dtype(a.dtype())?),
@@ -185,44 +232,56 @@ mod tests {
         let a = Var::from_tensor(&random(&[rank, input], 2)).unwrap();
         let b = Var::from_tensor(&random(&[out, rank], 3)).unwrap();
         let upstream = random(&[1, t, out], 4);
-        let run = |written: bool| {
-            let delta = if written {
-                tracked_delta(
-                    x.as_tensor(),
-                    a.as_tensor(),
-                    b.as_tensor(),
-                    scale,
-                    DType::F32,
-                )
-                .unwrap()
-            } else {
-                let low = x.as_tensor().broadcast_matmul(&a.as_tensor().t().unwrap());
-                (low.unwrap()
-                    .broadcast_matmul(&b.as_tensor().t().unwrap())
+        // The delta alone (tracked_delta), and with a frozen projection (tracked_projection).
+        for weight in [None, Some(random(&[out, input], 5))] {
+            let run = |written: bool| {
+                let (xt, at, bt) = (x.as_tensor(), a.as_tensor(), b.as_tensor());
+                let y = match (&weight, written) {
+                    (None, true) => tracked_delta(xt, at, bt, scale, DType::F32).unwrap(),
+                    (Some(w), true) => {
+                        let product = xt.detach().broadcast_matmul(&w.t().unwrap()).unwrap();
+                        tracked_projection(xt, &product, w, at, bt, scale, DType::F32).unwrap()
+                    }
+                    (_, false) => {
+                        let low = xt.broadcast_matmul(&at.t().unwrap()).unwrap();
+                        let delta = (low.broadcast_matmul(&bt.t().unwrap()).unwrap() * scale);
+                        match &weight {
+                            None => delta.unwrap(),
+                            Some(w) => (xt.broadcast_matmul(&w.t().unwrap()).unwrap()
+                                + delta.unwrap())
+                            .unwrap(),
+                        }
+                    }
+                };
+                let grads = (&y * &upstream)
                     .unwrap()
-                    * scale)
+                    .sum_all()
                     .unwrap()
+                    .backward()
+                    .unwrap();
+                let grad = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+                (y, grad(&x), grad(&a), grad(&b))
             };
-            let grads = (&delta * &upstream)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let grad = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
-            (delta, grad(&x), grad(&a), grad(&b))
-        };
-        let got = run(true);
-        let want = run(false);
-        for (what, g, w) in [
-            ("delta", &got.0, &want.0),
-            ("x's gradient", &got.1, &want.1),
-            ("A's gradient", &got.2, &want.2),
-            ("B's gradient", &got.3, &want.3),
-        ] {
-            assert_eq!(g.dims(), w.dims(), "{what}");
-            let d = max_relative(g, w);
-            assert!(d < 1e-6, "{what} differs by {d}");
+            let got = run(true);
+            let want = run(false);
+            let base = weight.is_some();
+            for (what, g, w) in [
+                ("output", &got.0, &want.0),
+                ("x's gradient", &got.1, &want.1),
+                ("A's gradient", &got.2, &want.2),
+                ("B's gradient", &got.3, &want.3),
+            ] {
+                assert_eq!(
+                    g.dims(),
+                    w.dims(),
+                    "{what} (with the frozen product: {base})"
+                );
+                let d = max_relative(g, w);
+                assert!(
+                    d < 1e-6,
+                    "{what} differs by {d} (with the frozen product: {base})"
+                );
+            }
         }
     }
 }

@@ -147,9 +147,63 @@ fn head_loss_by(
 
 /// `Σ hidden · grad` with `grad` held constant: its backward pass gives every trainable tensor
 /// behind `hidden` exactly the gradient of the loss whose gradient with respect to `hidden` is
-/// `grad` (candle's `backward` starts from a scalar only).
+/// `grad` (candle's `backward` starts from a scalar only). One operation: its backward hands
+/// `grad` (times the scalar's own gradient) straight to `hidden`, where the product and sum
+/// of candle's operations would make two products and two zero-initialised sums of `hidden`'s
+/// size; its value is summed by rows first (candle sums a whole tensor to a scalar in one
+/// block).
 pub fn surrogate(hidden: &Tensor, grad: &Tensor) -> Result<Tensor> {
-    hidden.to_dtype(DType::F32)?.mul(&grad.detach())?.sum_all()
+    if hidden.dims() != grad.dims() {
+        candle_core::bail!(
+            "surrogate: a gradient of {:?} for {:?}",
+            grad.dims(),
+            hidden.dims()
+        );
+    }
+    let grad = grad.detach().to_dtype(DType::F32)?;
+    let product = hidden.detach().to_dtype(DType::F32)?.mul(&grad)?;
+    let value = match product.rank() {
+        0 => product,
+        _ => product.sum_keepdim(D::Minus1)?.sum_all()?,
+    };
+    hidden.apply_op1(Surrogate {
+        grad,
+        value: super::ops::Computed::new(value),
+    })
+}
+
+/// [`surrogate`]'s operation: the value computed beforehand, the constant gradient kept.
+struct Surrogate {
+    grad: Tensor,
+    value: super::ops::Computed,
+}
+
+impl candle_core::CustomOp1 for Surrogate {
+    fn name(&self) -> &'static str {
+        "surrogate"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &candle_core::CpuStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        self.value.cpu("surrogate")
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &candle_core::Layout,
+    ) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
+        self.value.cuda("surrogate")
+    }
+
+    fn bwd(&self, hidden: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let scaled = self.grad.broadcast_mul(&grad.to_dtype(DType::F32)?)?;
+        Ok(Some(scaled.to_dtype(hidden.dtype())?))
+    }
 }
 
 #[cfg(test)]

@@ -134,31 +134,18 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 /// carries only `∂L/∂x = ∂L/∂y · W` back.
 pub fn frozen_linear(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let y = x.detach().broadcast_matmul(&weight.t()?)?.contiguous()?;
+    pass_frozen(x, &y, weight)
+}
+
+/// `product` (`x · Wᵀ`, computed untracked, whole and contiguous) passed through as a
+/// function of `x`: its gradient is `∂L/∂x = ∂L/∂product · W` ([`frozen_linear`]'s operation).
+pub fn pass_frozen(x: &Tensor, product: &Tensor, weight: &Tensor) -> Result<Tensor> {
     x.apply_op2(
-        &y,
+        product,
         PassThrough {
             weight: weight.clone(),
         },
     )
-}
-
-/// [`frozen_linear`] for a frozen stacked weight `W` `(Σ widths, in)`: one product, split into
-/// parts of `widths` columns, each differentiable in `x` only with its own gradient
-/// `∂L/∂x = ∂L/∂partᵢ · Wᵢ` (`Wᵢ` the part's rows of `W`). candle's `narrow` of a tracked
-/// product would instead send back, per part, a gradient of the whole product's size padded
-/// with zeros, and sum those before the one product with `W`.
-pub fn frozen_stacked(x: &Tensor, weight: &Tensor, widths: &[usize]) -> Result<Vec<Tensor>> {
-    let all = x.detach().broadcast_matmul(&weight.t()?)?;
-    let mut start = 0;
-    widths
-        .iter()
-        .map(|&width| {
-            let part = all.narrow(D::Minus1, start, width)?.contiguous()?;
-            let rows = weight.narrow(0, start, width)?;
-            start += width;
-            x.apply_op2(&part, PassThrough { weight: rows })
-        })
-        .collect()
 }
 
 /// The second argument unchanged; the gradient of the first is `grad · weight`.
@@ -385,21 +372,6 @@ mod tests {
         let w = random(&[4, 8], 7);
         let scale = random(&[8], 8);
         check_gradient(|s| rms_norm(&x, s, 1e-6).unwrap(), &scale, &w);
-    }
-
-    #[test]
-    fn frozen_stacked_parts_are_the_products_parts_with_the_inputs_gradient() {
-        let x = random(&[2, 3, 8], 12);
-        let weight = random(&[9, 8], 13);
-        let widths = [4, 3, 2];
-        let joined = |x: &Tensor| {
-            let parts = frozen_stacked(x, &weight, &widths).unwrap();
-            assert!(parts.iter().all(|p| p.track_op() == x.track_op()));
-            Tensor::cat(&parts, 2).unwrap()
-        };
-        let plain = x.broadcast_matmul(&weight.t().unwrap()).unwrap();
-        assert_eq!(max_diff(&joined(&x), &plain), 0.0, "the same product");
-        check_gradient(joined, &x, &random(&[2, 3, 9], 14));
     }
 
     #[test]
