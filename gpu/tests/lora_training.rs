@@ -423,8 +423,9 @@ fn profiling_marks_split_the_backward_pass_and_change_no_gradient() {
             deltanet,
         ),
         ("backward: DeltaNet gated norm", deltanet),
-        // The five inputs of the rule each carry a mark.
-        ("backward: DeltaNet delta rule", 5 * deltanet),
+        // The three inputs of the layer's core (`train::deltanet_core`: the convolution's
+        // output, b and a) each carry a mark.
+        ("backward: DeltaNet delta rule", 3 * deltanet),
         ("backward: DeltaNet norms, gates, layout", deltanet),
         ("backward: DeltaNet convolution", deltanet),
         (

@@ -53,17 +53,9 @@ pub fn chunked_delta_rule(
         .map_err(|_| candle_core::Error::Msg("delta rule: five inputs".into()))?;
     let (b, h, t, dk) = q0.dims4()?;
     let dv = v0.dim(3)?;
-    let (carried, _) = prepare(&[&q0, &k0, &v0, &b0, &g0], kernel)?;
     let start = state.detach().reshape((b * h, dk, dv))?;
-    let (out, last, tape) = carry::forward(&carried, &start, kernel)?;
-    drop(carried);
+    let (out, last, tape) = forward_untracked(&[&q0, &k0, &v0, &b0, &g0], &start, kernel)?;
     let last = last.reshape((b, h, dk, dv))?;
-    let (bh, n, c) = (out.dim(0)?, out.dim(1)?, out.dim(2)?);
-    let out = out
-        .reshape((bh, n * c, dv))?
-        .narrow(1, 0, t)?
-        .reshape((b, h, t, dv))?
-        .contiguous()?;
     if !(inputs.iter().any(|x| x.track_op()) || state.track_op()) {
         return Ok((out, last));
     }
@@ -90,6 +82,56 @@ pub fn chunked_delta_rule(
             .narrow(0, out_len, b * h * dk * dv)?
             .reshape((b, h, dk, dv))?,
     ))
+}
+
+/// The delta rule's forward pass, nothing tracked: the outputs `(B, H, T, dv)` of the five
+/// inputs `(B, H, T, ·)` (contiguous f32) from the state `start` `(B·H, dk, dv)`, the final
+/// state `(B·H, dk, dv)`, and what [`backward_untracked`] needs ([`carry::Tape`]).
+pub(crate) fn forward_untracked(
+    inputs: &[&Tensor; 5],
+    start: &Tensor,
+    kernel: bool,
+) -> Result<(Tensor, Tensor, carry::Tape)> {
+    let (b, h, t, _) = inputs[0].dims4()?;
+    let dv = inputs[2].dim(3)?;
+    let (carried, _) = prepare(inputs, kernel)?;
+    let (out, last, tape) = carry::forward(&carried, start, kernel)?;
+    drop(carried);
+    let (bh, n, c) = (out.dim(0)?, out.dim(1)?, out.dim(2)?);
+    let out = out
+        .reshape((bh, n * c, dv))?
+        .narrow(1, 0, t)?
+        .reshape((b, h, t, dv))?
+        .contiguous()?;
+    Ok((out, last, tape))
+}
+
+/// The delta rule's backward pass: the gradients of the five inputs (each of its input's shape)
+/// and of the starting state `(B·H, dk, dv)`, for the outputs' gradient `grad` `(B, H, T, dv)`
+/// (f32) and `after_last`, the final state's gradient `(B·H, dk, dv)` (zero when `None`), from
+/// the inputs and the [`carry::Tape`] of [`forward_untracked`].
+pub(crate) fn backward_untracked(
+    inputs: &[Tensor; 5],
+    tape: &carry::Tape,
+    kernel: bool,
+    grad: &Tensor,
+    after_last: Option<&Tensor>,
+) -> Result<([Tensor; 5], Tensor)> {
+    let [q, k, v, beta, g] = inputs;
+    let (carried, parts) = prepare(&[q, k, v, beta, g], kernel)?;
+    let (b, h, t, _) = q.dims4()?;
+    let dv = v.dim(3)?;
+    let (bh, n, c) = (b * h, carried[0].dim(1)?, carried[0].dim(2)?);
+    // The outputs' gradient, zero for the padding, in chunks.
+    let mut grad = grad.to_dtype(DType::F32)?.reshape((bh, t, dv))?;
+    if n * c > t {
+        let zeros = Tensor::zeros((bh, n * c - t, dv), DType::F32, grad.device())?;
+        grad = Tensor::cat(&[&grad, &zeros], 1)?;
+    }
+    let grad = grad.reshape((bh, n, c, dv))?;
+    let (carry_grads, d_start) = carry::backward(&carried, tape, &grad, after_last, kernel)?;
+    drop(carried);
+    Ok((inputs_backward(inputs, parts, &carry_grads)?, d_start))
 }
 
 /// The six inputs of the sequential pass from the five inputs `(B, H, T, ·)`: with `kernel` on
@@ -243,29 +285,23 @@ impl DeltaRule {
     /// The gradients of the five inputs and of the starting state, flattened and joined in
     /// order, for the gradient `joined` of the outputs and final state (flattened, joined).
     fn backward(&self, joined: &Tensor) -> Result<Tensor> {
-        let [q, k, v, beta, g] = &self.inputs;
-        let (carried, parts) = prepare(&[q, k, v, beta, g], self.kernel)?;
-        let (b, h, t, dk) = q.dims4()?;
-        let dv = v.dim(3)?;
-        let (bh, n, c) = (b * h, carried[0].dim(1)?, carried[0].dim(2)?);
+        let (b, h, t, dk) = self.inputs[0].dims4()?;
+        let dv = self.inputs[2].dim(3)?;
         let joined = joined.to_dtype(DType::F32)?;
-        let grad = joined.narrow(0, 0, self.out_len)?;
+        let grad = joined.narrow(0, 0, self.out_len)?.reshape((b, h, t, dv))?;
         // The final state's gradient (zero for a pass whose state is dropped): the adjoint
         // starts from it.
-        let after_last = joined
-            .narrow(0, self.out_len, bh * dk * dv)?
-            .reshape((bh, dk, dv))?;
-        // The outputs' gradient, zero for the padding, in chunks.
-        let mut grad = grad.reshape((bh, t, dv))?;
-        if n * c > t {
-            let zeros = Tensor::zeros((bh, n * c - t, dv), DType::F32, grad.device())?;
-            grad = Tensor::cat(&[&grad, &zeros], 1)?;
-        }
-        let grad = grad.reshape((bh, n, c, dv))?;
-        let (carry_grads, d_start) =
-            carry::backward(&carried, &self.tape, &grad, Some(&after_last), self.kernel)?;
-        drop(carried);
-        let grads = inputs_backward(&self.inputs, parts, &carry_grads)?;
+        let after_last =
+            joined
+                .narrow(0, self.out_len, b * h * dk * dv)?
+                .reshape((b * h, dk, dv))?;
+        let (grads, d_start) = backward_untracked(
+            &self.inputs,
+            &self.tape,
+            self.kernel,
+            &grad,
+            Some(&after_last),
+        )?;
         let mut flat = grads
             .iter()
             .map(|g| g.flatten_all())

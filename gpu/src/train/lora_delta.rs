@@ -244,7 +244,7 @@ mod tests {
                     }
                     (_, false) => {
                         let low = xt.broadcast_matmul(&at.t().unwrap()).unwrap();
-                        let delta = (low.broadcast_matmul(&bt.t().unwrap()).unwrap() * scale);
+                        let delta = low.broadcast_matmul(&bt.t().unwrap()).unwrap() * scale;
                         match &weight {
                             None => delta.unwrap(),
                             Some(w) => (xt.broadcast_matmul(&w.t().unwrap()).unwrap()

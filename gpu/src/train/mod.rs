@@ -19,6 +19,9 @@
 //! * [`delta_rule`]: the whole chunked delta rule as one operation with its own backward (the
 //!   chunks' state-free part recomputed and differentiated by hand, then the pass's adjoint):
 //!   DeltaNet layers use it in training;
+//! * [`deltanet_core`]: a DeltaNet layer from its convolution's output to the delta rule's
+//!   outputs (splits, L2 norms, gates, layout, delta rule) as one operation with its backward
+//!   written out: a whole sequence's training pass uses it;
 //! * [`loss`]: the DFT and cross-entropy loss over a chunked LM head;
 //! * [`gradients`]: one sequence's loss and adapter gradients, with every activation kept or
 //!   with each layer recomputed in the backward pass (activation checkpointing);
@@ -47,6 +50,7 @@ pub mod checkpoint;
 pub mod conv;
 pub mod data;
 pub mod delta_rule;
+pub mod deltanet_core;
 pub mod export;
 pub mod gated_norm;
 pub mod gradients;

@@ -166,10 +166,12 @@ impl GatedDeltaNet {
     }
 
     /// The gated delta rule of a call, from the convolution's output `mixed` `(B, T, channels)`
-    /// and the `b`/`a` projections `(B, T, nv)`: the outputs `(B, nv, T, dv)` (f32) and the new
+    /// and the `b`/`a` projections `(B, T, nv)`: the outputs `(B, T, nv, dv)` (f32) and the new
     /// state. A prefill with the `chunks` kernels on CUDA runs in two kernels
-    /// (`kernels::deltanet_chunks`); otherwise candle operations make the normed queries and
-    /// keys, the gates and decays, and run the recurrent (one token) or chunked form.
+    /// (`kernels::deltanet_chunks`); a training pass over a `whole` sequence (zero state,
+    /// nothing carried on) runs `train::deltanet_core`; otherwise candle operations make the
+    /// normed queries and keys, the gates and decays, and run the recurrent (one token) or
+    /// chunked form.
     fn delta_rule(
         &self,
         mixed: &Tensor,
@@ -177,6 +179,7 @@ impl GatedDeltaNet {
         a_in: &Tensor,
         state: Tensor,
         step: &Step,
+        whole: bool,
     ) -> Result<(Tensor, Tensor)> {
         let (b, t, _) = mixed.dims3()?;
         let (nk, nv, dk, dv) = (
@@ -185,6 +188,30 @@ impl GatedDeltaNet {
             self.key_dim,
             self.value_dim,
         );
+        // Training a whole sequence (from the zero state, nothing carried on) with the layer's
+        // own constants frozen: the core as one operation with its backward written out. The state handed back is the starting one:
+        // the caller drops it.
+        let constants = [&self.neg_a, &self.dt_bias, &self.q_scale, &self.k_scale];
+        if whole
+            && t > 1
+            && crate::train::ops::tracked(&[mixed, beta_in, a_in])
+            && !crate::train::ops::tracked(&constants)
+        {
+            let params = crate::train::deltanet_core::CoreParams {
+                neg_a: &self.neg_a,
+                dt_bias: &self.dt_bias,
+                q_scale: &self.q_scale,
+                k_scale: &self.k_scale,
+                heads: (nk, nv, dk, dv),
+                kernel: step.fused.chunks,
+            };
+            // Profiling: the core's backward is charged to the delta rule.
+            let mark = |x: &Tensor| step.mark_backward(x, "backward: DeltaNet delta rule");
+            let (mixed, beta_in, a_in) = (mark(mixed)?, mark(beta_in)?, mark(a_in)?);
+            let o = crate::train::deltanet_core::deltanet_core(&mixed, &beta_in, &a_in, &params)?;
+            step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
+            return Ok((o, state));
+        }
         #[cfg(feature = "cuda")]
         if t > 1
             && step.fused.chunks
@@ -205,9 +232,9 @@ impl GatedDeltaNet {
             )?
         {
             step.lap("deltanet: chunks, state-free part")?;
-            let out = chunks.carry(state, true)?;
+            let (o, state) = chunks.carry(state, true)?;
             step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
-            return Ok(out);
+            return Ok((o.transpose(1, 2)?.contiguous()?, state));
         }
         let f32 = |x: Tensor| x.to_dtype(DType::F32);
         // Each query/key head serves `nv / nk` consecutive value heads.
@@ -261,7 +288,7 @@ impl GatedDeltaNet {
             chunks.carry(state, step.fused.chunks)?
         };
         step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
-        Ok((o, state))
+        Ok((o.transpose(1, 2)?.contiguous()?, state))
     }
 
     /// The layer's output for `x` `(B, T, hidden)`. With a `cache`, the convolution history and
@@ -275,6 +302,8 @@ impl GatedDeltaNet {
         cache: Option<&mut DeltaNetCache>,
     ) -> Result<Tensor> {
         let mut scratch = DeltaNetCache::default();
+        // A whole sequence: nothing before it, and its state and history are dropped.
+        let whole = cache.is_none();
         let cache = cache.unwrap_or(&mut scratch);
         // Padding contributes nothing: zero inputs give zero keys (no state writes) and zero
         // convolution inputs.
@@ -311,9 +340,9 @@ impl GatedDeltaNet {
             Some(s) => s,
             None => Tensor::zeros((b, nv, dk, dv), DType::F32, x.device())?,
         };
-        let (o, state) = self.delta_rule(&mixed, &beta_in, &a_in, state, step)?;
+        let (o, state) = self.delta_rule(&mixed, &beta_in, &a_in, state, step, whole)?;
         cache.state = Some(state);
-        let o = o.transpose(1, 2)?.contiguous()?; // (B, T, nv, dv), f32
+        // o: (B, T, nv, dv), f32.
         let o = step.mark_backward(&o, "backward: DeltaNet gated norm")?;
         let gated = self.gated_norm(&o, &z, step.fused.deltanet)?;
         let gated = step.mark_backward(
