@@ -37,12 +37,15 @@
 //!
 //! Speed at full size is training part 2 (issue 18): recomputation per layer (the kept
 //! forward pass frozen, with every inference kernel), the delta rule (its state-free part and
-//! its sequential passes), flash attention, the DeltaNet convolution and gated norm and the
-//! MLP's SwiGLU as CUDA kernels with their backward (tested on a GPU by `kernel_tests`,
-//! `gpu/tools/gpu-kernel-tests.sh`), and the adapter's products in bf16 on request
-//! ([`lora::AdapterProducts`]) are in; the sequential passes on tensor cores, the projections'
-//! backward and the LM head with the loss as kernels are next (the profile's backward stages say
-//! so). BENCHMARKS.md has the full-size measurements.
+//! its sequential passes, on tensor cores), flash attention, the DeltaNet convolution and gated
+//! norm, the MLP's SwiGLU and the RMS norm's backward as CUDA kernels (tested on a GPU by
+//! `kernel_tests`, `gpu/tools/gpu-kernel-tests.sh`), and the adapter's products in bf16 on
+//! request ([`lora::AdapterProducts`]). candle's autograd adds every gradient into a zero
+//! tensor of its node's size, so the training graph is kept to few nodes: a DeltaNet layer's
+//! core ([`deltanet_core`]), each projection with its adapter
+//! ([`lora_delta::tracked_projection`]) and the layer-output surrogate ([`loss::surrogate`]) are
+//! single operations with written backward passes. BENCHMARKS.md has the full-size
+//! measurements; `gpu/tools/gpu-kernel-trace.sh` shows a step's GPU time kernel by kernel.
 
 pub mod attention;
 pub mod carry;
