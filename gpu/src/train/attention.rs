@@ -17,7 +17,7 @@
 //! gradients of the queries, keys and values back (the pattern of
 //! [`super::ops::frozen_linear`]).
 
-use candle_core::{CustomOp3, D, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp3, D, DType, Result, Tensor};
 
 /// Queries per block: enough rows for large matrix products, few enough that a block's
 /// `[heads × block × T]` scores stay near `budget` bytes in f32.
@@ -258,30 +258,7 @@ impl CustomOp3 for Attention {
         "causal-attention"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.result.cpu("causal_attention")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.result.cuda("causal_attention")
-    }
+    super::ops::computed_forward!(3, result, "causal_attention");
 
     fn bwd(
         &self,

@@ -8,7 +8,7 @@
 //! The convolution weight is frozen (no adapter reaches it) and gets no gradient; a tracked
 //! history (a shared prompt's carried convolution inputs) is left to the candle operations.
 
-use candle_core::{CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp1, Result, Tensor};
 
 /// `silu(conv(x))` for `x` `(B, T, channels)` after the `kernel − 1` inputs `history`, with
 /// `weight` `(channels, kernel)`, differentiable in `x`; `None` where the kernels do not apply
@@ -48,22 +48,7 @@ impl CustomOp1 for ConvSilu {
         "causal-conv-silu"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.out.cpu("causal_conv_silu")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.out.cuda("causal_conv_silu")
-    }
+    super::ops::computed_forward!(1, out, "causal_conv_silu");
 
     fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         #[cfg(feature = "cuda")]

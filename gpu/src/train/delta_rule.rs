@@ -26,7 +26,7 @@
 
 use super::carry::{self, CarryInputs};
 use crate::qwen35::delta_rule::ChunkParts;
-use candle_core::{CustomOp1, D, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp1, D, DType, Result, Tensor};
 
 /// The chunked delta rule over `(B, H, T, ·)` f32 inputs from the state `state`
 /// `(B, H, dk, dv)`: the outputs `(B, H, T, dv)` and the final state `(B, H, dk, dv)`, both
@@ -316,22 +316,7 @@ impl CustomOp1 for DeltaRule {
         "chunked-delta-rule"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.out.cpu("chunked_delta_rule")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.out.cuda("chunked_delta_rule")
-    }
+    super::ops::computed_forward!(1, out, "chunked_delta_rule");
 
     fn bwd(&self, _: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         self.backward(grad).map(Some)

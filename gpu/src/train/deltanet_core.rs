@@ -22,7 +22,7 @@
 //! passes); a pass that continues a prefix keeps the composed form, whose state is tracked.
 
 use super::ops::Computed;
-use candle_core::{CustomOp3, D, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp3, D, DType, Result, Tensor};
 
 /// The layer's constants and sizes the core needs.
 pub struct CoreParams<'a> {
@@ -201,30 +201,7 @@ impl CustomOp3 for Core {
         "deltanet-core"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.out.cpu("deltanet_core")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.out.cuda("deltanet_core")
-    }
+    super::ops::computed_forward!(3, out, "deltanet_core");
 
     fn bwd(
         &self,

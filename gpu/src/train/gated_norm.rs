@@ -4,7 +4,7 @@
 //! place of about fifteen candle operations each way over the `(T × nv·dv)` outputs. The norm
 //! weight is frozen and gets no gradient.
 
-use candle_core::{CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp2, Result, Tensor};
 
 /// The gated norm of `o` `(…, nv, dv)` (f32) with the gate `z` `(…, nv·dv)` and the weight
 /// `weight` `(dv)` (f32), differentiable in `o` and `z`: `(…, nv·dv)` in `z`'s dtype. `None`
@@ -55,26 +55,7 @@ impl CustomOp2 for GatedNorm {
         "gated-rms-norm"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.out.cpu("gated_rms_norm")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.out.cuda("gated_rms_norm")
-    }
+    super::ops::computed_forward!(2, out, "gated_rms_norm");
 
     fn bwd(
         &self,

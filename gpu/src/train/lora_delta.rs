@@ -16,7 +16,7 @@
 //! come back in their own dtype (f32).
 
 use super::ops::Computed;
-use candle_core::{CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp3, DType, Result, Tensor};
 
 /// `s·(x Aᵀ) Bᵀ` in `x`'s dtype, the products in `dtype`, differentiable in `x`, `a` `(r, in)`
 /// and `b` `(out, r)`.
@@ -27,26 +27,7 @@ pub fn tracked_delta(
     scale: f64,
     dtype: DType,
 ) -> Result<Tensor> {
-    let Products {
-        x_p,
-        a_p,
-        b_p,
-        low,
-        delta,
-    } = Products::of(&x.detach(), &a.detach(), &b.detach(), scale, dtype)?;
-    x.apply_op3(
-        a,
-        b,
-        LoraDelta {
-            x: x_p,
-            a: a_p,
-            b: b_p,
-            low,
-            scale,
-            base: None,
-            out: Computed::new(delta),
-        },
-    )
+    tracked(x, None, a, b, scale, dtype)
 }
 
 /// A frozen projection with the adapter's delta, `x Wᵀ + s·(x Aᵀ) Bᵀ`, as one operation of
@@ -65,6 +46,18 @@ pub fn tracked_projection(
     scale: f64,
     dtype: DType,
 ) -> Result<Tensor> {
+    tracked(x, Some((product, weight)), a, b, scale, dtype)
+}
+
+/// [`tracked_delta`], plus the frozen `(product, weight)` of [`tracked_projection`] when given.
+fn tracked(
+    x: &Tensor,
+    base: Option<(&Tensor, &Tensor)>,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f64,
+    dtype: DType,
+) -> Result<Tensor> {
     let Products {
         x_p,
         a_p,
@@ -72,7 +65,10 @@ pub fn tracked_projection(
         low,
         delta,
     } = Products::of(&x.detach(), &a.detach(), &b.detach(), scale, dtype)?;
-    let out = (product + delta)?;
+    let (out, base) = match base {
+        Some((product, weight)) => ((product + delta)?, Some(weight.clone())),
+        None => (delta, None),
+    };
     x.apply_op3(
         a,
         b,
@@ -82,7 +78,7 @@ pub fn tracked_projection(
             b: b_p,
             low,
             scale,
-            base: Some(weight.clone()),
+            base,
             out: Computed::new(out),
         },
     )
@@ -150,30 +146,7 @@ impl CustomOp3 for LoraDelta {
         "lora-delta"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.out.cpu("lora_delta")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.out.cuda("lora_delta")
-    }
+    super::ops::computed_forward!(3, out, "lora_delta");
 
     fn bwd(
         &self,

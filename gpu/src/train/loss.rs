@@ -183,22 +183,7 @@ impl candle_core::CustomOp1 for Surrogate {
         "surrogate"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &candle_core::Layout,
-    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        self.value.cpu("surrogate")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &candle_core::Layout,
-    ) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
-        self.value.cuda("surrogate")
-    }
+    super::ops::computed_forward!(1, value, "surrogate");
 
     fn bwd(&self, hidden: &Tensor, _: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let scaled = self.grad.broadcast_mul(&grad.to_dtype(DType::F32)?)?;

@@ -52,26 +52,7 @@ impl candle_core::CustomOp2 for RmsNorm {
         "rms-norm"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &candle_core::Layout,
-        _: &candle_core::CpuStorage,
-        _: &candle_core::Layout,
-    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        self.out.cpu("rms_norm")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &candle_core::Layout,
-        _: &candle_core::CudaStorage,
-        _: &candle_core::Layout,
-    ) -> Result<(candle_core::CudaStorage, candle_core::Shape)> {
-        self.out.cuda("rms_norm")
-    }
+    computed_forward!(2, out, "rms_norm");
 
     fn bwd(
         &self,
@@ -255,6 +236,80 @@ impl Computed {
         }
     }
 }
+
+/// The `cpu_fwd` and `cuda_fwd` of a custom operation whose result was computed beforehand, with
+/// tensors, into its [`Computed`] field `$field`: `computed_forward!(N, field, "name")` inside
+/// an `impl CustomOpN` (N = 1, 2 or 3) hands that result over, `"name"` naming the operation in
+/// errors.
+macro_rules! computed_forward {
+    (1, $field:ident, $what:literal) => {
+        fn cpu_fwd(
+            &self,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+        ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+            self.$field.cpu($what)
+        }
+
+        #[cfg(feature = "cuda")]
+        fn cuda_fwd(
+            &self,
+            _: &candle_core::CudaStorage,
+            _: &candle_core::Layout,
+        ) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+            self.$field.cuda($what)
+        }
+    };
+    (2, $field:ident, $what:literal) => {
+        fn cpu_fwd(
+            &self,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+        ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+            self.$field.cpu($what)
+        }
+
+        #[cfg(feature = "cuda")]
+        fn cuda_fwd(
+            &self,
+            _: &candle_core::CudaStorage,
+            _: &candle_core::Layout,
+            _: &candle_core::CudaStorage,
+            _: &candle_core::Layout,
+        ) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+            self.$field.cuda($what)
+        }
+    };
+    (3, $field:ident, $what:literal) => {
+        fn cpu_fwd(
+            &self,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+            _: &candle_core::CpuStorage,
+            _: &candle_core::Layout,
+        ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+            self.$field.cpu($what)
+        }
+
+        #[cfg(feature = "cuda")]
+        fn cuda_fwd(
+            &self,
+            _: &candle_core::CudaStorage,
+            _: &candle_core::Layout,
+            _: &candle_core::CudaStorage,
+            _: &candle_core::Layout,
+            _: &candle_core::CudaStorage,
+            _: &candle_core::Layout,
+        ) -> candle_core::Result<(candle_core::CudaStorage, candle_core::Shape)> {
+            self.$field.cuda($what)
+        }
+    };
+}
+pub(crate) use computed_forward;
 
 /// Whether any of `tensors` is tracked for gradients (then the differentiable forms run).
 pub fn tracked(tensors: &[&Tensor]) -> bool {

@@ -3,7 +3,7 @@
 //! gradients, in place of candle's two operations forward and about eight backward over the
 //! `(T × intermediate)` tensors.
 
-use candle_core::{CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp2, Result, Tensor};
 
 /// `silu(gate) · up` on CUDA, differentiable in both when either is tracked; `None` off CUDA
 /// (the caller runs the candle operations).
@@ -43,26 +43,7 @@ impl CustomOp2 for SiluMul {
         "silu-mul"
     }
 
-    fn cpu_fwd(
-        &self,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-        _: &candle_core::CpuStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CpuStorage, Shape)> {
-        self.out.cpu("silu_mul")
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-        _: &candle_core::CudaStorage,
-        _: &Layout,
-    ) -> Result<(candle_core::CudaStorage, Shape)> {
-        self.out.cuda("silu_mul")
-    }
+    super::ops::computed_forward!(2, out, "silu_mul");
 
     fn bwd(
         &self,
