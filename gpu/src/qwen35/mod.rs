@@ -18,6 +18,9 @@ pub use cache::Cache;
 pub use generate::{Decoding, Generation, PREFILL_TOKENS};
 pub use model::Qwen35Model;
 pub use step::FusedKernels;
+// The DeltaNet queries' and keys' L2 norm, for training's core of the layer
+// (`train::deltanet_core`).
+pub(crate) use layers::norm::{l2_eps, l2_normalised};
 
 use crate::lora::LoraAdapter;
 use candle_core::{DType, Device};

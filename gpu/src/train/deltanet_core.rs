@@ -40,27 +40,15 @@ pub struct CoreParams<'a> {
     pub kernel: bool,
 }
 
-/// The epsilon of an L2 norm over `d` values written as an RMS norm (transformers' `1e-6`
-/// inside the root of the sum).
-fn l2_eps(d: usize) -> f64 {
-    1e-6 / d as f64
-}
-
-/// The queries, keys and values of `mixed` as f32 `(B, T, heads, d)`, contiguous.
-fn split(mixed: &Tensor, heads: (usize, usize, usize, usize)) -> Result<[Tensor; 3]> {
-    let (nk, nv, dk, dv) = heads;
+/// The `heads` heads of `d` values starting at channel `start` of `mixed` `(B, T, ·)`, as f32
+/// `(B, T, heads, d)`, contiguous.
+fn heads_of(mixed: &Tensor, start: usize, heads: usize, d: usize) -> Result<Tensor> {
     let (b, t, _) = mixed.dims3()?;
-    let m = mixed.to_dtype(DType::F32)?;
-    let part = |start: usize, h: usize, d: usize| {
-        m.narrow(D::Minus1, start, h * d)?
-            .contiguous()?
-            .reshape((b, t, h, d))
-    };
-    Ok([
-        part(0, nk, dk)?,
-        part(nk * dk, nk, dk)?,
-        part(2 * nk * dk, nv, dv)?,
-    ])
+    mixed
+        .narrow(D::Minus1, start, heads * d)?
+        .to_dtype(DType::F32)?
+        .contiguous()?
+        .reshape((b, t, heads, d))
 }
 
 /// `a + dt_bias` in f32, `(B, T, nv)`.
@@ -68,31 +56,48 @@ fn shifted(a: &Tensor, dt_bias: &Tensor) -> Result<Tensor> {
     a.to_dtype(DType::F32)?.broadcast_add(dt_bias)
 }
 
-/// The delta rule's outputs `(B, T, nv, dv)` (f32) for the layer's convolution output
-/// `mixed`, `b` and `a` (see the module's documentation), differentiable in all three.
-pub fn deltanet_core(mixed: &Tensor, b: &Tensor, a: &Tensor, p: &CoreParams) -> Result<Tensor> {
+/// The delta rule's five inputs `q̂, k̂, v, β, g` from the convolution's output `mixed`, `b` and
+/// `a`, heads first `(B, nv, T, ·)`, f32, contiguous (see the module's documentation); made of
+/// operations candle differentiates where the inputs are tracked (the layer's L2 norm,
+/// `qwen35`'s `l2_normalised`). The layer's composed path and [`deltanet_core`]'s forward pass
+/// both use it.
+pub(crate) fn rule_inputs(
+    mixed: &Tensor,
+    b: &Tensor,
+    a: &Tensor,
+    p: &CoreParams,
+) -> Result<[Tensor; 5]> {
     let (nk, nv, dk, dv) = p.heads;
     let (batch, t, _) = mixed.dims3()?;
-    let [q, k, v] = split(&mixed.detach(), p.heads)?;
+    // Each query/key head serves `nv / nk` consecutive value heads.
     let widen = |x: Tensor| -> Result<Tensor> {
         x.unsqueeze(3)?
             .broadcast_as((batch, t, nk, nv / nk, dk))?
             .contiguous()?
             .reshape((batch, t, nv, dk))
     };
-    let norm = |x: &Tensor, scale: &Tensor| candle_nn::ops::rms_norm(x, scale, l2_eps(dk) as f32);
-    let q = widen(norm(&q, p.q_scale)?)?;
-    let k = widen(norm(&k, p.k_scale)?)?;
-    let beta = candle_nn::ops::sigmoid(&b.detach().to_dtype(DType::F32)?)?;
-    let g = softplus(&shifted(&a.detach(), p.dt_bias)?)?.broadcast_mul(p.neg_a)?;
+    let norm = crate::qwen35::l2_normalised;
+    let q = widen(norm(&heads_of(mixed, 0, nk, dk)?, p.q_scale)?)?;
+    let k = widen(norm(&heads_of(mixed, nk * dk, nk, dk)?, p.k_scale)?)?;
+    let v = heads_of(mixed, 2 * nk * dk, nv, dv)?;
+    let beta = candle_nn::ops::sigmoid(&b.to_dtype(DType::F32)?)?;
+    let g = softplus(&shifted(a, p.dt_bias)?)?.broadcast_mul(p.neg_a)?;
     let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous();
-    let inputs = [
+    Ok([
         heads(&q)?,
         heads(&k)?,
         heads(&v)?,
         heads(&beta)?,
         heads(&g)?,
-    ];
+    ])
+}
+
+/// The delta rule's outputs `(B, T, nv, dv)` (f32) for the layer's convolution output
+/// `mixed`, `b` and `a` (see the module's documentation), differentiable in all three.
+pub fn deltanet_core(mixed: &Tensor, b: &Tensor, a: &Tensor, p: &CoreParams) -> Result<Tensor> {
+    let (_, nv, dk, dv) = p.heads;
+    let batch = mixed.dim(0)?;
+    let inputs = rule_inputs(&mixed.detach(), &b.detach(), &a.detach(), p)?;
     let start = Tensor::zeros((batch * nv, dk, dv), DType::F32, mixed.device())?;
     let [q, k, v, beta, g] = &inputs;
     let (out, _, tape) =
@@ -160,8 +165,10 @@ impl Core {
                 .reshape((batch, t, nk, nv / nk, dk))?
                 .sum(3)
         };
-        let [q, k, _] = split(mixed, self.heads)?;
-        let eps = l2_eps(dk);
+        // The norms' inputs again (the values are not needed).
+        let q = heads_of(mixed, 0, nk, dk)?;
+        let k = heads_of(mixed, nk * dk, nk, dk)?;
+        let eps = crate::qwen35::l2_eps(dk);
         let d_query = norm_backward(&q, &narrow(d_query)?, &self.q_scale, eps)?;
         let d_key = norm_backward(&k, &narrow(d_key)?, &self.k_scale, eps)?;
         let d_value = tokens_first(d_value)?;

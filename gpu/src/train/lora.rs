@@ -212,16 +212,21 @@ impl TrainableLora {
             return Ok(None);
         };
         let (a, b, scale) = (a.as_tensor(), b.as_tensor(), self.shape.scale());
-        let products = match self.products {
-            AdapterProducts::ModelDtype => x.dtype(),
-            AdapterProducts::F32 => DType::F32,
-        };
+        let products = self.products_dtype(x);
         if self.frozen {
             let (a, b) = (a.detach(), b.detach());
             return super::lora_delta::untracked_delta(x, &a, &b, scale, products).map(Some);
         }
         // Tracked: one operation with its backward written out.
         super::lora_delta::tracked_delta(x, a, b, scale, products).map(Some)
+    }
+
+    /// The dtype the adapter's products run in for an input `x` ([`AdapterProducts`]).
+    fn products_dtype(&self, x: &Tensor) -> DType {
+        match self.products {
+            AdapterProducts::ModelDtype => x.dtype(),
+            AdapterProducts::F32 => DType::F32,
+        }
     }
 
     /// For a tracked input `x` of module `path`, its frozen projection (`product = x Wᵀ`,
@@ -241,10 +246,7 @@ impl TrainableLora {
         if self.frozen {
             return Ok(None);
         }
-        let products = match self.products {
-            AdapterProducts::ModelDtype => x.dtype(),
-            AdapterProducts::F32 => DType::F32,
-        };
+        let products = self.products_dtype(x);
         let (a, b, scale) = (a.as_tensor(), b.as_tensor(), self.shape.scale());
         super::lora_delta::tracked_projection(x, product, weight, a, b, scale, products).map(Some)
     }

@@ -2,13 +2,13 @@
 //! short causal depthwise convolution, the gated delta rule per value head (chunked for
 //! several tokens, recurrent for one), a gated RMSNorm and the output projection.
 
-use super::norm::{l2_normalised, l2_scale, rms_scaled};
+use super::norm::{l2_scale, rms_scaled};
 use crate::lora::{FusedProjection, LoraAdapter, Projection};
 use crate::qwen35::cache::DeltaNetCache;
 use crate::qwen35::config::Qwen35Config;
 use crate::qwen35::delta_rule::{Chunks, delta_rule_recurrent};
 use crate::qwen35::step::Step;
-use candle_core::{D, DType, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// Gated DeltaNet: short causal convolution, then a delta-rule recurrence per value head.
@@ -181,7 +181,7 @@ impl GatedDeltaNet {
         step: &Step,
         whole: bool,
     ) -> Result<(Tensor, Tensor)> {
-        let (b, t, _) = mixed.dims3()?;
+        let t = mixed.dim(1)?;
         let (nk, nv, dk, dv) = (
             self.key_heads,
             self.value_heads,
@@ -191,20 +191,20 @@ impl GatedDeltaNet {
         // Training a whole sequence (from the zero state, nothing carried on) with the layer's
         // own constants frozen: the core as one operation with its backward written out. The state handed back is the starting one:
         // the caller drops it.
+        let params = crate::train::deltanet_core::CoreParams {
+            neg_a: &self.neg_a,
+            dt_bias: &self.dt_bias,
+            q_scale: &self.q_scale,
+            k_scale: &self.k_scale,
+            heads: (nk, nv, dk, dv),
+            kernel: step.fused.chunks,
+        };
         let constants = [&self.neg_a, &self.dt_bias, &self.q_scale, &self.k_scale];
         if whole
             && t > 1
             && crate::train::ops::tracked(&[mixed, beta_in, a_in])
             && !crate::train::ops::tracked(&constants)
         {
-            let params = crate::train::deltanet_core::CoreParams {
-                neg_a: &self.neg_a,
-                dt_bias: &self.dt_bias,
-                q_scale: &self.q_scale,
-                k_scale: &self.k_scale,
-                heads: (nk, nv, dk, dv),
-                kernel: step.fused.chunks,
-            };
             // Profiling: the core's backward is charged to the delta rule.
             let mark = |x: &Tensor| step.mark_backward(x, "backward: DeltaNet delta rule");
             let (mixed, beta_in, a_in) = (mark(mixed)?, mark(beta_in)?, mark(a_in)?);
@@ -236,36 +236,9 @@ impl GatedDeltaNet {
             step.lap("deltanet: delta rule (recurrent or chunk pass)")?;
             return Ok((o.transpose(1, 2)?.contiguous()?, state));
         }
-        let f32 = |x: Tensor| x.to_dtype(DType::F32);
-        // Each query/key head serves `nv / nk` consecutive value heads.
-        let widen = |x: Tensor| -> Result<Tensor> {
-            let n = nv / nk;
-            x.unsqueeze(3)?
-                .broadcast_as((b, t, nk, n, dk))?
-                .contiguous()?
-                .reshape((b, t, nv, dk))
-        };
-        let mixed = f32(mixed.clone())?;
-        let q = mixed
-            .narrow(D::Minus1, 0, nk * dk)?
-            .reshape((b, t, nk, dk))?;
-        let k = mixed
-            .narrow(D::Minus1, nk * dk, nk * dk)?
-            .reshape((b, t, nk, dk))?;
-        let v = mixed
-            .narrow(D::Minus1, 2 * nk * dk, nv * dv)?
-            .reshape((b, t, nv, dv))?;
-        let q = widen(l2_normalised(&q, &self.q_scale)?)?;
-        let k = widen(l2_normalised(&k, &self.k_scale)?)?;
-        let beta = candle_nn::ops::sigmoid(&f32(beta_in.clone())?)?; // (B, T, nv)
-        let a = f32(a_in.clone())?.broadcast_add(&self.dt_bias)?;
-        // softplus(a) = max(a, 0) + ln(1 + e^{−|a|})
-        let softplus = (a.relu()? + (a.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-        let g = softplus.broadcast_mul(&self.neg_a)?; // log-decay ≤ 0, (B, T, nv)
-        // Heads first: (B, nv, T, d).
-        let heads = |x: &Tensor| x.transpose(1, 2)?.contiguous();
-        let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
-        let (beta, g) = (heads(&beta)?, heads(&g)?);
+        // The normed queries and keys, values, gates and decays, heads first.
+        let [q, k, v, beta, g] =
+            crate::train::deltanet_core::rule_inputs(mixed, beta_in, a_in, &params)?;
         // Decoding steps use the recurrence, longer inputs (prefill) the chunked form.
         step.lap("deltanet: norms, gates, layout")?;
         let (o, state) = if t == 1 {

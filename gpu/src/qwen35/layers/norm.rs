@@ -19,11 +19,17 @@ pub(crate) fn rms_scaled(x: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor>
 /// dimension, in f32: the fused RMS norm does it, since
 /// `x / sqrt(Σx² + ε) = x / sqrt(mean(x²) + ε/d) / √d`. `scale` is [`l2_scale`]`(d, factor)`.
 pub(crate) fn l2_normalised(x: &Tensor, scale: &Tensor) -> Result<Tensor> {
-    let d = x.dim(D::Minus1)?;
+    let eps = l2_eps(x.dim(D::Minus1)?);
     if crate::train::ops::tracked(&[x, scale]) {
-        return crate::train::ops::rms_norm(x, scale, 1e-6 / d as f64);
+        return crate::train::ops::rms_norm(x, scale, eps);
     }
-    candle_nn::ops::rms_norm(&x.contiguous()?, scale, (1e-6 / d as f64) as f32)
+    candle_nn::ops::rms_norm(&x.contiguous()?, scale, eps as f32)
+}
+
+/// The RMS norm's epsilon that makes [`l2_normalised`] over `d` values transformers' L2 norm
+/// (`1e-6` inside the root of the sum).
+pub(crate) fn l2_eps(d: usize) -> f64 {
+    1e-6 / d as f64
 }
 
 /// The RMS-norm weight that makes [`l2_normalised`] an L2 norm times `factor` over `d` values.
