@@ -7,9 +7,15 @@
 #        (transformers' timing is skipped when its token count is 0; its reference logits are not)
 #        gpu/tools/gpu-bench.sh OUT_DIR mixed   (static vs continuous batching only: 96 requests,
 #        prompts of 500-3000 tokens, 188-1500 new tokens each, 32 slots)
-# Needs target/cuda/qwen35-bench.gz and target/cuda/lamar.gz (gpu/tools/build-cuda.sh).
+# Needs target/cuda/qwen35-bench.gz and target/cuda/lamar.gz (gpu/tools/build-cuda.sh; lamar.gz
+# not with ONLY_MAIN).
 # BASELINE=path/to/an/earlier/qwen35-bench.gz runs that build's bench first, for ratios;
-# LAMAR_BENCH_ARGS=--profile adds lamar's step profile; SKIP_UNFUSED=1 skips the candle-only run.
+# LAMAR_BENCH_ARGS=--profile adds lamar's step profile; SKIP_UNFUSED=1 skips the candle-only run;
+# ONLY_MAIN=1 stops after lamar's main run (no runs without graphs or fusion, no f32, no CLI).
+# FLA_WHEELS=DIR installs flash-linear-attention from the wheels in DIR (fla_core-*,
+# flash_linear_attention-*, einops-*; carried like PEFT's, from shared/wheels) for this run only,
+# so that transformers uses its Triton delta-rule kernels (the baseline's `delta_rule` field
+# names the implementation it picked).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$1
@@ -20,12 +26,20 @@ if [ "$LAMAR_NEW" = mixed ]; then MIXED=1 LAMAR_NEW=1500 HF_NEW=0; fi
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 gunzip -c target/cuda/qwen35-bench.gz >"$WORK/qwen35-bench"
-gunzip -c target/cuda/lamar.gz >"$WORK/lamar"
-chmod +x "$WORK/qwen35-bench" "$WORK/lamar"
+chmod +x "$WORK/qwen35-bench"
+if [ -z "${ONLY_MAIN:-}" ]; then
+  gunzip -c target/cuda/lamar.gz >"$WORK/lamar" && chmod +x "$WORK/lamar"
+fi
 LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
 export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-SNAP=$WORK/q4b
+if [ -n "${FLA_WHEELS:-}" ]; then
+  pip install -q --no-deps --target "$WORK/fla" "$FLA_WHEELS"/fla_core-*.whl \
+    "$FLA_WHEELS"/flash_linear_attention-*.whl "$FLA_WHEELS"/einops-*.whl
+  export PYTHONPATH=$WORK/fla${PYTHONPATH:+:$PYTHONPATH}
+fi
+# Q4B: where the random 4B snapshot goes (kept after this script, for others of one call).
+SNAP=${Q4B:-$WORK/q4b}
 HF_ARGS=(--new-tokens "$HF_NEW")
 [ "$HF_NEW" = 0 ] && HF_ARGS=(--no-timing)
 python3 gpu/tools/qwen35_4b_reference.py "$SNAP" "${HF_ARGS[@]}" 2>&1 | grep -v Warning | tee "$OUT/transformers.jsonl"
@@ -51,6 +65,10 @@ if [ -n "${BASELINE:-}" ]; then
 fi
 "$WORK/qwen35-bench" "${BENCH[@]}" "${EXTRA[@]}" --reference "$SNAP/reference.safetensors" 2>&1 |
   tee "$OUT/lamar.jsonl"
+if [ -n "${ONLY_MAIN:-}" ]; then
+  rm -rf "$WORK"
+  exit 0
+fi
 # The same without lamar's fused CUDA kernels (every step as candle operations).
 # Fused kernels, but every step launched from the host (no CUDA graphs).
 "$WORK/qwen35-bench" "${BENCH[@]}" "${EXTRA[@]}" --reference "$SNAP/reference.safetensors" --no-graphs 2>&1 |

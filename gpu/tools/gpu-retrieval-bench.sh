@@ -6,6 +6,8 @@
 # path (cli/src/bin/retrieval-bench.rs), NumPy and PyTorch (gpu/tools/retrieval_baselines.py).
 # Usage: gpu/tools/gpu-retrieval-bench.sh OUT_DIR [QUERIES CORPUS DIM CANDIDATES]
 # Needs target/cuda/retrieval-bench.gz (gpu/tools/build-cuda.sh). Results in OUT_DIR/*.jsonl.
+# GL_DEBS names another folder of the .debs than .gl; RETRIEVAL_BENCH_GZ another build of the
+# bench; BASELINE_GZ an earlier build's, run first in the same call (OUT_DIR/baseline.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$1
@@ -14,13 +16,18 @@ SHAPE=("${@:-451 60000 2560 100}")
 read -r -a S <<<"${SHAPE[*]}"
 mkdir -p "$OUT"
 if ! ldconfig -p | grep -q libGLdispatch; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  for f in "${GL_DEBS:-.gl}"/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
 [ -f /usr/share/vulkan/icd.d/nvidia_icd.json ] || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 WORK=$(mktemp -d)
-gunzip -c target/cuda/retrieval-bench.gz >"$WORK/retrieval-bench" && chmod +x "$WORK/retrieval-bench"
+gunzip -c "${RETRIEVAL_BENCH_GZ:-target/cuda/retrieval-bench.gz}" >"$WORK/retrieval-bench" && chmod +x "$WORK/retrieval-bench"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+if [ -n "${BASELINE_GZ:-}" ]; then
+  gunzip -c "$BASELINE_GZ" >"$WORK/baseline-bench" && chmod +x "$WORK/baseline-bench"
+  "$WORK/baseline-bench" --queries "${S[0]}" --corpus "${S[1]}" --dim "${S[2]}" --candidates "${S[3]}" \
+    --no-cpu 2>"$OUT/baseline-stderr.txt" | tee "$OUT/baseline.jsonl" || tail -5 "$OUT/baseline-stderr.txt"
+fi
 "$WORK/retrieval-bench" --queries "${S[0]}" --corpus "${S[1]}" --dim "${S[2]}" --candidates "${S[3]}" \
   2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
 python3 gpu/tools/retrieval_baselines.py "${S[@]}" | tee "$OUT/baselines.jsonl" || true

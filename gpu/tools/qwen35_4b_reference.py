@@ -63,8 +63,21 @@ with torch.no_grad():
             p.copy_(torch.log(torch.rand_like(p, dtype=torch.float32) * 4 + 0.5).to(p.dtype))
         elif p.dim() == 1:
             p.add_(torch.randn_like(p) * 0.05)
+
+
+def delta_rule_name(mixer):
+    rule = getattr(mixer, "chunk_gated_delta_rule", None)
+    if rule is None:
+        return "unknown"
+    return f"{getattr(rule, '__module__', '?')}.{getattr(rule, '__name__', type(rule).__name__)}"
+
+
+mixer = next(layer.linear_attn for layer in model.model.layers if hasattr(layer, "linear_attn"))
 emit(build_s=time.time() - t, attn_impl=model.config._attn_implementation,
-     params=sum(p.numel() for p in model.parameters()))
+     params=sum(p.numel() for p in model.parameters()),
+     # which delta-rule implementation transformers picked: flash-linear-attention's Triton
+     # kernels (module fla.ops...) when its wheels are importable, else its PyTorch fallback
+     delta_rule=delta_rule_name(mixer))
 t = time.time()
 model.save_pretrained(snapshot, safe_serialization=True)
 emit(save_s=time.time() - t)

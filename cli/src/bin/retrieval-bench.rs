@@ -1,6 +1,7 @@
 //! Retrieval at LAMAR's size (451 MedDec documents against ~60,000 unlabeled notes, 2,560-d
 //! embeddings, 100 candidates each) on random unit vectors: the wgpu path with f32 and f16
-//! storage (upload and search timed apart, the search's best of --repeats after one warm-up)
+//! storage (upload and search timed apart, the search's best of --repeats after one warm-up,
+//! then one more search timed stage by stage)
 //! and the CPU path on every core, with how often the GPU's candidate lists equal the CPU's.
 //! One JSON object per measurement to stdout. Baselines (NumPy, PyTorch) on the same shapes:
 //! `gpu/tools/retrieval_baselines.py`; both in one call: `gpu/tools/gpu-retrieval-bench.sh`.
@@ -101,11 +102,14 @@ fn main() -> Result<()> {
             found = gpu.top_candidates(&uploaded, queries, args.candidates)?;
             best = best.min(started.elapsed().as_secs_f64());
         }
+        // Where the time goes: the same search with a wait after each stage.
+        let (_, stages) = gpu.top_candidates_timed(&uploaded, queries, args.candidates)?;
         let flops = 2.0 * (args.queries * args.corpus * args.dim) as f64;
         let mut row = serde_json::json!({"path": "wgpu", "adapter": gpu.adapter(),
             "storage": format!("{storage:?}"), "queries": args.queries, "corpus": args.corpus,
             "dim": args.dim, "upload_s": upload_s, "search_s": best,
-            "tflops": flops / best / 1e12, "blocks": uploaded.blocks()});
+            "tflops": flops / best / 1e12, "blocks": uploaded.blocks(),
+            "stages": stages, "product_tflops": flops / stages.product_s / 1e12});
         if let Some(cpu) = &cpu {
             row["same_candidates_as_cpu"] = same_lists(&found, cpu, args.candidates).into();
             row["same_top5_as_cpu"] = same_lists(&found, cpu, 5).into();

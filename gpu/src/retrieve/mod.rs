@@ -8,12 +8,17 @@
 //! per batch of queries and per block, two compute shaders:
 //!
 //! 1. `similarity.wgsl`: the block of dot products, a tiled matrix product (128 × 128 per
-//!    workgroup, 8 × 8 per thread) whose every output sums its products in dimension order;
-//! 2. `select.wgsl`: per query, runs of 2,048 scores sorted in workgroup memory by a bitonic
-//!    network, the first `candidates` of each run kept;
+//!    workgroup, 8 × 8 per thread, 16 values of k per tile) whose every output sums its
+//!    products in dimension order;
+//! 2. `select.wgsl`: one workgroup per query finds the score of its `candidates`-th best entry
+//!    by radix selection (four passes of 8-bit histograms over the scores' order-preserving
+//!    keys), gathers the entries above it and the first ones at it, and sorts those (a bitonic
+//!    network in workgroup memory);
 //!
-//! and then `select.wgsl` again over the kept entries until one run is left. Nothing but the
-//! final candidates comes back to the host.
+//! and, when the corpus took several blocks, `select.wgsl` once more over the blocks'
+//! candidates. Nothing but the final candidates comes back to the host. Both shaders are built
+//! without wgpu's injected bounds checks and loop counters (`shaders::pipeline` says why and
+//! why that is sound).
 //!
 //! Agreement with the CPU path: both compute each dot product in f32, but in different orders
 //! (the CPU in eight interleaved partial sums), so scores can differ in the last bits and two
@@ -23,7 +28,9 @@
 
 mod context;
 mod pack;
+mod search;
+mod shaders;
 mod types;
 
 pub use context::{GpuCorpus, GpuRetriever, MAX_CANDIDATES};
-pub use types::{RetrieveError, Storage};
+pub use types::{RetrieveError, SearchStages, Storage};

@@ -1,13 +1,21 @@
 // Similarities of a batch of queries with a block of corpus rows: scores[q, r] = sum_k
 // queries[q, k] * corpus[r, k], both row-major with `dim` values per row (a multiple of 16,
 // zero-padded), the sum taken in k order for every output so that the result does not depend
-// on the tiling. One workgroup makes a 128 x 128 tile of scores; each of its 16 x 16 threads
-// makes 8 x 8 of them, rows `ty + 16 i` and columns `tx + 16 j`, from tiles of 8 values per row
-// held in workgroup memory.
+// on the tiling.
 //
-// LOAD_ROW is replaced by the host: four consecutive values of one row as a vec4<f32>, read
-// from f32 storage (array<vec4<f32>>) or from f16 storage (array<vec2<u32>>, two halves per
-// word, unpacked with unpack2x16float).
+// One workgroup makes a 128 x 128 tile of scores. Each of its 16 x 16 threads makes 8 x 8 of
+// them: query rows 4 ty .. 4 ty + 3 and 64 + 4 ty .. 64 + 4 ty + 3, corpus rows likewise from
+// tx, so that its operands are two vec4 reads of workgroup memory each per step of k. The
+// tiles hold 16 values of k at a time, transposed ([k][row], rows packed four to a vec4); the
+// next tile's values are read from storage into registers while this one is multiplied.
+//
+// Filled in by the host (retrieve/shaders.rs), each name between double underscores:
+// - STORAGE: the element type of the two inputs, vec4<f32> (f32 storage) or vec2<u32> (f16
+//   storage, two halves per word); LOAD_QUERIES / LOAD_CORPUS: four consecutive values of a
+//   row as a vec4<f32>.
+// - DECLARE / MULTIPLY / STORE: the 16 vec4 accumulators, one step of k over them (64 products
+//   spelled out, so that no array is indexed and everything stays in registers), and their
+//   writing out.
 
 struct Dims {
     // Query rows in this batch (a multiple of 128, zero rows at the end).
@@ -19,25 +27,37 @@ struct Dims {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read> queries: array<STORAGE>;
-@group(0) @binding(1) var<storage, read> corpus: array<STORAGE>;
-@group(0) @binding(2) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(0) var<storage, read> queries: array<__STORAGE__>;
+@group(0) @binding(1) var<storage, read> corpus: array<__STORAGE__>;
+@group(0) @binding(2) var<storage, read_write> scores: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> dims: Dims;
 
 const TILE: u32 = 128u;
-const DEPTH: u32 = 8u;
-const PER_THREAD: u32 = 8u;
+const DEPTH: u32 = 16u;
+// vec4s of one k in a tile.
+const PACKED: u32 = 32u;
 
-// [k][row], padded by one column against bank conflicts.
-var<workgroup> query_tile: array<array<f32, 129>, 8>;
-var<workgroup> corpus_tile: array<array<f32, 129>, 8>;
+var<workgroup> query_tile: array<vec4<f32>, 512>;
+var<workgroup> corpus_tile: array<vec4<f32>, 512>;
 
 fn load_queries(index: u32) -> vec4<f32> {
-    LOAD_QUERIES
+    __LOAD_QUERIES__
 }
 
 fn load_corpus(index: u32) -> vec4<f32> {
-    LOAD_CORPUS
+    __LOAD_CORPUS__
+}
+
+// Value `e` of a staged vec4 into its transposed place: k = 4 quad + e of row `row`.
+fn stage(tile_is_query: bool, quad: u32, row: u32, values: vec4<f32>) {
+    for (var e = 0u; e < 4u; e++) {
+        let at = (4u * quad + e) * PACKED + row / 4u;
+        if (tile_is_query) {
+            query_tile[at][row % 4u] = values[e];
+        } else {
+            corpus_tile[at][row % 4u] = values[e];
+        }
+    }
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -50,42 +70,43 @@ fn main(
     let thread = ty * 16u + tx;
     let row0 = group.y * TILE;
     let col0 = group.x * TILE;
-    // Each thread loads four consecutive values of one row of each tile per step.
-    let load_row = thread / 2u;
-    let load_k = (thread % 2u) * 4u;
     let quads = dims.dim / 4u;
-    var acc: array<array<f32, 8>, 8>;
-    for (var i = 0u; i < PER_THREAD; i++) {
-        for (var j = 0u; j < PER_THREAD; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
+    // Each thread reads two vec4s of each tile per step: tile vec4 v = thread + 256 p is
+    // row v / 4, values 4 (v % 4) .. 4 (v % 4) + 3 of the step.
+    let load_row_a = thread / 4u;
+    let load_row_b = load_row_a + 64u;
+    let load_quad = thread % 4u;
+    __DECLARE__
+    var qa = load_queries((row0 + load_row_a) * quads + load_quad);
+    var qb = load_queries((row0 + load_row_b) * quads + load_quad);
+    var ca = load_corpus((col0 + load_row_a) * quads + load_quad);
+    var cb = load_corpus((col0 + load_row_b) * quads + load_quad);
     for (var k0 = 0u; k0 < dims.dim; k0 += DEPTH) {
-        let q = load_queries((row0 + load_row) * quads + (k0 + load_k) / 4u);
-        let c = load_corpus((col0 + load_row) * quads + (k0 + load_k) / 4u);
-        for (var e = 0u; e < 4u; e++) {
-            query_tile[load_k + e][load_row] = q[e];
-            corpus_tile[load_k + e][load_row] = c[e];
-        }
         workgroupBarrier();
+        stage(true, load_quad, load_row_a, qa);
+        stage(true, load_quad, load_row_b, qb);
+        stage(false, load_quad, load_row_a, ca);
+        stage(false, load_quad, load_row_b, cb);
+        workgroupBarrier();
+        let next = k0 + DEPTH;
+        if (next < dims.dim) {
+            let step = next / 4u + load_quad;
+            qa = load_queries((row0 + load_row_a) * quads + step);
+            qb = load_queries((row0 + load_row_b) * quads + step);
+            ca = load_corpus((col0 + load_row_a) * quads + step);
+            cb = load_corpus((col0 + load_row_b) * quads + step);
+        }
         for (var k = 0u; k < DEPTH; k++) {
-            var a: array<f32, 8>;
-            var b: array<f32, 8>;
-            for (var i = 0u; i < PER_THREAD; i++) {
-                a[i] = query_tile[k][ty + 16u * i];
-                b[i] = corpus_tile[k][tx + 16u * i];
-            }
-            for (var i = 0u; i < PER_THREAD; i++) {
-                for (var j = 0u; j < PER_THREAD; j++) {
-                    acc[i][j] = acc[i][j] + a[i] * b[j];
-                }
-            }
-        }
-        workgroupBarrier();
-    }
-    for (var i = 0u; i < PER_THREAD; i++) {
-        for (var j = 0u; j < PER_THREAD; j++) {
-            scores[(row0 + ty + 16u * i) * dims.corpus_rows + col0 + tx + 16u * j] = acc[i][j];
+            let a0 = query_tile[k * PACKED + ty];
+            let a1 = query_tile[k * PACKED + 16u + ty];
+            let b0 = corpus_tile[k * PACKED + tx];
+            let b1 = corpus_tile[k * PACKED + 16u + tx];
+            __MULTIPLY__
         }
     }
+    // Scores row r holds corpus_rows / 4 vec4s; this thread's columns are the vec4s
+    // col0 / 4 + tx and col0 / 4 + 16 + tx.
+    let stride = dims.corpus_rows / 4u;
+    let first = col0 / 4u + tx;
+    __STORE__
 }

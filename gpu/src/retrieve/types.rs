@@ -67,3 +67,17 @@ pub enum RetrieveError {
     #[error("reading the results back from the GPU failed: {0}")]
     Readback(String),
 }
+
+/// Where a search's time went, stage by stage ([`super::GpuRetriever::top_candidates_timed`]),
+/// in seconds summed over query batches and corpus blocks.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct SearchStages {
+    /// Packing and uploading the queries, allocating the scratch buffers.
+    pub prepare_s: f64,
+    /// The similarity products.
+    pub product_s: f64,
+    /// Selecting each query's best, the merge over blocks included.
+    pub select_s: f64,
+    /// Copying the lists back and reading them.
+    pub readback_s: f64,
+}

@@ -1,0 +1,282 @@
+//! One batch of queries on the GPU: per corpus block the product (`similarity.wgsl`) and the
+//! selection of each query's best (`select.wgsl`), then one more selection over the blocks'
+//! candidates when there are several, then the readback of the final lists.
+
+use super::context::{GpuCorpus, GpuRetriever, TILE};
+use super::pack::{pack, round_up};
+use super::types::{RetrieveError, SearchStages, Storage};
+use lamar_core::pseudo::retrieve::{Embeddings, Neighbour};
+use std::time::Instant;
+use wgpu::util::DeviceExt;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SimilarityDims {
+    query_rows: u32,
+    corpus_rows: u32,
+    dim: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SelectParams {
+    entries: u32,
+    valid: u32,
+    index_offset: u32,
+    keep: u32,
+    out_stride: u32,
+    out_slot: u32,
+    _pad: [u32; 2],
+}
+
+/// One kept entry as the shaders store it.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct Candidate {
+    score: f32,
+    index: u32,
+}
+
+/// Which queries a batch covers, and how many candidates each keeps.
+pub(super) struct QueryBatch {
+    pub(super) first: usize,
+    pub(super) rows: usize,
+    pub(super) candidates: usize,
+}
+
+/// Stage timing: with it, each stage is submitted alone and waited for.
+struct Timer<'a> {
+    stages: Option<&'a mut SearchStages>,
+    started: Instant,
+}
+
+impl Timer<'_> {
+    /// Submits what `encoder` holds, waits for it, and adds the time since the last lap to
+    /// the stage `pick` chooses; without stage timing, does nothing (the encoder keeps
+    /// collecting).
+    fn lap(
+        &mut self,
+        gpu: &GpuRetriever,
+        encoder: &mut wgpu::CommandEncoder,
+        pick: fn(&mut SearchStages) -> &mut f64,
+    ) -> Result<(), RetrieveError> {
+        let Some(stages) = self.stages.as_deref_mut() else {
+            return Ok(());
+        };
+        let done = std::mem::replace(encoder, gpu.encoder());
+        gpu.queue.submit([done.finish()]);
+        gpu.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RetrieveError::Readback(e.to_string()))?;
+        *pick(stages) += self.started.elapsed().as_secs_f64();
+        self.started = Instant::now();
+        Ok(())
+    }
+}
+
+impl GpuRetriever {
+    fn encoder(&self) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+    }
+
+    fn uniform<T: bytemuck::Pod>(&self, value: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("parameters"),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    fn storage_buffer(&self, bytes: usize, label: &str) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn bind(&self, layout: &wgpu::BindGroupLayout, buffers: [&wgpu::Buffer; 4]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(k, b)| wgpu::BindGroupEntry {
+                binding: k as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout,
+            entries: &entries,
+        })
+    }
+
+    /// One dispatch of a pipeline in a pass of its own.
+    fn dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        bind_group: &wgpu::BindGroup,
+        groups: (usize, usize),
+    ) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(groups.0 as u32, groups.1 as u32, 1);
+    }
+
+    /// One batch of queries through every block, then the merge, then the readback.
+    pub(super) fn search_batch(
+        &self,
+        corpus: &GpuCorpus,
+        queries: &Embeddings,
+        batch: QueryBatch,
+        stages: Option<&mut SearchStages>,
+    ) -> Result<Vec<Vec<Neighbour>>, RetrieveError> {
+        let QueryBatch {
+            first,
+            rows,
+            candidates,
+        } = batch;
+        let mut timer = Timer {
+            stages,
+            started: Instant::now(),
+        };
+        let padded_dim = corpus.padded_dim();
+        let padded_rows = round_up(rows, TILE);
+        let query_buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("queries"),
+                contents: &pack(
+                    queries,
+                    first,
+                    rows,
+                    padded_rows,
+                    padded_dim,
+                    corpus.storage,
+                ),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        let widest = corpus.widest_block();
+        let scores = self.storage_buffer(padded_rows * widest * 4, "scores");
+        let slots = corpus.blocks.len();
+        let candidate_bytes = rows * slots * candidates * std::mem::size_of::<Candidate>();
+        let per_block = self.storage_buffer(candidate_bytes, "candidates per block");
+        let merged = self.storage_buffer(
+            rows * candidates * std::mem::size_of::<Candidate>(),
+            "candidates",
+        );
+        let similarity = match corpus.storage {
+            Storage::F32 => &self.similarity[0],
+            Storage::F16 => &self.similarity[1],
+        };
+        let mut encoder = self.encoder();
+        timer.lap(self, &mut encoder, |s| &mut s.prepare_s)?;
+        for (slot, block) in corpus.blocks.iter().enumerate() {
+            let dims = self.uniform(&SimilarityDims {
+                query_rows: padded_rows as u32,
+                corpus_rows: block.padded_rows as u32,
+                dim: padded_dim as u32,
+                _pad: 0,
+            });
+            let product = self.bind(
+                &self.similarity_layout,
+                [&query_buffer, &block.buffer, &scores, &dims],
+            );
+            self.dispatch(
+                &mut encoder,
+                similarity,
+                &product,
+                (block.padded_rows / TILE, padded_rows / TILE),
+            );
+            timer.lap(self, &mut encoder, |s| &mut s.product_s)?;
+            let params = self.uniform(&SelectParams {
+                entries: block.padded_rows as u32,
+                valid: block.rows as u32,
+                index_offset: block.first as u32,
+                keep: candidates as u32,
+                out_stride: (slots * candidates) as u32,
+                out_slot: slot as u32,
+                _pad: [0; 2],
+            });
+            // The candidate input is unused when reading scores; any storage buffer will do.
+            let select = self.bind(&self.select_layout, [&scores, &merged, &per_block, &params]);
+            self.dispatch(&mut encoder, &self.select_scores, &select, (1, rows));
+            timer.lap(self, &mut encoder, |s| &mut s.select_s)?;
+        }
+        let result = if slots > 1 {
+            let entries = (slots * candidates) as u32;
+            let params = self.uniform(&SelectParams {
+                entries,
+                valid: entries,
+                index_offset: 0,
+                keep: candidates as u32,
+                out_stride: candidates as u32,
+                out_slot: 0,
+                _pad: [0; 2],
+            });
+            let select = self.bind(&self.select_layout, [&scores, &per_block, &merged, &params]);
+            self.dispatch(&mut encoder, &self.select_candidates, &select, (1, rows));
+            timer.lap(self, &mut encoder, |s| &mut s.select_s)?;
+            &merged
+        } else {
+            &per_block
+        };
+        let found = self.read_back(encoder, result, rows, candidates, corpus.rows)?;
+        timer.lap(self, &mut self.encoder(), |s| &mut s.readback_s)?;
+        Ok(found)
+    }
+
+    /// Copies the final lists to the host and turns them into neighbours.
+    fn read_back(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        result: &wgpu::Buffer,
+        rows: usize,
+        candidates: usize,
+        corpus_rows: usize,
+    ) -> Result<Vec<Vec<Neighbour>>, RetrieveError> {
+        let result_bytes = (rows * candidates * std::mem::size_of::<Candidate>()) as u64;
+        let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: result_bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_buffer_to_buffer(result, 0, &readback, 0, result_bytes);
+        self.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        readback.map_async(wgpu::MapMode::Read, .., move |result| {
+            let _ = sender.send(result);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RetrieveError::Readback(e.to_string()))?;
+        receiver
+            .recv()
+            .map_err(|e| RetrieveError::Readback(e.to_string()))?
+            .map_err(|e| RetrieveError::Readback(e.to_string()))?;
+        let view = readback
+            .get_mapped_range(..)
+            .map_err(|e| RetrieveError::Readback(e.to_string()))?;
+        let kept: &[Candidate] = bytemuck::cast_slice(&view);
+        let real = candidates.min(corpus_rows);
+        Ok(kept
+            .chunks_exact(candidates)
+            .map(|row| {
+                row[..real]
+                    .iter()
+                    .map(|c| Neighbour {
+                        index: c.index as usize,
+                        score: c.score,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
