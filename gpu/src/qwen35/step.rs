@@ -79,8 +79,9 @@ pub struct FusedKernels {
     /// A DeltaNet layer's prefill: the chunked rule's state-free part and its pass over
     /// chunks (`kernels::deltanet_chunks`).
     pub chunks: bool,
-    /// Causal attention over a whole sequence in a training pass, forward and backward
-    /// (`kernels::flash_attention`).
+    /// Causal attention over a whole sequence without a `[T × S]` matrix
+    /// (`kernels::flash_attention`): a training pass's, forward and backward, and a prompt's
+    /// prefill from an empty cache without padding.
     pub flash: bool,
     /// A DeltaNet layer's convolution and gated norm in a training pass, forward and backward
     /// (`train::conv`, `train::gated_norm`; `deltanet` covers them in untracked passes).

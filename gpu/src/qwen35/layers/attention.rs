@@ -198,6 +198,32 @@ impl FullAttention {
         self.attend(&q, &k, &v, &gate, step)
     }
 
+    /// A whole prompt from an empty cache, without padding (the bias is then only causal):
+    /// lamar's flash-attention forward (CUDA, bf16, head size 256; the kernels of training)
+    /// instead of a `[T × S]` matrix of scores. `None` where it does not apply.
+    fn flash_prefill(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        scale: f64,
+        step: &Step,
+    ) -> Result<Option<Tensor>> {
+        #[cfg(feature = "cuda")]
+        if step.fused.flash
+            && step.mask.is_none()
+            && step.graph.is_none()
+            && q.dim(2)? > 1
+            && q.dim(2)? == k.dim(2)?
+            && let Some((out, _log_sum_exp)) =
+                crate::kernels::flash_attention::flash_forward(q, k, v, scale)?
+        {
+            return Ok(Some(out));
+        }
+        #[cfg(not(feature = "cuda"))]
+        let _ = (q, k, v, scale, step);
+        Ok(None)
+    }
+
     /// Attention of the queries `(B, H, T, hd)` over all keys and values so far
     /// `(B, kv_heads, S, hd)`, with the step's bias, then the output gate and projection.
     fn attend(
@@ -217,6 +243,8 @@ impl FullAttention {
             // `[T × S]` matrix (the step has no causal bias either).
             use crate::train::attention::{block_rows, causal_attention};
             causal_attention(q, k, v, scale, block_rows(h, s), step.fused.flash)?
+        } else if let Some(out) = Self::flash_prefill(q, k, v, scale, step)? {
+            out
         } else {
             // Grouped-query attention without copying keys and values per query head: the
             // `n` query heads sharing one key/value head are stacked along the token axis.
