@@ -18,7 +18,10 @@
 
 #include "common.cuh"
 
+// Head size: 256 here; flash_attention_128.cu defines 128 first (the forward kernel only).
+#ifndef HD
 #define HD 256
+#endif
 #define TILE 64
 #define STRIDE (HD + 8)
 #define TILE_ELEMS (TILE * STRIDE)
@@ -170,7 +173,7 @@ extern "C" __global__ void __launch_bounds__(128, 1)
     load_tile(qs, qh, q0, t, thread, 128);
     commit();
     const float scale2 = scale * LOG2E;  // scores in log2 units
-    float o[32][4];
+    float o[HD / 8][4];
     zero(o);
     float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
     const int g = lane / 4, c = 2 * (lane % 4);
@@ -233,7 +236,7 @@ extern "C" __global__ void __launch_bounds__(128, 1)
         as_operands(s, p);
         wait_pending<0>();
         __syncthreads();
-        operands_times_tile<32>(o, p, vs, 0, lane);
+        operands_times_tile<HD / 8>(o, p, vs, 0, lane);
         __syncthreads();  // K and V free for the next tile
     }
 #pragma unroll
@@ -242,7 +245,7 @@ extern "C" __global__ void __launch_bounds__(128, 1)
         l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
     }
     bf16* oh = out + (b * heads + h) * (int64_t)t * HD;
-    store_rows<32>(oh, o, q0 + warp * 16, 0, 1.0f / l0, 1.0f / l1, t, lane);
+    store_rows<HD / 8>(oh, o, q0 + warp * 16, 0, 1.0f / l0, 1.0f / l1, t, lane);
     if (lane % 4 == 0) {
         float* lh = lse + (b * heads + h) * (int64_t)t;
         if (row0 < t) lh[row0] = (m0 + log2f(l0)) * LN2;
@@ -250,6 +253,8 @@ extern "C" __global__ void __launch_bounds__(128, 1)
     }
 }
 
+// The backward kernels are written for head size 256 (training's full-attention layers).
+#if HD == 256
 extern "C" __global__ void __launch_bounds__(128, 1)
     flash_backward_dq_bf16(const bf16* __restrict__ q, const bf16* __restrict__ k,
                            const bf16* __restrict__ v, const bf16* __restrict__ d_out,
@@ -391,3 +396,4 @@ extern "C" __global__ void __launch_bounds__(256, 1)
     store_rows<16>(dk + kvoff * HD, acc_k, k0 + quarter * 16, half * 128, scale, scale, t, lane);
     store_rows<16>(dv + kvoff * HD, acc_v, k0 + quarter * 16, half * 128, 1.0f, 1.0f, t, lane);
 }
+#endif  // HD == 256

@@ -1,7 +1,8 @@
 //! Launches `flash_attention.cu`: causal attention over a whole sequence without any `[T × T]`
 //! matrix, forward ([`flash_forward`]: the output and each query's log-sum-exp) and backward
 //! ([`flash_backward`]: two kernels, one for `dQ`, one for `dK` and `dV`), for bf16 inputs with
-//! head size 256 (Qwen3.5's full-attention layers). The blocked candle operations of
+//! head size 256 (Qwen3.5's full-attention layers); the forward also for head size 128
+//! (Qwen3-Embedding, `flash_attention_128.cu`). The blocked candle operations of
 //! `train::attention` remain the reference and the path for other sizes and dtypes.
 
 use super::launch::{allow_shared_memory, contiguous_address, cuda_device, function};
@@ -11,22 +12,36 @@ use candle_core::{DType, Result, Tensor};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/flash_attention.ptx"));
 const MODULE: &str = "lamar_flash_attention";
-/// Head size, rows per tile and the padded row of a tile in shared memory (the kernel's).
+/// The forward kernel built for head size 128 (`flash_attention_128.cu`).
+const PTX_128: &str = include_str!(concat!(env!("OUT_DIR"), "/flash_attention_128.ptx"));
+const MODULE_128: &str = "lamar_flash_attention_128";
+/// Head size of the backward kernels, rows per tile and the padded row of such a tile in
+/// shared memory (the kernel's).
 const HEAD: usize = 256;
 const TILE: usize = 64;
-const TILE_BYTES: usize = TILE * (HEAD + 8) * 2;
+const TILE_BYTES: usize = tile_bytes(HEAD);
 
-/// The sizes `(B, H, KVH, T)` when the kernels take these inputs: bf16 on CUDA, head size 256,
-/// `H` a multiple of `KVH`, keys and values of one shape; `None` otherwise.
-fn sizes(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<(usize, usize, usize, usize)>> {
+/// Bytes of one tile of rows of `head` values in shared memory.
+const fn tile_bytes(head: usize) -> usize {
+    TILE * (head + 8) * 2
+}
+
+/// The sizes `(B, H, KVH, T)` when the kernels take these inputs: bf16 on CUDA, head size
+/// `head`, `H` a multiple of `KVH`, keys and values of one shape; `None` otherwise.
+fn sizes(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    head: usize,
+) -> Result<Option<(usize, usize, usize, usize)>> {
     let (b, h, t, hd) = q.dims4()?;
     let (kb, kvh, kt, khd) = k.dims4()?;
     let fits = q.dtype() == DType::BF16
         && k.dtype() == DType::BF16
         && v.dtype() == DType::BF16
         && q.device().is_cuda()
-        && hd == HEAD
-        && khd == HEAD
+        && hd == head
+        && khd == head
         && kb == b
         && kt == t
         && kvh > 0
@@ -36,22 +51,29 @@ fn sizes(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<(usize, usize, usi
     Ok(fits.then_some((b, h, kvh, t)))
 }
 
-/// The output `(B, H, T, 256)` (bf16) and each query's log-sum-exp of scaled scores
-/// `(B, H, T)` (f32, natural log) of causal attention of `q` `(B, H, T, 256)` over `k`, `v`
-/// `(B, KVH, T, 256)`, scores scaled by `scale`. `None` when the sizes or dtypes are not the
-/// kernel's, or the device has too little shared memory.
+/// The output `(B, H, T, hd)` (bf16) and each query's log-sum-exp of scaled scores
+/// `(B, H, T)` (f32, natural log) of causal attention of `q` `(B, H, T, hd)` over `k`, `v`
+/// `(B, KVH, T, hd)`, scores scaled by `scale`, for head sizes `hd` 256 (Qwen3.5) and 128
+/// (Qwen3-Embedding). `None` when the sizes or dtypes are not the kernel's, or the device has
+/// too little shared memory.
 pub fn flash_forward(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     scale: f64,
 ) -> Result<Option<(Tensor, Tensor)>> {
-    let Some((b, h, kvh, t)) = sizes(q, k, v)? else {
+    let head = q.dim(3)?;
+    let (module, ptx) = match head {
+        256 => (MODULE, PTX),
+        128 => (MODULE_128, PTX_128),
+        _ => return Ok(None),
+    };
+    let Some((b, h, kvh, t)) = sizes(q, k, v, head)? else {
         return Ok(None);
     };
     let device = cuda_device(q)?;
-    let func = function(&device, "flash_forward", DType::BF16, MODULE, PTX)?;
-    let shared = 3 * TILE_BYTES;
+    let func = function(&device, "flash_forward", DType::BF16, module, ptx)?;
+    let shared = 3 * tile_bytes(head);
     if !allow_shared_memory(&device, &func, shared)? {
         return Ok(None);
     }
@@ -63,7 +85,7 @@ pub fn flash_forward(
         contiguous_address(&v, bf16, "values")?,
     );
     // SAFETY: the kernel writes every row below T of both.
-    let out = unsafe { Tensor::empty((b, h, t, HEAD), bf16, q.device())? };
+    let out = unsafe { Tensor::empty((b, h, t, head), bf16, q.device())? };
     let lse = unsafe { Tensor::empty((b, h, t), DType::F32, q.device())? };
     let op = contiguous_address(&out, bf16, "the output")?;
     let lp = contiguous_address(&lse, DType::F32, "the log-sum-exp")?;
@@ -92,7 +114,7 @@ pub fn flash_backward(
     d_out: &Tensor,
     scale: f64,
 ) -> Result<Option<(Tensor, Tensor, Tensor)>> {
-    let Some((b, h, kvh, t)) = sizes(q, k, v)? else {
+    let Some((b, h, kvh, t)) = sizes(q, k, v, HEAD)? else {
         return Ok(None);
     };
     let device = cuda_device(q)?;

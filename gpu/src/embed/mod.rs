@@ -1,5 +1,6 @@
-//! Qwen3-Embedding in Candle (`lamar pseudo embed --embedder qwen3`): candle-transformers'
-//! Qwen3 model, the hidden state of each text's last token (the end-of-text token the
+//! Qwen3-Embedding in Candle (`lamar pseudo embed --embedder qwen3`): Qwen3's layers as
+//! candle-transformers computes them, with attention through lamar's flash-attention kernel on
+//! CUDA ([`encoder`]); the hidden state of each text's last token (the end-of-text token the
 //! snapshot's tokenizer appends), L2-normalised, no instruction: what sentence-transformers
 //! computes with the model's own configuration (LAMAR §8.2).
 //!
@@ -7,8 +8,11 @@
 //! it, so the last real token's state is the unpadded one (sentence-transformers pads on the
 //! left and masks instead; the results agree, `tests/qwen3_embedding.rs`).
 
+mod encoder;
+
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_transformers::models::qwen3;
+use encoder::Qwen3Encoder;
 use std::path::{Path, PathBuf};
 
 /// Why embedding failed.
@@ -32,9 +36,7 @@ pub enum EmbedError {
 
 /// A loaded Qwen3-Embedding snapshot.
 pub struct Qwen3Embedder {
-    /// A model with empty attention caches, cloned for every batch (candle-transformers' model
-    /// keeps keys and values between calls).
-    model: qwen3::Model,
+    model: Qwen3Encoder,
     tokenizer: tokenizers::Tokenizer,
     dim: usize,
     device: Device,
@@ -92,7 +94,7 @@ impl Qwen3Embedder {
         } else {
             vb.rename_f(|name: &str| name.strip_prefix("model.").unwrap_or(name).to_string())
         };
-        let model = qwen3::Model::new(&config, vb)?;
+        let model = Qwen3Encoder::load(&config, vb)?;
         let tokenizer_path = dir.join("tokenizer.json");
         let mut tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| snapshot_error(&tokenizer_path, e))?;
@@ -138,7 +140,7 @@ impl Qwen3Embedder {
             ids.extend(std::iter::repeat_n(tokens[0], longest - tokens.len()));
         }
         let input = Tensor::from_vec(ids, (batch.len(), longest), &self.device)?;
-        let hidden = self.model.clone().forward(&input, 0)?;
+        let hidden = self.model.forward(&input)?;
         let mut last = Vec::with_capacity(batch.len());
         for (row, tokens) in batch.iter().enumerate() {
             last.push(hidden.i((row, tokens.len() - 1))?);
