@@ -1,5 +1,5 @@
 //! Qwen3-Embedding throughput at full size: batches of random token ids through
-//! `lamar_model::embed::Qwen3Embedder` (candle-transformers' Qwen3, last-token pooling, L2),
+//! `lamar_model::embed::Qwen3Embedder` (Qwen3's layers, flash attention on CUDA, last-token pooling, L2),
 //! the first batch reported apart as warm-up, then tokens per second over the others. The ids
 //! and the first timed batch's embeddings go to --dump (JSON) so that the transformers
 //! baseline (`gpu/tools/transformers_qwen3_embedding.py`) embeds the same ids and compares.

@@ -1,6 +1,6 @@
 //! Qwen3-Embedding in Candle (`lamar pseudo embed --embedder qwen3`): Qwen3's layers as
 //! candle-transformers computes them, with attention through lamar's flash-attention kernel on
-//! CUDA ([`encoder`]); the hidden state of each text's last token (the end-of-text token the
+//! CUDA (`embed::encoder`); the hidden state of each text's last token (the end-of-text token the
 //! snapshot's tokenizer appends), L2-normalised, no instruction: what sentence-transformers
 //! computes with the model's own configuration (LAMAR §8.2).
 //!
