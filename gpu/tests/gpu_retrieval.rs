@@ -154,6 +154,18 @@ fn bad_inputs_are_errors() {
         .top_candidates(&uploaded, Embeddings::new(&ok, 4).unwrap(), 5000)
         .unwrap_err();
     assert!(err.to_string().contains("5000 candidates"), "{err}");
+    // Beyond half precision's range: refused for f16 storage, taken in f32.
+    let mut wide = vec![0.5f32; 2 * 4];
+    wide[6] = 1e5;
+    let err = match gpu.upload(Embeddings::new(&wide, 4).unwrap(), Storage::F16) {
+        Err(e) => e,
+        Ok(_) => panic!("a value of 1e5 stored as f16"),
+    };
+    assert!(err.to_string().contains("corpus row 1"), "{err}");
+    assert!(
+        gpu.upload(Embeddings::new(&wide, 4).unwrap(), Storage::F32)
+            .is_ok()
+    );
     // Fewer corpus rows than candidates: all of them.
     let all = gpu
         .top_candidates(&uploaded, Embeddings::new(&ok, 4).unwrap(), 20)

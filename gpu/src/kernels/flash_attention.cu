@@ -7,9 +7,10 @@
 //   backward: with P recomputed from the log-sum-exp and delta = rowsum(dO * O),
 //             dV = P^T dO,  dP = dO V^T,  dS = P * (dP - delta),  dQ = scale dS K,  dK = scale dS^T Q
 //
-// Tiles of 64 queries x 64 keys; shared-memory rows padded to 264 values (16 bytes past 256) so
-// that ldmatrix reads 8 rows without bank conflicts. Layouts: q (B, H, T, 256), k and v
-// (B, KVH, T, 256), the log-sum-exp and delta (B, H, T) f32; rows past T read as zero.
+// Tiles of 64 queries x 64 keys; shared-memory rows padded to HD + 8 values (16 bytes past the
+// head) so that ldmatrix reads 8 rows without bank conflicts. Layouts: q (B, H, T, HD), k and v
+// (B, KVH, T, HD), the log-sum-exp and delta (B, H, T) f32; rows past T read as zero. HD is 256
+// (Qwen3.5); the forward kernel is also built for 128 (flash_attention_128.cu).
 //
 // flash_forward: grid (query tiles, H, B), 4 warps, a warp owns 16 query rows.
 // flash_backward_dq: the same grid and warps, dQ accumulated in registers over key tiles.
@@ -226,7 +227,7 @@ extern "C" __global__ void __launch_bounds__(128, 1)
         l0 = l0 * f0 + sum0;
         l1 = l1 * f1 + sum1;
 #pragma unroll
-        for (int i = 0; i < 32; ++i) {
+        for (int i = 0; i < HD / 8; ++i) {
             o[i][0] *= f0;
             o[i][1] *= f0;
             o[i][2] *= f1;

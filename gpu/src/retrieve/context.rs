@@ -1,6 +1,6 @@
 //! The wgpu device, its two pipelines, corpus upload, and the search split into query batches.
 
-use super::pack::{check_finite, pack, round_up};
+use super::pack::{check_storable, pack, round_up};
 use super::search::{Candidate, QueryBatch};
 use super::shaders::{pipeline, select_source, similarity_source};
 use super::types::{RetrieveError, SearchStages, Storage};
@@ -208,7 +208,7 @@ impl GpuRetriever {
 
     /// Uploads a corpus in blocks of rows that fit one storage binding.
     pub fn upload(&self, corpus: Embeddings, storage: Storage) -> Result<GpuCorpus, RetrieveError> {
-        check_finite(&corpus, "corpus")?;
+        check_storable(&corpus, "corpus", storage)?;
         if corpus.rows() >= u32::MAX as usize {
             return Err(RetrieveError::TooManyRows(corpus.rows()));
         }
@@ -290,16 +290,23 @@ impl GpuRetriever {
                 corpus: corpus.dim,
             });
         }
-        check_finite(&queries, "queries")?;
+        check_storable(&queries, "queries", corpus.storage)?;
         if candidates == 0 || corpus.rows == 0 {
             return Ok(vec![Vec::new(); queries.rows()]);
         }
         let stride = corpus.blocks.len() * candidates;
         let widest = corpus.widest_block();
-        // Queries per batch: the scores of a block and the candidates within one binding each.
+        // Queries per batch: the queries, the scores of a block and the candidates within one
+        // binding each.
+        let by_queries = self.binding_bytes() / (corpus.padded_dim() * corpus.storage.bytes());
         let by_scores = self.binding_bytes() / (widest * 4);
         let by_candidates = self.binding_bytes() / (stride * std::mem::size_of::<Candidate>());
-        let batch = (by_scores.min(by_candidates).min(MAX_QUERY_BATCH) / TILE) * TILE;
+        let batch = (by_queries
+            .min(by_scores)
+            .min(by_candidates)
+            .min(MAX_QUERY_BATCH)
+            / TILE)
+            * TILE;
         if batch == 0 {
             return Err(RetrieveError::RowTooWide(corpus.dim));
         }

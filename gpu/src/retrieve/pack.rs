@@ -34,9 +34,22 @@ pub(super) fn pack(
     out
 }
 
-pub(super) fn check_finite(matrix: &Embeddings, name: &'static str) -> Result<(), RetrieveError> {
-    match (0..matrix.rows()).find(|&r| matrix.row(r).iter().any(|x| !x.is_finite())) {
-        Some(row) => Err(RetrieveError::NotFinite { matrix: name, row }),
-        None => Ok(()),
+/// Every value finite, and within half precision's range when stored as f16 (beyond it the
+/// values would become infinities, and the scores NaN).
+pub(super) fn check_storable(
+    matrix: &Embeddings,
+    name: &'static str,
+    storage: Storage,
+) -> Result<(), RetrieveError> {
+    if let Some(row) = (0..matrix.rows()).find(|&r| matrix.row(r).iter().any(|x| !x.is_finite())) {
+        return Err(RetrieveError::NotFinite { matrix: name, row });
     }
+    let half_max = f32::from(half::f16::MAX);
+    if storage == Storage::F16
+        && let Some(row) =
+            (0..matrix.rows()).find(|&r| matrix.row(r).iter().any(|x| x.abs() > half_max))
+    {
+        return Err(RetrieveError::OutOfHalfRange { matrix: name, row });
+    }
+    Ok(())
 }

@@ -44,6 +44,9 @@ struct Candidate {
 const THREADS: u32 = 256u;
 const MAX_KEEP: u32 = 1024u;
 const NONE: u32 = 0xffffffffu;
+// The score of padding entries: the lowest finite f32 (a constant infinity is an error in
+// WGSL), with index NONE, so they sort after every real entry; the host never reads them.
+const LOWEST: f32 = -3.40282347e38;
 
 var<workgroup> histogram: array<atomic<u32>, 256>;
 // The threshold's key bits chosen so far, and how many entries with those bits are wanted.
@@ -171,9 +174,8 @@ fn main(
     while (size < want) {
         size <<= 1u;
     }
-    let lowest = bitcast<f32>(0xff800000u);
     for (var e = want + t; e < size; e += THREADS) {
-        kept_scores[e] = lowest;
+        kept_scores[e] = LOWEST;
         kept_index[e] = NONE;
     }
     workgroupBarrier();
@@ -202,7 +204,7 @@ fn main(
         if (e < want) {
             candidates_out[at] = Candidate(kept_scores[e], kept_index[e]);
         } else {
-            candidates_out[at] = Candidate(lowest, NONE);
+            candidates_out[at] = Candidate(LOWEST, NONE);
         }
     }
 }

@@ -57,6 +57,16 @@ pub enum RetrieveError {
         /// The row.
         row: usize,
     },
+    /// A value beyond half precision's range, with f16 storage.
+    #[error(
+        "{matrix} row {row} holds a value beyond half precision's range (±65,504); use f32 storage"
+    )]
+    OutOfHalfRange {
+        /// `queries` or `corpus`.
+        matrix: &'static str,
+        /// The row.
+        row: usize,
+    },
     /// Rows the search cannot index.
     #[error("the corpus has {0} rows; the GPU path indexes at most 4,294,967,294")]
     TooManyRows(usize),
