@@ -2,9 +2,9 @@
 //! Qwen3-Embedding needs: no cache, no sampling). The layer arithmetic is candle-transformers'
 //! Qwen3 (its `Config`, weight names and order of operations); what differs is attention. On
 //! CUDA with bf16 weights and a head size lamar's flash-attention forward takes (128, as in
-//! Qwen3-Embedding, or 256), that kernel runs, with no `[T × T]` matrix and no copies of the
-//! keys and values per query head; elsewhere the query heads that share a key/value head are
-//! stacked and multiply the keys once, under a causal mask.
+//! Qwen3-Embedding, or 256), that kernel runs; elsewhere training's blocked attention
+//! (`train::attention`). Neither builds a `[T × T]` matrix or copies the keys and values per
+//! query head.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
@@ -143,13 +143,8 @@ impl Qwen3Encoder {
         let (_, t) = ids.dims2()?;
         let mut x = self.embed_tokens.forward(ids)?;
         let (cos, sin) = self.rotary(t, x.dtype(), x.device())?;
-        let mask = if cfg!(feature = "cuda") && x.device().is_cuda() && x.dtype() == DType::BF16 {
-            None // built below only if the kernel declines
-        } else {
-            Some(causal_mask(t, x.device())?)
-        };
         for layer in self.layers.iter() {
-            let h = self.attention(layer, &layer.input_norm.forward(&x)?, &cos, &sin, &mask)?;
+            let h = self.attention(layer, &layer.input_norm.forward(&x)?, &cos, &sin)?;
             x = (x + h)?;
             let h = layer.post_attention_norm.forward(&x)?;
             let gate = self.activation.forward(&layer.gate_proj.forward(&h)?)?;
@@ -176,14 +171,7 @@ impl Qwen3Encoder {
     }
 
     /// The attention block's output `(B, T, hidden)` for normed input `x`.
-    fn attention(
-        &self,
-        layer: &Layer,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: &Option<Tensor>,
-    ) -> Result<Tensor> {
+    fn attention(&self, layer: &Layer, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
         // Per-head RMS norms on (B, T, heads, hd), then (B, heads, T, hd) for RoPE.
@@ -201,44 +189,19 @@ impl Qwen3Encoder {
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let out = attend(&q, &k, &v, scale, mask)?;
+        let out = attend(&q, &k, &v, scale)?;
         layer
             .o_proj
             .forward(&out.transpose(1, 2)?.reshape((b, t, h * hd))?)
     }
 }
 
-/// `(T, T)` f32: 0 where a query may look (itself and before), −∞ after.
-fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let query = Tensor::arange(0u32, t as u32, device)?.reshape((t, 1))?;
-    let key = Tensor::arange(0u32, t as u32, device)?.reshape((1, t))?;
-    key.broadcast_gt(&query)?.where_cond(
-        &Tensor::full(f32::NEG_INFINITY, (t, t), device)?,
-        &Tensor::zeros((t, t), DType::F32, device)?,
-    )
-}
-
-/// Causal attention of `q` `(B, H, T, hd)` over `k`, `v` `(B, KVH, T, hd)`: `(B, H, T, hd)`.
-fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, mask: &Option<Tensor>) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
-    if let Some((out, _log_sum_exp)) =
-        crate::kernels::flash_attention::flash_forward(q, k, v, scale)?
-    {
-        return Ok(out);
-    }
-    let (b, h, t, hd) = q.dims4()?;
-    let kvh = k.dim(1)?;
-    let n = h / kvh;
-    let mask = match mask {
-        Some(m) => m.clone(),
-        None => causal_mask(t, q.device())?,
-    };
-    // The n query heads of one key/value head stacked along the token axis.
-    let scores = (q.reshape((b, kvh, n * t, hd))?.matmul(&k.t()?)? * scale)?
-        .reshape((b, kvh, n, t, t))?
-        .broadcast_add(&mask.to_dtype(q.dtype())?)?;
-    candle_nn::ops::softmax_last_dim(&scores)?
-        .reshape((b, kvh, n * t, t))?
-        .matmul(v)?
-        .reshape((b, h, t, hd))
+/// Causal attention of `q` `(B, H, T, hd)` over `k`, `v` `(B, KVH, T, hd)`: `(B, H, T, hd)`,
+/// by training's attention ([`crate::train::attention::causal_attention`]): the flash forward
+/// kernel where it applies, else blocks of queries whose scores never exceed a few `[block × T]`
+/// matrices (a text of 32,768 tokens would need a `[T × T]` matrix of 4 GiB per head).
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    use crate::train::attention::{block_rows, causal_attention};
+    let (_, h, t, _) = q.dims4()?;
+    causal_attention(q, k, v, scale, block_rows(h, t), true)
 }

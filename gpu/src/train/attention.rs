@@ -33,7 +33,8 @@ pub fn block_rows(heads: usize, keys: usize) -> usize {
 /// dtype. Differentiable in all three (see the module's documentation); `block` is the number
 /// of queries per block ([`block_rows`] chooses one). With `kernel`, bf16 inputs on CUDA with
 /// head size 256 and `S = T` run lamar's flash-attention kernels instead, forward and backward
-/// (`kernels::flash_attention`; the blocks are their reference).
+/// (`kernels::flash_attention`; the blocks are their reference); with head size 128 (the
+/// Qwen3-Embedding encoder's), the forward only.
 pub fn causal_attention(
     q: &Tensor,
     k: &Tensor,
