@@ -14,6 +14,7 @@ OUT=$1
 shift
 SHAPE=("${@:-451 60000 2560 100}")
 read -r -a S <<<"${SHAPE[*]}"
+ARGS=(--queries "${S[0]}" --corpus "${S[1]}" --dim "${S[2]}" --candidates "${S[3]}")
 mkdir -p "$OUT"
 if ! ldconfig -p | grep -q libGLdispatch; then
   for f in "${GL_DEBS:-.gl}"/*.deb; do dpkg -x "$f" /; done
@@ -25,10 +26,10 @@ gunzip -c "${RETRIEVAL_BENCH_GZ:-target/cuda/retrieval-bench.gz}" >"$WORK/retrie
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 if [ -n "${BASELINE_GZ:-}" ]; then
   gunzip -c "$BASELINE_GZ" >"$WORK/baseline-bench" && chmod +x "$WORK/baseline-bench"
-  "$WORK/baseline-bench" --queries "${S[0]}" --corpus "${S[1]}" --dim "${S[2]}" --candidates "${S[3]}" \
-    --no-cpu 2>"$OUT/baseline-stderr.txt" | tee "$OUT/baseline.jsonl" || tail -5 "$OUT/baseline-stderr.txt"
+  "$WORK/baseline-bench" "${ARGS[@]}" --no-cpu 2>"$OUT/baseline-stderr.txt" |
+    tee "$OUT/baseline.jsonl" || tail -5 "$OUT/baseline-stderr.txt"
 fi
-"$WORK/retrieval-bench" --queries "${S[0]}" --corpus "${S[1]}" --dim "${S[2]}" --candidates "${S[3]}" \
-  2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
+"$WORK/retrieval-bench" "${ARGS[@]}" 2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" ||
+  tail -5 "$OUT/lamar-stderr.txt"
 python3 gpu/tools/retrieval_baselines.py "${S[@]}" | tee "$OUT/baselines.jsonl" || true
 rm -rf "$WORK"

@@ -26,10 +26,9 @@ struct Layer {
 }
 
 /// The model: token embeddings, the decoder layers, the final norm.
-#[derive(Clone)]
 pub(super) struct Qwen3Encoder {
     embed_tokens: Embedding,
-    layers: std::sync::Arc<Vec<Layer>>,
+    layers: Vec<Layer>,
     norm: RmsNorm,
     heads: usize,
     kv_heads: usize,
@@ -127,7 +126,7 @@ impl Qwen3Encoder {
                 cfg.hidden_size,
                 model.pp("embed_tokens"),
             )?,
-            layers: std::sync::Arc::new(layers),
+            layers,
             norm: candle_nn::rms_norm(cfg.hidden_size, cfg.rms_norm_eps, model.pp("norm"))?,
             heads: cfg.num_attention_heads,
             kv_heads: cfg.num_key_value_heads,

@@ -52,26 +52,33 @@ struct Timer<'a> {
 }
 
 impl Timer<'_> {
-    /// Submits what `encoder` holds, waits for it, and adds the time since the last lap to
-    /// the stage `pick` chooses; without stage timing, does nothing (the encoder keeps
-    /// collecting).
+    /// Submits what `encoder` holds, waits for it, and [records](Timer::record) the stage
+    /// `pick` chooses; without stage timing, does nothing (the encoder keeps collecting).
     fn lap(
         &mut self,
         gpu: &GpuRetriever,
         encoder: &mut wgpu::CommandEncoder,
         pick: fn(&mut SearchStages) -> &mut f64,
     ) -> Result<(), RetrieveError> {
-        let Some(stages) = self.stages.as_deref_mut() else {
+        if self.stages.is_none() {
             return Ok(());
-        };
+        }
         let done = std::mem::replace(encoder, gpu.encoder());
         gpu.queue.submit([done.finish()]);
         gpu.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| RetrieveError::Readback(e.to_string()))?;
-        *pick(stages) += self.started.elapsed().as_secs_f64();
-        self.started = Instant::now();
+        self.record(pick);
         Ok(())
+    }
+
+    /// Adds the time since the last record to the stage `pick` chooses (for host work, or GPU
+    /// work already waited for).
+    fn record(&mut self, pick: fn(&mut SearchStages) -> &mut f64) {
+        if let Some(stages) = self.stages.as_deref_mut() {
+            *pick(stages) += self.started.elapsed().as_secs_f64();
+            self.started = Instant::now();
+        }
     }
 }
 
@@ -175,8 +182,8 @@ impl GpuRetriever {
             Storage::F32 => &self.similarity[0],
             Storage::F16 => &self.similarity[1],
         };
+        timer.record(|s| &mut s.prepare_s);
         let mut encoder = self.encoder();
-        timer.lap(self, &mut encoder, |s| &mut s.prepare_s)?;
         for (slot, block) in corpus.blocks.iter().enumerate() {
             let dims = self.uniform(&SimilarityDims {
                 query_rows: padded_rows as u32,
@@ -228,7 +235,7 @@ impl GpuRetriever {
             &per_block
         };
         let found = self.read_back(encoder, result, rows, candidates, corpus.rows)?;
-        timer.lap(self, &mut self.encoder(), |s| &mut s.readback_s)?;
+        timer.record(|s| &mut s.readback_s);
         Ok(found)
     }
 

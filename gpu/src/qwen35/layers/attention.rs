@@ -199,7 +199,7 @@ impl FullAttention {
     }
 
     /// A whole prompt from an empty cache, without padding (the bias is then only causal):
-    /// lamar's flash-attention forward (CUDA, bf16, head size 256; the kernels of training)
+    /// lamar's flash-attention forward (CUDA, bf16, the head sizes it takes; training's kernel)
     /// instead of a `[T × S]` matrix of scores. `None` where it does not apply.
     fn flash_prefill(
         q: &Tensor,
