@@ -2,13 +2,13 @@
 //! embeddings, 100 candidates each) on random unit vectors: the wgpu path with f32 and f16
 //! storage (upload and search timed apart, the search's best of --repeats after one warm-up,
 //! then one more search timed stage by stage)
-//! and the CPU path on every core, with how often the GPU's candidate lists equal the CPU's.
+//! and the CPU path on every core (groups of queries, each reading the corpus once), with how often the GPU's candidate lists equal the CPU's.
 //! One JSON object per measurement to stdout. Baselines (NumPy, PyTorch) on the same shapes:
 //! `gpu/tools/retrieval_baselines.py`; both in one call: `gpu/tools/gpu-retrieval-bench.sh`.
 
 use anyhow::Result;
 use clap::Parser;
-use lamar_core::pseudo::retrieve::{Embeddings, Neighbour, query_candidates};
+use lamar_core::pseudo::retrieve::{Embeddings, Neighbour, query_groups, top_candidates};
 use lamar_model::retrieve::{GpuRetriever, Storage};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -77,9 +77,9 @@ fn main() -> Result<()> {
         None
     } else {
         let started = Instant::now();
-        let found: Vec<Vec<Neighbour>> = (0..queries.rows())
+        let found: Vec<Vec<Neighbour>> = query_groups(queries, rayon::current_num_threads())
             .into_par_iter()
-            .map(|k| query_candidates(queries.row(k), corpus, args.candidates))
+            .flat_map_iter(|group| top_candidates(group, corpus, args.candidates))
             .collect();
         let seconds = started.elapsed().as_secs_f64();
         println!(

@@ -3,7 +3,9 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use lamar_core::pseudo::embeddings::{EmbeddingFile, read_notes};
-use lamar_core::pseudo::retrieve::{Embeddings, greedy_unique, match_rows, query_candidates};
+use lamar_core::pseudo::retrieve::{
+    Embeddings, greedy_unique, match_rows, query_groups, top_candidates,
+};
 use lamar_model::retrieve::{GpuRetriever, Storage};
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -103,16 +105,16 @@ pub fn run(args: &RetrieveArgs) -> Result<()> {
     let candidates = match args.device {
         RetrieveDevice::Cpu => {
             let bar = crate::progress::bar(queries.len(), "retrieve");
-            let found: Vec<_> = (0..q.rows())
+            let groups: Vec<Vec<_>> = query_groups(q, rayon::current_num_threads())
                 .into_par_iter()
-                .map(|k| {
-                    let found = query_candidates(q.row(k), c, args.candidates);
-                    bar.inc(1);
+                .map(|group| {
+                    let found = top_candidates(group, c, args.candidates);
+                    bar.inc(found.len() as u64);
                     found
                 })
                 .collect();
             bar.finish_and_clear();
-            found
+            groups.concat()
         }
         RetrieveDevice::Gpu => {
             let gpu = GpuRetriever::new()?;
