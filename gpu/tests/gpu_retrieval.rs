@@ -95,6 +95,22 @@ fn many_blocks_and_query_batches_agree_with_the_cpu() {
 }
 
 #[test]
+fn a_retriever_reused_for_larger_and_smaller_searches_keeps_agreeing_with_the_cpu() {
+    // A fresh device of its own: its kept buffers (queries, scores, candidates, readback) grow
+    // with the second search and hold the larger search's values when the third, smaller one
+    // runs in them.
+    let Some(shared) = retriever() else { return };
+    let gpu = shared.with_binding_bytes(usize::MAX);
+    let dim = 24;
+    let values = [1, -2, 0, 3, 1, 1, -1, 2, 0, 0, 2, -3, 1];
+    for (queries, corpus, candidates) in [(30, 700, 20), (150, 2600, 120), (7, 300, 9)] {
+        let q = matrix(queries, dim, &values[3..]);
+        let c = matrix(corpus, dim, &values);
+        check(&gpu, &q, &c, dim, candidates, Storage::F32).unwrap();
+    }
+}
+
+#[test]
 fn real_valued_unit_vectors_find_their_own_copies() {
     let Some(gpu) = retriever() else { return };
     let dim = 48;

@@ -17,6 +17,7 @@ Writes OUT_DIR/snapshot/ (config.json + safetensors), OUT_DIR/reference.safetens
 one JSON object per measurement.
 """
 import argparse
+import importlib.util
 import json
 import os
 import time
@@ -66,10 +67,11 @@ with torch.no_grad():
 
 
 def delta_rule_name(mixer):
-    rule = getattr(mixer, "chunk_gated_delta_rule", None)
-    if rule is None:
-        return "unknown"
-    return f"{getattr(rule, '__module__', '?')}.{getattr(rule, '__name__', type(rule).__name__)}"
+    """Where the layer's chunked delta rule comes from: flash-linear-attention's module (fla.ops…)
+    when transformers picked its Triton kernels, else transformers' own PyTorch fallback."""
+    found = [getattr(v, "__module__", type(v).__name__) for k, v in vars(mixer).items()
+             if "delta_rule" in k and callable(v)]
+    return found[0] if found else ("fla importable" if importlib.util.find_spec("fla") else "transformers fallback")
 
 
 mixer = next(layer.linear_attn for layer in model.model.layers if hasattr(layer, "linear_attn"))

@@ -27,8 +27,8 @@ struct Args {
     /// Candidates per query.
     #[arg(long, default_value_t = 100)]
     candidates: usize,
-    /// Timed searches per storage (after one warm-up).
-    #[arg(long, default_value_t = 3)]
+    /// Timed searches per storage (after one warm-up; the GPU's clocks settle over the first).
+    #[arg(long, default_value_t = 10)]
     repeats: usize,
     /// Leave the CPU path out.
     #[arg(long)]

@@ -244,6 +244,10 @@ impl Qwen35Model {
             }
         }
         let positions = Tensor::from_vec(positions, (b, t), device)?;
+        // A mask without padding changes nothing, so the step drops it: an unpadded prompt then
+        // takes the same paths (flash attention among them) whether or not a mask came with it,
+        // and gives the same bits.
+        let padded = flags.iter().flatten().any(|&flag| flag == 0);
         let seen = match seen_before.take() {
             Some(prev) => Tensor::cat(&[&prev, &mask_f], 1)?,
             None => mask_f.clone(),
@@ -280,7 +284,7 @@ impl Qwen35Model {
             sin: emb.sin()?,
             bias,
             causal_blocks,
-            mask: mask.map(|_| mask_f),
+            mask: padded.then_some(mask_f),
             fused: self.fused,
             graph: None,
             stopwatch: self.stopwatch.clone(),
@@ -532,5 +536,22 @@ impl Qwen35Model {
     /// The LM head's weight `(vocab, hidden)` (the embedding's when tied).
     pub fn lm_head_weight(&self) -> &Tensor {
         self.lm_head.weight()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, Tensor};
+
+    #[test]
+    fn a_step_keeps_a_mask_only_where_it_pads() {
+        let dir = tempfile::tempdir().unwrap();
+        super::super::random::write_tiny_snapshot(dir.path(), 3).unwrap();
+        let model = super::super::load(dir.path(), DType::F32, &Device::Cpu).unwrap();
+        let mask = |flags: Vec<u8>| Tensor::from_vec(flags, (2, 3), &Device::Cpu).unwrap();
+        let unpadded = model.step(Some(&mask(vec![1; 6])), 2, 3, None).unwrap();
+        assert!(unpadded.mask.is_none(), "a mask of ones is dropped");
+        let padded = model.step(Some(&mask(vec![0, 1, 1, 1, 1, 1])), 2, 3, None);
+        assert!(padded.unwrap().mask.is_some(), "a padding mask is kept");
     }
 }

@@ -1,10 +1,11 @@
 //! The wgpu device, its two pipelines, corpus upload, and the search split into query batches.
 
 use super::pack::{check_storable, pack, round_up};
-use super::search::{Candidate, QueryBatch};
+use super::search::{Candidate, QueryBatch, Scratch};
 use super::shaders::{pipeline, select_source, similarity_source};
 use super::types::{RetrieveError, SearchStages, Storage};
 use lamar_core::pseudo::retrieve::{Embeddings, Neighbour};
+use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
 
 /// Rows and columns of one workgroup's tile in `similarity.wgsl`.
@@ -30,6 +31,8 @@ pub struct GpuRetriever {
     pub(super) select_layout: wgpu::BindGroupLayout,
     /// A cap below the adapter's storage-binding limit, if any.
     pub(super) binding_cap: Option<usize>,
+    /// Buffers kept from one search to the next.
+    pub(super) scratch: Arc<Mutex<Scratch>>,
 }
 
 /// A corpus on the GPU, in blocks of rows that each fit one storage binding.
@@ -177,6 +180,7 @@ impl GpuRetriever {
             similarity_layout,
             select_layout,
             binding_cap: None,
+            scratch: Arc::default(),
         })
     }
 
@@ -186,6 +190,8 @@ impl GpuRetriever {
     pub fn with_binding_bytes(&self, bytes: usize) -> GpuRetriever {
         GpuRetriever {
             binding_cap: Some(bytes),
+            // Its own buffers: those of the uncapped device may be larger than the cap.
+            scratch: Arc::default(),
             ..self.clone()
         }
     }

@@ -21,12 +21,13 @@ pub(super) fn pack(
     for r in 0..rows {
         let row = matrix.row(first + r);
         let base = r * padded_dim * storage.bytes();
-        for (k, &x) in row.iter().enumerate() {
-            let at = base + k * storage.bytes();
-            match storage {
-                Storage::F32 => out[at..at + 4].copy_from_slice(&x.to_le_bytes()),
-                Storage::F16 => {
-                    out[at..at + 2].copy_from_slice(&half::f16::from_f32(x).to_le_bytes())
+        let dst = &mut out[base..base + row.len() * storage.bytes()];
+        match storage {
+            // Whole rows at once (every wgpu backend is little-endian, as the shaders read).
+            Storage::F32 => dst.copy_from_slice(bytemuck::cast_slice(row)),
+            Storage::F16 => {
+                for (bytes, &x) in dst.chunks_exact_mut(2).zip(row) {
+                    bytes.copy_from_slice(&half::f16::from_f32(x).to_le_bytes());
                 }
             }
         }

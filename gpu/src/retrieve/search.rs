@@ -45,6 +45,47 @@ pub(super) struct QueryBatch {
     pub(super) candidates: usize,
 }
 
+/// Buffers kept from one search to the next, grown when a search needs more: allocating (and
+/// wgpu's zero-filling of) a score buffer of about 100 MB per search cost more than the
+/// selection itself. Searches take the lock for their whole run, so no two share a buffer.
+#[derive(Default)]
+pub(super) struct Scratch {
+    buffers: Vec<(&'static str, wgpu::Buffer)>,
+}
+
+impl Scratch {
+    /// The buffer `label` with at least `bytes` (a new one when the kept one is smaller).
+    fn buffer(
+        &mut self,
+        device: &wgpu::Device,
+        label: &'static str,
+        bytes: usize,
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
+        let size = round_up(bytes.max(16), 16) as u64;
+        if let Some((_, kept)) = self
+            .buffers
+            .iter()
+            .find(|(name, kept)| *name == label && kept.size() >= size)
+        {
+            return kept.clone();
+        }
+        self.buffers.retain(|(name, _)| *name != label);
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        });
+        self.buffers.push((label, buffer.clone()));
+        buffer
+    }
+}
+
+/// Usage of the buffers the shaders write and the readback copies from.
+const STORAGE_OUT: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC);
+
 /// Stage timing: with it, each stage is submitted alone and waited for.
 struct Timer<'a> {
     stages: Option<&'a mut SearchStages>,
@@ -97,15 +138,6 @@ impl GpuRetriever {
             })
     }
 
-    fn storage_buffer(&self, bytes: usize, label: &str) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(16) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
-    }
-
     fn bind(&self, layout: &wgpu::BindGroupLayout, buffers: [&wgpu::Buffer; 4]) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
@@ -155,28 +187,45 @@ impl GpuRetriever {
         };
         let padded_dim = corpus.padded_dim();
         let padded_rows = round_up(rows, TILE);
-        let query_buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("queries"),
-                contents: &pack(
-                    queries,
-                    first,
-                    rows,
-                    padded_rows,
-                    padded_dim,
-                    corpus.storage,
-                ),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
+        let mut scratch = self
+            .scratch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let packed = pack(
+            queries,
+            first,
+            rows,
+            padded_rows,
+            padded_dim,
+            corpus.storage,
+        );
+        let query_buffer = scratch.buffer(
+            &self.device,
+            "queries",
+            packed.len(),
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        );
+        self.queue.write_buffer(&query_buffer, 0, &packed);
         let widest = corpus.widest_block();
-        let scores = self.storage_buffer(padded_rows * widest * 4, "scores");
+        let scores = scratch.buffer(
+            &self.device,
+            "scores",
+            padded_rows * widest * 4,
+            STORAGE_OUT,
+        );
         let slots = corpus.blocks.len();
         let candidate_bytes = rows * slots * candidates * std::mem::size_of::<Candidate>();
-        let per_block = self.storage_buffer(candidate_bytes, "candidates per block");
-        let merged = self.storage_buffer(
-            rows * candidates * std::mem::size_of::<Candidate>(),
+        let per_block = scratch.buffer(
+            &self.device,
+            "candidates per block",
+            candidate_bytes,
+            STORAGE_OUT,
+        );
+        let merged = scratch.buffer(
+            &self.device,
             "candidates",
+            rows * candidates * std::mem::size_of::<Candidate>(),
+            STORAGE_OUT,
         );
         let similarity = match corpus.storage {
             Storage::F32 => &self.similarity[0],
@@ -234,7 +283,7 @@ impl GpuRetriever {
         } else {
             &per_block
         };
-        let found = self.read_back(encoder, result, rows, candidates, corpus.rows)?;
+        let found = self.read_back(&mut scratch, encoder, result, rows, candidates, corpus.rows)?;
         timer.record(|s| &mut s.readback_s);
         Ok(found)
     }
@@ -242,6 +291,7 @@ impl GpuRetriever {
     /// Copies the final lists to the host and turns them into neighbours.
     fn read_back(
         &self,
+        scratch: &mut Scratch,
         mut encoder: wgpu::CommandEncoder,
         result: &wgpu::Buffer,
         rows: usize,
@@ -249,16 +299,16 @@ impl GpuRetriever {
         corpus_rows: usize,
     ) -> Result<Vec<Vec<Neighbour>>, RetrieveError> {
         let result_bytes = (rows * candidates * std::mem::size_of::<Candidate>()) as u64;
-        let readback = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: result_bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let readback = scratch.buffer(
+            &self.device,
+            "readback",
+            result_bytes as usize,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
         encoder.copy_buffer_to_buffer(result, 0, &readback, 0, result_bytes);
         self.queue.submit([encoder.finish()]);
         let (sender, receiver) = std::sync::mpsc::channel();
-        readback.map_async(wgpu::MapMode::Read, .., move |result| {
+        readback.map_async(wgpu::MapMode::Read, ..result_bytes, move |result| {
             let _ = sender.send(result);
         });
         self.device
@@ -269,11 +319,11 @@ impl GpuRetriever {
             .map_err(|e| RetrieveError::Readback(e.to_string()))?
             .map_err(|e| RetrieveError::Readback(e.to_string()))?;
         let view = readback
-            .get_mapped_range(..)
+            .get_mapped_range(..result_bytes)
             .map_err(|e| RetrieveError::Readback(e.to_string()))?;
         let kept: &[Candidate] = bytemuck::cast_slice(&view);
         let real = candidates.min(corpus_rows);
-        Ok(kept
+        let found = kept
             .chunks_exact(candidates)
             .map(|row| {
                 row[..real]
@@ -284,6 +334,10 @@ impl GpuRetriever {
                     })
                     .collect()
             })
-            .collect())
+            .collect();
+        drop(view);
+        // Unmapped, the buffer can take the next search's copy.
+        readback.unmap();
+        Ok(found)
     }
 }
