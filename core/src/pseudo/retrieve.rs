@@ -100,9 +100,10 @@ struct Best {
 }
 
 impl Best {
-    fn new(capacity: usize) -> Best {
+    /// Room for `capacity` candidates out of `offers` (no more is reserved than can come).
+    fn new(capacity: usize, offers: usize) -> Best {
         Best {
-            heap: BinaryHeap::with_capacity(capacity + 1),
+            heap: BinaryHeap::with_capacity(capacity.min(offers).saturating_add(1)),
             capacity,
         }
     }
@@ -134,7 +135,7 @@ pub fn query_candidates(query: &[f32], corpus: Embeddings, candidates: usize) ->
     if candidates == 0 {
         return Vec::new();
     }
-    let mut best = Best::new(candidates);
+    let mut best = Best::new(candidates, corpus.rows());
     for index in 0..corpus.rows() {
         best.offer(Neighbour {
             index,
@@ -192,7 +193,10 @@ fn group_candidates(
     if candidates == 0 {
         return vec![Vec::new(); group.len()];
     }
-    let mut best: Vec<Best> = group.iter().map(|_| Best::new(candidates)).collect();
+    let mut best: Vec<Best> = group
+        .iter()
+        .map(|_| Best::new(candidates, corpus.rows()))
+        .collect();
     for index in 0..corpus.rows() {
         let row = corpus.row(index);
         for (query, kept) in group.iter().zip(&mut best) {

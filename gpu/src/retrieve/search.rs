@@ -54,6 +54,11 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
+    /// Drops the kept buffer `label` (the next request makes a new one).
+    fn forget(&mut self, label: &str) {
+        self.buffers.retain(|(name, _)| *name != label);
+    }
+
     /// The buffer `label` with at least `bytes` (a new one when the kept one is smaller).
     fn buffer(
         &mut self,
@@ -70,7 +75,7 @@ impl Scratch {
         {
             return kept.clone();
         }
-        self.buffers.retain(|(name, _)| *name != label);
+        self.forget(label);
         let buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -311,16 +316,30 @@ impl GpuRetriever {
         readback.map_async(wgpu::MapMode::Read, ..result_bytes, move |result| {
             let _ = sender.send(result);
         });
-        self.device
+        let mapped = self
+            .device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| RetrieveError::Readback(e.to_string()))?;
-        receiver
-            .recv()
-            .map_err(|e| RetrieveError::Readback(e.to_string()))?
-            .map_err(|e| RetrieveError::Readback(e.to_string()))?;
-        let view = readback
-            .get_mapped_range(..result_bytes)
-            .map_err(|e| RetrieveError::Readback(e.to_string()))?;
+            .map_err(|e| RetrieveError::Readback(e.to_string()))
+            .and_then(|_| {
+                receiver
+                    .recv()
+                    .map_err(|e| RetrieveError::Readback(e.to_string()))?
+                    .map_err(|e| RetrieveError::Readback(e.to_string()))
+            })
+            .and_then(|()| {
+                readback
+                    .get_mapped_range(..result_bytes)
+                    .map_err(|e| RetrieveError::Readback(e.to_string()))
+            });
+        let view = match mapped {
+            Ok(view) => view,
+            Err(e) => {
+                // Its mapping may still be pending or active: a later search must not copy
+                // into it, so the next one gets a new buffer.
+                scratch.forget("readback");
+                return Err(e);
+            }
+        };
         let kept: &[Candidate] = bytemuck::cast_slice(&view);
         let real = candidates.min(corpus_rows);
         let found = kept
