@@ -10,31 +10,15 @@
 //! shape, for scale: `python3 gpu/tools/retrieval_baselines.py 64 4000 2560 100`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lamar_core::pseudo::retrieve::{Embeddings, query_candidates, top_candidates};
+use lamar_core::pseudo::retrieve::{
+    Embeddings, query_candidates, random_unit_rows, top_candidates,
+};
 use std::hint::black_box;
-
-/// Random unit rows from a fixed-seed xorshift generator.
-fn unit_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut data: Vec<f32> = (0..rows * dim)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect();
-    for row in data.chunks_mut(dim) {
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        row.iter_mut().for_each(|x| *x /= norm);
-    }
-    data
-}
 
 fn bench(c: &mut Criterion) {
     let (queries, rows, dim, candidates) = (64, 4000, 2560, 100);
-    let q = unit_rows(queries, dim, 1);
-    let r = unit_rows(rows, dim, 2);
+    let q = random_unit_rows(queries, dim, 1);
+    let r = random_unit_rows(rows, dim, 2);
     let (q, r) = (
         Embeddings::new(&q, dim).expect("whole rows"),
         Embeddings::new(&r, dim).expect("whole rows"),

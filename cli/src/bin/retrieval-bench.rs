@@ -8,7 +8,9 @@
 
 use anyhow::Result;
 use clap::Parser;
-use lamar_core::pseudo::retrieve::{Embeddings, Neighbour, query_groups, top_candidates};
+use lamar_core::pseudo::retrieve::{
+    Embeddings, Neighbour, query_groups, random_unit_rows, top_candidates,
+};
 use lamar_model::retrieve::{GpuRetriever, Storage};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -35,24 +37,6 @@ struct Args {
     no_cpu: bool,
 }
 
-/// Random unit rows (a fixed-seed generator: the same matrices every run).
-fn unit_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut data: Vec<f32> = (0..rows * dim)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect();
-    for row in data.chunks_mut(dim) {
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        row.iter_mut().for_each(|x| *x /= norm);
-    }
-    data
-}
-
 fn same_lists(a: &[Vec<Neighbour>], b: &[Vec<Neighbour>], first: usize) -> f64 {
     let equal = a
         .iter()
@@ -69,8 +53,8 @@ fn same_lists(a: &[Vec<Neighbour>], b: &[Vec<Neighbour>], first: usize) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let q = unit_rows(args.queries, args.dim, 1);
-    let c = unit_rows(args.corpus, args.dim, 2);
+    let q = random_unit_rows(args.queries, args.dim, 1);
+    let c = random_unit_rows(args.corpus, args.dim, 2);
     let queries = Embeddings::new(&q, args.dim).expect("whole rows");
     let corpus = Embeddings::new(&c, args.dim).expect("whole rows");
     let cpu = if args.no_cpu {

@@ -132,17 +132,9 @@ impl Best {
 
 /// The `candidates` most similar corpus rows of one query, best first (ties: lower index).
 pub fn query_candidates(query: &[f32], corpus: Embeddings, candidates: usize) -> Vec<Neighbour> {
-    if candidates == 0 {
-        return Vec::new();
-    }
-    let mut best = Best::new(candidates, corpus.rows());
-    for index in 0..corpus.rows() {
-        best.offer(Neighbour {
-            index,
-            score: dot(query, corpus.row(index)),
-        });
-    }
-    best.into_sorted()
+    group_candidates(&[query], corpus, candidates)
+        .pop()
+        .unwrap_or_default()
 }
 
 /// Queries that [`top_candidates`] scores in one pass over the corpus: together they stay in the
@@ -207,6 +199,26 @@ fn group_candidates(
         }
     }
     best.into_iter().map(Best::into_sorted).collect()
+}
+
+/// `rows` random unit rows of `dim` values from a fixed-seed xorshift generator: the same
+/// matrix for the same arguments on every machine, for retrieval's benchmarks (which need no
+/// data).
+pub fn random_unit_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut data: Vec<f32> = (0..rows * dim)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    for row in data.chunks_mut(dim.max(1)) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+    data
 }
 
 /// The reference's greedy unique assignment: per query, at most `k` corpus rows, each corpus
