@@ -18,6 +18,8 @@
 # names the implementation it picked).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 LAMAR_NEW=${2:-512}
 HF_NEW=${3:-64}
@@ -25,14 +27,12 @@ MIXED=0
 if [ "$LAMAR_NEW" = mixed ]; then MIXED=1 LAMAR_NEW=1500 HF_NEW=0; fi
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/qwen35-bench.gz >"$WORK/qwen35-bench"
-chmod +x "$WORK/qwen35-bench"
+unpack target/cuda/qwen35-bench.gz "$WORK/qwen35-bench"
 if [ -z "${ONLY_MAIN:-}" ]; then
-  gunzip -c target/cuda/lamar.gz >"$WORK/lamar" && chmod +x "$WORK/lamar"
+  unpack target/cuda/lamar.gz "$WORK/lamar"
 fi
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+nvidia_libs
+gpu_info "$OUT"
 if [ -n "${FLA_WHEELS:-}" ]; then
   pip install -q --no-deps --target "$WORK/fla" "$FLA_WHEELS"/fla_core-*.whl \
     "$FLA_WHEELS"/flash_linear_attention-*.whl "$FLA_WHEELS"/einops-*.whl
@@ -59,7 +59,7 @@ read -ra EXTRA <<<"${LAMAR_BENCH_ARGS:-}"
 if [ -n "${BASELINE:-}" ]; then
   # An earlier build's bench: the same measurement on the same machine, for ratios, and the same
   # logits comparisons (a change that should not move a number can be checked value for value).
-  gunzip -c "$BASELINE" >"$WORK/baseline-bench" && chmod +x "$WORK/baseline-bench"
+  unpack "$BASELINE" "$WORK/baseline-bench"
   "$WORK/baseline-bench" "${BENCH[@]}" --reference "$SNAP/reference.safetensors" 2>&1 |
     tee "$OUT/baseline.jsonl"
 fi

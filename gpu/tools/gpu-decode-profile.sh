@@ -10,14 +10,15 @@
 # and mean time, share of the window). Needs target/cuda/qwen35-bench.gz and ncu on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 BATCH=${2:-8}
 PROMPT=${3:-3000}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/qwen35-bench.gz >"$WORK/qwen35-bench" && chmod +x "$WORK/qwen35-bench"
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
+unpack target/cuda/qwen35-bench.gz "$WORK/qwen35-bench"
+nvidia_libs
 Q4B=${Q4B:-$WORK/q4b}
 if [ ! -f "$Q4B/snapshot/config.json" ]; then
   python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 >/dev/null 2>&1

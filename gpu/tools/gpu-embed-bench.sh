@@ -7,14 +7,15 @@
 # Needs target/cuda/embed-bench.gz (gpu/tools/build-cuda.sh). Results in OUT_DIR/*.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 BATCH=${2:-8}
 TOKENS=${3:-2048}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/embed-bench.gz >"$WORK/embed-bench" && chmod +x "$WORK/embed-bench"
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
+unpack target/cuda/embed-bench.gz "$WORK/embed-bench"
+nvidia_libs
 python3 gpu/tools/make_random_qwen3_embedding_4b.py "$WORK/q3e" tests/golden/qwen3_embedding_tiny/tokenizer.json 2>&1 | grep -v Warning | tail -1
 "$WORK/embed-bench" --model "$WORK/q3e" --batch "$BATCH" --tokens "$TOKENS" --dump "$WORK/dump.json" \
   2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"

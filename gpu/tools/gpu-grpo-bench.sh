@@ -13,28 +13,23 @@
 # Needs target/cuda/grpo-bench.gz (gpu/tools/build-cuda.sh) and target/wheels (PEFT).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 NEW=${2:-2048}
 PROMPT=${3:-3000}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/grpo-bench.gz >"$WORK/grpo-bench" && chmod +x "$WORK/grpo-bench"
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+unpack target/cuda/grpo-bench.gz "$WORK/grpo-bench"
+nvidia_libs
+gpu_info "$OUT"
 # Q4B: a folder where qwen35_4b_reference.py already wrote the random 4B (shared by scripts of
 # one call); otherwise it is made here.
 Q4B=${Q4B:-$WORK/q4b}
-if [ ! -f "$Q4B/snapshot/config.json" ]; then
-  python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 2>&1 |
-    grep -v Warning | tail -2 >"$OUT/snapshot.txt"
-fi
+random_4b "$Q4B" "$OUT"
 "$WORK/grpo-bench" --model "$Q4B/snapshot" --prompt-tokens "$PROMPT" --new-tokens "$NEW" \
   ${LAMAR_GRPO_ARGS:-} 2>"$OUT/lamar-stderr.txt" | tee "$OUT/lamar.jsonl" || tail -5 "$OUT/lamar-stderr.txt"
-if ! python3 -c 'import peft' 2>/dev/null; then
-  pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
-  export PYTHONPATH=$WORK/pp
-fi
+with_peft "$WORK"
 python3 gpu/tools/transformers_grpo_rollout.py "$Q4B/snapshot" --prompt-tokens "$PROMPT" \
   --new-tokens "${BASELINE_NEW_TOKENS:-$NEW}" 2>&1 | grep -v Warning | tee "$OUT/transformers.jsonl" || true
 python3 - "$OUT" <<'PY' | tee "$OUT/table.md"

@@ -7,11 +7,12 @@
 # Usage: gpu/tools/gpu-kernel-tests.sh OUT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/lamar-model-tests.gz >"$WORK/tests" && chmod +x "$WORK/tests"
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+unpack target/cuda/lamar-model-tests.gz "$WORK/tests"
+nvidia_libs
+gpu_info "$OUT"
 "$WORK/tests" kernel_tests --test-threads 1 2>&1 | tee "$OUT/kernel-tests.txt"

@@ -9,14 +9,16 @@
 # (gpu/tools/build-kernel-trace.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 LEN=$2
 shift 2
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c "${TRAIN_BENCH_GZ:-target/cuda/train-bench.gz}" >"$WORK/train-bench" && chmod +x "$WORK/train-bench"
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$PWD/target/kernel-trace:$LIBS:${LD_LIBRARY_PATH:-}
+unpack "${TRAIN_BENCH_GZ:-target/cuda/train-bench.gz}" "$WORK/train-bench"
+nvidia_libs
+export LD_LIBRARY_PATH=$PWD/target/kernel-trace:$LD_LIBRARY_PATH
 Q4B=${Q4B:-$WORK/q4b}
 if [ ! -f "$Q4B/snapshot/config.json" ]; then
   python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 2>&1 | tail -1

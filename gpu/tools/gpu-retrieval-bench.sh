@@ -10,6 +10,8 @@
 # bench; BASELINE_GZ an earlier build's, run first in the same call (OUT_DIR/baseline.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 shift
 SHAPE=("${@:-451 60000 2560 100}")
@@ -22,10 +24,10 @@ if ! ldconfig -p | grep -q libGLdispatch; then
 fi
 [ -f /usr/share/vulkan/icd.d/nvidia_icd.json ] || export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 WORK=$(mktemp -d)
-gunzip -c "${RETRIEVAL_BENCH_GZ:-target/cuda/retrieval-bench.gz}" >"$WORK/retrieval-bench" && chmod +x "$WORK/retrieval-bench"
+unpack "${RETRIEVAL_BENCH_GZ:-target/cuda/retrieval-bench.gz}" "$WORK/retrieval-bench"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 if [ -n "${BASELINE_GZ:-}" ]; then
-  gunzip -c "$BASELINE_GZ" >"$WORK/baseline-bench" && chmod +x "$WORK/baseline-bench"
+  unpack "$BASELINE_GZ" "$WORK/baseline-bench"
   "$WORK/baseline-bench" "${ARGS[@]}" --no-cpu 2>"$OUT/baseline-stderr.txt" |
     tee "$OUT/baseline.jsonl" || tail -5 "$OUT/baseline-stderr.txt"
 fi

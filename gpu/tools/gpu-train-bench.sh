@@ -17,22 +17,20 @@
 # Needs target/cuda/train-bench.gz (gpu/tools/build-cuda.sh), target/baseline and target/wheels.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 shift
 LENS=("${@:-2048}")
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c "${TRAIN_BENCH_GZ:-target/cuda/train-bench.gz}" >"$WORK/train-bench" && chmod +x "$WORK/train-bench"
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+unpack "${TRAIN_BENCH_GZ:-target/cuda/train-bench.gz}" "$WORK/train-bench"
+nvidia_libs
+gpu_info "$OUT"
 # Q4B: a folder where qwen35_4b_reference.py already wrote the random 4B (shared by scripts of
 # one call); otherwise it is made here.
 Q4B=${Q4B:-$WORK/q4b}
-if [ ! -f "$Q4B/snapshot/config.json" ]; then
-  python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 2>&1 |
-    grep -v Warning | tail -2 >"$OUT/snapshot.txt"
-fi
+random_4b "$Q4B" "$OUT"
 : >"$OUT/lamar.jsonl"
 for LEN in "${LENS[@]}"; do
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 \
@@ -50,10 +48,7 @@ for LEN in "${LENS[@]}"; do
   kill $WATCH || true
 done
 if [ "${SKIP_BASELINE:-0}" != 1 ]; then
-  if ! python3 -c 'import peft' 2>/dev/null; then
-    pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
-    export PYTHONPATH=$WORK/pp
-  fi
+  with_peft "$WORK"
   # BASELINE_LENS: the lengths transformers runs (default all; its 24,576 needs the whole card).
   read -r -a BASE <<<"${BASELINE_LENS:-${LENS[*]}}"
   python3 target/baseline/transformers_lora_dft_step.py "${BASE[@]}" 2>&1 | grep -v Warning |

@@ -15,18 +15,16 @@
 # target/wheels when the machine has none.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/lamar.gz >"$WORK/lamar" && chmod +x "$WORK/lamar"
+unpack target/cuda/lamar.gz "$WORK/lamar"
 LAMAR=$WORK/lamar
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-if ! python3 -c 'import peft' 2>/dev/null; then
-  pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
-  export PYTHONPATH=$WORK/pp
-fi
+nvidia_libs
+gpu_info "$OUT"
+with_peft "$WORK"
 python3 gpu/tools/check_peft_adapter.py tests/golden/qwen35_tiny \
   tests/golden/qwen35_tiny_peft_check/adapter "$OUT/peft" 2>&1 | grep -v Warning
 

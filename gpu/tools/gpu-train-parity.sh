@@ -16,25 +16,20 @@
 # Needs target/cuda/train-parity.gz (gpu/tools/build-cuda.sh) and target/wheels (PEFT).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 OUT=$1
 LEN=${2:-2048}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-gunzip -c target/cuda/train-parity.gz >"$WORK/train-parity" && chmod +x "$WORK/train-parity"
-LIBS=$(python3 -c 'import nvidia, os; print(":".join(sorted({os.path.dirname(os.path.join(r, f)) for p in nvidia.__path__ for r, _, fs in os.walk(p) for f in fs if f.startswith(("libcublas", "libcurand", "libcudart"))})))')
-export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-if ! python3 -c 'import peft' 2>/dev/null; then
-  pip install -q --no-deps --target "$WORK/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
-  export PYTHONPATH=$WORK/pp
-fi
+unpack target/cuda/train-parity.gz "$WORK/train-parity"
+nvidia_libs
+gpu_info "$OUT"
+with_peft "$WORK"
 # Q4B: a folder where qwen35_4b_reference.py already wrote the random 4B (shared by scripts of
 # one call); otherwise it is made here.
 Q4B=${Q4B:-$WORK/q4b}
-if [ ! -f "$Q4B/snapshot/config.json" ]; then
-  python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 2>&1 |
-    grep -v Warning | tail -2 >"$OUT/snapshot.txt"
-fi
+random_4b "$Q4B" "$OUT"
 python3 gpu/tools/full_size_train_golden.py "$Q4B/snapshot" "$WORK/g" --tokens "$LEN" 2>&1 |
   grep -v Warning | tee "$OUT/transformers.jsonl"
 for DTYPE in bf16 f32; do

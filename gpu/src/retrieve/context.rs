@@ -1,12 +1,11 @@
 //! The wgpu device, its two pipelines, corpus upload, and the search split into query batches.
 
-use super::pack::{check_storable, pack, round_up};
+use super::pack::{check_storable, pack_into, round_up};
 use super::search::{Candidate, QueryBatch, Scratch};
 use super::shaders::{pipeline, select_source, similarity_source};
 use super::types::{RetrieveError, SearchStages, Storage};
 use lamar_core::pseudo::retrieve::{Embeddings, Neighbour};
 use std::sync::{Arc, Mutex};
-use wgpu::util::DeviceExt;
 
 /// Rows and columns of one workgroup's tile in `similarity.wgsl`.
 pub(super) const TILE: usize = 128;
@@ -232,14 +231,25 @@ impl GpuRetriever {
         while first < corpus.rows() {
             let rows = block_rows.min(corpus.rows() - first);
             let padded_rows = round_up(rows, TILE);
-            let bytes = pack(&corpus, first, rows, padded_rows, padded_dim, storage);
-            let buffer = self
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("corpus block"),
-                    contents: &bytes,
-                    usage: wgpu::BufferUsages::STORAGE,
-                });
+            // Packed straight into the new buffer's mapped memory (no host copy of the block).
+            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("corpus block"),
+                size: (padded_rows * row_bytes) as u64,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: true,
+            });
+            {
+                let mut mapped =
+                    buffer
+                        .get_mapped_range_mut(..)
+                        .map_err(|e| RetrieveError::Upload {
+                            what: "corpus",
+                            bytes: padded_rows * row_bytes,
+                            message: e.to_string(),
+                        })?;
+                pack_into(mapped.slice(..), &corpus, first, rows, padded_dim, storage);
+            }
+            buffer.unmap();
             blocks.push(CorpusBlock {
                 buffer,
                 first,

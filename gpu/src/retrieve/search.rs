@@ -3,7 +3,7 @@
 //! candidates when there are several, then the readback of the final lists.
 
 use super::context::{GpuCorpus, GpuRetriever, TILE};
-use super::pack::{pack, round_up};
+use super::pack::{pack_into, round_up};
 use super::types::{RetrieveError, SearchStages, Storage};
 use lamar_core::pseudo::retrieve::{Embeddings, Neighbour};
 use std::time::Instant;
@@ -196,21 +196,31 @@ impl GpuRetriever {
             .scratch
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let packed = pack(
-            queries,
-            first,
-            rows,
-            padded_rows,
-            padded_dim,
-            corpus.storage,
-        );
+        let query_bytes = padded_rows * padded_dim * corpus.storage.bytes();
         let query_buffer = scratch.buffer(
             &self.device,
             "queries",
-            packed.len(),
+            query_bytes,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         );
-        self.queue.write_buffer(&query_buffer, 0, &packed);
+        // Packed straight into the staging memory wgpu copies from at the next submission.
+        // (A batch has at least one row of at least one padded depth, so never zero bytes.)
+        let mut staging = wgpu::BufferSize::new(query_bytes as u64)
+            .and_then(|size| self.queue.write_buffer_with(&query_buffer, 0, size))
+            .ok_or_else(|| RetrieveError::Upload {
+                what: "queries",
+                bytes: query_bytes,
+                message: "wgpu gave no staging memory".into(),
+            })?;
+        pack_into(
+            staging.slice(..),
+            queries,
+            first,
+            rows,
+            padded_dim,
+            corpus.storage,
+        );
+        drop(staging);
         let widest = corpus.widest_block();
         let scores = scratch.buffer(
             &self.device,

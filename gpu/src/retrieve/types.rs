@@ -73,6 +73,16 @@ pub enum RetrieveError {
     /// A row too wide for one storage binding.
     #[error("rows of {0} values do not fit one storage binding of this GPU")]
     RowTooWide(usize),
+    /// Copying a matrix to the GPU failed.
+    #[error("copying {bytes} bytes of {what} to the GPU failed: {message}")]
+    Upload {
+        /// `queries` or `corpus`.
+        what: &'static str,
+        /// The bytes to copy.
+        bytes: usize,
+        /// wgpu's reason.
+        message: String,
+    },
     /// Reading the results back failed.
     #[error("reading the results back from the GPU failed: {0}")]
     Readback(String),
