@@ -16,6 +16,7 @@ pub mod canonical;
 pub mod decode;
 pub mod difflib;
 pub mod encode;
+mod fuzzy;
 pub mod outputs;
 pub mod parse;
 
