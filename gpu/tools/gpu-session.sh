@@ -14,6 +14,9 @@
 #   train      training steps at 8,192 and 24,576 tokens against transformers + PEFT
 #              (gpu-train-bench.sh; transformers at 24,576 only on a card of over 100 GiB)
 #   parity     loss and LoRA gradients against transformers + PEFT at 2,048 tokens
+#   trace      one 8,192-token training step's GPU time kernel by kernel (gpu-kernel-trace.sh;
+#              needs target/carry/kernel-trace, which prepare-carry.sh adds when
+#              gpu/tools/build-kernel-trace.sh has built it)
 # SESSION_S: the seconds this script may take (default 570, under the call's 600).
 # LAMAR_TRAIN_ARGS: passed to train-bench (default --adapter-products model).
 set -uo pipefail
@@ -28,8 +31,8 @@ STAGES=("${@:-kernels retrieval prefill train}")
 read -r -a STAGES <<<"${STAGES[*]}"
 for s in "${STAGES[@]}"; do
   case $s in
-    kernels | retrieval | embed | prefill | train | parity) ;;
-    *) echo "unknown stage '$s' (kernels retrieval embed prefill train parity)" >&2; exit 2 ;;
+    kernels | retrieval | embed | prefill | train | parity | trace) ;;
+    *) echo "unknown stage '$s' (kernels retrieval embed prefill train parity trace)" >&2; exit 2 ;;
   esac
 done
 pack() {
@@ -43,7 +46,7 @@ mkdir -p target/cuda
 for gz in "$CARRY"/bin/*.gz; do
   case $(basename "$gz") in baseline-*) ;; *) cp "$gz" target/cuda/ ;; esac
 done
-for dir in wheels baseline; do
+for dir in wheels baseline kernel-trace; do
   [ -e "target/$dir" ] || ln -s "carry/$dir" "target/$dir"
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$R/gpu.txt"
@@ -83,6 +86,7 @@ for s in "${STAGES[@]}"; do
       stage train 90 240 env LAMAR_TRAIN_ARGS="${LAMAR_TRAIN_ARGS:---adapter-products model}" \
         BASELINE_LENS="$lens" gpu/tools/gpu-train-bench.sh "$R/train" 8192 24576 ;;
     parity) stage parity 90 200 gpu/tools/gpu-train-parity.sh "$R/parity" 2048 ;;
+    trace) stage trace 90 200 gpu/tools/gpu-kernel-trace.sh "$R/trace" 8192 ${LAMAR_TRAIN_ARGS:---adapter-products model} ;;
   esac
 done
 rm -rf "$Q4B"

@@ -7,7 +7,8 @@
 #                ships the Vulkan ICD but no loader);
 #   wheels/      PEFT and accelerate (the transformers + PEFT baselines);
 #   fla-wheels/  flash-linear-attention, fla-core and einops (the prefill baseline);
-#   baseline/    shared/tools/transformers_lora_dft_step.py (the training baseline).
+#   baseline/    shared/tools/transformers_lora_dft_step.py (the training baseline);
+#   kernel-trace/ the CUPTI kernel timer, when gpu/tools/build-kernel-trace.sh has built it.
 #
 # Usage: gpu/tools/prepare-carry.sh [NAME.gz ...]        (after gpu/tools/build-cuda.sh)
 #   SHARED         the outside world's folder            (default: ../shared)
@@ -41,6 +42,10 @@ cp "$SHARED"/wheels/peft-*.whl "$SHARED"/wheels/accelerate-*.whl "$CARRY/wheels/
 cp "$SHARED"/wheels/fla_core-*.whl "$SHARED"/wheels/flash_linear_attention-*.whl \
   "$SHARED"/wheels/einops-*.whl "$CARRY/fla-wheels/"
 cp "$SHARED"/tools/transformers_lora_dft_step.py "$CARRY/baseline/"
+if [ -f target/kernel-trace/libkernel_trace.so ]; then
+  mkdir -p "$CARRY/kernel-trace"
+  cp target/kernel-trace/libkernel_trace.so target/kernel-trace/libcupti.so.13 "$CARRY/kernel-trace/"
+fi
 BYTES=$(du -sb "$CARRY" | cut -f1)
 echo "target/carry: $((BYTES / 1024 / 1024)) MiB"
 ls -l "$CARRY/bin"
