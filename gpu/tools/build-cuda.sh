@@ -11,7 +11,7 @@
 #   LAMAR_CUDA_ENV   venv holding the wheels          (default: ./target/cuda-env)
 #   CUDA_COMPUTE_CAP GPU architecture, 90 = Hopper     (default: 90)
 # Output: target/cuda/release/lamar, and gzipped to carry to a GPU host: target/cuda/lamar.gz and
-# target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench.rs) and target/cuda/train-bench.gz
+# target/cuda/qwen35-bench.gz (cli/src/bin/qwen35-bench/) and target/cuda/train-bench.gz
 # (cli/src/bin/train-bench.rs) and target/cuda/train-parity.gz (cli/src/bin/train-parity.rs)
 # and target/cuda/grpo-bench.gz (cli/src/bin/grpo-bench.rs), target/cuda/embed-bench.gz and
 # target/cuda/retrieval-bench.gz (cli/src/bin/{embed,retrieval}-bench.rs),
