@@ -47,11 +47,13 @@ for gz in "$CARRY"/bin/*.gz; do
   case $(basename "$gz") in baseline-*) ;; *) cp "$gz" target/cuda/ ;; esac
 done
 for dir in wheels baseline kernel-trace; do
-  [ -e "target/$dir" ] || ln -s "carry/$dir" "target/$dir"
+  [ -e "$CARRY/$dir" ] && [ ! -e "target/$dir" ] && ln -sfn "carry/$dir" "target/$dir"
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$R/gpu.txt"
 MEMORY_MIB=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-export Q4B=$R/q4b-snapshot XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+# The random 4B snapshot (several GB) outside the results, which are packed whatever happens.
+Q4B=$(mktemp -d)/q4b
+export Q4B XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 
 # stage NAME MIN_S MAX_S COMMAND...: runs COMMAND under what is left of the budget (at most
 # MAX_S), its output in $R/NAME/log.txt; skipped when less than MIN_S is left.
@@ -66,7 +68,7 @@ stage() {
   fi
   local limit=$((left < max ? left : max)) begun rc
   begun=$(date +%s)
-  timeout "$limit" "$@" >"$R/$name/log.txt" 2>&1
+  timeout -k 10 "$limit" "$@" >"$R/$name/log.txt" 2>&1
   rc=$?
   echo "== $name: rc $rc in $(($(date +%s) - begun)) s (limit $limit s)"
 }
@@ -86,10 +88,17 @@ for s in "${STAGES[@]}"; do
       stage train 90 240 env LAMAR_TRAIN_ARGS="${LAMAR_TRAIN_ARGS:---adapter-products model}" \
         BASELINE_LENS="$lens" gpu/tools/gpu-train-bench.sh "$R/train" 8192 24576 ;;
     parity) stage parity 90 200 gpu/tools/gpu-train-parity.sh "$R/parity" 2048 ;;
-    trace) stage trace 90 200 gpu/tools/gpu-kernel-trace.sh "$R/trace" 8192 ${LAMAR_TRAIN_ARGS:---adapter-products model} ;;
+    trace)
+      if [ -f target/kernel-trace/libkernel_trace.so ]; then
+        stage trace 90 200 gpu/tools/gpu-kernel-trace.sh "$R/trace" 8192 ${LAMAR_TRAIN_ARGS:---adapter-products model}
+      else
+        mkdir -p "$R/trace"
+        echo "== trace: skipped (no CUPTI timer carried: gpu/tools/build-kernel-trace.sh, then prepare-carry.sh)" |
+          tee "$R/trace/log.txt"
+      fi ;;
   esac
 done
-rm -rf "$Q4B"
+rm -rf "$(dirname "$Q4B")"
 
 # The summary: what each stage printed last, and its result files' last lines.
 for s in "${STAGES[@]}"; do

@@ -2,7 +2,7 @@
 # Gathers everything one GPU call needs into target/carry, one path to name in the device's
 # `carry` (which takes at most 64 MiB and 8 paths), for gpu/tools/gpu-session.sh:
 #   bin/         the gzipped binaries of gpu/tools/build-cuda.sh named here (default: those the
-#                session's default stages run);
+#                stages kernels, retrieval, prefill, train and parity run);
 #   gl/          Debian's Vulkan loader and libglvnd .debs (wgpu on the NVIDIA driver, which
 #                ships the Vulkan ICD but no loader);
 #   wheels/      PEFT and accelerate (the transformers + PEFT baselines);
