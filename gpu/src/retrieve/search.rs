@@ -210,7 +210,9 @@ impl GpuRetriever {
             .ok_or_else(|| RetrieveError::Upload {
                 what: "queries",
                 bytes: query_bytes,
-                message: "wgpu gave no staging memory".into(),
+                message: "wgpu gave no staging memory (a refused write reports its reason to the \
+                          device's error handler)"
+                    .into(),
             })?;
         pack_into(
             staging.slice(..),

@@ -9,8 +9,8 @@
 //! exactly --new-tokens tokens. With --reference (a safetensors file with `input_ids` (1, T),
 //! `logits` (1, T, V) and optionally `logits_bf16`, e.g. from transformers in f32 and bf16), the
 //! logits of the same ids are compared first: max and mean absolute difference and top-1
-//! agreement; then the last [`reference::DECODE_CHECK_TOKENS`] ids are decoded one at a time (teacher
-//! forcing, two rows: the reference ids and the same ids rotated) after a prefill of the rest,
+//! agreement; then the last [`reference::DECODE_CHECK_TOKENS`] ids are decoded one at a time
+//! (teacher forcing, two rows: the reference ids and the same ids rotated) after a prefill of the rest,
 //! and each step's logits are compared with the reference and with lamar's own one-call logits
 //! of each row (decoding and prefill run different code: recurrent vs chunked DeltaNet, fused
 //! kernels on CUDA). --fused picks lamar's fused CUDA kernels (default all; none = candle
