@@ -16,6 +16,8 @@
 # and target/cuda/grpo-bench.gz (cli/src/bin/grpo-bench.rs), target/cuda/embed-bench.gz and
 # target/cuda/retrieval-bench.gz (cli/src/bin/{embed,retrieval}-bench.rs),
 # and lamar-model's unit tests with the CUDA kernels' tests as target/cuda/lamar-model-tests.gz.
+#   LAMAR_BINS       the binaries to build and gzip    (default: all seven above; naming fewer,
+#                    e.g. "qwen35-bench train-bench retrieval-bench", saves their links)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -41,7 +43,10 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcuda.so ' && [ ! -s "$STUBS/libcuda.s
   echo "libcuda stub: $(wc -l <"$WORK/stub.c") driver symbols"
   rm -rf "$WORK"
 fi
-build "$@"
+read -r -a BINS <<<"${LAMAR_BINS:-lamar qwen35-bench train-bench train-parity grpo-bench embed-bench retrieval-bench}"
+BIN_ARGS=()
+for bin in "${BINS[@]}"; do BIN_ARGS+=(--bin "$bin"); done
+build "${BIN_ARGS[@]}" "$@"
 # lamar-model's tests with the `cuda` feature (the CUDA kernels' tests among them), to run on a
 # GPU machine (gpu/tools/gpu-kernel-tests.sh).
 TESTS=$(cargo test --release --locked -p lamar-model --features cuda --lib --no-run \
@@ -52,11 +57,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "lamar_model":
         print(m["executable"])')
 gzip -c "$TESTS" >"$CARGO_TARGET_DIR/lamar-model-tests.gz"
-gzip -c "$CARGO_TARGET_DIR/release/lamar" >"$CARGO_TARGET_DIR/lamar.gz"
-gzip -c "$CARGO_TARGET_DIR/release/qwen35-bench" >"$CARGO_TARGET_DIR/qwen35-bench.gz"
-gzip -c "$CARGO_TARGET_DIR/release/train-bench" >"$CARGO_TARGET_DIR/train-bench.gz"
-gzip -c "$CARGO_TARGET_DIR/release/train-parity" >"$CARGO_TARGET_DIR/train-parity.gz"
-gzip -c "$CARGO_TARGET_DIR/release/grpo-bench" >"$CARGO_TARGET_DIR/grpo-bench.gz"
-gzip -c "$CARGO_TARGET_DIR/release/embed-bench" >"$CARGO_TARGET_DIR/embed-bench.gz"
-gzip -c "$CARGO_TARGET_DIR/release/retrieval-bench" >"$CARGO_TARGET_DIR/retrieval-bench.gz"
-ls -l "$CARGO_TARGET_DIR/release/lamar" "$CARGO_TARGET_DIR"/*.gz
+for bin in "${BINS[@]}"; do
+  gzip -c "$CARGO_TARGET_DIR/release/$bin" >"$CARGO_TARGET_DIR/$bin.gz"
+done
+ls -l "$CARGO_TARGET_DIR"/*.gz
