@@ -34,9 +34,8 @@ fi
 nvidia_libs
 gpu_info "$OUT"
 if [ -n "${FLA_WHEELS:-}" ]; then
-  pip install -q --no-deps --target "$WORK/fla" "$FLA_WHEELS"/fla_core-*.whl \
+  install_wheels "$WORK/fla" "$FLA_WHEELS"/fla_core-*.whl \
     "$FLA_WHEELS"/flash_linear_attention-*.whl "$FLA_WHEELS"/einops-*.whl
-  export PYTHONPATH=$WORK/fla${PYTHONPATH:+:$PYTHONPATH}
 fi
 # Q4B: where the random 4B snapshot goes (kept after this script, for others of one call).
 SNAP=${Q4B:-$WORK/q4b}

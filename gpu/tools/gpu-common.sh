@@ -20,12 +20,20 @@ gpu_info() {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$1/gpu.txt"
 }
 
+# install_wheels DIR WHEEL...: the wheels (no dependencies) installed into DIR, put first on
+# PYTHONPATH for this run only (the device cannot reach PyPI: the wheels are carried).
+install_wheels() {
+  local dir=$1
+  shift
+  pip install -q --no-deps --target "$dir" "$@"
+  export PYTHONPATH=$dir${PYTHONPATH:+:$PYTHONPATH}
+}
+
 # with_peft WORK_DIR: PEFT (and accelerate) importable, from target/wheels when the machine
 # has none (the device has no PEFT: shared/wheels, carried).
 with_peft() {
   if ! python3 -c 'import peft' 2>/dev/null; then
-    pip install -q --no-deps --target "$1/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
-    export PYTHONPATH=$1/pp${PYTHONPATH:+:$PYTHONPATH}
+    install_wheels "$1/pp" target/wheels/peft-*.whl target/wheels/accelerate-*.whl
   fi
 }
 

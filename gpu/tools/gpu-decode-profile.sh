@@ -20,9 +20,7 @@ WORK=$(mktemp -d)
 unpack target/cuda/qwen35-bench.gz "$WORK/qwen35-bench"
 nvidia_libs
 Q4B=${Q4B:-$WORK/q4b}
-if [ ! -f "$Q4B/snapshot/config.json" ]; then
-  python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 >/dev/null 2>&1
-fi
+random_4b "$Q4B" "$OUT"
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
 "$NCU" --graph-profiling node --launch-skip "${SKIP:-30000}" --launch-count "${COUNT:-3000}" \
   --metrics gpu__time_duration.sum --csv \

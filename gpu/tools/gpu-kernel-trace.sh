@@ -20,9 +20,7 @@ unpack "${TRAIN_BENCH_GZ:-target/cuda/train-bench.gz}" "$WORK/train-bench"
 nvidia_libs
 export LD_LIBRARY_PATH=$PWD/target/kernel-trace:$LD_LIBRARY_PATH
 Q4B=${Q4B:-$WORK/q4b}
-if [ ! -f "$Q4B/snapshot/config.json" ]; then
-  python3 gpu/tools/qwen35_4b_reference.py "$Q4B" --no-timing --logit-tokens 8 2>&1 | tail -1
-fi
+random_4b "$Q4B" "$OUT"
 for STEPS in 2 3; do
   KERNEL_TRACE_OUT="$WORK/trace-$STEPS.csv" LD_PRELOAD=$PWD/target/kernel-trace/libkernel_trace.so \
     "$WORK/train-bench" --model "$Q4B/snapshot" --lengths "$LEN" --steps "$STEPS" "$@" \

@@ -21,6 +21,8 @@
 # LAMAR_TRAIN_ARGS: passed to train-bench (default --adapter-products model).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
+# shellcheck source=gpu/tools/gpu-common.sh
+source gpu/tools/gpu-common.sh
 STARTED=$(date +%s)
 BUDGET=${SESSION_S:-570}
 RESULTS=${OUT:-/tmp/out}
@@ -49,7 +51,7 @@ done
 for dir in wheels baseline kernel-trace; do
   [ -e "$CARRY/$dir" ] && [ ! -e "target/$dir" ] && ln -sfn "carry/$dir" "target/$dir"
 done
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$R/gpu.txt"
+gpu_info "$R"
 MEMORY_MIB=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
 # The random 4B snapshot (several GB) outside the results, which are packed whatever happens.
 Q4B=$(mktemp -d)/q4b
