@@ -5,7 +5,7 @@ mod plugin_build;
 
 mod common;
 
-use common::{fails, lamar, ok, p, tag};
+use common::{fails, lamar, ok, p, synth_with_models, tag};
 use std::path::Path;
 
 #[test]
@@ -362,17 +362,8 @@ fn help_explains_every_command() {
 fn spans_outside_their_text_are_warned_about_or_refused() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("c");
-    ok(&[
-        "synth",
-        "--out",
-        p(&corpus),
-        "--docs",
-        "4",
-        "--simulate-models",
-        "2",
-    ]);
     // Two bad spans in model 0's first entry: a negative start and an end past the text.
-    let model_0 = corpus.join("predictions/model_0.json");
+    let model_0 = synth_with_models(&corpus, 4, 2, &[]).swap_remove(0);
     let mut files: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&model_0).unwrap()).unwrap();
     let first = &mut files[0];

@@ -3,24 +3,16 @@
 
 mod common;
 
-use common::{fails, ok, p};
+use common::{fails, ok, p, synth_with_models};
 use std::path::Path;
 
 #[test]
 fn ensemble_merges_models_and_explains() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("c");
-    ok(&[
-        "synth",
-        "--out",
-        p(&corpus),
-        "--docs",
-        "15",
-        "--simulate-models",
-        "3",
-    ]);
-    let preds: Vec<String> = (0..3)
-        .map(|k| p(&corpus.join(format!("predictions/model_{k}.json"))).to_string())
+    let preds: Vec<String> = synth_with_models(&corpus, 15, 3, &[])
+        .iter()
+        .map(|m| p(m).to_string())
         .collect();
     let out = dir.path().join("merged.json");
     let explain = dir.path().join("explain.json");
@@ -93,17 +85,9 @@ fn ensemble_merges_models_and_explains() {
 fn tune_finds_thresholds_resumes_and_feeds_ensemble() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("c");
-    ok(&[
-        "synth",
-        "--out",
-        p(&corpus),
-        "--docs",
-        "30",
-        "--simulate-models",
-        "3",
-    ]);
-    let preds: Vec<String> = (0..3)
-        .map(|k| p(&corpus.join(format!("predictions/model_{k}.json"))).to_string())
+    let preds: Vec<String> = synth_with_models(&corpus, 30, 3, &[])
+        .iter()
+        .map(|m| p(m).to_string())
         .collect();
     let log = dir.path().join("trials.jsonl");
     let best = dir.path().join("best.json");

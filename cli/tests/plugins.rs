@@ -6,21 +6,16 @@ mod plugin_build;
 
 mod common;
 
-use common::{fails, lamar, ok, p};
+use common::{fails, lamar, ok, p, synth_with_models};
 use std::path::Path;
 
 #[test]
 fn plugins_check_vote_and_reward() {
     let dir = tempfile::tempdir().unwrap();
-    ok(&[
-        "synth",
-        "--out",
-        p(dir.path()),
-        "--docs",
-        "12",
-        "--simulate-models",
-        "3",
-    ]);
+    let models: Vec<String> = synth_with_models(dir.path(), 12, 3, &[])
+        .iter()
+        .map(|m| p(m).to_string())
+        .collect();
     let vote = plugin_build::plugin("lamar-plugin-boundary-vote");
     let check = ok(&["plugin", "check", p(&vote)]);
     assert!(
@@ -39,9 +34,6 @@ fn plugins_check_vote_and_reward() {
         "{err}"
     );
 
-    let models: Vec<String> = (0..3)
-        .map(|k| p(&dir.path().join(format!("predictions/model_{k}.json"))).to_string())
-        .collect();
     let merge = |voter: &str, out: &Path, extra: &[&str]| {
         let mut args = vec![
             "ensemble",

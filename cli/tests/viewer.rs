@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{ok as lamar, p};
+use common::{ok as lamar, p, synth_with_models};
 use lamar_core::grpo::{NamedScore, RolloutRecord};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -76,20 +76,7 @@ fn viewer_in_headless_chromium_matches_native_lamar() {
     }
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
-    lamar(&[
-        "synth",
-        "--out",
-        p(&corpus),
-        "--docs",
-        "60",
-        "--seed",
-        "21",
-        "--simulate-models",
-        "3",
-    ]);
-    let models: Vec<PathBuf> = (0..3)
-        .map(|k| corpus.join(format!("predictions/model_{k}.json")))
-        .collect();
+    let models = synth_with_models(&corpus, 60, 3, &["--seed", "21"]);
     let site = dir.path().join("site");
     let (raw, gold) = (corpus.join("raw_text"), corpus.join("data"));
     let (stats, split) = (corpus.join("stats.csv"), corpus.join("splits/test.txt"));
@@ -353,18 +340,7 @@ fn lamar_view_writes_its_compiled_in_package_from_any_folder() {
     }
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
-    lamar(&[
-        "synth",
-        "--out",
-        p(&corpus),
-        "--docs",
-        "8",
-        "--seed",
-        "3",
-        "--simulate-models",
-        "1",
-    ]);
-    let model = corpus.join("predictions/model_0.json");
+    let model = synth_with_models(&corpus, 8, 1, &["--seed", "3"]).swap_remove(0);
     let view = |site: &str, extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_lamar"))
             .current_dir(dir.path())

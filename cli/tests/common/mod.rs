@@ -1,7 +1,7 @@
 //! Running the `lamar` binary from the end-to-end tests.
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `lamar` with `args`.
@@ -33,6 +33,31 @@ pub fn fails(args: &[&str]) -> String {
 /// A path as a command-line argument.
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// Runs `lamar synth` into `corpus` with `docs` documents, `models` simulated models and the
+/// `extra` flags, which must succeed; the models' prediction files, in model order.
+pub fn synth_with_models(
+    corpus: &Path,
+    docs: usize,
+    models: usize,
+    extra: &[&str],
+) -> Vec<PathBuf> {
+    let (doc_count, model_count) = (docs.to_string(), models.to_string());
+    let mut args = vec![
+        "synth",
+        "--out",
+        p(corpus),
+        "--docs",
+        &doc_count,
+        "--simulate-models",
+        &model_count,
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+    (0..models)
+        .map(|k| corpus.join(format!("predictions/model_{k}.json")))
+        .collect()
 }
 
 /// Runs `lamar tag` on a synthetic corpus's `split` (train, val or test), writing `out`, with
